@@ -1,0 +1,59 @@
+"""Exception classes. Each carries the location of the fault so a user can act on it."""
+
+from __future__ import annotations
+
+
+class TradetrailError(Exception):
+    """Base class of every error raised by tradetrail."""
+
+
+class ProofError(TradetrailError, ValueError):
+    """A Merkle inclusion or consistency proof does not verify, or is malformed."""
+
+
+class NoteError(TradetrailError, ValueError):
+    """A signed note, verifier key or signer key is malformed or does not verify."""
+
+
+class CheckpointError(TradetrailError, ValueError):
+    """A checkpoint body is malformed, or its origin/signature is not what was expected."""
+
+
+class TileError(TradetrailError):
+    """A hash tile is missing or malformed; carries the tile path."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+class ConfigError(TradetrailError, ValueError):
+    """A configuration value (argument or environment variable) is invalid; names the setting."""
+
+
+class TrailLockedError(TradetrailError):
+    """Another process holds the trail's writer lock."""
+
+    def __init__(self, home: str, pid: int | None) -> None:
+        who = f"process {pid}" if pid else "another process"
+        super().__init__(f"trail {home} is already open for writing by {who}")
+        self.home = home
+        self.pid = pid
+
+
+class TrailClosedError(TradetrailError):
+    """The trail was closed (or belongs to the parent of a fork) and cannot take records."""
+
+
+class TrailCorruptError(TradetrailError):
+    """The trail on disk contradicts its own signed checkpoints; the writer will not extend it."""
+
+
+class JournalFormatError(TradetrailError, ValueError):
+    """A journal line cannot be parsed; carries file and line number."""
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None) -> None:
+        where = f"{file}:{line}: " if file is not None and line is not None else ""
+        super().__init__(f"{where}{message}")
+        self.file = file
+        self.line = line

@@ -1,0 +1,145 @@
+"""Journal files: `journal/audit-YYYYMMDD.jsonl`, one per UTC day, records in seq order."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+from .errors import JournalFormatError
+
+JOURNAL_DIR = "journal"
+FILE_PATTERN = re.compile(r"^audit-(\d{8})\.jsonl$")
+ZERO_HASH = "0" * 64
+_BLOCK = 1 << 16
+
+
+def day_file_name(day: str) -> str:
+    return f"audit-{day}.jsonl"
+
+
+def journal_files(home: Path) -> list[Path]:
+    """The day files in name (= day) order; other names are ignored here and flagged by verify."""
+    directory = home / JOURNAL_DIR
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if FILE_PATTERN.match(p.name))
+
+
+def file_day(path: Path) -> str:
+    m = FILE_PATTERN.match(path.name)
+    if m is None:
+        raise ValueError(f"{path.name} is not a journal day file name")
+    return m.group(1)
+
+
+def iter_lines(path: Path, start: int = 0) -> Iterator[tuple[int, bytes, bool]]:
+    """(offset, line without newline, complete) for each line from byte `start`."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        offset = start
+        for raw in fh:
+            complete = raw.endswith(b"\n")
+            yield offset, raw[:-1] if complete else raw, complete
+            offset += len(raw)
+
+
+def tail_lines(path: Path, count: int) -> tuple[list[bytes], int]:
+    """The last `count` complete lines of a file and the byte offset where the first begins.
+    Reads backwards in blocks, so a large day file costs only its tail; torn bytes after the
+    last newline are not returned (see `torn_tail`)."""
+    good, _ = torn_tail(path)
+    if good == 0 or count <= 0:
+        return [], good
+    with open(path, "rb") as fh:
+        pos = good
+        data = b""
+        while pos > 0 and data.count(b"\n") <= count:
+            step = min(_BLOCK, pos)
+            pos -= step
+            fh.seek(pos)
+            data = fh.read(step) + data
+    lines = data[:-1].split(b"\n")
+    if pos > 0:
+        lines = lines[1:]
+    lines = lines[-count:]
+    return lines, good - sum(len(line) + 1 for line in lines)
+
+
+def torn_tail(path: Path) -> tuple[int, bytes]:
+    """(size of the complete part, bytes after the last newline)."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0, b""
+    with open(path, "rb") as fh:
+        pos = size
+        tail = b""
+        while pos > 0:
+            step = min(_BLOCK, pos)
+            pos -= step
+            fh.seek(pos)
+            tail = fh.read(step) + tail
+            nl = tail.rfind(b"\n")
+            if nl >= 0:
+                good = pos + nl + 1
+                return good, tail[nl + 1 :]
+    return 0, tail
+
+
+def parse_record(
+    line: bytes, file: str | None = None, lineno: int | None = None
+) -> dict[str, object]:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise JournalFormatError(f"not valid JSON: {exc}", file, lineno) from None
+    if type(record) is not dict:
+        raise JournalFormatError("not a JSON object", file, lineno)
+    return record
+
+
+def record_seq(line: bytes, file: str | None = None, lineno: int | None = None) -> int:
+    seq = parse_record(line, file, lineno).get("seq")
+    if type(seq) is not int:
+        raise JournalFormatError("record has no integer seq", file, lineno)
+    return seq
+
+
+def first_seq(path: Path) -> int | None:
+    with open(path, "rb") as fh:
+        line = fh.readline()
+    if not line.endswith(b"\n"):
+        return None
+    return record_seq(line[:-1], str(path), 1)
+
+
+def lines_from_seq(home: Path, seq: int) -> Iterator[tuple[Path, bytes]]:
+    """Every complete journal line from record `seq` on, across day files. Relies on seq
+    continuity (line k of a file holds first_seq + k), which the writer keeps and verify checks."""
+    files = journal_files(home)
+    start_index = 0
+    for i, path in enumerate(files):
+        first = first_seq(path)
+        if first is not None and first <= seq:
+            start_index = i
+    for path in files[start_index:]:
+        first = first_seq(path)
+        skip = max(0, seq - first) if first is not None else 0
+        for _, line, complete in iter_lines(path):
+            if not complete:
+                break
+            if skip:
+                skip -= 1
+                continue
+            yield path, line
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

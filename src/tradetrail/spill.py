@@ -1,0 +1,111 @@
+"""The emergency file: events that could not be journaled yet (queue full, failing disk).
+
+Each line is canonical JSON `{"after_seq", "at", "reason", "event"}`: the event's fields as
+`record()` built them (event id included), the time it was taken and why it spilled. The writer
+merges spill files into the journal when it can, skipping event ids already journaled, and only
+then deletes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .canonical import SORT
+
+_counter = itertools.count()
+
+
+class Spill:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._dirty = False
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            name = f"spill-{os.getpid()}-{os.times().elapsed:.0f}-{next(_counter)}.jsonl"
+            self._path = self.directory / name
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return self._fd
+
+    def append(self, entries: list[dict[str, Any]], *, sync: bool) -> None:
+        """Append entries; raises OSError when the spill directory cannot take them either."""
+        data = b"".join(orjson.dumps(e, option=SORT | orjson.OPT_APPEND_NEWLINE) for e in entries)
+        with self._lock:
+            fd = self._open()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if sync:
+                os.fsync(fd)
+            else:
+                self._dirty = True
+
+    def sync(self) -> None:
+        with self._lock:
+            if self._fd is not None and self._dirty:
+                os.fsync(self._fd)
+                self._dirty = False
+
+    def take(self) -> list[Path]:
+        """Close the current file (new spills start another) and list every spill file."""
+        with self._lock:
+            if self._fd is not None:
+                try:
+                    os.fsync(self._fd)
+                finally:
+                    os.close(self._fd)
+                self._fd = None
+                self._dirty = False
+            if not self.directory.is_dir():
+                return []
+            return sorted(p for p in self.directory.iterdir() if p.name.startswith("spill-"))
+
+    def has_files(self) -> bool:
+        return self.directory.is_dir() and any(
+            p.name.startswith("spill-") for p in self.directory.iterdir()
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                with contextlib.suppress(OSError):
+                    os.fsync(self._fd)
+                os.close(self._fd)
+                self._fd = None
+
+    def forget_fd(self) -> None:
+        """After fork: the child must not write through the parent's descriptor."""
+        self._fd = None
+        self._lock = threading.Lock()
+
+
+def read_spill(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """Entries of one spill file and the count of unreadable lines (a torn last line)."""
+    entries: list[dict[str, Any]] = []
+    bad = 0
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                bad += 1
+                continue
+            try:
+                entry = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                bad += 1
+                continue
+            if isinstance(entry, dict) and isinstance(entry.get("event"), dict):
+                entries.append(entry)
+            else:
+                bad += 1
+    return entries, bad

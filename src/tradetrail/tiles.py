@@ -1,0 +1,150 @@
+"""C2SP tlog-tiles hash-tile layout, pure: paths and the builder that turns leaves into tiles.
+
+A tile at level L holds up to 256 hashes of tree nodes at height 8*L; tile N covers node
+indices [256*N, 256*N + W). Full tiles never change; the partial tile `N.p/W` of each level
+describes the tree at one checkpoint size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .merkle import HASH_SIZE
+
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT
+
+
+def encode_index(index: int) -> str:
+    """Tile index as zero-padded 3-digit path elements, `x` before all but the last."""
+    if index < 0:
+        raise ValueError(f"tile index {index} is negative")
+    parts = []
+    while True:
+        index, digits = divmod(index, 1000)
+        parts.append(f"{digits:03d}")
+        if index == 0:
+            break
+    parts.reverse()
+    return "/".join([f"x{p}" for p in parts[:-1]] + [parts[-1]])
+
+
+def tile_path(level: int, index: int, width: int = TILE_WIDTH) -> str:
+    """`tile/<L>/<N>[.p/<W>]` relative to the tiles root."""
+    if not 1 <= width <= TILE_WIDTH:
+        raise ValueError(f"tile width {width} is outside 1..{TILE_WIDTH}")
+    path = f"tile/{level}/{encode_index(index)}"
+    return path if width == TILE_WIDTH else f"{path}.p/{width}"
+
+
+def parse_tile_path(path: str) -> tuple[int, int, int]:
+    """(level, index, width) of a tile path; ValueError when it is not one."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 3 or parts[0] != "tile" or not parts[1].isdigit():
+        raise ValueError(f"not a hash tile path: {path!r}")
+    level = int(parts[1])
+    width = TILE_WIDTH
+    rest = parts[2:]
+    if len(rest) >= 2 and rest[-2].endswith(".p"):
+        if not rest[-1].isdigit():
+            raise ValueError(f"bad partial width in {path!r}")
+        width = int(rest[-1])
+        rest = [*rest[:-2], rest[-2][:-2]]
+    digits = ""
+    for i, part in enumerate(rest):
+        last = i == len(rest) - 1
+        body = part if last else part[1:]
+        if (not last and not part.startswith("x")) or len(body) != 3 or not body.isdigit():
+            raise ValueError(f"bad tile index element {part!r} in {path!r}")
+        digits += body
+    if not 1 <= width <= TILE_WIDTH:
+        raise ValueError(f"tile width {width} out of range in {path!r}")
+    return level, int(digits), width
+
+
+def tiles_for_size(size: int) -> list[tuple[int, int, int]]:
+    """Every tile (level, index, width) that describes a tree of `size` leaves."""
+    out: list[tuple[int, int, int]] = []
+    level = 0
+    count = size
+    while count > 0:
+        full, partial = divmod(count, TILE_WIDTH)
+        out.extend((level, n, TILE_WIDTH) for n in range(full))
+        if partial:
+            out.append((level, full, partial))
+        count >>= TILE_HEIGHT
+        level += 1
+    return out
+
+
+class TileBuilder:
+    """Collects the nodes a `Frontier` completes into tiles.
+
+    `add(height, index, hash)` takes each node from `Frontier.append`; nodes at heights that
+    are multiples of 8 are tile entries. Completed full tiles are returned for the caller to
+    store; the unfinished tile of each level stays in memory until `partial_tiles()`.
+    """
+
+    __slots__ = ("_buffers", "_counts")
+
+    def __init__(self) -> None:
+        self._buffers: list[list[bytes]] = []
+        self._counts: list[int] = []
+
+    def copy(self) -> TileBuilder:
+        clone = TileBuilder()
+        clone._buffers = [list(b) for b in self._buffers]
+        clone._counts = list(self._counts)
+        return clone
+
+    def restore_level(self, level: int, count: int, entries: Iterable[bytes]) -> None:
+        """Set one level's state: `count` entries so far, the last `count % 256` given."""
+        while len(self._buffers) <= level:
+            self._buffers.append([])
+            self._counts.append(0)
+        buf = list(entries)
+        if len(buf) != count % TILE_WIDTH:
+            raise ValueError(f"level {level}: {len(buf)} entries for a count of {count}")
+        self._buffers[level] = buf
+        self._counts[level] = count
+
+    def add(self, nodes: Iterable[tuple[int, int, bytes]]) -> list[tuple[int, int, bytes]]:
+        """Feed completed nodes; return full tiles (level, index, data) completed by them."""
+        done: list[tuple[int, int, bytes]] = []
+        for height, index, digest in nodes:
+            if height % TILE_HEIGHT:
+                continue
+            level = height // TILE_HEIGHT
+            if level == len(self._buffers):
+                self._buffers.append([])
+                self._counts.append(0)
+            if index != self._counts[level]:
+                raise ValueError(
+                    f"tile level {level}: node {index} arrived, expected {self._counts[level]}"
+                )
+            buf = self._buffers[level]
+            buf.append(digest)
+            self._counts[level] += 1
+            if len(buf) == TILE_WIDTH:
+                done.append((level, index // TILE_WIDTH, b"".join(buf)))
+                buf.clear()
+        return done
+
+    def partial_tiles(self) -> list[tuple[int, int, int, bytes]]:
+        """(level, index, width, data) of every unfinished tile, for the current size."""
+        return [
+            (level, self._counts[level] // TILE_WIDTH, len(buf), b"".join(buf))
+            for level, buf in enumerate(self._buffers)
+            if buf
+        ]
+
+    def entries(self, level: int) -> list[bytes]:
+        """The unfinished tile's entries at `level` (a copy)."""
+        return list(self._buffers[level]) if level < len(self._buffers) else []
+
+
+def split_tile(data: bytes, path: str = "") -> list[bytes]:
+    """The hashes of a tile's bytes; ValueError when the length is not a multiple of 32."""
+    if len(data) % HASH_SIZE or not data:
+        raise ValueError(f"tile {path or '?'} has {len(data)} bytes, not a multiple of 32")
+    return [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]

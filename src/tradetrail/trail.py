@@ -1,0 +1,1092 @@
+"""The writer: one sequencer thread per trail that numbers, chains, hashes and journals records.
+
+`record()` validates and encodes in the caller, then hands the event to a bounded in-memory
+queue and returns a `Receipt`; it never waits for I/O. The writer thread drains the queue in
+batches, assigns seq/ts/prev, appends canonical lines to the day file, fsyncs once per batch
+(group commit) and only then acknowledges. Anything it cannot journal goes to the spill file
+and is merged back when the disk recovers; nothing is dropped and nothing raises into trading
+code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import builtins
+import contextlib
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Generator, Iterable
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from . import journal
+from .canonical import SORT, build_envelope
+from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from .config import Durability, Settings, default_origin, resolve
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    NoteError,
+    TileError,
+    TrailClosedError,
+    TrailCorruptError,
+    TrailLockedError,
+)
+from .journal import ZERO_HASH, day_file_name, journal_files
+from .keys import VKEY_FILE, load_or_create_signer, read_vkey
+from .merkle import Frontier, range_hash, root_of_leaves, subtree_decomposition
+from .note import Signer
+from .spill import Spill, read_spill
+from .storage import check_storage
+from .tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder
+from .tilestore import TileStore, write_atomic
+from .timefmt import Clock, TimestampFormatter, day_of, parse_ts, system_clock
+
+logger = logging.getLogger("tradetrail")
+
+MAX_BATCH: Final = 4096
+LOCK_FILE: Final = "writer.lock"
+CHECKPOINT_FILE: Final = "checkpoint"
+CHECKPOINTS_DIR: Final = "checkpoints"
+TILES_DIR: Final = "tiles"
+QUARANTINE_DIR: Final = "quarantine"
+_QUEUED, _JOURNALED, _SPILLED = 0, 1, 2
+_RECORD, _FLUSH, _CHECKPOINT = 0, 1, 2
+_RETRY_MIN, _RETRY_MAX = 0.5, 30.0
+
+_open_trails: weakref.WeakSet[Trail] = weakref.WeakSet()
+
+
+class Receipt:
+    """The promise of one record. `wait()` returns its seq once it is durable in the journal."""
+
+    __slots__ = ("_kind", "_result", "_state", "_trail", "env", "seq")
+
+    def __init__(self, trail: Trail, env: dict[str, Any] | None, kind: int = _RECORD) -> None:
+        self._trail = trail
+        self.env = env
+        self._kind = kind
+        self._state = _QUEUED
+        self._result: Any = None
+        self.seq: int | None = None
+
+    @property
+    def event_id(self) -> str | None:
+        return None if self.env is None else self.env.get("event_id")
+
+    @property
+    def journaled(self) -> bool:
+        """True once the record is in the journal with the promised durability."""
+        return self._state == _JOURNALED
+
+    @property
+    def spilled(self) -> bool:
+        """True while the record waits in the spill file (queue full or failing disk)."""
+        return self._state == _SPILLED
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Block until journaled and return the seq. Raises TimeoutError (the record stays
+        queued or spilled and will still be journaled) or TrailClosedError when the trail was
+        closed with the record still in the spill file (it is merged at the next open)."""
+        if self._state == _JOURNALED and self.seq is not None:
+            return self.seq
+        self._trail._wait_for(self, timeout)
+        assert self.seq is not None
+        return self.seq
+
+    def __await__(self) -> Generator[Any, None, int]:
+        if self._state != _JOURNALED:
+            loop = asyncio.get_running_loop()
+            yield from loop.run_in_executor(None, self.wait).__await__()
+        assert self.seq is not None
+        return self.seq
+
+    def __repr__(self) -> str:
+        state = {_QUEUED: "queued", _JOURNALED: "journaled", _SPILLED: "spilled"}[self._state]
+        return f"<Receipt {self.event_id} {state} seq={self.seq}>"
+
+
+class _WriteFailed(Exception):
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _describe(exc: OSError) -> str:
+    name = errno.errorcode.get(exc.errno or 0, "error")
+    return f"{name}: {exc.strerror or exc}"
+
+
+class Trail:
+    """An open trail with its writer thread. Use `tradetrail.open()` to make one."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.home = settings.home
+        self._clock: Clock = clock or system_clock
+        self._durable_mode = settings.durability is Durability.FSYNC
+        self._fmt = TimestampFormatter()
+        self._queue: deque[Receipt] = deque()
+        self._queue_size = settings.queue_size
+        self._wake = threading.Event()
+        self._idle = False
+        self._closing = False
+        self._closed = False
+        self._forked = False
+        self._cond = threading.Condition()
+        self._waiters = 0
+        self._lock_fd: int | None = None
+        self._fd: int | None = None
+        self._day: str | None = None
+        self._file_size = 0
+        self._unsynced = False
+        self._spilled_receipts: dict[str, Receipt] = {}
+        self._held: list[dict[str, Any]] = []
+        self._degraded: str | None = None
+        self._retry_at = 0.0
+        self._retry_delay = _RETRY_MIN
+        self._needs_rescan = False
+        self._counters = {
+            "journaled": 0,
+            "spilled": 0,
+            "merged": 0,
+            "stderr_spilled": 0,
+            "write_errors": 0,
+            "fsyncs": 0,
+            "checkpoints": 0,
+            "quarantined": 0,
+            "tiles_written": 0,
+        }
+        self._last_error: str | None = None
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._acquire_lock()
+        try:
+            self._setup()
+        except BaseException:
+            self._release_lock()
+            raise
+        self._thread = threading.Thread(target=self._run, name="tradetrail-writer", daemon=True)
+        _open_trails.add(self)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ set-up
+
+    def _acquire_lock(self) -> None:
+        fd = os.open(self.home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raw = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise TrailLockedError(str(self.home), int(raw) if raw.isdigit() else None) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._lock_fd, 0)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _setup(self) -> None:
+        settings = self.settings
+        for warning in check_storage(self.home, settings.min_free_bytes):
+            logger.warning("%s", warning)
+        (self.home / journal.JOURNAL_DIR).mkdir(exist_ok=True)
+        (self.home / CHECKPOINTS_DIR).mkdir(exist_ok=True)
+        self.tiles = TileStore(self.home / TILES_DIR)
+        existing = self._read_latest_checkpoint_body()
+        origin = settings.origin
+        if existing is not None and origin is not None and existing.origin != origin:
+            raise ConfigError(
+                f"origin: this trail's log is {existing.origin!r}, not {origin!r} "
+                "(TRADETRAIL_ORIGIN names the log and cannot change)"
+            )
+        self.origin = origin or (existing.origin if existing else default_origin(self.home))
+        self.signer: Signer = load_or_create_signer(settings.signing_key, self.home, self.origin)
+        vkey_path = self.home / VKEY_FILE
+        if vkey_path.exists():
+            verifier = read_vkey(vkey_path)
+            if verifier.vkey() != self.signer.verifier().vkey():
+                raise ConfigError(
+                    f"signing key {self.signer.name}+{self.signer.key_id.hex()} does not match "
+                    f"{vkey_path} ({verifier.vkey()}); a trail is signed by one key"
+                )
+        else:
+            write_atomic(vkey_path, (self.signer.verifier().vkey() + "\n").encode(), sync=True)
+        self.verifier = self.signer.verifier()
+        self.spill = Spill(settings.spill_dir)
+        source = {"host": socket.gethostname(), "pid": os.getpid()}
+        service = settings.service or Path(sys.argv[0] or "python").name or "python"
+        source["service"] = service
+        self._source = orjson.dumps(source, option=SORT)
+        self._load_state()
+        self._check_against_checkpoint(existing)
+        self._last_cp_size = existing.size if existing else -1
+        self._last_cp_ns = self._clock()
+        today = day_of(self._fmt.format(max(self._clock(), self._last_ns)))
+        self._seal_stale_days(today)
+        if self._last_cp_size != self._size:
+            self._sign_checkpoint()
+        self._merge_spill(force=True)
+
+    def _read_latest_checkpoint_body(self) -> Checkpoint | None:
+        path = self.home / CHECKPOINT_FILE
+        if not path.exists():
+            return None
+        vkey_path = self.home / VKEY_FILE
+        if not vkey_path.exists():
+            raise TrailCorruptError(f"{path} exists but {vkey_path} is missing")
+        try:
+            return open_checkpoint(path.read_text(), [read_vkey(vkey_path)])
+        except (NoteError, CheckpointError) as exc:
+            raise TrailCorruptError(
+                f"{path}: the latest checkpoint does not verify with {vkey_path}: {exc}"
+            ) from None
+
+    def _quarantine(self, path: Path, good: int, torn: bytes) -> None:
+        qdir = self.home / QUARANTINE_DIR
+        qdir.mkdir(exist_ok=True)
+        ns = time.time_ns()
+        name = f"{path.name}.{good}.{ns}.torn"
+        write_atomic(qdir / name, torn, sync=True)
+        report = {
+            "at": self._fmt.format(ns),
+            "file": f"{journal.JOURNAL_DIR}/{path.name}",
+            "offset": good,
+            "bytes": len(torn),
+            "sha256": hashlib.sha256(torn).hexdigest(),
+            "saved_as": f"{QUARANTINE_DIR}/{name}",
+            "reason": "torn last line: a write cut short by a crash; it was never acknowledged",
+        }
+        with builtins.open(qdir / "quarantine.jsonl", "ab") as fh:
+            fh.write(orjson.dumps(report, option=SORT | orjson.OPT_APPEND_NEWLINE))
+            fh.flush()
+            os.fsync(fh.fileno())
+        mode = path.stat().st_mode
+        if not mode & 0o200:
+            os.chmod(path, mode | 0o200)
+        with builtins.open(path, "r+b") as fh:
+            fh.truncate(good)
+            os.fsync(fh.fileno())
+        if not mode & 0o200:
+            os.chmod(path, mode)
+        self._counters["quarantined"] += 1
+        logger.warning(
+            "quarantined a torn last line of %s (%d bytes at offset %d) into %s",
+            path,
+            len(torn),
+            good,
+            qdir / name,
+        )
+
+    def _load_state(self) -> None:
+        """Resume from disk: quarantine a torn tail, find the last record, rebuild the Merkle
+        frontier and tile buffers from stored tiles plus the journal's tail."""
+        files = journal_files(self.home)
+        while files and files[-1].stat().st_size == 0:
+            logger.warning("removing empty journal file %s left by an interrupted start", files[-1])
+            files.pop().unlink()
+        self._size = 0
+        self._prev = ZERO_HASH
+        self._last_ns = 0
+        self._frontier = Frontier()
+        self._tile_builder = TileBuilder()
+        if not files:
+            return
+        last_file = files[-1]
+        good, torn = journal.torn_tail(last_file)
+        if torn:
+            self._quarantine(last_file, good, torn)
+            if good == 0:
+                last_file.unlink()
+                self._load_state()
+                return
+        lines, _ = journal.tail_lines(last_file, 1)
+        last = journal.parse_record(lines[0], str(last_file))
+        seq, ts = last.get("seq"), last.get("ts")
+        if type(seq) is not int or type(ts) is not str:
+            raise TrailCorruptError(f"{last_file}: last record has no valid seq/ts; run verify")
+        size = seq + 1
+        self._last_ns = parse_ts(ts)
+        self._restore_tree(size, files)
+        if self._size != size:
+            raise TrailCorruptError(f"rebuilt {self._size} records, expected {size}")
+
+    def _entries(self, level: int, start: int, end: int) -> list[bytes]:
+        """Tile entries [start, end) at `level` from stored full tiles, computing entries of an
+        unfinished tile from the full tiles one level down."""
+        out: list[bytes] = []
+        i = start
+        while i < end:
+            tile_index = i // TILE_WIDTH
+            stop = min(end, (tile_index + 1) * TILE_WIDTH)
+            if self.tiles.exists(level, tile_index):
+                data = self.tiles.read_entries(level, tile_index, TILE_WIDTH)
+                out.extend(data[i - tile_index * TILE_WIDTH : stop - tile_index * TILE_WIDTH])
+            elif level > 0:
+                for j in range(i, stop):
+                    out.append(root_of_leaves(self.tiles.read_entries(level - 1, j, TILE_WIDTH)))
+            else:
+                raise TileError("level-0 tile missing", f"tile/0/{tile_index}")
+            i = stop
+        return out
+
+    def _tiles_complete_for(self, size: int) -> bool:
+        level = 0
+        count = size
+        while count:
+            full = count // TILE_WIDTH
+            if full and not self.tiles.exists(level, full - 1):
+                return False
+            count >>= TILE_HEIGHT
+            level += 1
+        return True
+
+    def _restore_tree(self, size: int, files: list[Path]) -> None:
+        start = (size // TILE_WIDTH) * TILE_WIDTH
+        while start and not self._tiles_complete_for(start):
+            start -= TILE_WIDTH
+        frontier_nodes = []
+        builder = TileBuilder()
+        try:
+            for height, index in subtree_decomposition(0, start) if start else []:
+                level, rest = divmod(height, TILE_HEIGHT)
+                entries = self._entries(level, index << rest, (index + 1) << rest)
+                frontier_nodes.append(entries[0] if rest == 0 else root_of_leaves(entries))
+            level, count = 0, start
+            while count:
+                full_start = (count // TILE_WIDTH) * TILE_WIDTH
+                builder.restore_level(level, count, self._entries(level, full_start, count))
+                count >>= TILE_HEIGHT
+                level += 1
+        except (TileError, OSError, ValueError) as exc:
+            logger.warning("stored tiles unusable (%s); rebuilding them from the journal", exc)
+            start, frontier_nodes, builder = 0, [], TileBuilder()
+        self._frontier = Frontier(start, frontier_nodes)
+        self._tile_builder = builder
+        self._size = start
+        self._prev = ZERO_HASH
+        if start == size:
+            lines, _ = journal.tail_lines(files[-1], 1)
+            self._prev = hashlib.sha256(b"\x00" + lines[0]).hexdigest()
+            return
+        last_first = journal.first_seq(files[-1])
+        if last_first is not None and last_first <= start - 1:
+            lines, _ = journal.tail_lines(files[-1], size - start + 1)
+            source: Iterable[bytes] = lines
+        else:
+            source = (line for _, line in journal.lines_from_seq(self.home, max(start - 1, 0)))
+        for line in source:
+            record = journal.parse_record(line)
+            seq = record.get("seq")
+            if type(seq) is not int or seq < start - 1:
+                continue
+            leaf = hashlib.sha256(b"\x00" + line).digest()
+            if seq == start - 1:
+                self._prev = leaf.hex()
+                continue
+            if seq != self._size or record.get("prev") != self._prev:
+                raise TrailCorruptError(
+                    f"journal breaks at seq {seq} (expected seq {self._size} chained to "
+                    f"{self._prev[:16]}...); run `tradetrail verify`"
+                )
+            self._append_leaf(leaf)
+        self._write_pending_tiles()
+
+    def _append_leaf(self, leaf: bytes) -> None:
+        nodes = self._frontier.append(leaf)
+        self._pending_tiles.extend(self._tile_builder.add(nodes))
+        self._prev = leaf.hex()
+        self._size += 1
+
+    @property
+    def _pending_tiles(self) -> list[tuple[int, int, bytes]]:
+        try:
+            return self.__pending_tiles
+        except AttributeError:
+            self.__pending_tiles: list[tuple[int, int, bytes]] = []
+            return self.__pending_tiles
+
+    def _write_pending_tiles(self) -> None:
+        pending = self._pending_tiles
+        while pending:
+            level, index, data = pending[0]
+            self.tiles.write(level, index, data)
+            self._counters["tiles_written"] += 1
+            pending.pop(0)
+
+    def _root_at(self, size: int) -> bytes:
+        if size == self._size:
+            return self._frontier.root()
+        node = self._node_for_check
+        return range_hash(0, size, node) if size else hashlib.sha256(b"").digest()
+
+    def _node_for_check(self, height: int, index: int) -> bytes:
+        level, rest = divmod(height, TILE_HEIGHT)
+        start, end = index << rest, (index + 1) << rest
+        if level < len(self._tile_builder._counts):
+            done = self._tile_builder._counts[level] - len(self._tile_builder.entries(level))
+            if start >= done:
+                entries = self._tile_builder.entries(level)[start - done : end - done]
+                return entries[0] if rest == 0 else root_of_leaves(entries)
+        return self.tiles.node(height, index)
+
+    def _check_against_checkpoint(self, checkpoint: Checkpoint | None) -> None:
+        if checkpoint is None:
+            return
+        if checkpoint.size > self._size:
+            raise TrailCorruptError(
+                f"the journal holds {self._size} records but the signed checkpoint covers "
+                f"{checkpoint.size}: records were removed; run `tradetrail verify`"
+            )
+        try:
+            root = self._root_at(checkpoint.size)
+        except (TileError, OSError, ValueError) as exc:
+            raise TrailCorruptError(
+                f"cannot recompute the root at the signed checkpoint ({exc}); run verify"
+            ) from None
+        if root != checkpoint.root:
+            raise TrailCorruptError(
+                f"the journal does not match its signed checkpoint at size {checkpoint.size}: "
+                "history was altered; run `tradetrail verify`"
+            )
+
+    def _seal_stale_days(self, today: str) -> None:
+        for path in journal_files(self.home):
+            day = journal.file_day(path)
+            if day < today and path.stat().st_mode & 0o222:
+                self._make_read_only(path)
+                logger.info("sealed %s (its day ended while no writer ran)", path.name)
+
+    # ------------------------------------------------------------------ public API
+
+    def record(self, event_type: str, data: Any = None, **fields: Any) -> Receipt:
+        """Validate and queue one event; returns at once with a receipt.
+
+        Raises TypeError/ValueError naming the field for a bad event, TrailClosedError after
+        close(). Never raises for a full queue or a failing disk: the event spills instead.
+        """
+        if self._closing:
+            raise TrailClosedError(self._closed_message())
+        env = build_envelope(event_type, data, fields, self._source, self.settings.max_event_bytes)
+        receipt = Receipt(self, env)
+        queue = self._queue
+        if len(queue) >= self._queue_size:
+            self._spill_receipts([receipt], "queue full", self._fmt.format(self._clock()))
+            return receipt
+        queue.append(receipt)
+        if self._idle:
+            self._wake.set()
+        return receipt
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every record submitted before the call is durable in the journal. Returns
+        False when some of them wait in the spill file (see stats()); never raises for I/O."""
+        if self._closed:
+            return not self._spilled_receipts
+        barrier = Receipt(self, None, _FLUSH)
+        self._queue.append(barrier)
+        self._wake.set()
+        self._wait_for(barrier, timeout)
+        return bool(barrier._result)
+
+    def checkpoint(self, timeout: float | None = None) -> str:
+        """Sign a checkpoint of everything journaled so far and return it (signed-note text)."""
+        if self._closing:
+            raise TrailClosedError(self._closed_message())
+        barrier = Receipt(self, None, _CHECKPOINT)
+        self._queue.append(barrier)
+        self._wake.set()
+        self._wait_for(barrier, timeout)
+        return str(barrier._result)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Journal what is queued, sign a final checkpoint, stop the writer, release the lock."""
+        if self._closed or self._forked:
+            return
+        self._closing = True
+        self._wake.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.error("tradetrail writer did not stop within %ss; records stay queued", timeout)
+            return
+        self._closed = True
+        with self._cond:
+            self._cond.notify_all()
+        _open_trails.discard(self)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for monitoring: a non-zero `spill_pending` or `degraded` needs attention."""
+        out: dict[str, Any] = dict(self._counters)
+        out.update(
+            size=self._size,
+            queued=len(self._queue),
+            spill_pending=len(self._spilled_receipts) + len(self._held),
+            degraded=self._degraded,
+            last_error=self._last_error,
+            durability=self.settings.durability.value,
+            last_checkpoint_size=self._last_cp_size,
+        )
+        return out
+
+    @property
+    def size(self) -> int:
+        """Records in the journal (journaled, not merely queued)."""
+        return self._size
+
+    def __enter__(self) -> Trail:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Trail {self.origin} at {self.home} size={self._size}>"
+
+    # ------------------------------------------------------------------ waiting
+
+    def _closed_message(self) -> str:
+        if self._forked:
+            return (
+                f"this trail was opened by process {self._owner_pid} and belongs to it; after "
+                "fork() the child must open its own trail (tradetrail.open) on another home"
+            )
+        return f"trail {self.home} is closed"
+
+    def _wait_for(self, receipt: Receipt, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._waiters += 1
+            try:
+                while receipt._state != _JOURNALED:
+                    if self._closed or self._forked:
+                        raise TrailClosedError(
+                            f"{self._closed_message()}; record {receipt.event_id} is still in the "
+                            "spill file and will be journaled when the trail is next opened"
+                        )
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        state = "spilled" if receipt._state == _SPILLED else "queued"
+                        raise TimeoutError(
+                            f"record {receipt.event_id} not journaled within {timeout}s "
+                            f"(still {state}; it will be journaled)"
+                        )
+                    self._cond.wait(remaining if remaining is not None else 1.0)
+            finally:
+                self._waiters -= 1
+
+    def _notify(self) -> None:
+        if self._waiters:
+            with self._cond:
+                self._cond.notify_all()
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        queue = self._queue
+        while True:
+            if not queue:
+                self._wake.clear()
+                self._idle = True
+                if not queue and not self._closing:
+                    self._wake.wait(self._tick_seconds())
+                self._idle = False
+            batch: list[Receipt] = []
+            while queue and len(batch) < MAX_BATCH:
+                batch.append(queue.popleft())
+            try:
+                if batch:
+                    self._process(batch)
+                self._tick()
+            except Exception as exc:  # a bug must not lose records: spill what is left
+                logger.exception("tradetrail writer error; spilling the batch")
+                self._last_error = f"internal: {exc!r}"
+                self._spill_receipts(
+                    [r for r in batch if r._kind == _RECORD and r._state == _QUEUED],
+                    f"internal error: {exc!r}",
+                    self._fmt.format(self._clock()),
+                )
+                for r in batch:
+                    if r._kind != _RECORD and r._state == _QUEUED:
+                        r._state = _JOURNALED
+                self._notify()
+            if self._closing and not queue:
+                self._finish()
+                return
+
+    def _tick_seconds(self) -> float:
+        return min(1.0, self.settings.checkpoint_interval)
+
+    def _process(self, batch: list[Receipt]) -> None:
+        pending: list[Receipt] = []
+        for item in batch:
+            if item._kind == _RECORD:
+                pending.append(item)
+                continue
+            if pending:
+                self._commit(pending)
+                pending = []
+            self._barrier(item)
+        if pending:
+            self._commit(pending)
+
+    def _barrier(self, item: Receipt) -> None:
+        if item._kind == _FLUSH:
+            if self._fd is not None and self._unsynced:
+                with contextlib.suppress(OSError):
+                    self._sync()
+            if self._spilled_receipts or self._held:
+                self._merge_spill(force=True)
+            item._result = not (self._spilled_receipts or self._held)
+        elif item._kind == _CHECKPOINT:
+            item._result = self._sign_checkpoint()
+        item._state = _JOURNALED
+        with self._cond:
+            self._cond.notify_all()
+
+    def _commit(self, items: list[Receipt]) -> None:
+        if self._degraded is not None and not self._try_recover():
+            self._spill_receipts(items, self._degraded, None)
+            return
+        entries = [(r.env, r, None) for r in items]
+        self._write_entries(entries)  # type: ignore[arg-type]
+
+    def _write_entries(
+        self, entries: list[tuple[dict[str, Any], Receipt | None, dict[str, Any] | None]]
+    ) -> bool:
+        """Journal entries (env, receipt, spill info). Returns False when the disk failed; then
+        fresh entries (no spill info) are spilled and merged ones stay in their spill file."""
+        clock, fmt, dumps, sha = self._clock, self._fmt.format, orjson.dumps, hashlib.sha256
+        chunks: list[bytes] = []
+        done: list[tuple[Receipt | None, int]] = []
+        snapshot = self._snapshot()
+        index = 0
+        try:
+            for index, (env, receipt, spill_info) in enumerate(entries):  # noqa: B007
+                ns = clock()
+                if ns < self._last_ns:
+                    ns = self._last_ns
+                self._last_ns = ns
+                ts = fmt(ns)
+                if self._day is None or ts[0:4] + ts[5:7] + ts[8:10] != self._day:
+                    if chunks:
+                        self._flush_chunks(chunks, done)
+                        snapshot = self._snapshot()
+                        chunks, done = [], []
+                    self._rotate(day_of(ts))
+                    snapshot = self._snapshot()
+                rec = dict(env)
+                rec["seq"] = self._size
+                rec["ts"] = ts
+                rec["prev"] = self._prev
+                if spill_info is not None:
+                    rec["spill"] = spill_info
+                line = dumps(rec, option=SORT)
+                leaf = sha(b"\x00" + line).digest()
+                full = self._tile_builder.add(self._frontier.append(leaf))
+                if full:
+                    self._pending_tiles.extend(full)
+                self._prev = leaf.hex()
+                done.append((receipt, self._size))
+                self._size += 1
+                chunks.append(line)
+            if chunks:
+                self._flush_chunks(chunks, done)
+            return True
+        except _WriteFailed as failure:
+            self._restore(snapshot)
+            reason = _describe(failure.cause)
+            self._enter_degraded(reason)
+            failed = entries[index - len(done) :] if done else entries[index:]
+            fresh = [(e, r) for e, r, s in failed if s is None and r is not None]
+            if fresh:
+                self._spill_receipts([r for _, r in fresh], reason, fmt(clock()))
+            return False
+
+    def _snapshot(self) -> tuple[Any, ...]:
+        return (
+            self._size,
+            self._prev,
+            self._frontier.copy(),
+            self._tile_builder.copy(),
+            self._file_size,
+            len(self._pending_tiles),
+        )
+
+    def _restore(self, snap: tuple[Any, ...]) -> None:
+        self._size, self._prev, self._frontier, self._tile_builder, size, pending = snap
+        del self._pending_tiles[pending:]
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, size)
+                self._file_size = size
+            except OSError as exc:
+                logger.error("cannot truncate a partial write (%s); will rescan", _describe(exc))
+                self._needs_rescan = True
+
+    def _flush_chunks(self, chunks: list[bytes], done: list[tuple[Receipt | None, int]]) -> None:
+        data = b"\n".join(chunks) + b"\n"
+        fd = self._fd
+        assert fd is not None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self._durable_mode:
+                os.fdatasync(fd)
+                self._counters["fsyncs"] += 1
+            else:
+                self._unsynced = True
+        except OSError as exc:
+            raise _WriteFailed(exc) from exc
+        self._file_size += len(data)
+        self._counters["journaled"] += len(done)
+        spilled = self._spilled_receipts
+        for receipt, seq in done:
+            if receipt is not None:
+                receipt.seq = seq
+                receipt._state = _JOURNALED
+                if spilled and receipt.env is not None:
+                    spilled.pop(receipt.env["event_id"], None)
+        self._notify()
+        try:
+            self._write_pending_tiles()
+        except OSError as exc:
+            # tiles are derived data, rebuilt at the next open; the journal is what matters
+            self._last_error = f"tile write: {_describe(exc)}"
+
+    def _sync(self) -> None:
+        if self._fd is not None:
+            os.fdatasync(self._fd)
+            self._counters["fsyncs"] += 1
+            self._unsynced = False
+
+    def _rotate(self, day: str) -> None:
+        if self._fd is not None:
+            self._seal_current()
+        path = self.home / journal.JOURNAL_DIR / day_file_name(day)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            journal.fsync_dir(path.parent)
+        except OSError as exc:
+            raise _WriteFailed(exc) from exc
+        self._fd = fd
+        self._day = day
+        self._file_size = os.fstat(fd).st_size
+
+    def _make_read_only(self, path: Path) -> None:
+        os.chmod(path, 0o444)
+
+    def _seal_current(self) -> None:
+        """End of a UTC day: make the file durable and read-only and sign a checkpoint that
+        covers exactly that day's last record."""
+        fd, day = self._fd, self._day
+        if fd is None or day is None:
+            return
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise _WriteFailed(exc) from exc
+        os.close(fd)
+        self._fd = None
+        self._unsynced = False
+        path = self.home / journal.JOURNAL_DIR / day_file_name(day)
+        self._make_read_only(path)
+        if self._last_cp_size != self._size:
+            self._sign_checkpoint()
+        logger.info("sealed day %s at size %d", day, self._size)
+
+    def _sign_checkpoint(self) -> str | None:
+        try:
+            if self._unsynced:
+                self._sync()
+            for level, index, width, data in self._tile_builder.partial_tiles():
+                del width
+                self.tiles.write(level, index, data)
+            self._write_pending_tiles()
+            body = Checkpoint(self.origin, self._size, self._frontier.root())
+            text = sign_checkpoint(body, self.signer)
+            encoded = text.encode()
+            write_atomic(self.home / CHECKPOINTS_DIR / str(self._size), encoded, sync=True)
+            write_atomic(self.home / CHECKPOINT_FILE, encoded, sync=True)
+        except OSError as exc:
+            self._last_error = f"checkpoint: {_describe(exc)}"
+            logger.error("cannot write checkpoint at size %d: %s", self._size, _describe(exc))
+            return None
+        self._last_cp_size = self._size
+        self._last_cp_ns = self._clock()
+        self._counters["checkpoints"] += 1
+        return text
+
+    def _tick(self) -> None:
+        now = self._clock()
+        if self._day is not None and self._fd is not None:
+            today = day_of(self._fmt.format(max(now, self._last_ns)))
+            if today != self._day:
+                try:
+                    self._seal_current()
+                except _WriteFailed as failure:
+                    self._enter_degraded(_describe(failure.cause))
+                self._day = None
+        if self._size != self._last_cp_size and (
+            self._size - self._last_cp_size >= self.settings.checkpoint_every
+            or now - self._last_cp_ns >= self.settings.checkpoint_interval * 1e9
+        ):
+            self._sign_checkpoint()
+        if self._degraded is not None:
+            self._try_recover()
+        elif (self._spilled_receipts or self._held) and not self._queue:
+            self._merge_spill(force=False)
+        with contextlib.suppress(OSError):
+            self.spill.sync()
+
+    # ------------------------------------------------------------------ spill and recovery
+
+    def _enter_degraded(self, reason: str) -> None:
+        self._counters["write_errors"] += 1
+        self._last_error = reason
+        if self._degraded is None:
+            logger.error(
+                "tradetrail cannot write the journal under %s (%s): records are spilling to %s "
+                "and will be journaled when the disk recovers",
+                self.home,
+                reason,
+                self.spill.directory,
+            )
+        self._degraded = reason
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX)
+
+    def _try_recover(self) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        try:
+            if self._needs_rescan:
+                self._rescan()
+            merged = self._merge_spill(force=True)
+        except (OSError, TrailCorruptError) as exc:
+            self._enter_degraded(str(exc))
+            return False
+        if merged and self._degraded is not None:
+            logger.warning("tradetrail journal writable again under %s; spill merged", self.home)
+            self._degraded = None
+            self._retry_delay = _RETRY_MIN
+        return self._degraded is None
+
+    def _rescan(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+            self._day = None
+        self._pending_tiles.clear()
+        self._load_state()
+        self._needs_rescan = False
+
+    def _spill_receipts(self, receipts: list[Receipt], reason: str, at: str | None) -> None:
+        """Put events the journal cannot take now into the spill file (stderr and memory as the
+        last resort); their receipts stay unacknowledged until merged."""
+        if not receipts:
+            return
+        when = at or self._fmt.format(self._clock())
+        entries = []
+        for r in receipts:
+            assert r.env is not None
+            r._state = _SPILLED
+            self._spilled_receipts[r.env["event_id"]] = r
+            entries.append({"after_seq": self._size, "at": when, "reason": reason, "event": r.env})
+        self._counters["spilled"] += len(entries)
+        try:
+            self.spill.append(entries, sync=threading.current_thread() is self._thread)
+        except OSError as exc:
+            self._counters["stderr_spilled"] += len(entries)
+            self._held.extend(orjson.loads(orjson.dumps(e)) for e in entries)
+            self._last_error = f"spill: {_describe(exc)}"
+            stream = sys.__stderr__
+            if stream is not None:
+                for e in entries:
+                    stream.write("tradetrail-spill " + orjson.dumps(e, option=SORT).decode() + "\n")
+                stream.flush()
+        if reason == "queue full" and self._counters["spilled"] == len(entries):
+            logger.warning(
+                "tradetrail queue full (%d): spilling to %s", self._queue_size, self.spill.directory
+            )
+
+    def _journaled_ids_since(self, seq: int) -> set[str]:
+        if seq >= self._size:
+            return set()
+        ids = set()
+        for _, line in journal.lines_from_seq(self.home, seq):
+            record = journal.parse_record(line)
+            event_id = record.get("event_id")
+            if isinstance(event_id, str):
+                ids.add(event_id)
+        return ids
+
+    def _merge_spill(self, *, force: bool) -> bool:
+        """Journal spilled events (files and held in memory), skipping any already journaled.
+        Returns True when nothing is left to merge."""
+        del force
+        if not self.spill.has_files() and not self._held:
+            return True
+        files = self.spill.take()
+        entries: list[dict[str, Any]] = []
+        for path in files:
+            got, bad = read_spill(path)
+            if bad:
+                logger.warning("%s: %d unreadable spill line(s) (torn by a crash)", path, bad)
+            entries.extend(got)
+        held = self._held
+        self._held = []
+        entries.extend(held)
+        if not entries:
+            for path in files:
+                path.unlink()
+            return True
+        after = min(int(e.get("after_seq", 0)) for e in entries)
+        seen = self._journaled_ids_since(after)
+        todo: list[tuple[dict[str, Any], Receipt | None, dict[str, Any] | None]] = []
+        for entry in entries:
+            event = entry["event"]
+            event_id = event.get("event_id")
+            if event_id in seen:
+                receipt = self._spilled_receipts.pop(event_id, None)
+                if receipt is not None:
+                    self._resolve_from_journal(receipt)
+                continue
+            seen.add(event_id)
+            info = {"at": entry.get("at"), "reason": entry.get("reason")}
+            todo.append((event, self._spilled_receipts.get(event_id), info))
+        if todo and self._fd is None and self._day is not None:
+            self._day = None
+        ok = self._write_entries(todo) if todo else True
+        if not ok:
+            self._held = held
+            return False
+        for path in files:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        self._counters["merged"] += len(todo)
+        if todo:
+            logger.warning("merged %d spilled event(s) into the journal", len(todo))
+        return True
+
+    def _resolve_from_journal(self, receipt: Receipt) -> None:
+        event_id = receipt.event_id
+        for _, line in journal.lines_from_seq(self.home, 0):
+            record = journal.parse_record(line)
+            if record.get("event_id") == event_id:
+                seq = record.get("seq")
+                receipt.seq = seq if isinstance(seq, int) else None
+                receipt._state = _JOURNALED
+                self._notify()
+                return
+
+    def _finish(self) -> None:
+        """Close-time work on the writer thread."""
+        if self._spilled_receipts or self._held:
+            with contextlib.suppress(OSError):
+                self._merge_spill(force=True)
+        try:
+            if self._size != self._last_cp_size:
+                self._sign_checkpoint()
+            if self._fd is not None:
+                self._sync()
+        except OSError as exc:
+            logger.error("closing the journal: %s", _describe(exc))
+        if self._held:
+            logger.error(
+                "%d record(s) could be written neither to the journal nor to the spill "
+                "directory; they were printed to stderr as 'tradetrail-spill' lines",
+                len(self._held),
+            )
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        self.spill.close()
+        self._release_lock()
+        self._closed = True
+        self._notify()
+
+    def _after_fork_in_child(self) -> None:
+        """The child inherits descriptors but not the writer thread: close them without
+        touching the parent's lock (flock belongs to the shared open file) and refuse records."""
+        self._owner_pid = self._parent_pid
+        self._forked = True
+        self._closing = True
+        for fd in (self._fd, self._lock_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fd = None
+        self._lock_fd = None
+        self.spill.forget_fd()
+        self._cond = threading.Condition()
+
+    _parent_pid = 0
+    _owner_pid = 0
+
+
+def _after_fork_in_child() -> None:
+    for trail in list(_open_trails):
+        trail._after_fork_in_child()
+    _open_trails.clear()
+
+
+def _before_fork() -> None:
+    pid = os.getpid()
+    for trail in list(_open_trails):
+        trail._parent_pid = pid
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _close_all() -> None:
+    for trail in list(_open_trails):
+        try:
+            trail.close(timeout=30)
+        except Exception:
+            logger.exception("closing %r at exit", trail)
+
+
+def open(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    origin: str | None = None,
+    durability: str | Durability | None = None,
+    clock: Clock | None = None,
+    signing_key: str | None = None,
+    **options: Any,
+) -> Trail:
+    """Open (or create) the trail at `home` for writing.
+
+    Settings come from arguments, then `TRADETRAIL_*` environment variables, then defaults:
+    `durability` "fsync" (default: acknowledged after fsync, group commit) or "write"
+    (acknowledged after write(): survives a process crash, not a power loss); `clock` returns
+    nanoseconds since the epoch (inject one to simulate days in seconds). Other options:
+    spill_dir, max_event_bytes, queue_size, checkpoint_every, checkpoint_interval,
+    min_free_bytes, service.
+    """
+    settings = resolve(
+        home, origin=origin, durability=durability, signing_key=signing_key, **options
+    )
+    return Trail(settings, clock)
