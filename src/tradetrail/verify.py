@@ -1,0 +1,405 @@
+"""Offline verification of a whole trail, streaming the journal in constant memory.
+
+Checks every line (canonical JSON, envelope, seq continuity, prev chain, ts order, day file),
+recomputes the Merkle tree and compares it with every stored checkpoint (signatures verified)
+and every stored tile, and holds the trail against external checkpoints (an auditor's copy),
+which is how truncation and rewritten history are caught.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .canonical import EVENT_ID_PATTERN, SORT, TYPE_PATTERN
+from .checkpoint import Checkpoint, open_checkpoint
+from .errors import CheckpointError, ConfigError, NoteError
+from .journal import FILE_PATTERN, JOURNAL_DIR, ZERO_HASH, file_day
+from .keys import VKEY_FILE, read_vkey
+from .merkle import Frontier
+from .note import Verifier
+from .tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder, parse_tile_path, tile_path
+from .timefmt import RFC3339_UTC
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass
+class Fault:
+    """One thing wrong, with where it is."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    seq: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file or ""
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.seq is not None:
+            where += f" (seq {self.seq})"
+        return f"{where}: {self.message}" if where else self.message
+
+
+@dataclass
+class VerifyReport:
+    home: str
+    size: int = 0
+    files: int = 0
+    bytes: int = 0
+    checkpoints_checked: int = 0
+    external_checkpoints_checked: int = 0
+    tiles_checked: int = 0
+    faults: list[Fault] = field(default_factory=list)
+    fault_count: int = 0
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    latest_checkpoint: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.fault_count == 0
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ok"] = self.ok
+        return out
+
+
+class _Checker:
+    def __init__(self, report: VerifyReport, max_faults: int) -> None:
+        self.report = report
+        self.max_faults = max_faults
+
+    def fault(
+        self, message: str, file: str | None = None, line: int | None = None, seq: int | None = None
+    ) -> None:
+        self.report.fault_count += 1
+        if len(self.report.faults) < self.max_faults:
+            self.report.faults.append(Fault(message, file, line, seq))
+
+
+def _load_checkpoints(
+    home: Path, verifiers: Sequence[Verifier], check: _Checker
+) -> tuple[dict[int, list[tuple[str, bytes]]], Checkpoint | None, str | None]:
+    """Stored checkpoints by size, the newest, and the origin they agree on."""
+    wanted: dict[int, list[tuple[str, bytes]]] = {}
+    origin: str | None = None
+    newest: Checkpoint | None = None
+    paths: list[Path] = []
+    cp_dir = home / "checkpoints"
+    if cp_dir.is_dir():
+        paths = sorted(
+            (p for p in cp_dir.iterdir() if not p.name.startswith(".")),
+            key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name),
+        )
+    latest = home / "checkpoint"
+    if latest.exists():
+        paths.append(latest)
+    for path in paths:
+        rel = str(path.relative_to(home))
+        try:
+            cp = open_checkpoint(path.read_text(encoding="utf-8"), verifiers)
+        except (NoteError, CheckpointError, UnicodeDecodeError) as exc:
+            check.fault(f"checkpoint does not verify: {exc}", rel)
+            continue
+        if path.parent == cp_dir and path.name != str(cp.size):
+            check.fault(f"checkpoint file name does not match its size {cp.size}", rel)
+        if origin is None:
+            origin = cp.origin
+        elif cp.origin != origin:
+            check.fault(f"checkpoint origin {cp.origin!r} differs from {origin!r}", rel)
+        wanted.setdefault(cp.size, []).append((rel, cp.root))
+        if path != latest and (newest is None or cp.size > newest.size):
+            newest = cp
+        check.report.checkpoints_checked += 1
+    if latest.exists() and newest is not None:
+        try:
+            current = open_checkpoint(latest.read_text(encoding="utf-8"), verifiers)
+            if current.size < newest.size:
+                check.report.warnings.append(
+                    f"checkpoint (size {current.size}) is older than checkpoints/{newest.size}"
+                )
+        except (NoteError, CheckpointError, UnicodeDecodeError):
+            pass
+    return wanted, newest, origin
+
+
+def _stored_partials(tiles_root: Path) -> dict[int, list[tuple[int, int, Path]]]:
+    """Stored partial tiles keyed by the tree size at which the level's count reaches them."""
+    triggers: dict[int, list[tuple[int, int, Path]]] = {}
+    base = tiles_root / "tile"
+    if not base.is_dir():
+        return triggers
+    for dirpath, _dirnames, filenames in os.walk(base):
+        if not dirpath.endswith(".p"):
+            continue
+        for name in filenames:
+            path = Path(dirpath) / name
+            try:
+                level, index, width = parse_tile_path(str(path.relative_to(tiles_root)))
+            except ValueError:
+                continue
+            size = (index * TILE_WIDTH + width) << (TILE_HEIGHT * level)
+            triggers.setdefault(size, []).append((level, width, path))
+    return triggers
+
+
+def verify_trail(
+    home: Path,
+    *,
+    checkpoints: Sequence[Path] = (),
+    vkeys: Sequence[Verifier] | None = None,
+    max_faults: int = 100,
+    progress: Callable[[int], None] | None = None,
+) -> VerifyReport:
+    """Verify the trail at `home`; every fault is reported with file, line and seq."""
+    home = Path(home)
+    report = VerifyReport(home=str(home))
+    check = _Checker(report, max_faults)
+    if not (home / JOURNAL_DIR).is_dir():
+        raise ConfigError(f"{home} is not a trail (no {JOURNAL_DIR}/ directory)")
+    if vkeys is None:
+        vkey_path = home / VKEY_FILE
+        if not vkey_path.exists():
+            raise ConfigError(f"no verifier key: {vkey_path} is missing and no --vkey was given")
+        vkeys = [read_vkey(vkey_path)]
+        report.notes.append(
+            "checkpoint signatures were checked with the trail's own trail.vkey; pass --vkey "
+            "with a copy kept elsewhere to also catch a trail re-signed with another key"
+        )
+    wanted, newest, origin = _load_checkpoints(home, vkeys, check)
+    if newest is not None:
+        report.latest_checkpoint = {
+            "origin": newest.origin,
+            "size": newest.size,
+            "root": newest.root.hex(),
+        }
+    for path in checkpoints:
+        name = str(path)
+        try:
+            cp = open_checkpoint(Path(path).read_text(encoding="utf-8"), vkeys)
+        except OSError as exc:
+            raise ConfigError(f"cannot read checkpoint {path}: {exc.strerror}") from None
+        except (NoteError, CheckpointError, UnicodeDecodeError) as exc:
+            check.fault(f"external checkpoint does not verify: {exc}", name)
+            continue
+        if origin is not None and cp.origin != origin:
+            check.fault(f"external checkpoint is for log {cp.origin!r}, not {origin!r}", name)
+            continue
+        wanted.setdefault(cp.size, []).append((name, cp.root))
+        report.external_checkpoints_checked += 1
+    if 0 in wanted:
+        empty = hashlib.sha256(b"").digest()
+        for source, root in wanted.pop(0):
+            if root != empty:
+                check.fault("checkpoint at size 0 does not have the empty-tree root", source)
+
+    tiles_root = home / "tiles"
+    partial_triggers = _stored_partials(tiles_root)
+    journal_dir = home / JOURNAL_DIR
+    names = sorted(p.name for p in journal_dir.iterdir())
+    files = [journal_dir / n for n in names if FILE_PATTERN.match(n)]
+    for n in names:
+        if not FILE_PATTERN.match(n) and not n.startswith("."):
+            report.warnings.append(f"{JOURNAL_DIR}/{n}: not a journal day file; ignored")
+
+    frontier = Frontier()
+    builder = TileBuilder()
+    sha = hashlib.sha256
+    loads, dumps = orjson.loads, orjson.dumps
+    expected_seq = 0
+    prev_hex = ZERO_HASH
+    last_ts = ""
+    done_bytes = 0
+    for file_index, path in enumerate(files):
+        rel = f"{JOURNAL_DIR}/{path.name}"
+        day = file_day(path)
+        report.files += 1
+        if file_index < len(files) - 1 and path.stat().st_mode & 0o222:
+            report.warnings.append(f"{rel}: a finished day file is still writable")
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                done_bytes += len(raw)
+                if raw[-1:] != b"\n":
+                    check.fault(
+                        "torn last line (an incomplete write; the writer quarantines it on open)",
+                        rel,
+                        lineno,
+                    )
+                    break
+                line = raw[:-1]
+                leaf = sha(b"\x00" + line).digest()
+                try:
+                    record = loads(line)
+                except orjson.JSONDecodeError as exc:
+                    check.fault(f"not valid JSON ({exc})", rel, lineno, expected_seq)
+                    record = None
+                seq: Any = None
+                if type(record) is dict:
+                    seq = record.get("seq")
+                    state = (expected_seq, prev_hex, last_ts)
+                    last_ts = _check_record(record, line, dumps, state, day, check, rel, lineno)
+                elif record is not None:
+                    check.fault("not a JSON object", rel, lineno, expected_seq)
+                expected_seq = (seq if type(seq) is int else expected_seq) + 1
+                prev_hex = leaf.hex()
+                full = builder.add(frontier.append(leaf))
+                for level, index, data in full:
+                    _check_tile(tiles_root, level, index, TILE_WIDTH, data, check)
+                size = frontier.size
+                if size in wanted:
+                    _check_roots(size, frontier.root(), wanted.pop(size), check)
+                if size in partial_triggers:
+                    for level, width, tpath in partial_triggers.pop(size):
+                        entries = builder.entries(level)
+                        _check_tile(
+                            tiles_root,
+                            level,
+                            size >> (TILE_HEIGHT * (level + 1)),
+                            width,
+                            b"".join(entries[:width]),
+                            check,
+                            tpath,
+                        )
+                if progress is not None and not size & 0x3FFF:
+                    progress(done_bytes)
+    if progress is not None:
+        progress(done_bytes)
+    report.size = frontier.size
+    report.bytes = done_bytes
+    for size in sorted(wanted):
+        for source, _root in wanted[size]:
+            check.fault(
+                f"checkpoint covers {size} records but the journal holds only {frontier.size}: "
+                "records were removed from the end (truncation) or the journal was replaced",
+                source,
+            )
+    for size, items in sorted(partial_triggers.items()):
+        if size > frontier.size:
+            for _level, _width, tpath in items:
+                check.fault(
+                    f"tile describes {size} records but the journal holds {frontier.size}",
+                    str(tpath.relative_to(home)),
+                )
+    _check_extra_full_tiles(tiles_root, frontier.size, home, check)
+    quarantine = home / "quarantine" / "quarantine.jsonl"
+    if quarantine.exists():
+        count = sum(1 for _ in quarantine.open("rb"))
+        report.notes.append(
+            f"{count} torn line(s) from crashes were set aside in quarantine/ (never acknowledged)"
+        )
+    return report
+
+
+def _check_record(
+    record: dict[str, Any],
+    line: bytes,
+    dumps: Callable[..., bytes],
+    state: tuple[int, str, str],
+    day: str,
+    check: _Checker,
+    rel: str,
+    lineno: int,
+) -> str:
+    """Check one parsed record against its neighbours; returns the newest ts seen."""
+    expected_seq, prev_hex, last_ts = state
+    seq = record.get("seq")
+    if dumps(record, option=SORT) != line:
+        check.fault("not canonical JSON (keys or spacing changed)", rel, lineno, seq)
+    if type(seq) is not int:
+        check.fault("seq missing or not an integer", rel, lineno, expected_seq)
+        seq = None
+    elif seq != expected_seq:
+        check.fault(
+            f"seq {seq} where {expected_seq} was expected "
+            "(a record was deleted, inserted, duplicated or moved)",
+            rel,
+            lineno,
+            seq,
+        )
+    prev = record.get("prev")
+    if prev != prev_hex:
+        what = "missing, not" if prev is None else "does not match"
+        check.fault(
+            f"prev {what} the leaf hash of the record before ({prev_hex[:16]}…): "
+            "the chain is broken here",
+            rel,
+            lineno,
+            seq,
+        )
+    ts = record.get("ts")
+    if type(ts) is not str or not RFC3339_UTC.match(ts):
+        check.fault(f"ts {ts!r} is not RFC 3339 UTC with microseconds", rel, lineno, seq)
+    else:
+        if ts < last_ts:
+            check.fault(f"ts {ts} goes back before {last_ts}", rel, lineno, seq)
+        else:
+            last_ts = ts
+        if ts[0:4] + ts[5:7] + ts[8:10] != day:
+            check.fault(f"record of day {ts[0:10]} in the file of day {day}", rel, lineno, seq)
+    event_id = record.get("event_id")
+    if type(event_id) is not str or not EVENT_ID_PATTERN.match(event_id):
+        check.fault("event_id missing or not a UUID", rel, lineno, seq)
+    kind = record.get("type")
+    if type(kind) is not str or not TYPE_PATTERN.match(kind):
+        check.fault(f"type {kind!r} is not a dotted event type", rel, lineno, seq)
+    return last_ts
+
+
+def _check_roots(
+    size: int, root: bytes, expected: list[tuple[str, bytes]], check: _Checker
+) -> None:
+    for source, want in expected:
+        if want != root:
+            check.fault(
+                f"the journal's Merkle root at size {size} differs from this signed checkpoint: "
+                "history before it was altered or rewritten",
+                source,
+            )
+
+
+def _check_tile(
+    root: Path,
+    level: int,
+    index: int,
+    width: int,
+    data: bytes,
+    check: _Checker,
+    path: Path | None = None,
+) -> None:
+    path = path or root / tile_path(level, index, width)
+    rel = f"tiles/{tile_path(level, index, width)}"
+    try:
+        stored = path.read_bytes()
+    except FileNotFoundError:
+        check.fault("tile missing (proofs need it; reopening the writer rebuilds it)", rel)
+        return
+    check.report.tiles_checked += 1
+    if stored != data:
+        check.fault("tile differs from the hashes recomputed from the journal", rel)
+
+
+def _check_extra_full_tiles(root: Path, size: int, home: Path, check: _Checker) -> None:
+    level = 0
+    count = size
+    while True:
+        first_missing = count // TILE_WIDTH
+        path = root / tile_path(level, first_missing)
+        if path.exists():
+            check.fault(
+                f"full tile beyond the journal's {size} records (the journal was truncated?)",
+                str(path.relative_to(home)),
+            )
+        if count == 0:
+            break
+        count >>= TILE_HEIGHT
+        level += 1
