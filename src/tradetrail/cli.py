@@ -1,0 +1,598 @@
+"""The `tradetrail` command. Exit codes: 0 ok, 1 a fault was found (or a bad input line), 2 a
+usage or configuration error. User mistakes print one line, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .canonical import SORT
+from .checkpoint import open_checkpoint
+from .config import DEFAULT_HOME, check_origin
+from .errors import ConfigError, NoteError, ProofError, TradetrailError
+from .journal import journal_files
+from .keys import VKEY_FILE, read_vkey, write_private
+from .note import Signer, Verifier
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+HOME_OPTION = click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="TRADETRAIL_HOME",
+    default=DEFAULT_HOME,
+    show_default=True,
+    help="Trail directory (env TRADETRAIL_HOME).",
+)
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]tradetrail: error:[/] {message}", soft_wrap=True)
+    sys.exit(code)
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def require_trail(home: Path) -> None:
+    if not (home / "journal").is_dir():
+        fail(f"{home} is not a trail (no journal/ directory); set --home or TRADETRAIL_HOME")
+
+
+@contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr when it is a terminal; silent otherwise."""
+    if not err.is_terminal:
+        yield lambda _done: None
+        return
+    columns = (TextColumn(label), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+def load_verifiers(vkeys: tuple[str, ...], home: Path | None) -> list[Verifier] | None:
+    """--vkey values are verifier-key text or files holding it."""
+    if not vkeys:
+        return None
+    found = []
+    for spec in vkeys:
+        text = spec
+        if "+" not in spec or Path(spec).exists():
+            try:
+                text = Path(spec).read_text().strip()
+            except OSError as exc:
+                fail(f"--vkey {spec}: cannot read ({exc.strerror})")
+        try:
+            found.append(Verifier.from_vkey(text))
+        except NoteError as exc:
+            fail(f"--vkey {spec}: {exc}")
+    del home
+    return found
+
+
+class Main(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TradetrailError as exc:
+            fail(str(exc))
+        except (ValueError, TypeError) as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+
+
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tradetrail")
+def main() -> None:
+    """tradetrail: a tamper-evident audit trail for trading systems.
+
+    \b
+    Quick start:
+      tradetrail demo                 simulate two trading days and verify them
+      tradetrail verify               check the whole trail
+      tradetrail tail -n 5            last records
+      tradetrail proof inclusion --seq 42
+    """
+
+
+@main.command()
+@HOME_OPTION
+@click.option("--events", default=5000, show_default=True, type=click.IntRange(50, None))
+@click.option("--days", default=2, show_default=True, type=click.IntRange(1, 366))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--fresh/--keep", default=True, help="Start from an empty trail (default).")
+def demo(home: Path, events: int, days: int, seed: int, fresh: bool) -> None:
+    """Simulate a trading session into an embedded trail, then verify it.
+
+    \b
+    Example:
+      tradetrail demo --events 100000 --days 3 --home ./demo-trail
+    """
+    from .demo import run_demo
+    from .verify import verify_trail
+
+    if home == Path(DEFAULT_HOME) and "TRADETRAIL_HOME" not in os.environ:
+        home = Path("./tradetrail-demo")
+    if fresh and home.exists():
+        if not (home / "journal").is_dir() and any(home.iterdir()):
+            fail(f"{home} exists and is not a trail; refusing to clear it")
+        import shutil
+
+        shutil.rmtree(home)
+    started = time.perf_counter()
+    with progress_bar(events, "simulating") as update:
+        summary = run_demo(home, events=events, days=days, seed=seed, progress=update)
+    elapsed = time.perf_counter() - started
+    size = sum(p.stat().st_size for p in journal_files(home))
+    with progress_bar(size, "verifying") as update:
+        report = verify_trail(home, progress=update)
+    out.print(
+        f"[bold]Simulated {summary.events} events[/] over {', '.join(summary.days)} "
+        f"(+ today's closing record) in {elapsed:.1f}s into [cyan]{home}[/]"
+    )
+    table = Table(title="events by type", show_lines=False)
+    table.add_column("type")
+    table.add_column("count", justify="right")
+    for kind, count in sorted(summary.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:14]:
+        table.add_row(kind, str(count))
+    out.print(table)
+    status = "[green]intact[/]" if report.ok else f"[red]{report.fault_count} fault(s)[/]"
+    out.print(
+        f"verify: {status}: {report.size} records in {report.files} day files, "
+        f"{report.checkpoints_checked} signed checkpoints, {report.tiles_checked} tiles"
+    )
+    out.print(
+        "\nNext, try:\n"
+        f"  tradetrail --help\n"
+        f"  tradetrail info --home {home}\n"
+        f"  tradetrail tail --home {home} -n 5\n"
+        f"  tradetrail verify --home {home} --json\n"
+        f"  tradetrail proof inclusion --home {home} --seq 42 > proof.json\n"
+        f"  tradetrail proof verify proof.json --vkey {home}/{VKEY_FILE}"
+    )
+    if not report.ok:
+        sys.exit(1)
+
+
+def _parse_fields(pairs: tuple[str, ...]) -> dict[str, str]:
+    fields = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"--field {pair!r}: expected NAME=VALUE, e.g. --field order_id=O-1")
+        fields[key] = value
+    return fields
+
+
+@main.command()
+@HOME_OPTION
+@click.argument("stdin", required=False, type=click.Choice(["-"]))
+@click.option("--type", "event_type", help="Event type, e.g. order.accepted.")
+@click.option("--data", default=None, help="Event data as a JSON object.")
+@click.option("--field", "fields", multiple=True, help="Envelope field NAME=VALUE (repeatable).")
+@JSON_OPTION
+def record(
+    home: Path,
+    stdin: str | None,
+    event_type: str | None,
+    data: str | None,
+    fields: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Record one event, or JSON lines from stdin with `-`.
+
+    \b
+    Examples:
+      tradetrail record --type order.accepted --data '{"qty": "1.5"}' --field order_id=O-1
+      cat events.jsonl | tradetrail record -
+    Each stdin line is an object with "type", optional "data" and envelope fields. A bad line
+    stops the run with its line number; the lines before it are recorded, none after it.
+    """
+    from .canonical import build_envelope
+    from .trail import open as open_trail
+
+    if stdin is None and not event_type:
+        fail("give --type (one event) or '-' (JSON lines on stdin)")
+    if stdin is not None and (event_type or data or fields):
+        fail("'-' reads events from stdin; do not combine it with --type/--data/--field")
+    with open_trail(home) as trail:
+        if stdin is None:
+            assert event_type is not None
+            try:
+                payload = orjson.loads(data) if data else None
+            except orjson.JSONDecodeError as exc:
+                fail(f"--data is not valid JSON: {exc}")
+            seq = trail.record(event_type, payload, **_parse_fields(fields)).wait()
+            if as_json:
+                emit_json({"seq": seq})
+            else:
+                out.print(f"recorded seq {seq}")
+            return
+        count = 0
+        last: int | None = None
+        for lineno, raw in enumerate(sys.stdin.buffer, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = orjson.loads(raw)
+                if not isinstance(obj, dict):
+                    raise ValueError("not a JSON object")
+                obj = dict(obj)
+                kind = obj.pop("type", None)
+                if kind is None:
+                    raise ValueError("missing 'type'")
+                payload = obj.pop("data", None)
+                build_envelope(kind, payload, obj, None, trail.settings.max_event_bytes)
+                receipt = trail.record(kind, payload, **obj)
+            except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+                trail.flush()
+                err.print(
+                    f"[bold red]tradetrail: error:[/] stdin line {lineno}: {exc}; "
+                    f"{count} event(s) before it were recorded, nothing from line {lineno} on",
+                    soft_wrap=True,
+                )
+                sys.exit(1)
+            count += 1
+            last = receipt.seq
+        ok = trail.flush()
+        del last
+        summary = {"recorded": count, "size": trail.size, "all_journaled": ok}
+        if as_json:
+            emit_json(summary)
+        else:
+            out.print(f"recorded {count} event(s); the trail now holds {trail.size} records")
+
+
+def _tail_lines(home: Path, count: int) -> list[bytes]:
+    from .journal import tail_lines
+
+    lines: list[bytes] = []
+    for path in reversed(journal_files(home)):
+        got, _ = tail_lines(path, count - len(lines))
+        lines[:0] = got
+        if len(lines) >= count:
+            break
+    return lines
+
+
+def _show(line: bytes, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(line.decode() + "\n")
+        return
+    rec = orjson.loads(line)
+    ids = " ".join(f"{k}={rec[k]}" for k in ("order_id", "symbol", "account", "actor") if k in rec)
+    data = orjson.dumps(rec.get("data", {}), option=SORT).decode()
+    if len(data) > 120:
+        data = data[:117] + "..."
+    out.print(
+        f"[dim]{rec.get('seq'):>8}[/] {rec.get('ts')} [bold]{rec.get('type')}[/] {ids} {data}",
+        soft_wrap=True,
+        markup=True,
+        highlight=False,
+    )
+
+
+@main.command()
+@HOME_OPTION
+@click.option("-n", "count", default=10, show_default=True, type=click.IntRange(0, None))
+@click.option("-f", "follow", is_flag=True, help="Keep printing new records as they arrive.")
+@JSON_OPTION
+def tail(home: Path, count: int, follow: bool, as_json: bool) -> None:
+    """Print the last records (the raw journal lines with --json).
+
+    \b
+    Example:
+      tradetrail tail -n 20 -f
+    """
+    require_trail(home)
+    for line in _tail_lines(home, count):
+        _show(line, as_json)
+    if not follow:
+        return
+    files = journal_files(home)
+    path = files[-1] if files else None
+    offset = path.stat().st_size if path else 0
+    try:
+        while True:
+            files = journal_files(home)
+            if files and files[-1] != path:
+                if path is not None:
+                    offset = _follow(path, offset, as_json)
+                path, offset = files[-1], 0
+            if path is not None:
+                offset = _follow(path, offset, as_json)
+            sys.stdout.flush()
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        return
+
+
+def _follow(path: Path, offset: int, as_json: bool) -> int:
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        while True:
+            raw = fh.readline()
+            if not raw.endswith(b"\n"):
+                return offset
+            offset += len(raw)
+            _show(raw[:-1], as_json)
+
+
+@main.command()
+@HOME_OPTION
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A checkpoint kept outside the trail (an auditor's copy) to hold it against.",
+)
+@click.option("--vkey", "vkeys", multiple=True, help="Verifier key (text or file); repeatable.")
+@click.option("--max-faults", default=100, show_default=True, type=click.IntRange(1, None))
+@JSON_OPTION
+def verify(
+    home: Path,
+    checkpoints: tuple[Path, ...],
+    vkeys: tuple[str, ...],
+    max_faults: int,
+    as_json: bool,
+) -> None:
+    """Verify the whole trail: chain, seq, times, day files, Merkle roots, signatures, tiles.
+
+    Exit 0 when intact, 1 when a fault is found, 2 on a usage error. Truncation is caught only
+    against a checkpoint kept elsewhere: pass it with --checkpoint, and the verifier key kept
+    elsewhere with --vkey.
+
+    \b
+    Examples:
+      tradetrail verify
+      tradetrail verify --checkpoint auditor/checkpoint-2026-11-20 --vkey auditor/trail.vkey --json
+    """
+    from .verify import verify_trail
+
+    require_trail(home)
+    verifiers = load_verifiers(vkeys, home)
+    size = sum(p.stat().st_size for p in journal_files(home))
+    with progress_bar(size, "verifying") as update:
+        report = verify_trail(
+            home, checkpoints=checkpoints, vkeys=verifiers, max_faults=max_faults, progress=update
+        )
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        for fault in report.faults:
+            out.print(f"[red]FAULT[/] {fault}", soft_wrap=True, markup=True)
+        if report.fault_count > len(report.faults):
+            out.print(f"... and {report.fault_count - len(report.faults)} more fault(s)")
+        for warning in report.warnings:
+            out.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
+        for note in report.notes:
+            out.print(f"[dim]note: {note}[/]", soft_wrap=True)
+        verdict = "[green]OK[/]" if report.ok else f"[red]{report.fault_count} FAULT(S)[/]"
+        out.print(
+            f"{verdict}: {report.size} records, {report.files} day files, "
+            f"{report.checkpoints_checked} checkpoints"
+            f" (+{report.external_checkpoints_checked} external), {report.tiles_checked} tiles"
+        )
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@HOME_OPTION
+@JSON_OPTION
+@click.option("--show", is_flag=True, help="Print the latest checkpoint without signing a new one.")
+def checkpoint(home: Path, as_json: bool, show: bool) -> None:
+    """Sign a checkpoint of the trail now (or --show the latest) and print it.
+
+    Keep copies outside the trail (an auditor, object storage with retention lock): they are
+    what make truncation visible. Signing needs the writer lock: when your application holds
+    the trail open, it signs checkpoints itself; use --show.
+    """
+    from .trail import open as open_trail
+
+    require_trail(home)
+    if show:
+        text = (home / "checkpoint").read_text()
+    else:
+        with open_trail(home) as trail:
+            text = trail.checkpoint()
+    if as_json:
+        cp = open_checkpoint(text, [read_vkey(home / VKEY_FILE)])
+        emit_json({"origin": cp.origin, "size": cp.size, "root": cp.root.hex(), "note": text})
+    else:
+        sys.stdout.write(text)
+
+
+@main.group()
+def proof() -> None:
+    """Inclusion and consistency proofs (RFC 9162), and their offline check."""
+
+
+@proof.command("inclusion")
+@HOME_OPTION
+@click.option("--seq", required=True, type=click.IntRange(0, None), help="Record to prove.")
+@click.option(
+    "--size", type=click.IntRange(1, None), help="Tree size (default: latest checkpoint)."
+)
+def proof_inclusion(home: Path, seq: int, size: int | None) -> None:
+    """Print the inclusion proof of record SEQ as JSON.
+
+    \b
+    Example:
+      tradetrail proof inclusion --seq 42 > proof.json
+    """
+    from .proofs import inclusion_proof_json
+
+    require_trail(home)
+    emit_json(inclusion_proof_json(home, seq, size))
+
+
+@proof.command("consistency")
+@HOME_OPTION
+@click.option("--old-size", required=True, type=click.IntRange(1, None))
+@click.option("--new-size", type=click.IntRange(1, None), help="Default: latest checkpoint.")
+def proof_consistency(home: Path, old_size: int, new_size: int | None) -> None:
+    """Print the consistency proof between two tree sizes as JSON.
+
+    \b
+    Example:
+      tradetrail proof consistency --old-size 1000
+    """
+    from .proofs import consistency_proof_json
+
+    require_trail(home)
+    emit_json(consistency_proof_json(home, old_size, new_size))
+
+
+@proof.command("verify")
+@click.argument("file", type=click.File("rb"))
+@click.option("--vkey", "vkeys", multiple=True, required=True, help="Verifier key (text or file).")
+@JSON_OPTION
+def proof_verify(file: Any, vkeys: tuple[str, ...], as_json: bool) -> None:
+    """Check a proof offline against a verifier key. Exit 0 valid, 1 invalid.
+
+    \b
+    Example:
+      tradetrail proof verify proof.json --vkey trail.vkey
+    """
+    from .proofs import verify_proof_json
+
+    verifiers = load_verifiers(vkeys, None)
+    assert verifiers is not None
+    try:
+        obj = orjson.loads(file.read())
+    except orjson.JSONDecodeError as exc:
+        fail(f"{file.name}: not JSON: {exc}")
+    try:
+        said = verify_proof_json(obj, verifiers)
+    except ProofError as exc:
+        if as_json:
+            emit_json({"ok": False, "error": str(exc)})
+        else:
+            err.print(f"[red]INVALID[/] {file.name}: {exc}", soft_wrap=True)
+        sys.exit(1)
+    if as_json:
+        emit_json({"ok": True, "established": said})
+    else:
+        for line in said:
+            out.print(f"[green]ok[/] {line}", soft_wrap=True)
+
+
+@main.command()
+@click.option(
+    "--name", required=True, help="Key name: the log origin, e.g. trail.example.com/desk-1."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+)
+def keygen(name: str, out_dir: Path) -> None:
+    """Make an Ed25519 signing key pair in signed-note format.
+
+    Writes NAME.key (private, mode 0600) and NAME.vkey (verifier key) with '/' in the name
+    replaced by '_'. Keep the private key away from the trail (a secrets manager, an HSM, another
+    host) and point TRADETRAIL_SIGNING_KEY at it; give the .vkey to your auditors.
+    """
+    try:
+        check_origin(name, "--name")
+    except ConfigError as exc:
+        fail(str(exc))
+    if out_dir.resolve().name == "journal":
+        fail("refusing to write a private key inside a journal/ directory")
+    signer = Signer.generate(name)
+    stem = name.replace("/", "_")
+    key_path = out_dir / f"{stem}.key"
+    vkey_path = out_dir / f"{stem}.vkey"
+    if key_path.exists() or vkey_path.exists():
+        fail(f"{key_path} or {vkey_path} already exists; not overwriting a key")
+    write_private(key_path, signer.skey())
+    vkey_path.write_text(signer.verifier().vkey() + "\n")
+    out.print(f"private key: {key_path} (0600; set TRADETRAIL_SIGNING_KEY={key_path})")
+    out.print(f"verifier key: {vkey_path}\n{signer.verifier().vkey()}")
+
+
+@main.command()
+@HOME_OPTION
+@JSON_OPTION
+def info(home: Path, as_json: bool) -> None:
+    """Summarise a trail: origin, size, days, latest checkpoint, key, spill and quarantine."""
+    require_trail(home)
+    files = journal_files(home)
+    vkey = (home / VKEY_FILE).read_text().strip() if (home / VKEY_FILE).exists() else None
+    latest: dict[str, Any] | None = None
+    if vkey and (home / "checkpoint").exists():
+        cp = open_checkpoint((home / "checkpoint").read_text(), [Verifier.from_vkey(vkey)])
+        latest = {"origin": cp.origin, "size": cp.size, "root": cp.root.hex()}
+    spill_dir = home / "spill"
+    spill = sorted(p.name for p in spill_dir.iterdir()) if spill_dir.is_dir() else []
+    lock_pid = None
+    lock = home / "writer.lock"
+    if lock.exists():
+        raw = lock.read_text().strip()
+        lock_pid = int(raw) if raw.isdigit() else None
+    days = [
+        {
+            "file": f"journal/{p.name}",
+            "bytes": p.stat().st_size,
+            "sealed": not p.stat().st_mode & 0o222,
+        }
+        for p in files
+    ]
+    summary: dict[str, Any] = {
+        "home": str(home),
+        "checkpoint": latest,
+        "vkey": vkey,
+        "days": days,
+        "checkpoints": len(list((home / "checkpoints").iterdir()))
+        if (home / "checkpoints").is_dir()
+        else 0,
+        "spill_files": spill,
+        "quarantined": (home / "quarantine" / "quarantine.jsonl").exists(),
+        "signing_key_beside_trail": (home / "signing.key").exists(),
+        "writer_pid": lock_pid,
+        "checked_at": datetime.now(UTC).isoformat(),
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    out.print(f"[bold]{home}[/]")
+    if latest:
+        out.print(f"  log        {latest['origin']}")
+        out.print(f"  size       {latest['size']} records at the latest checkpoint")
+        out.print(f"  root       {latest['root']}")
+    out.print(f"  vkey       {vkey}")
+    for day in days:
+        state = "sealed" if day["sealed"] else "open"
+        out.print(f"  {day['file']}  {day['bytes']:>12} bytes  {state}")
+    if spill:
+        out.print(f"  [yellow]spill files waiting: {', '.join(spill)}[/]")
+    if summary["signing_key_beside_trail"]:
+        out.print(
+            "  [yellow]the signing key lives beside the trail (signing.key): fine for a demo; in "
+            "production keep it elsewhere and set TRADETRAIL_SIGNING_KEY[/]"
+        )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
