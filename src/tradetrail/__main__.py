@@ -1,0 +1,5 @@
+"""`python -m tradetrail` runs the CLI."""
+
+from .cli import main
+
+main()
