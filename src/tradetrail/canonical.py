@@ -60,25 +60,36 @@ def _default(value: Any) -> Any:
 
 def check_value(value: Any, path: str, depth: int = 0) -> None:
     """Refuse what JSON cannot carry exactly: NaN/Infinity, non-string keys, naive datetimes,
-    bytes, sets and arbitrary objects. `path` names the place in the event (`data.legs[2].px`)."""
+    bytes, sets and arbitrary objects. `path` names the place in the event (`data.legs[2].px`).
+    Scalars inside containers are checked inline: this runs on the caller's hot path."""
     kind = type(value)
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            raise ValueError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TypeError(f"{path}: key {key!r} is {type(key).__name__}, keys must be str")
+            t = type(item)
+            if t is str or t is int or t is bool or item is None:
+                continue
+            if t is float and item - item == 0.0:
+                continue
+            check_value(item, f"{path}.{key}", depth + 1)
+        return
+    if kind is list or kind is tuple:
+        if depth >= MAX_DEPTH:
+            raise ValueError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+        for i, item in enumerate(value):
+            t = type(item)
+            if t is str or t is int or t is bool or item is None:
+                continue
+            check_value(item, f"{path}[{i}]", depth + 1)
+        return
     if kind in _SCALARS:
         return
     if kind is float:
         if not math.isfinite(value):
             raise ValueError(f"{path}: {value!r} is not a finite number (NaN/Infinity are refused)")
-        return
-    if depth >= MAX_DEPTH:
-        raise ValueError(f"{path}: nested deeper than {MAX_DEPTH} levels")
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str:
-                raise TypeError(f"{path}: key {key!r} is {type(key).__name__}, keys must be str")
-            check_value(item, f"{path}.{key}", depth + 1)
-        return
-    if kind is list or kind is tuple:
-        for i, item in enumerate(value):
-            check_value(item, f"{path}[{i}]", depth + 1)
         return
     if isinstance(value, Decimal):
         if not value.is_finite():
@@ -142,25 +153,97 @@ def _event_ts(value: Any) -> str:
     )
 
 
-def build_envelope(
+# Where each caller-set field sorts relative to the writer's keys prev < seq < spill < ts:
+# 0 before "prev", 1 between "prev" and "seq", 2 between "seq" and "ts", 3 after "ts".
+_GROUP: Final = {
+    "account": 0,
+    "actor": 0,
+    "client_order_id": 0,
+    "correlation_id": 0,
+    "data": 0,
+    "event_id": 0,
+    "event_ts": 0,
+    "exchange_order_id": 0,
+    "order_id": 0,
+    "parent_order_id": 0,
+    "priority": 1,
+    "signal_id": 2,
+    "source": 2,
+    "strategy": 2,
+    "symbol": 2,
+    "type": 3,
+    "venue": 3,
+}
+
+
+_valid_types: set[str] = set()  # event types already checked (bounded): skips the regex
+_STRING_GROUP: Final = {name: group for name, group in _GROUP.items() if name in STRING_FIELDS}
+
+
+class Prepared:
+    """An event validated and encoded by the caller: the canonical line of its record minus
+    the writer's prev, seq and ts, cut where those go. The writer thread only concatenates."""
+
+    __slots__ = ("event_id", "p0", "p1", "p2", "p3")
+
+    def __init__(self, event_id: str, groups: list[dict[str, Any]]) -> None:
+        self.event_id = event_id
+        dumps = orjson.dumps
+        a, b, c, d = groups
+        self.p0 = b"{" + dumps(a, default=_default, option=DUMP_OPTIONS)[1:-1] + b',"prev":"'
+        self.p1 = b'",' + dumps(b, option=SORT)[1:-1] + b',"seq":' if b else b'","seq":'
+        self.p2 = b"," + dumps(c, option=SORT)[1:-1] + b',"ts":"' if c else b',"ts":"'
+        self.p3 = b'",' + dumps(d, option=SORT)[1:-1] + b"}"
+
+    def line(self, prev: bytes, seq: int, ts: bytes) -> bytes:
+        """The canonical record line (no newline) given the writer's fields."""
+        return self.p0 + prev + self.p1 + b"%d" % seq + self.p2 + ts + self.p3
+
+    def fields(self) -> dict[str, Any]:
+        """The caller-set fields as plain JSON values (for the spill file)."""
+        record: dict[str, Any] = orjson.loads(self.line(b"", 0, b""))
+        for name in WRITER_FIELDS:
+            record.pop(name, None)
+        return record
+
+    def __len__(self) -> int:
+        return len(self.p0) + len(self.p1) + len(self.p2) + len(self.p3) + 160
+
+
+def prepare(
     event_type: str,
     data: Any,
     fields: Mapping[str, Any],
-    source: bytes | None,
+    source: orjson.Fragment | None,
     max_bytes: int,
-) -> dict[str, Any]:
-    """Validate one event and return the record's fields (all but seq/ts/prev) with nested
-    values pre-encoded as `orjson.Fragment`, so later mutation by the caller cannot change
-    what is written and the writer thread only splices."""
-    if type(event_type) is not str or not TYPE_PATTERN.match(event_type):
-        raise ValueError(
-            f"type: {event_type!r} is not a dotted lower-case event type such as 'order.accepted'"
-        )
-    env: dict[str, Any] = {"type": event_type}
-    size = len(event_type) + 64
+) -> Prepared:
+    """Validate one event and encode it canonically, naming the field at fault."""
+    if event_type not in _valid_types:
+        if type(event_type) is not str or not TYPE_PATTERN.match(event_type):
+            raise ValueError(
+                f"type: {event_type!r} is not a dotted lower-case event type "
+                "such as 'order.accepted'"
+            )
+        if len(_valid_types) < 4096:
+            _valid_types.add(event_type)
+    groups: list[dict[str, Any]] = [{}, {}, {}, {"type": event_type}]
+    event_id: str | None = None
+    string_group = _STRING_GROUP
     for name, value in fields.items():
+        group = string_group.get(name)
+        if group is not None and type(value) is str and 0 < len(value) <= MAX_FIELD_CHARS:
+            groups[group][name] = value  # the common case: a correlation id
+            continue
         if value is None:
             continue
+        group = _GROUP.get(name)
+        if group is None or name == "type" or name == "data":
+            if name in WRITER_FIELDS or name == "spill":
+                raise ValueError(f"{name}: set by the writer, not by the caller")
+            raise TypeError(
+                f"{name}: unknown envelope field (known: {', '.join(sorted(ENVELOPE_FIELDS))}); "
+                "put event details in data"
+            )
         if name in STRING_FIELDS:
             if type(value) is not str:
                 if isinstance(value, int | UUID | Decimal) and not isinstance(value, bool):
@@ -169,44 +252,55 @@ def build_envelope(
                     raise TypeError(f"{name}: expected str, got {type(value).__name__}")
             if not value or len(value) > MAX_FIELD_CHARS:
                 raise ValueError(f"{name}: must be 1..{MAX_FIELD_CHARS} characters")
-            env[name] = value
         elif name == "event_id":
-            text = str(value) if isinstance(value, UUID | uuid_utils.UUID) else value
-            if type(text) is not str or not EVENT_ID_PATTERN.match(text):
-                raise ValueError(f"event_id: {value!r} is not a lower-case UUID string")
-            env[name] = text
+            value = str(value) if isinstance(value, UUID | uuid_utils.UUID) else value
+            if type(value) is not str or not EVENT_ID_PATTERN.match(value):
+                raise ValueError(f"event_id: {fields[name]!r} is not a lower-case UUID string")
+            event_id = value
         elif name == "event_ts":
-            env[name] = _event_ts(value)
+            value = _event_ts(value)
         elif name == "priority":
             if value not in PRIORITIES:
                 raise ValueError(f"priority: {value!r} is not one of {sorted(PRIORITIES)}")
-            env[name] = value
-        elif name == "source":
+        else:  # source
             if not isinstance(value, Mapping):
                 raise TypeError(f"source: expected a mapping, got {type(value).__name__}")
-            encoded = encode_value(dict(value), "source")
-            size += len(encoded)
-            env[name] = orjson.Fragment(encoded)
-        elif name in WRITER_FIELDS:
-            raise ValueError(f"{name}: set by the writer, not by the caller")
-        else:
-            raise TypeError(
-                f"{name}: unknown envelope field (known: {', '.join(sorted(ENVELOPE_FIELDS))}); "
-                "put event details in data"
-            )
-    if "event_id" not in env:
-        env["event_id"] = new_event_id()
-    if "source" not in env and source is not None:
-        env["source"] = orjson.Fragment(source)
+            value = orjson.Fragment(encode_value(dict(value), "source"))
+        groups[group][name] = value
+    if event_id is None:
+        event_id = str(uuid_utils.uuid7())
+        groups[0]["event_id"] = event_id
+    if source is not None and "source" not in groups[2]:
+        groups[2]["source"] = source
     if data is not None:
-        if not isinstance(data, Mapping):
-            raise TypeError(f"data: expected a mapping (dict), got {type(data).__name__}")
-        encoded = encode_value(data if type(data) is dict else dict(data), "data")
-        size += len(encoded)
-        env["data"] = orjson.Fragment(encoded)
-    if size > max_bytes:
-        raise ValueError(f"event of about {size} bytes exceeds the limit of {max_bytes} bytes")
-    return env
+        if type(data) is not dict:
+            if not isinstance(data, Mapping):
+                raise TypeError(f"data: expected a mapping (dict), got {type(data).__name__}")
+            data = dict(data)
+        check_value(data, "data")
+        groups[0]["data"] = data
+    try:
+        prepared = Prepared(event_id, groups)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise TypeError(f"event cannot be encoded as JSON: {exc}") from None
+    if len(prepared) > max_bytes:
+        raise ValueError(
+            f"event of {len(prepared)} bytes exceeds the limit of {max_bytes} bytes "
+            "(max_event_bytes)"
+        )
+    return prepared
+
+
+def build_envelope(
+    event_type: str,
+    data: Any,
+    fields: Mapping[str, Any],
+    source: bytes | None = None,
+    max_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+) -> dict[str, Any]:
+    """The record fields (all but seq/ts/prev) as plain JSON values; validates like record()."""
+    fragment = orjson.Fragment(source) if source is not None else None
+    return prepare(event_type, data, fields, fragment, max_bytes).fields()
 
 
 def encode_record(env: dict[str, Any]) -> bytes:

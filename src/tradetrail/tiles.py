@@ -7,7 +7,7 @@ describes the tree at one checkpoint size.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from .merkle import HASH_SIZE
 
@@ -108,23 +108,25 @@ class TileBuilder:
         self._buffers[level] = buf
         self._counts[level] = count
 
-    def add(self, nodes: Iterable[tuple[int, int, bytes]]) -> list[tuple[int, int, bytes]]:
-        """Feed completed nodes; return full tiles (level, index, data) completed by them."""
+    def add(self, nodes: Sequence[tuple[int, int, bytes]]) -> list[tuple[int, int, bytes]]:
+        """Feed the nodes one `Frontier.append` completed (heights 0, 1, 2, ... in order);
+        return the full tiles (level, index, data) they complete."""
         done: list[tuple[int, int, bytes]] = []
-        for height, index, digest in nodes:
+        buffers, counts = self._buffers, self._counts
+        for height, index, digest in nodes[::TILE_HEIGHT] if len(nodes) > 1 else nodes:
             if height % TILE_HEIGHT:
-                continue
+                raise ValueError(f"node heights must run 0, 1, 2, ... (got {height})")
             level = height // TILE_HEIGHT
-            if level == len(self._buffers):
-                self._buffers.append([])
-                self._counts.append(0)
-            if index != self._counts[level]:
+            if level == len(buffers):
+                buffers.append([])
+                counts.append(0)
+            if index != counts[level]:
                 raise ValueError(
-                    f"tile level {level}: node {index} arrived, expected {self._counts[level]}"
+                    f"tile level {level}: node {index} arrived, expected {counts[level]}"
                 )
-            buf = self._buffers[level]
+            buf = buffers[level]
             buf.append(digest)
-            self._counts[level] += 1
+            counts[level] += 1
             if len(buf) == TILE_WIDTH:
                 done.append((level, index // TILE_WIDTH, b"".join(buf)))
                 buf.clear()

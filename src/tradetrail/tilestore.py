@@ -11,9 +11,12 @@ from .merkle import root_of_leaves
 from .tiles import TILE_HEIGHT, TILE_WIDTH, split_tile, tile_path
 
 
-def write_atomic(path: Path, data: bytes, *, sync: bool = False, mode: int = 0o644) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, sync: bool = False, mode: int = 0o644, make_dirs: bool = True
+) -> None:
     """Write a whole file so readers see the old content or the new, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_dirs:
+        path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
@@ -39,6 +42,7 @@ class TileStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._dirs: set[Path] = set()
         self._read_full = lru_cache(maxsize=512)(self._read_full_uncached)
 
     def path(self, level: int, index: int, width: int = TILE_WIDTH) -> Path:
@@ -46,7 +50,12 @@ class TileStore:
 
     def write(self, level: int, index: int, data: bytes) -> None:
         width = len(data) // 32
-        write_atomic(self.path(level, index, width), data)
+        path = self.path(level, index, width)
+        parent = path.parent
+        if parent not in self._dirs:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(parent)
+        write_atomic(path, data, make_dirs=False)
 
     def exists(self, level: int, index: int, width: int = TILE_WIDTH) -> bool:
         return self.path(level, index, width).is_file()

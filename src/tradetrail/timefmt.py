@@ -21,18 +21,30 @@ RFC3339_ANY = re.compile(
 class TimestampFormatter:
     """Formats nanosecond times as `YYYY-MM-DDTHH:MM:SS.ffffffZ`, caching the per-second prefix."""
 
-    __slots__ = ("_prefix", "_second")
+    __slots__ = ("_bprefix", "_prefix", "_second")
 
     def __init__(self) -> None:
         self._second = -1
         self._prefix = ""
+        self._bprefix = b""
+
+    def _roll(self, second: int) -> None:
+        self._second = second
+        self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        self._bprefix = self._prefix.encode()
 
     def format(self, ns: int) -> str:
         second, rest = divmod(ns, 1_000_000_000)
         if second != self._second:
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._roll(second)
         return f"{self._prefix}.{rest // 1000:06d}Z"
+
+    def format_bytes(self, ns: int) -> bytes:
+        """The same as `format`, as ASCII bytes for the journal line."""
+        second, rest = divmod(ns, 1_000_000_000)
+        if second != self._second:
+            self._roll(second)
+        return self._bprefix + b".%06dZ" % (rest // 1000)
 
 
 def format_ns(ns: int) -> str:

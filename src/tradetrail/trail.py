@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import binascii
 import builtins
 import contextlib
 import errno
@@ -25,14 +26,14 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
 from . import journal
-from .canonical import SORT, build_envelope
+from .canonical import SORT, Prepared, prepare
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .config import Durability, Settings, default_origin, resolve
 from .errors import (
@@ -72,11 +73,11 @@ _open_trails: weakref.WeakSet[Trail] = weakref.WeakSet()
 class Receipt:
     """The promise of one record. `wait()` returns its seq once it is durable in the journal."""
 
-    __slots__ = ("_kind", "_result", "_state", "_trail", "env", "seq")
+    __slots__ = ("_kind", "_result", "_state", "_trail", "event", "seq")
 
-    def __init__(self, trail: Trail, env: dict[str, Any] | None, kind: int = _RECORD) -> None:
+    def __init__(self, trail: Trail, event: Prepared | None, kind: int = _RECORD) -> None:
         self._trail = trail
-        self.env = env
+        self.event = event
         self._kind = kind
         self._state = _QUEUED
         self._result: Any = None
@@ -84,7 +85,7 @@ class Receipt:
 
     @property
     def event_id(self) -> str | None:
-        return None if self.env is None else self.env.get("event_id")
+        return None if self.event is None else self.event.event_id
 
     @property
     def journaled(self) -> bool:
@@ -150,6 +151,7 @@ class Trail:
         self._lock_fd: int | None = None
         self._fd: int | None = None
         self._day: str | None = None
+        self._day_bytes = b""
         self._file_size = 0
         self._unsynced = False
         self._spilled_receipts: dict[str, Receipt] = {}
@@ -234,7 +236,7 @@ class Trail:
         source = {"host": socket.gethostname(), "pid": os.getpid()}
         service = settings.service or Path(sys.argv[0] or "python").name or "python"
         source["service"] = service
-        self._source = orjson.dumps(source, option=SORT)
+        self._source = orjson.Fragment(orjson.dumps(source, option=SORT))
         self._load_state()
         self._check_against_checkpoint(existing)
         self._last_cp_size = existing.size if existing else -1
@@ -484,8 +486,8 @@ class Trail:
         """
         if self._closing:
             raise TrailClosedError(self._closed_message())
-        env = build_envelope(event_type, data, fields, self._source, self.settings.max_event_bytes)
-        receipt = Receipt(self, env)
+        event = prepare(event_type, data, fields, self._source, self.settings.max_event_bytes)
+        receipt = Receipt(self, event)
         queue = self._queue
         if len(queue) >= self._queue_size:
             self._spill_receipts([receipt], "queue full", self._fmt.format(self._clock()))
@@ -664,48 +666,54 @@ class Trail:
         if self._degraded is not None and not self._try_recover():
             self._spill_receipts(items, self._degraded, None)
             return
-        entries = [(r.env, r, None) for r in items]
-        self._write_entries(entries)  # type: ignore[arg-type]
+        self._write_entries([(r.event, r, None) for r in items])
 
     def _write_entries(
-        self, entries: list[tuple[dict[str, Any], Receipt | None, dict[str, Any] | None]]
+        self, entries: Sequence[tuple[Prepared | dict[str, Any] | None, Receipt | None, Any]]
     ) -> bool:
-        """Journal entries (env, receipt, spill info). Returns False when the disk failed; then
-        fresh entries (no spill info) are spilled and merged ones stay in their spill file."""
-        clock, fmt, dumps, sha = self._clock, self._fmt.format, orjson.dumps, hashlib.sha256
+        """Journal entries (event, receipt, spill info): fresh events arrive `Prepared`, merged
+        spill entries as plain dicts with their spill info. Returns False when the disk failed;
+        then fresh entries are spilled and merged ones stay in their spill file."""
+        clock, fmt = self._clock, self._fmt.format_bytes
+        sha, hexlify = hashlib.sha256, binascii.hexlify
+        tiles, frontier = self._tile_builder, self._frontier
         chunks: list[bytes] = []
         done: list[tuple[Receipt | None, int]] = []
         snapshot = self._snapshot()
-        index = 0
+        failed_from = 0
+        size, prev, last_ns = self._size, self._prev.encode(), self._last_ns
         try:
-            for index, (env, receipt, spill_info) in enumerate(entries):  # noqa: B007
+            for event, receipt, spill_info in entries:
                 ns = clock()
-                if ns < self._last_ns:
-                    ns = self._last_ns
-                self._last_ns = ns
+                if ns < last_ns:
+                    ns = last_ns
+                last_ns = ns
                 ts = fmt(ns)
-                if self._day is None or ts[0:4] + ts[5:7] + ts[8:10] != self._day:
+                if ts[0:4] + ts[5:7] + ts[8:10] != self._day_bytes:
                     if chunks:
+                        self._size, self._prev, self._last_ns = size, prev.decode(), last_ns
                         self._flush_chunks(chunks, done)
-                        snapshot = self._snapshot()
+                        failed_from += len(done)
                         chunks, done = [], []
-                    self._rotate(day_of(ts))
+                        snapshot = self._snapshot()
+                    self._rotate(day_of(ts.decode()))
                     snapshot = self._snapshot()
-                rec = dict(env)
-                rec["seq"] = self._size
-                rec["ts"] = ts
-                rec["prev"] = self._prev
-                if spill_info is not None:
-                    rec["spill"] = spill_info
-                line = dumps(rec, option=SORT)
+                if type(event) is Prepared:
+                    line = event.p0 + prev + event.p1 + b"%d" % size + event.p2 + ts + event.p3
+                else:
+                    assert isinstance(event, dict)
+                    rec = dict(event)
+                    rec.update(seq=size, ts=ts.decode(), prev=prev.decode(), spill=spill_info)
+                    line = orjson.dumps(rec, option=SORT)
                 leaf = sha(b"\x00" + line).digest()
-                full = self._tile_builder.add(self._frontier.append(leaf))
+                full = tiles.add(frontier.append(leaf))
                 if full:
                     self._pending_tiles.extend(full)
-                self._prev = leaf.hex()
-                done.append((receipt, self._size))
-                self._size += 1
+                prev = hexlify(leaf)
+                done.append((receipt, size))
+                size += 1
                 chunks.append(line)
+            self._size, self._prev, self._last_ns = size, prev.decode(), last_ns
             if chunks:
                 self._flush_chunks(chunks, done)
             return True
@@ -713,10 +721,9 @@ class Trail:
             self._restore(snapshot)
             reason = _describe(failure.cause)
             self._enter_degraded(reason)
-            failed = entries[index - len(done) :] if done else entries[index:]
-            fresh = [(e, r) for e, r, s in failed if s is None and r is not None]
+            fresh = [r for e, r, s in entries[failed_from:] if s is None and r is not None]
             if fresh:
-                self._spill_receipts([r for _, r in fresh], reason, fmt(clock()))
+                self._spill_receipts(fresh, reason, None)
             return False
 
     def _snapshot(self) -> tuple[Any, ...]:
@@ -762,8 +769,8 @@ class Trail:
             if receipt is not None:
                 receipt.seq = seq
                 receipt._state = _JOURNALED
-                if spilled and receipt.env is not None:
-                    spilled.pop(receipt.env["event_id"], None)
+                if spilled and receipt.event is not None:
+                    spilled.pop(receipt.event.event_id, None)
         self._notify()
         try:
             self._write_pending_tiles()
@@ -787,8 +794,12 @@ class Trail:
         except OSError as exc:
             raise _WriteFailed(exc) from exc
         self._fd = fd
-        self._day = day
+        self._set_day(day)
         self._file_size = os.fstat(fd).st_size
+
+    def _set_day(self, day: str | None) -> None:
+        self._day = day
+        self._day_bytes = day.encode() if day else b""
 
     def _make_read_only(self, path: Path) -> None:
         os.chmod(path, 0o444)
@@ -843,7 +854,7 @@ class Trail:
                     self._seal_current()
                 except _WriteFailed as failure:
                     self._enter_degraded(_describe(failure.cause))
-                self._day = None
+                self._set_day(None)
         if self._size != self._last_cp_size and (
             self._size - self._last_cp_size >= self.settings.checkpoint_every
             or now - self._last_cp_ns >= self.settings.checkpoint_interval * 1e9
@@ -894,7 +905,7 @@ class Trail:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
-            self._day = None
+            self._set_day(None)
         self._pending_tiles.clear()
         self._load_state()
         self._needs_rescan = False
@@ -907,10 +918,12 @@ class Trail:
         when = at or self._fmt.format(self._clock())
         entries = []
         for r in receipts:
-            assert r.env is not None
+            assert r.event is not None
             r._state = _SPILLED
-            self._spilled_receipts[r.env["event_id"]] = r
-            entries.append({"after_seq": self._size, "at": when, "reason": reason, "event": r.env})
+            self._spilled_receipts[r.event.event_id] = r
+            entries.append(
+                {"after_seq": self._size, "at": when, "reason": reason, "event": r.event.fields()}
+            )
         self._counters["spilled"] += len(entries)
         try:
             self.spill.append(entries, sync=threading.current_thread() is self._thread)
@@ -974,7 +987,7 @@ class Trail:
             info = {"at": entry.get("at"), "reason": entry.get("reason")}
             todo.append((event, self._spilled_receipts.get(event_id), info))
         if todo and self._fd is None and self._day is not None:
-            self._day = None
+            self._set_day(None)
         ok = self._write_entries(todo) if todo else True
         if not ok:
             self._held = held
