@@ -1,7 +1,7 @@
 """tradetrail benchmark harness (issue 3, section 6). Not a test: it measures and reports.
 
     python bench/run.py                 # full run (200k events, 5 interleaved repetitions)
-    python bench/run.py --quick         # about a minute: 20k events, 3 repetitions, 100k proof trail
+    python bench/run.py --quick         # under a minute: 20k events, 3 reps, 100k proof trail
     python bench/run.py --markdown      # also print a section ready to paste into BENCHMARKS.md
 
 Everything is measured in one process on the same pre-generated, deterministic stream of order
@@ -21,6 +21,7 @@ import platform
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -166,8 +167,10 @@ def generate_events(n: int, seed: int) -> list[Event]:
             events.append(
                 Event(
                     "order.canceled",
-                    {"reason": rng.choice(("user", "ioc_expired", "risk_off")),
-                     "leaves_qty": str(leaves)},
+                    {
+                        "reason": rng.choice(("user", "ioc_expired", "risk_off")),
+                        "leaves_qty": str(leaves),
+                    },
                     ids,
                 )
             )
@@ -268,7 +271,38 @@ def machine_info() -> dict[str, Any]:
         "structlog": structlog.__version__,
         "orjson": orjson.__version__,
         "switch_interval_ms": sys.getswitchinterval() * 1000,
+        "source": source_info(),
     }
+
+
+def source_info() -> dict[str, Any]:
+    """Which code was measured: git HEAD (read only), uncommitted changes under src/, and a
+    digest of the package's sources, since the figures belong to one exact version."""
+    root = BENCH_DIR.parent
+    src = root / "src" / "tradetrail"
+    digest = hashlib.sha256()
+    for path in sorted(src.rglob("*.py")):
+        digest.update(path.relative_to(src).as_posix().encode() + b"\0" + path.read_bytes())
+    out: dict[str, Any] = {"src_sha256": digest.hexdigest()[:16]}
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if head.returncode == 0:
+            out["git_head"] = head.stdout.strip()
+            out["src_uncommitted_files"] = len(dirty.stdout.splitlines())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
 
 
 # --------------------------------------------------------------------------- (a) structlog
@@ -558,7 +592,8 @@ def build_proof_trail(home: Path, size: int, seed: int) -> tuple[bool, float]:
             trail.record(ev.type, ev.data, **ev.fields)
             if i % chunk == 0:
                 trail.flush()
-                print(f"  {i:,} / {size:,}", end="\r", flush=True)
+                if sys.stdout.isatty():
+                    print(f"  {i:,} / {size:,}", end="\r", flush=True)
         trail.flush()
     finally:
         trail.close()
@@ -760,10 +795,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # ----- inclusion proofs
         print("measuring inclusion proofs ...", flush=True)
-        label = "trail-1m" if args.proof_size == 1_000_000 else f"trail-{args.proof_size}"
-        results["inclusion_proof"] = bench_proofs(
-            RESULTS_DIR / label, args.proof_size, args.seed
+        size = args.proof_size
+        label = (
+            f"trail-{size // 1_000_000}m"
+            if size % 1_000_000 == 0
+            else f"trail-{size // 1000}k"
+            if size % 1000 == 0
+            else f"trail-{size}"
         )
+        results["inclusion_proof"] = bench_proofs(RESULTS_DIR / label, args.proof_size, args.seed)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return results
@@ -784,12 +824,12 @@ def text_report(r: dict[str, Any]) -> str:
         f"Python {m['python']}, {m['filesystem']}",
         f"{c['events']:,} events x {c['repetitions']} interleaved runs (median), seed {c['seed']}",
         "",
-        f"{'throughput':<62} {'events/s':>12} {'vs (a)':>8}",
+        f"{'throughput':<70} {'events/s':>10} {'vs (a)':>8}",
     ]
     for key in ("a", "b", "c", "d"):
         row = t[key]
         lines.append(
-            f"({key}) {row['name']:<58} {_fmt_rate(row['events_per_s']):>12} "
+            f"({key}) {row['name']:<66} {_fmt_rate(row['events_per_s']):>10} "
             f"{row['ratio_to_a']:>7.2f}x"
         )
     for key in ("c", "d"):
@@ -853,6 +893,14 @@ def text_report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _source_note(src: dict[str, Any]) -> str:
+    if "git_head" not in src:
+        return f" on sources {src.get('src_sha256', '?')}"
+    dirty = src.get("src_uncommitted_files", 0)
+    extra = f" + {dirty} uncommitted file(s) under src/" if dirty else ""
+    return f" on commit {src['git_head']}{extra} (sources {src['src_sha256']})"
+
+
 def markdown_report(r: dict[str, Any]) -> str:
     m, c, t = r["machine"], r["config"], r["throughput"]
     lat, b, v, p = r["latency_us"], r["bytes_per_event"], r["verify"], r["inclusion_proof"]
@@ -862,7 +910,9 @@ def markdown_report(r: dict[str, Any]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores ({m['usable_cores']} usable), "
         f"{m['memory_gib']} GiB RAM, Linux {m['kernel']}, {m['implementation']} {m['python']}, "
         f"bench directory on {m['filesystem']}; tradetrail {m['tradetrail']}, structlog "
-        f"{m['structlog']}, orjson {m['orjson']}. Measured {m['date']}.",
+        f"{m['structlog']}, orjson {m['orjson']}. Measured {m['date']}"
+        + _source_note(m.get("source", {}))
+        + ".",
         "",
         f"`python bench/run.py{' --quick' if c['quick'] else ''} --events {c['events']}`: "
         f"{c['events']:,} pre-generated order lifecycle events (seed {c['seed']}), every "

@@ -55,6 +55,8 @@ _SCALARS: Final = (str, int, bool, type(None))
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
+    if isinstance(value, Mapping):
+        return dict(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
@@ -117,6 +119,33 @@ def check_value(value: Any, path: str, depth: int = 0) -> None:
     raise TypeError(
         f"{path}: {kind.__name__} is not JSON serialisable (use str, Decimal, dict, ...)"
     )
+
+
+def _unencodable_path(groups: list[dict[str, Any]]) -> str:
+    """Name the first value orjson refuses (e.g. an integer beyond 64 bits); error path only."""
+
+    def find(value: Any, path: str) -> str | None:
+        try:
+            orjson.dumps(value, default=_default, option=DUMP_OPTIONS)
+            return None
+        except (TypeError, orjson.JSONEncodeError):
+            pass
+        items: Any = ()
+        if isinstance(value, Mapping):
+            items = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+        for sub_path, item in items:
+            found = find(item, sub_path)
+            if found is not None:
+                return found
+        return path or "event"
+
+    for group in groups:
+        found = find(group, "")
+        if found is not None:
+            return found
+    return "event"
 
 
 def encode_value(value: Any, path: str) -> bytes:
@@ -282,7 +311,7 @@ def prepare(
     try:
         prepared = Prepared(event_id, groups)
     except (TypeError, orjson.JSONEncodeError) as exc:
-        raise TypeError(f"event cannot be encoded as JSON: {exc}") from None
+        raise TypeError(f"{_unencodable_path(groups)}: cannot be encoded as JSON: {exc}") from None
     if len(prepared) > max_bytes:
         raise ValueError(
             f"event of {len(prepared)} bytes exceeds the limit of {max_bytes} bytes "

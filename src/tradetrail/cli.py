@@ -145,8 +145,8 @@ def demo(home: Path, events: int, days: int, seed: int, fresh: bool) -> None:
     with progress_bar(size, "verifying") as update:
         report = verify_trail(home, progress=update)
     out.print(
-        f"[bold]Simulated {summary.events} events[/] over {', '.join(summary.days)} "
-        f"(+ today's closing record) in {elapsed:.1f}s into [cyan]{home}[/]"
+        f"[bold]Simulated {summary.events} events[/] in {elapsed:.1f}s into [cyan]{home}[/]: "
+        f"trading days {', '.join(summary.days)} (sealed) and a closing record today"
     )
     table = Table(title="events by type", show_lines=False)
     table.add_column("type")
@@ -213,21 +213,23 @@ def record(
         fail("give --type (one event) or '-' (JSON lines on stdin)")
     if stdin is not None and (event_type or data or fields):
         fail("'-' reads events from stdin; do not combine it with --type/--data/--field")
+    if stdin is None:
+        assert event_type is not None
+        try:
+            payload = orjson.loads(data) if data else None
+        except orjson.JSONDecodeError as exc:
+            fail(f"--data is not valid JSON: {exc}")
+        envelope = _parse_fields(fields)
+        build_envelope(event_type, payload, envelope)  # refuse a bad event before opening
+        with open_trail(home) as trail:
+            seq = trail.record(event_type, payload, **envelope).wait()
+        if as_json:
+            emit_json({"seq": seq})
+        else:
+            out.print(f"recorded seq {seq}")
+        return
     with open_trail(home) as trail:
-        if stdin is None:
-            assert event_type is not None
-            try:
-                payload = orjson.loads(data) if data else None
-            except orjson.JSONDecodeError as exc:
-                fail(f"--data is not valid JSON: {exc}")
-            seq = trail.record(event_type, payload, **_parse_fields(fields)).wait()
-            if as_json:
-                emit_json({"seq": seq})
-            else:
-                out.print(f"recorded seq {seq}")
-            return
         count = 0
-        last: int | None = None
         for lineno, raw in enumerate(sys.stdin.buffer, start=1):
             if not raw.strip():
                 continue
@@ -240,8 +242,7 @@ def record(
                 if kind is None:
                     raise ValueError("missing 'type'")
                 payload = obj.pop("data", None)
-                build_envelope(kind, payload, obj, None, trail.settings.max_event_bytes)
-                receipt = trail.record(kind, payload, **obj)
+                trail.record(kind, payload, **obj)
             except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
                 trail.flush()
                 err.print(
@@ -251,9 +252,7 @@ def record(
                 )
                 sys.exit(1)
             count += 1
-            last = receipt.seq
         ok = trail.flush()
-        del last
         summary = {"recorded": count, "size": trail.size, "all_journaled": ok}
         if as_json:
             emit_json(summary)
@@ -465,8 +464,13 @@ def proof_consistency(home: Path, old_size: int, new_size: int | None) -> None:
 @proof.command("verify")
 @click.argument("file", type=click.File("rb"))
 @click.option("--vkey", "vkeys", multiple=True, required=True, help="Verifier key (text or file).")
+@click.option(
+    "--unsigned-ok",
+    is_flag=True,
+    help="Accept a proof without a signed checkpoint (it then proves only self-consistency).",
+)
 @JSON_OPTION
-def proof_verify(file: Any, vkeys: tuple[str, ...], as_json: bool) -> None:
+def proof_verify(file: Any, vkeys: tuple[str, ...], unsigned_ok: bool, as_json: bool) -> None:
     """Check a proof offline against a verifier key. Exit 0 valid, 1 invalid.
 
     \b
@@ -482,7 +486,7 @@ def proof_verify(file: Any, vkeys: tuple[str, ...], as_json: bool) -> None:
     except orjson.JSONDecodeError as exc:
         fail(f"{file.name}: not JSON: {exc}")
     try:
-        said = verify_proof_json(obj, verifiers)
+        said = verify_proof_json(obj, verifiers, require_signed=not unsigned_ok)
     except ProofError as exc:
         if as_json:
             emit_json({"ok": False, "error": str(exc)})

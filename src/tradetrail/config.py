@@ -97,7 +97,11 @@ def resolve(
     """Resolve every setting, naming the argument or variable at fault in a ConfigError."""
     env = os.environ if env is None else env
     home_path = Path(home or _env(env, "TRADETRAIL_HOME") or DEFAULT_HOME)
-    raw_durability = durability or _env(env, "TRADETRAIL_DURABILITY") or Durability.FSYNC
+
+    def pick(arg: object, name: str, default: object) -> object:
+        return arg if arg is not None else (_env(env, name) or default)
+
+    raw_durability = pick(durability, "TRADETRAIL_DURABILITY", Durability.FSYNC)
     try:
         dur = Durability(str(raw_durability).lower())
     except ValueError:
@@ -105,42 +109,41 @@ def resolve(
             f"durability (TRADETRAIL_DURABILITY): {raw_durability!r} is not one of "
             f"{', '.join(d.value for d in Durability)}"
         ) from None
-    chosen_origin = origin or _env(env, "TRADETRAIL_ORIGIN")
+    chosen_origin = origin if origin is not None else _env(env, "TRADETRAIL_ORIGIN")
     if chosen_origin is not None:
         check_origin(chosen_origin, "origin (TRADETRAIL_ORIGIN)")
-    spill = spill_dir or _env(env, "TRADETRAIL_SPILL_DIR")
+    spill = spill_dir if spill_dir is not None else _env(env, "TRADETRAIL_SPILL_DIR")
+    signing = signing_key if signing_key is not None else _env(env, "TRADETRAIL_SIGNING_KEY")
     return Settings(
         home=home_path,
         origin=chosen_origin,
         durability=dur,
-        signing_key=signing_key or _env(env, "TRADETRAIL_SIGNING_KEY"),
+        signing_key=signing,
         spill_dir=Path(spill) if spill else home_path / "spill",
         max_event_bytes=_int(
-            max_event_bytes or _env(env, "TRADETRAIL_MAX_EVENT_BYTES") or DEFAULT_MAX_EVENT_BYTES,
+            pick(max_event_bytes, "TRADETRAIL_MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES),
             "max_event_bytes (TRADETRAIL_MAX_EVENT_BYTES)",
             256,
         ),
         queue_size=_int(
-            queue_size or _env(env, "TRADETRAIL_QUEUE_SIZE") or 100_000,
+            pick(queue_size, "TRADETRAIL_QUEUE_SIZE", 100_000),
             "queue_size (TRADETRAIL_QUEUE_SIZE)",
             1,
         ),
         checkpoint_every=_int(
-            checkpoint_every or _env(env, "TRADETRAIL_CHECKPOINT_EVERY") or 10_000,
+            pick(checkpoint_every, "TRADETRAIL_CHECKPOINT_EVERY", 10_000),
             "checkpoint_every (TRADETRAIL_CHECKPOINT_EVERY)",
             1,
         ),
         checkpoint_interval=_float(
-            checkpoint_interval or _env(env, "TRADETRAIL_CHECKPOINT_INTERVAL") or 10.0,
+            pick(checkpoint_interval, "TRADETRAIL_CHECKPOINT_INTERVAL", 10.0),
             "checkpoint_interval (TRADETRAIL_CHECKPOINT_INTERVAL)",
             0.001,
         ),
         min_free_bytes=_int(
-            min_free_bytes
-            if min_free_bytes is not None
-            else (_env(env, "TRADETRAIL_MIN_FREE_BYTES") or 1024**3),
+            pick(min_free_bytes, "TRADETRAIL_MIN_FREE_BYTES", 1024**3),
             "min_free_bytes (TRADETRAIL_MIN_FREE_BYTES)",
             0,
         ),
-        service=service or _env(env, "TRADETRAIL_SERVICE"),
+        service=service if service is not None else _env(env, "TRADETRAIL_SERVICE"),
     )

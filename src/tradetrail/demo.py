@@ -360,7 +360,7 @@ def run_demo(
             start_events = session.events
             session.start_of_day(day)
             session_end = int((day + timedelta(hours=21)).timestamp()) * NS
-            target = start_events + per_day - 40
+            target = start_events + max(10, per_day - 30)
             step_seconds = (13 * 3600) / max(1, (per_day // 6))
             changed = False
             while session.events < target and clock.now < session_end:

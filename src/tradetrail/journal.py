@@ -116,19 +116,57 @@ def first_seq(path: Path) -> int | None:
     return record_seq(line[:-1], str(path), 1)
 
 
+def offset_of_seq(path: Path, seq: int) -> int | None:
+    """Byte offset of the line holding record `seq` in one day file, by binary search over
+    byte offsets (seq grows by one per line), so a proof for a 1M-record day costs a few
+    reads, not a scan. None when the file does not hold it (or is not in seq order there)."""
+    with open(path, "rb") as fh:
+        lo, hi = 0, os.fstat(fh.fileno()).st_size  # the wanted line starts in [lo, hi)
+        while hi - lo > _BLOCK:
+            mid = (lo + hi) // 2
+            fh.seek(mid - 1)
+            fh.readline()
+            start = fh.tell()
+            line = fh.readline() if start < hi else b""
+            if not line.endswith(b"\n"):
+                hi = mid
+                continue
+            found = record_seq(line[:-1], str(path))
+            if found == seq:
+                return start
+            if found < seq:
+                lo = start + len(line)
+            else:
+                hi = start
+        fh.seek(lo)
+        pos = lo
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                return None
+            found = record_seq(raw[:-1], str(path))
+            if found == seq:
+                return pos
+            if found > seq:
+                return None
+            pos += len(raw)
+    return None
+
+
 def lines_from_seq(home: Path, seq: int) -> Iterator[tuple[Path, bytes]]:
-    """Every complete journal line from record `seq` on, across day files. Relies on seq
-    continuity (line k of a file holds first_seq + k), which the writer keeps and verify checks."""
+    """Every complete journal line from record `seq` on, across day files."""
     files = journal_files(home)
     start_index = 0
     for i, path in enumerate(files):
         first = first_seq(path)
         if first is not None and first <= seq:
             start_index = i
-    for path in files[start_index:]:
-        first = first_seq(path)
-        skip = max(0, seq - first) if first is not None else 0
-        for _, line, complete in iter_lines(path):
+    for i, path in enumerate(files[start_index:]):
+        offset = offset_of_seq(path, seq) if i == 0 else 0
+        skip = 0
+        if offset is None:  # not in order: fall back to counting lines from the start
+            first = first_seq(path)
+            offset, skip = 0, max(0, seq - first) if first is not None else 0
+        for _, line, complete in iter_lines(path, offset):
             if not complete:
                 break
             if skip:

@@ -146,11 +146,21 @@ def _hashes(obj: dict[str, Any]) -> list[bytes]:
 
 
 def _anchor(
-    obj: dict[str, Any], key: str, size: int, root: bytes, vkeys: Sequence[Verifier]
+    obj: dict[str, Any],
+    key: str,
+    size: int,
+    root: bytes,
+    vkeys: Sequence[Verifier],
+    require_signed: bool = True,
 ) -> str:
     text = obj.get(key)
     if text is None:
-        return f"{key}: none attached; the root was taken from the proof itself"
+        if not require_signed:
+            return f"{key}: none attached; the root was taken from the proof itself"
+        raise ProofError(
+            f"{key}: no signed checkpoint attached, so the root is not authenticated; make the "
+            "proof at a checkpoint size (tradetrail proof ... without --size)"
+        )
     if not isinstance(text, str):
         raise ProofError(f"{key}: not signed-note text")
     try:
@@ -162,14 +172,18 @@ def _anchor(
     return f"{key}: signed by {', '.join(v.name for v in vkeys)} for {cp.origin} at size {size}"
 
 
-def verify_proof_json(obj: dict[str, Any], vkeys: Sequence[Verifier]) -> list[str]:
-    """Check an inclusion or consistency proof offline; returns what was established."""
+def verify_proof_json(
+    obj: dict[str, Any], vkeys: Sequence[Verifier], *, require_signed: bool = True
+) -> list[str]:
+    """Check an inclusion or consistency proof offline; returns what was established. Unless
+    `require_signed` is False, the proof's root must come with a checkpoint signed by one of
+    `vkeys`: a bare root proves only that the proof is self-consistent."""
     if not isinstance(obj, dict):
         raise ProofError("a proof is a JSON object")
     if "leaf_index" in obj:
         index, size = _int(obj, "leaf_index"), _int(obj, "tree_size")
         leaf, root = _hex(obj, "leaf_hash"), _hex(obj, "root")
-        said = [_anchor(obj, "checkpoint", size, root, vkeys)]
+        said = [_anchor(obj, "checkpoint", size, root, vkeys, require_signed)]
         record = obj.get("record")
         if record is not None:
             if not isinstance(record, str) or leaf_hash(record.encode("utf-8")) != leaf:
@@ -181,9 +195,11 @@ def verify_proof_json(obj: dict[str, Any], vkeys: Sequence[Verifier]) -> list[st
     if "old_size" in obj:
         old, new = _int(obj, "old_size"), _int(obj, "new_size")
         old_root, new_root = _hex(obj, "old_root"), _hex(obj, "new_root")
-        said = [_anchor(obj, "checkpoint", new, new_root, vkeys)]
+        said = [_anchor(obj, "checkpoint", new, new_root, vkeys, require_signed)]
         if obj.get("old_checkpoint") is not None:
             said.append(_anchor(obj, "old_checkpoint", old, old_root, vkeys))
+        else:
+            said.append("old_root: taken from the proof (no checkpoint at that size attached)")
         verify_consistency(old, new, old_root, new_root, _hashes(obj))
         said.append(f"the tree of size {old} is a prefix of the tree of size {new}")
         return said

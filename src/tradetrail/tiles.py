@@ -7,6 +7,7 @@ describes the tree at one checkpoint size.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from .merkle import HASH_SIZE
@@ -37,29 +38,28 @@ def tile_path(level: int, index: int, width: int = TILE_WIDTH) -> str:
     return path if width == TILE_WIDTH else f"{path}.p/{width}"
 
 
+_TILE_PATH = re.compile(
+    r"^tile/(0|[1-9][0-9]?)/((?:x[0-9]{3}/)*[0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?$"
+)
+
+
 def parse_tile_path(path: str) -> tuple[int, int, int]:
-    """(level, index, width) of a tile path; ValueError when it is not one."""
-    parts = path.strip("/").split("/")
-    if len(parts) < 3 or parts[0] != "tile" or not parts[1].isdigit():
+    """(level, index, width) of a tile path, strictly as C2SP tlog-tiles writes it (so that
+    `tile_path` is its inverse); ValueError otherwise."""
+    text = path.strip("/")
+    m = _TILE_PATH.fullmatch(text)
+    if m is None:
         raise ValueError(f"not a hash tile path: {path!r}")
-    level = int(parts[1])
-    width = TILE_WIDTH
-    rest = parts[2:]
-    if len(rest) >= 2 and rest[-2].endswith(".p"):
-        if not rest[-1].isdigit():
-            raise ValueError(f"bad partial width in {path!r}")
-        width = int(rest[-1])
-        rest = [*rest[:-2], rest[-2][:-2]]
-    digits = ""
-    for i, part in enumerate(rest):
-        last = i == len(rest) - 1
-        body = part if last else part[1:]
-        if (not last and not part.startswith("x")) or len(body) != 3 or not body.isdigit():
-            raise ValueError(f"bad tile index element {part!r} in {path!r}")
-        digits += body
-    if not 1 <= width <= TILE_WIDTH:
-        raise ValueError(f"tile width {width} out of range in {path!r}")
-    return level, int(digits), width
+    level = int(m.group(1))
+    index = int(m.group(2).replace("x", "").replace("/", ""))
+    width = int(m.group(3)) if m.group(3) else TILE_WIDTH
+    if (
+        level > 63
+        or width >= TILE_WIDTH + (m.group(3) is None)
+        or tile_path(level, index, width) != text
+    ):
+        raise ValueError(f"not a canonical hash tile path: {path!r}")
+    return level, index, width
 
 
 def tiles_for_size(size: int) -> list[tuple[int, int, int]]:

@@ -45,6 +45,11 @@ class TileStore:
         self._dirs: set[Path] = set()
         self._read_full = lru_cache(maxsize=512)(self._read_full_uncached)
 
+    def _read_full_uncached(self, level: int, index: int) -> bytes:
+        """Full tiles never change once written, so they are cached; a missing one raises
+        (and so is not cached: it may be written later)."""
+        return self.path(level, index).read_bytes()
+
     def path(self, level: int, index: int, width: int = TILE_WIDTH) -> Path:
         return self.root / tile_path(level, index, width)
 
@@ -60,16 +65,13 @@ class TileStore:
     def exists(self, level: int, index: int, width: int = TILE_WIDTH) -> bool:
         return self.path(level, index, width).is_file()
 
-    def _read_full_uncached(self, level: int, index: int) -> bytes | None:
-        try:
-            return self.path(level, index).read_bytes()
-        except FileNotFoundError:
-            return None
-
     def read_entries(self, level: int, index: int, needed: int) -> list[bytes]:
         """At least `needed` entries of tile (level, index): the full tile, else a partial one
         wide enough. Raises TileError naming the tile when none is stored."""
-        full = self._read_full(level, index)
+        try:
+            full: bytes | None = self._read_full(level, index)
+        except FileNotFoundError:
+            full = None
         if full is not None:
             path = tile_path(level, index)
             if len(full) != TILE_WIDTH * 32:

@@ -156,6 +156,10 @@ class Trail:
         self._unsynced = False
         self._spilled_receipts: dict[str, Receipt] = {}
         self._held: list[dict[str, Any]] = []
+        self._held_lock = threading.Lock()
+        self._size = 0
+        self._prev = ZERO_HASH
+        self._last_ns = 0
         self._degraded: str | None = None
         self._retry_at = 0.0
         self._retry_delay = _RETRY_MIN
@@ -241,10 +245,14 @@ class Trail:
         self._check_against_checkpoint(existing)
         self._last_cp_size = existing.size if existing else -1
         self._last_cp_ns = self._clock()
-        today = day_of(self._fmt.format(max(self._clock(), self._last_ns)))
-        self._seal_stale_days(today)
+        now = max(self._clock(), self._last_ns)
+        today = day_of(self._fmt.format(now))
+        if self._seal_stale_days(today):
+            self._last_ns = now
         if self._last_cp_size != self._size:
             self._sign_checkpoint()
+        else:  # tiles are derived data: restore the latest checkpoint's partial tiles if lost
+            self._write_partial_tiles()
         self._merge_spill(force=True)
 
     def _read_latest_checkpoint_body(self) -> Checkpoint | None:
@@ -433,6 +441,11 @@ class Trail:
             self._counters["tiles_written"] += 1
             pending.pop(0)
 
+    def _write_partial_tiles(self) -> None:
+        for level, index, _width, data in self._tile_builder.partial_tiles():
+            self.tiles.write(level, index, data)
+        self._write_pending_tiles()
+
     def _root_at(self, size: int) -> bytes:
         if size == self._size:
             return self._frontier.root()
@@ -469,12 +482,17 @@ class Trail:
                 "history was altered; run `tradetrail verify`"
             )
 
-    def _seal_stale_days(self, today: str) -> None:
+    def _seal_stale_days(self, today: str) -> bool:
+        """Make finished days read-only; True when any day file exists before `today`."""
+        past = False
         for path in journal_files(self.home):
             day = journal.file_day(path)
-            if day < today and path.stat().st_mode & 0o222:
-                self._make_read_only(path)
-                logger.info("sealed %s (its day ended while no writer ran)", path.name)
+            if day < today:
+                past = True
+                if path.stat().st_mode & 0o222:
+                    self._make_read_only(path)
+                    logger.info("sealed %s (its day ended while no writer ran)", path.name)
+        return past
 
     # ------------------------------------------------------------------ public API
 
@@ -725,6 +743,11 @@ class Trail:
             if fresh:
                 self._spill_receipts(fresh, reason, None)
             return False
+        except Exception:
+            # not the disk (a bug, a failing clock): drop the unjournaled leaves so the tree stays
+            # the journal's; _run spills what was not acknowledged
+            self._restore(snapshot)
+            raise
 
     def _snapshot(self) -> tuple[Any, ...]:
         return (
@@ -827,10 +850,7 @@ class Trail:
         try:
             if self._unsynced:
                 self._sync()
-            for level, index, width, data in self._tile_builder.partial_tiles():
-                del width
-                self.tiles.write(level, index, data)
-            self._write_pending_tiles()
+            self._write_partial_tiles()
             body = Checkpoint(self.origin, self._size, self._frontier.root())
             text = sign_checkpoint(body, self.signer)
             encoded = text.encode()
@@ -850,6 +870,8 @@ class Trail:
         if self._day is not None and self._fd is not None:
             today = day_of(self._fmt.format(max(now, self._last_ns)))
             if today != self._day:
+                # later records must not go back into the sealed day, even if the clock steps back
+                self._last_ns = max(self._last_ns, now)
                 try:
                     self._seal_current()
                 except _WriteFailed as failure:
@@ -929,7 +951,9 @@ class Trail:
             self.spill.append(entries, sync=threading.current_thread() is self._thread)
         except OSError as exc:
             self._counters["stderr_spilled"] += len(entries)
-            self._held.extend(orjson.loads(orjson.dumps(e)) for e in entries)
+            copies = [orjson.loads(orjson.dumps(e)) for e in entries]
+            with self._held_lock:
+                self._held.extend(copies)
             self._last_error = f"spill: {_describe(exc)}"
             stream = sys.__stderr__
             if stream is not None:
@@ -941,15 +965,16 @@ class Trail:
                 "tradetrail queue full (%d): spilling to %s", self._queue_size, self.spill.directory
             )
 
-    def _journaled_ids_since(self, seq: int) -> set[str]:
+    def _journaled_ids_since(self, seq: int) -> dict[str, int]:
+        """event_id -> seq of the records journaled from `seq` on."""
+        ids: dict[str, int] = {}
         if seq >= self._size:
-            return set()
-        ids = set()
+            return ids
         for _, line in journal.lines_from_seq(self.home, seq):
             record = journal.parse_record(line)
-            event_id = record.get("event_id")
-            if isinstance(event_id, str):
-                ids.add(event_id)
+            event_id, record_seq = record.get("event_id"), record.get("seq")
+            if isinstance(event_id, str) and isinstance(record_seq, int):
+                ids[event_id] = record_seq
         return ids
 
     def _merge_spill(self, *, force: bool) -> bool:
@@ -965,8 +990,8 @@ class Trail:
             if bad:
                 logger.warning("%s: %d unreadable spill line(s) (torn by a crash)", path, bad)
             entries.extend(got)
-        held = self._held
-        self._held = []
+        with self._held_lock:
+            held, self._held = self._held, []
         entries.extend(held)
         if not entries:
             for path in files:
@@ -980,17 +1005,20 @@ class Trail:
             event_id = event.get("event_id")
             if event_id in seen:
                 receipt = self._spilled_receipts.pop(event_id, None)
-                if receipt is not None:
-                    self._resolve_from_journal(receipt)
+                if receipt is not None:  # it reached the journal before the disk failed
+                    receipt.seq = seen[event_id]
+                    receipt._state = _JOURNALED
+                    self._notify()
                 continue
-            seen.add(event_id)
+            seen[event_id] = -1
             info = {"at": entry.get("at"), "reason": entry.get("reason")}
             todo.append((event, self._spilled_receipts.get(event_id), info))
         if todo and self._fd is None and self._day is not None:
             self._set_day(None)
         ok = self._write_entries(todo) if todo else True
         if not ok:
-            self._held = held
+            with self._held_lock:
+                self._held[:0] = held
             return False
         for path in files:
             with contextlib.suppress(FileNotFoundError):
@@ -999,17 +1027,6 @@ class Trail:
         if todo:
             logger.warning("merged %d spilled event(s) into the journal", len(todo))
         return True
-
-    def _resolve_from_journal(self, receipt: Receipt) -> None:
-        event_id = receipt.event_id
-        for _, line in journal.lines_from_seq(self.home, 0):
-            record = journal.parse_record(line)
-            if record.get("event_id") == event_id:
-                seq = record.get("seq")
-                receipt.seq = seq if isinstance(seq, int) else None
-                receipt._state = _JOURNALED
-                self._notify()
-                return
 
     def _finish(self) -> None:
         """Close-time work on the writer thread."""

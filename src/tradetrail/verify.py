@@ -25,7 +25,14 @@ from .journal import FILE_PATTERN, JOURNAL_DIR, ZERO_HASH, file_day
 from .keys import VKEY_FILE, read_vkey
 from .merkle import Frontier
 from .note import Verifier
-from .tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder, parse_tile_path, tile_path
+from .tiles import (
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    TileBuilder,
+    parse_tile_path,
+    tile_path,
+    tiles_for_size,
+)
 from .timefmt import RFC3339_UTC
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -291,6 +298,15 @@ def verify_trail(
                     str(tpath.relative_to(home)),
                 )
     _check_extra_full_tiles(tiles_root, frontier.size, home, check)
+    if newest is not None and newest.size <= frontier.size:
+        _check_tiles_present(tiles_root, newest.size, check)
+        unsigned = frontier.size - newest.size
+        if unsigned:
+            report.warnings.append(
+                f"{unsigned} record(s) after the latest signed checkpoint (size {newest.size}) "
+                "are not yet covered by any signature (normal while a writer runs or after a "
+                "crash; the next open signs them)"
+            )
     quarantine = home / "quarantine" / "quarantine.jsonl"
     if quarantine.exists():
         count = sum(1 for _ in quarantine.open("rb"))
@@ -386,6 +402,23 @@ def _check_tile(
     check.report.tiles_checked += 1
     if stored != data:
         check.fault("tile differs from the hashes recomputed from the journal", rel)
+
+
+def _check_tiles_present(root: Path, size: int, check: _Checker) -> None:
+    """Every tile a proof at the latest checkpoint needs must be stored: the full tile, or a
+    partial at least as wide (contents were compared while streaming)."""
+    for level, index, width in tiles_for_size(size):
+        if (root / tile_path(level, index)).exists():
+            continue
+        if width == TILE_WIDTH:
+            continue  # a missing full tile is reported when the stream completes it
+        partial_dir = root / (tile_path(level, index) + ".p")
+        widths = [int(p.name) for p in partial_dir.iterdir()] if partial_dir.is_dir() else []
+        if not any(w >= width for w in widths):
+            check.fault(
+                f"tile missing: proofs at the latest checkpoint (size {size}) need it",
+                f"tiles/{tile_path(level, index, width)}",
+            )
 
 
 def _check_extra_full_tiles(root: Path, size: int, home: Path, check: _Checker) -> None:

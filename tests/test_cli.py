@@ -1,0 +1,404 @@
+"""The `tradetrail` command: demo, record (arguments and stdin), tail, verify, checkpoint,
+keygen, info; exit codes (0 ok, 1 fault or bad input line, 2 usage error) and one-line errors
+without tracebacks. Mostly through click's CliRunner, plus real runs of the console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+
+import tradetrail
+from tradetrail.checkpoint import open_checkpoint
+from tradetrail.cli import main
+from tradetrail.journal import journal_files
+from tradetrail.keys import read_vkey
+from tradetrail.note import Signer, Verifier
+
+CONSOLE = Path(sys.executable).with_name("tradetrail")
+if not CONSOLE.exists():  # pragma: no cover - the venv of this checkout
+    CONSOLE = Path("/tmp/venv/bin/tradetrail")
+ORIGIN = "trail.example.com/cli-desk"
+
+
+def invoke(
+    *args: Any, input: str | bytes | None = None, env: dict[str, str] | None = None
+) -> Result:
+    result = CliRunner().invoke(main, [str(a) for a in args], input=input, env=env)
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def assert_one_line_error(result: Result, code: int = 2, words: str = "") -> str:
+    assert result.exit_code == code, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("tradetrail: error: "), lines[0]
+    assert words in lines[0], lines[0]
+    assert result.stdout == ""
+    return lines[0]
+
+
+def records(home: Path) -> list[dict[str, Any]]:
+    return [
+        orjson.loads(ln) for p in journal_files(home) for ln in p.read_bytes().split(b"\n")[:-1]
+    ]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A trail with three records, closed (so the CLI can take the writer lock)."""
+    path = tmp_path / "trail"
+    with tradetrail.open(path, origin=ORIGIN, durability="write", min_free_bytes=0) as trail:
+        for i in range(3):
+            trail.record("order.accepted", {"i": i}, order_id=f"O-{i}").wait(timeout=10)
+    return path
+
+
+# ------------------------------------------------------------------------------- demo
+
+
+def test_demo(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    result = invoke("demo", "--events", 200, "--days", 2, "--home", demo)
+    assert result.exit_code == 0, result.output
+    assert "intact" in result.stdout
+    assert "events by type" in result.stdout
+    assert len(journal_files(demo)) >= 2
+    assert invoke("verify", "--home", demo).exit_code == 0
+    # --fresh (the default) starts over from an empty trail
+    again = invoke("demo", "--events", 50, "--days", 1, "--home", demo)
+    assert again.exit_code == 0 and "intact" in again.stdout
+    assert len(journal_files(demo)) == 2  # one simulated day + today's closing record
+
+
+def test_demo_refuses_to_clear_a_directory_that_is_not_a_trail(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    assert_one_line_error(invoke("demo", "--events", 50, "--home", precious), 2, "refusing")
+    assert (precious / "thesis.tex").read_text() == "years of work"
+
+
+# ------------------------------------------------------------------------------- record, tail
+
+
+def test_record_then_tail(tmp_path: Path) -> None:
+    home = tmp_path / "trail"
+    result = invoke(
+        "record",
+        "--home",
+        home,
+        "--type",
+        "order.accepted",
+        "--data",
+        '{"qty": "1.5", "px": "64000.25", "side": "buy"}',
+        "--field",
+        "order_id=O-1",
+        "--field",
+        "symbol=BTC-USD",
+        "--field",
+        "priority=high",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"seq": 0}
+    second = invoke("record", "--home", home, "--type", "risk.rejected", "--field", "actor=bot")
+    assert second.exit_code == 0 and "recorded seq 1" in second.stdout
+
+    tail = invoke("tail", "--home", home, "--json", "-n", 5)
+    assert tail.exit_code == 0
+    lines = tail.stdout.splitlines()
+    assert len(lines) == 2
+    first = json.loads(lines[0])
+    assert first["type"] == "order.accepted"
+    assert first["data"] == {"qty": "1.5", "px": "64000.25", "side": "buy"}
+    assert first["order_id"] == "O-1" and first["symbol"] == "BTC-USD"
+    assert first["priority"] == "high" and first["seq"] == 0
+    assert json.loads(lines[1])["actor"] == "bot"
+    # --json prints the raw journal lines, byte for byte
+    assert tail.stdout.encode() == b"".join(p.read_bytes() for p in journal_files(home))
+
+    text = invoke("tail", "--home", home, "-n", 1)
+    assert "risk.rejected" in text.stdout and "order.accepted" not in text.stdout
+    assert invoke("tail", "--home", home, "-n", 1, env={"TRADETRAIL_HOME": str(home)}).stdout
+    assert (
+        json.loads(invoke("tail", "--json", "-n", 1, env={"TRADETRAIL_HOME": str(home)}).stdout)[
+            "seq"
+        ]
+        == 1
+    )
+    assert invoke("verify", "--home", home).exit_code == 0
+
+
+def test_record_from_stdin(home: Path) -> None:
+    lines = [
+        {"type": "order.submitted", "data": {"qty": "2"}, "order_id": "O-9"},
+        {"type": "order.accepted", "order_id": "O-9", "venue": "XNAS"},
+        {"type": "order.filled", "data": {"qty": "2", "px": "10.5"}, "order_id": "O-9"},
+    ]
+    text = "\n".join(json.dumps(obj) for obj in lines) + "\n\n"
+    result = invoke("record", "--home", home, "-", "--json", input=text)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"recorded": 3, "size": 6, "all_journaled": True}
+    got = records(home)[3:]
+    assert [r["type"] for r in got] == [obj["type"] for obj in lines]
+    assert got[1]["venue"] == "XNAS" and got[2]["data"] == {"qty": "2", "px": "10.5"}
+    assert [r["seq"] for r in got] == [3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        ("{not json", "stdin line 4"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"data": {}}', "missing 'type'"),
+        ('{"type": "Order"}', "dotted lower-case"),
+        ('{"type": "order.x", "colour": "red"}', "unknown envelope field"),
+        ('{"type": "order.x", "seq": 5}', "set by the writer"),
+        ('{"type": "order.x", "data": [1]}', "data: expected a mapping"),
+        ('{"type": "order.x", "data": {"px": 1e999}}', "stdin line 4"),
+    ],
+)
+def test_record_from_stdin_stops_at_a_bad_line(home: Path, bad: str, words: str) -> None:
+    good = [json.dumps({"type": "order.accepted", "data": {"n": n}}) for n in range(3)]
+    # line 1, a blank line 2, line 3, the bad line 4, then lines that must not be written
+    text = "\n".join([good[0], "", good[1], bad, good[2], good[2]]) + "\n"
+    result = invoke("record", "--home", home, "-", input=text)
+    message = assert_one_line_error(result, 1, "stdin line 4")
+    assert words in message
+    assert "2 event(s) before it were recorded, nothing from line 4 on" in message
+    got = records(home)
+    assert len(got) == 5
+    assert [r.get("data") for r in got[3:]] == [{"n": 0}, {"n": 1}]
+    assert invoke("verify", "--home", home).exit_code == 0
+
+
+# ------------------------------------------------------------------------------- usage errors
+
+
+def test_usage_errors_are_one_line_exit_2(home: Path, tmp_path: Path) -> None:
+    before = records(home)
+    cases = [
+        (("record", "--home", home, "--type", "order.x", "--data", "{bad"), "--data is not valid"),
+        (("record", "--home", home, "--type", "order.x", "--field", "colour=red"), "colour"),
+        (("record", "--home", home, "--type", "order.x", "--field", "novalue"), "NAME=VALUE"),
+        (("record", "--home", home, "--type", "Order"), "dotted lower-case"),
+        (("record", "--home", home, "--type", "order.x", "--data", "[1]"), "data"),
+        (("record", "--home", home), "give --type"),
+        (("record", "--home", home, "-", "--type", "order.x"), "do not combine"),
+        (("verify", "--home", tmp_path / "nowhere"), "is not a trail"),
+        (("verify", "--home", home, "--vkey", "bad+vkey+text"), "--vkey bad+vkey+text"),
+        (("verify", "--home", home, "--vkey", tmp_path / "missing.vkey"), "cannot read"),
+        (("tail", "--home", tmp_path / "nowhere"), "is not a trail"),
+        (("info", "--home", tmp_path / "nowhere"), "is not a trail"),
+        (("checkpoint", "--home", tmp_path / "nowhere"), "is not a trail"),
+        (("keygen", "--name", "has space", "--out", tmp_path / "k"), "--name"),
+    ]
+    garbage = tmp_path / "garbage.vkey"
+    garbage.write_text("this is not a key\n")
+    cases.append((("verify", "--home", home, "--vkey", garbage), "--vkey"))
+    for args, words in cases:
+        assert_one_line_error(invoke(*args), 2, words)
+    assert records(home) == before  # nothing was written by a refused command
+    (home / "trail.vkey").unlink()
+    assert_one_line_error(invoke("verify", "--home", home), 2, "no verifier key")
+
+
+def test_a_refused_record_leaves_no_trail_behind(tmp_path: Path) -> None:
+    home = tmp_path / "typo"
+    result = invoke("record", "--home", home, "--type", "order.x", "--data", "{bad")
+    assert result.exit_code == 2
+    assert not home.exists()
+
+
+def test_click_usage_errors_exit_2(home: Path) -> None:
+    for args in (
+        ("proof", "inclusion", "--home", home),  # --seq missing
+        ("verify", "--home", home, "--checkpoint", home / "no-such-file"),
+        ("tail", "--home", home, "-n", "-3"),
+        ("nonsense",),
+    ):
+        result = invoke(*args)
+        assert result.exit_code == 2, args
+        assert "Traceback" not in result.output
+
+
+def test_help_and_version() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("demo", "record", "tail", "verify", "checkpoint", "proof", "keygen", "info"):
+        assert command in result.stdout
+        sub = invoke(command, "--help")
+        assert sub.exit_code == 0 and "Usage:" in sub.stdout
+    assert "Example" in invoke("verify", "--help").stdout
+    assert tradetrail.__version__ in invoke("--version").stdout
+
+
+# ------------------------------------------------------------------------------- keygen
+
+
+def test_keygen(tmp_path: Path) -> None:
+    out = tmp_path / "keys"
+    result = invoke("keygen", "--name", ORIGIN, "--out", out)
+    assert result.exit_code == 0, result.output
+    key = out / "trail.example.com_cli-desk.key"
+    vkey = out / "trail.example.com_cli-desk.vkey"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    verifier = Verifier.from_vkey(vkey.read_text().strip())
+    assert verifier.name == ORIGIN
+    signer = Signer.from_skey(key.read_text().strip())
+    assert signer.verifier().vkey() == verifier.vkey()
+    assert verifier.vkey() in result.stdout
+
+    key_before, vkey_before = key.read_bytes(), vkey.read_bytes()
+    assert_one_line_error(invoke("keygen", "--name", ORIGIN, "--out", out), 2, "not overwriting")
+    assert key.read_bytes() == key_before and vkey.read_bytes() == vkey_before
+    vkey.unlink()  # either file existing is enough to refuse
+    assert_one_line_error(invoke("keygen", "--name", ORIGIN, "--out", out), 2, "not overwriting")
+    assert key.read_bytes() == key_before
+
+    journal = tmp_path / "t" / "journal"
+    journal.mkdir(parents=True)
+    assert_one_line_error(invoke("keygen", "--name", ORIGIN, "--out", journal), 2, "journal")
+    assert list(journal.iterdir()) == []
+
+
+def test_keygen_key_signs_a_trail_an_auditor_verifies(tmp_path: Path) -> None:
+    out = tmp_path / "secrets"
+    assert invoke("keygen", "--name", ORIGIN, "--out", out).exit_code == 0
+    key = out / "trail.example.com_cli-desk.key"
+    vkey = out / "trail.example.com_cli-desk.vkey"
+    home = tmp_path / "trail"
+    env = {"TRADETRAIL_SIGNING_KEY": str(key), "TRADETRAIL_ORIGIN": ORIGIN}
+    result = invoke("record", "--home", home, "--type", "auth.login", "--field", "actor=a", env=env)
+    assert result.exit_code == 0, result.output
+    assert not (home / "signing.key").exists()
+    assert (home / "trail.vkey").read_text() == vkey.read_text()
+    assert invoke("verify", "--home", home, "--vkey", vkey).exit_code == 0
+    other = tmp_path / "other"
+    assert invoke("keygen", "--name", ORIGIN, "--out", other).exit_code == 0
+    wrong = invoke("verify", "--home", home, "--vkey", other / "trail.example.com_cli-desk.vkey")
+    assert wrong.exit_code == 1
+
+
+# ------------------------------------------------------------------------------- info, checkpoint
+
+
+def test_info_json(home: Path) -> None:
+    result = invoke("info", "--home", home, "--json")
+    assert result.exit_code == 0
+    info = json.loads(result.stdout)
+    assert info["checkpoint"]["origin"] == ORIGIN
+    assert info["checkpoint"]["size"] == 3
+    assert info["vkey"] == (home / "trail.vkey").read_text().strip()
+    assert len(info["days"]) == 1
+    assert info["days"][0]["file"] == f"journal/{journal_files(home)[0].name}"
+    assert info["days"][0]["sealed"] is False
+    assert info["checkpoints"] >= 2
+    assert info["spill_files"] == [] and info["quarantined"] is False
+    assert info["signing_key_beside_trail"] is True
+    assert info["writer_pid"] is None
+    text = invoke("info", "--home", home)
+    assert ORIGIN in text.stdout and "signing key lives beside the trail" in text.stdout
+
+
+def test_checkpoint_json(home: Path) -> None:
+    latest = open_checkpoint((home / "checkpoint").read_text(), [read_vkey(home / "trail.vkey")])
+    result = invoke("checkpoint", "--home", home, "--json")
+    assert result.exit_code == 0, result.output
+    cp = json.loads(result.stdout)
+    assert cp["origin"] == ORIGIN and cp["size"] == 3
+    assert cp["root"] == latest.root.hex()
+    assert (
+        cp["note"] == (home / "checkpoints" / "3").read_text() == (home / "checkpoint").read_text()
+    )
+    assert cp["note"].startswith(f"{ORIGIN}\n3\n")
+    shown = invoke("checkpoint", "--home", home, "--show")
+    assert shown.exit_code == 0 and shown.stdout == cp["note"]
+    invoke("record", "--home", home, "--type", "order.cancelled")
+    after = json.loads(invoke("checkpoint", "--home", home, "--json").stdout)
+    assert after["size"] == 4 and after["root"] != cp["root"]
+    assert (home / "checkpoints" / "4").exists()
+
+
+def test_checkpoint_needs_the_writer_lock(home: Path) -> None:
+    with tradetrail.open(home, durability="write", min_free_bytes=0):
+        result = invoke("checkpoint", "--home", home)
+        line = assert_one_line_error(result, 2)
+        assert str(os.getpid()) in line
+        assert invoke("checkpoint", "--home", home, "--show").exit_code == 0
+
+
+# ------------------------------------------------------------------------------- verify
+
+
+def test_verify_exit_codes_and_json(home: Path) -> None:
+    ok = invoke("verify", "--home", home, "--json")
+    assert ok.exit_code == 0
+    report = json.loads(ok.stdout)
+    assert report["ok"] is True and report["size"] == 3 and report["faults"] == []
+    path = journal_files(home)[0]
+    lines = path.read_bytes().split(b"\n")
+    path.write_bytes(b"\n".join([lines[0], lines[2], b""]))  # line 2 (seq 1) deleted
+    bad = invoke("verify", "--home", home, "--json")
+    assert bad.exit_code == 1
+    report = json.loads(bad.stdout)
+    assert report["ok"] is False and report["fault_count"] >= 1
+    fault = report["faults"][0]
+    assert fault["file"] == f"journal/{path.name}" and fault["line"] == 2 and fault["seq"] == 2
+    text = invoke("verify", "--home", home)
+    assert text.exit_code == 1 and f"journal/{path.name}:2 (seq 2)" in text.stdout
+
+
+# ------------------------------------------------------------------------------- console script
+
+
+def run_console(*args: Any, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [CONSOLE, *map(str, args)], input=input, capture_output=True, timeout=60, check=False
+    )
+
+
+def test_console_script(tmp_path: Path) -> None:
+    home = tmp_path / "trail"
+    events = b"".join(
+        orjson.dumps({"type": "order.accepted", "data": {"n": n}, "symbol": "AAPL"}) + b"\n"
+        for n in range(5)
+    )
+    recorded = run_console("record", "--home", home, "-", "--json", input=events)
+    assert recorded.returncode == 0, recorded.stderr
+    assert json.loads(recorded.stdout)["recorded"] == 5
+    verified = run_console("verify", "--home", home, "--json")
+    assert verified.returncode == 0, verified.stderr
+    assert json.loads(verified.stdout)["size"] == 5
+    # the journal is the record: edit one and the installed command exits 1 with the place
+    path = journal_files(home)[0]
+    path.write_bytes(path.read_bytes().replace(b'"n":2', b'"n":7'))
+    broken = run_console("verify", "--home", home, "--json")
+    assert broken.returncode == 1
+    faults = json.loads(broken.stdout)["faults"]
+    assert (faults[0]["line"], faults[0]["seq"]) == (4, 3)
+    usage = run_console("verify", "--home", tmp_path / "nowhere")
+    assert usage.returncode == 2
+    assert usage.stderr.decode().startswith("tradetrail: error:")
+    assert b"Traceback" not in usage.stderr
+    module = subprocess.run(
+        [sys.executable, "-m", "tradetrail", "--version"], capture_output=True, timeout=60
+    )
+    assert module.returncode == 0 and tradetrail.__version__.encode() in module.stdout
+
+
+def test_console_demo(tmp_path: Path) -> None:
+    demo = run_console("demo", "--events", 100, "--days", 1, "--home", tmp_path / "d")
+    assert demo.returncode == 0, demo.stderr
+    assert b"intact" in demo.stdout
