@@ -53,7 +53,7 @@ from .spill import Spill, read_spill
 from .storage import check_storage
 from .tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder
 from .tilestore import TileStore, write_atomic
-from .timefmt import Clock, TimestampFormatter, day_of, parse_ts, system_clock
+from .timefmt import Clock, TimestampFormatter, day_of, format_ns, parse_ts, system_clock
 
 logger = logging.getLogger("tradetrail")
 
@@ -157,6 +157,7 @@ class Trail:
         self._spilled_receipts: dict[str, Receipt] = {}
         self._held: list[dict[str, Any]] = []
         self._held_lock = threading.Lock()
+        self._last_full_warning = -1e9
         self._size = 0
         self._prev = ZERO_HASH
         self._last_ns = 0
@@ -216,6 +217,7 @@ class Trail:
         (self.home / journal.JOURNAL_DIR).mkdir(exist_ok=True)
         (self.home / CHECKPOINTS_DIR).mkdir(exist_ok=True)
         self.tiles = TileStore(self.home / TILES_DIR)
+        self._remove_stale_temp_files()
         existing = self._read_latest_checkpoint_body()
         origin = settings.origin
         if existing is not None and origin is not None and existing.origin != origin:
@@ -254,6 +256,18 @@ class Trail:
         else:  # tiles are derived data: restore the latest checkpoint's partial tiles if lost
             self._write_partial_tiles()
         self._merge_spill(force=True)
+
+    def _remove_stale_temp_files(self) -> None:
+        """A writer killed inside an atomic write leaves `.<name>.<pid>.tmp` behind; we hold the
+        lock, so none of them belongs to a live writer."""
+        found = [*self.home.glob(".*.tmp"), *(self.home / CHECKPOINTS_DIR).glob(".*.tmp")]
+        for dirpath, _dirs, names in os.walk(self.home / TILES_DIR):
+            found.extend(
+                Path(dirpath) / n for n in names if n.startswith(".") and n.endswith(".tmp")
+            )
+        for path in found:
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def _read_latest_checkpoint_body(self) -> Checkpoint | None:
         path = self.home / CHECKPOINT_FILE
@@ -508,7 +522,7 @@ class Trail:
         receipt = Receipt(self, event)
         queue = self._queue
         if len(queue) >= self._queue_size:
-            self._spill_receipts([receipt], "queue full", self._fmt.format(self._clock()))
+            self._spill_receipts([receipt], "queue full", format_ns(self._clock()))
             return receipt
         queue.append(receipt)
         if self._idle:
@@ -595,7 +609,9 @@ class Trail:
             self._waiters += 1
             try:
                 while receipt._state != _JOURNALED:
-                    if self._closed or self._forked:
+                    if self._forked:
+                        raise TrailClosedError(self._closed_message())
+                    if self._closed:
                         raise TrailClosedError(
                             f"{self._closed_message()}; record {receipt.event_id} is still in the "
                             "spill file and will be journaled when the trail is next opened"
@@ -960,7 +976,9 @@ class Trail:
                 for e in entries:
                     stream.write("tradetrail-spill " + orjson.dumps(e, option=SORT).decode() + "\n")
                 stream.flush()
-        if reason == "queue full" and self._counters["spilled"] == len(entries):
+        now = time.monotonic()
+        if reason == "queue full" and now - self._last_full_warning > 10:
+            self._last_full_warning = now
             logger.warning(
                 "tradetrail queue full (%d): spilling to %s", self._queue_size, self.spill.directory
             )

@@ -413,7 +413,11 @@ def _check_tiles_present(root: Path, size: int, check: _Checker) -> None:
         if width == TILE_WIDTH:
             continue  # a missing full tile is reported when the stream completes it
         partial_dir = root / (tile_path(level, index) + ".p")
-        widths = [int(p.name) for p in partial_dir.iterdir()] if partial_dir.is_dir() else []
+        widths = (
+            [int(p.name) for p in partial_dir.iterdir() if p.name.isdigit()]
+            if partial_dir.is_dir()
+            else []
+        )
         if not any(w >= width for w in widths):
             check.fault(
                 f"tile missing: proofs at the latest checkpoint (size {size}) need it",

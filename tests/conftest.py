@@ -1,0 +1,160 @@
+"""Shared fixtures of the writer tests: a trail home, a settable clock, journal readers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+ENV_VARS = (
+    "TRADETRAIL_HOME",
+    "TRADETRAIL_ORIGIN",
+    "TRADETRAIL_DURABILITY",
+    "TRADETRAIL_SIGNING_KEY",
+    "TRADETRAIL_SPILL_DIR",
+    "TRADETRAIL_MAX_EVENT_BYTES",
+    "TRADETRAIL_QUEUE_SIZE",
+    "TRADETRAIL_CHECKPOINT_EVERY",
+    "TRADETRAIL_CHECKPOINT_INTERVAL",
+    "TRADETRAIL_MIN_FREE_BYTES",
+    "TRADETRAIL_SERVICE",
+)
+
+
+def ns_of(text: str) -> int:
+    """Nanoseconds of an ISO time such as '2024-03-01T23:59:59.5'. UTC is assumed."""
+    dt = datetime.fromisoformat(text).replace(tzinfo=UTC)
+    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+
+
+class SimClock:
+    """A settable clock in nanoseconds since the epoch; tests move it with `advance`/`set`."""
+
+    def __init__(self, start: str | int = "2024-03-01T12:00:00") -> None:
+        self._ns = ns_of(start) if isinstance(start, str) else start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            return self._ns
+
+    def set(self, when: str | int) -> None:
+        with self._lock:
+            self._ns = ns_of(when) if isinstance(when, str) else when
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._ns += int(seconds * 1_000_000_000)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No TRADETRAIL_* variable of the developer's shell leaks into a test."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A trail directory that does not exist yet."""
+    return tmp_path / "trail"
+
+
+@pytest.fixture
+def clock() -> SimClock:
+    return SimClock()
+
+
+@pytest.fixture
+def open_trail(home: Path, clock: SimClock) -> Iterator[Callable[..., Any]]:
+    """`open_trail(**options)` opens the trail at `home` with the simulated clock; every trail
+    opened this way is closed at the end of the test."""
+    import tradetrail
+
+    opened: list[Any] = []
+
+    def _open(**options: Any) -> Any:
+        options.setdefault("clock", clock)
+        options.setdefault("min_free_bytes", 0)
+        trail = tradetrail.open(options.pop("home", home), **options)
+        opened.append(trail)
+        return trail
+
+    yield _open
+    for trail in opened:
+        trail.close(timeout=30)
+
+
+def journal_lines(home: Path) -> list[tuple[Path, bytes]]:
+    """(day file, line without newline) of every complete journal line, in file order."""
+    out: list[tuple[Path, bytes]] = []
+    for path in sorted((home / "journal").glob("audit-*.jsonl")):
+        data = path.read_bytes()
+        for line in data.split(b"\n")[:-1]:
+            out.append((path, line))
+    return out
+
+
+def journal_records(home: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for _, line in journal_lines(home)]
+
+
+def leaf_hex(line: bytes) -> str:
+    return hashlib.sha256(b"\x00" + line).hexdigest()
+
+
+def check_chain(home: Path) -> list[dict[str, Any]]:
+    """The invariants a test can check cheaply from raw bytes: canonical lines, seq 0.. with
+    no gaps, prev = leaf hash of the line before, ts non-decreasing, each record in the file of
+    its UTC day. Returns the parsed records."""
+    records = []
+    prev = "0" * 64
+    last_ts = ""
+    for i, (path, line) in enumerate(journal_lines(home)):
+        record = orjson.loads(line)
+        assert orjson.dumps(record, option=orjson.OPT_SORT_KEYS) == line, f"not canonical: {line!r}"
+        assert record["seq"] == i, f"{path.name}: seq {record['seq']} where {i} was expected"
+        assert record["prev"] == prev, f"seq {i}: prev does not chain"
+        assert record["ts"] >= last_ts, f"seq {i}: ts {record['ts']} < {last_ts}"
+        ts = record["ts"]
+        assert path.name == f"audit-{ts[0:4]}{ts[5:7]}{ts[8:10]}.jsonl", (path.name, ts)
+        prev, last_ts = leaf_hex(line), ts
+        records.append(record)
+    return records
+
+
+@pytest.fixture
+def verify_ok() -> Callable[..., Any]:
+    """`verify_ok(home, **kw)` runs tradetrail.verify.verify_trail and asserts it passes."""
+
+    def _verify(home: Path, **kw: Any) -> Any:
+        from tradetrail.verify import verify_trail
+
+        report = verify_trail(home, **kw)
+        assert report.ok, "verify failed:\n" + "\n".join(
+            f"{f.file}:{f.line} seq={f.seq}: {f.message}" for f in report.faults[:20]
+        )
+        return report
+
+    return _verify
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 5.0, step: float = 0.01) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
+
+
+def file_mode(path: Path) -> int:
+    return os.stat(path).st_mode & 0o777
