@@ -22,7 +22,7 @@ from tradetrail.checkpoint import (
 from tradetrail.errors import CheckpointError, NoteError
 from tradetrail.note import Signer, Verifier, add_signatures, open_note, sign_note
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"
 
 ORIGIN = "trail.example.com/desk-1"
 LOG = Signer.generate(ORIGIN)

@@ -32,7 +32,7 @@ from tradetrail.merkle import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors" / "rfc6962"
+VECTORS = Path(__file__).resolve().parent / "vectors" / "rfc6962"
 
 # The leaf data of the RFC 6962 / Certificate Transparency test tree (8 leaves).
 RFC_LEAF_DATA = [

@@ -27,7 +27,7 @@ from tradetrail.note import (
     sign_note,
 )
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parent / "vectors"
 VECTOR_FILE = VECTORS / "signed-note.json"
 
 
