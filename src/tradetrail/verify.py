@@ -36,6 +36,7 @@ from .tiles import (
 from .timefmt import RFC3339_UTC
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_seen_types: set[str] = set()  # valid event types already checked: most records repeat a few
 
 
 @dataclass
@@ -366,8 +367,11 @@ def _check_record(
     if type(event_id) is not str or not EVENT_ID_PATTERN.match(event_id):
         check.fault("event_id missing or not a UUID", rel, lineno, seq)
     kind = record.get("type")
-    if type(kind) is not str or not TYPE_PATTERN.match(kind):
-        check.fault(f"type {kind!r} is not a dotted event type", rel, lineno, seq)
+    if kind not in _seen_types:
+        if type(kind) is not str or not TYPE_PATTERN.match(kind):
+            check.fault(f"type {kind!r} is not a dotted event type", rel, lineno, seq)
+        elif len(_seen_types) < 4096:
+            _seen_types.add(kind)
     return last_ts
 
 
