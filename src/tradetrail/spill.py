@@ -9,9 +9,11 @@ then deletes them.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,10 @@ _counter = itertools.count()
 
 
 class Spill:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, origin: str) -> None:
         self.directory = directory
+        # several trails may share one spill directory: each merges only its own files
+        self.prefix = f"spill-{hashlib.sha256(origin.encode()).hexdigest()[:16]}-"
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._path: Path | None = None
@@ -33,7 +37,7 @@ class Spill:
     def _open(self) -> int:
         if self._fd is None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            name = f"spill-{os.getpid()}-{os.times().elapsed:.0f}-{next(_counter)}.jsonl"
+            name = f"{self.prefix}{os.getpid()}-{time.time_ns()}-{next(_counter)}.jsonl"
             self._path = self.directory / name
             self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         return self._fd
@@ -43,37 +47,61 @@ class Spill:
         data = b"".join(orjson.dumps(e, option=SORT | orjson.OPT_APPEND_NEWLINE) for e in entries)
         with self._lock:
             fd = self._open()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if sync:
-                os.fsync(fd)
-            else:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            except OSError:
+                # never append after a fragment: cut it off if we can, and start a new file
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                self._drop_fd()
+                raise
+            if not sync:
                 self._dirty = True
+                return
+            fd = os.dup(fd)  # take() may close the original meanwhile
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _drop_fd(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = None
 
     def sync(self) -> None:
+        """fsync outside the lock, so a caller spilling meanwhile is not held up by it."""
         with self._lock:
-            if self._fd is not None and self._dirty:
-                os.fsync(self._fd)
-                self._dirty = False
+            fd = self._fd if self._dirty else None
+            self._dirty = False
+            if fd is not None:
+                fd = os.dup(fd)
+        if fd is not None:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def take(self) -> list[Path]:
         """Close the current file (new spills start another) and list every spill file."""
         with self._lock:
-            if self._fd is not None:
-                try:
-                    os.fsync(self._fd)
-                finally:
-                    os.close(self._fd)
-                self._fd = None
-                self._dirty = False
-            if not self.directory.is_dir():
-                return []
-            return sorted(p for p in self.directory.iterdir() if p.name.startswith("spill-"))
+            fd, self._fd, self._dirty = self._fd, None, False
+        if fd is not None:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.iterdir() if p.name.startswith(self.prefix))
 
     def has_files(self) -> bool:
         return self.directory.is_dir() and any(
-            p.name.startswith("spill-") for p in self.directory.iterdir()
+            p.name.startswith(self.prefix) for p in self.directory.iterdir()
         )
 
     def close(self) -> None:

@@ -41,6 +41,7 @@ from .errors import (
     ConfigError,
     NoteError,
     TileError,
+    TradetrailError,
     TrailClosedError,
     TrailCorruptError,
     TrailLockedError,
@@ -154,9 +155,11 @@ class Trail:
         self._day_bytes = b""
         self._file_size = 0
         self._unsynced = False
-        self._spilled_receipts: dict[str, Receipt] = {}
+        # spilled receipts by (event id, canonical caller fields): one id may be reused
+        self._spilled_receipts: dict[tuple[str, bytes], Receipt] = {}
         self._held: list[dict[str, Any]] = []
         self._held_lock = threading.Lock()
+        self._finished = False
         self._last_full_warning = -1e9
         self._size = 0
         self._prev = ZERO_HASH
@@ -238,7 +241,7 @@ class Trail:
         else:
             write_atomic(vkey_path, (self.signer.verifier().vkey() + "\n").encode(), sync=True)
         self.verifier = self.signer.verifier()
-        self.spill = Spill(settings.spill_dir)
+        self.spill = Spill(settings.spill_dir, self.origin)
         source = {"host": socket.gethostname(), "pid": os.getpid()}
         service = settings.service or Path(sys.argv[0] or "python").name or "python"
         source["service"] = service
@@ -527,7 +530,16 @@ class Trail:
         queue.append(receipt)
         if self._idle:
             self._wake.set()
+        if self._finished:  # close() won the race: the writer is gone, spill it ourselves
+            self._rescue_late(receipt)
         return receipt
+
+    def _rescue_late(self, receipt: Receipt) -> None:
+        try:
+            self._queue.remove(receipt)  # atomic: either we take it here or the writer did
+        except ValueError:
+            return
+        self._spill_receipts([receipt], "recorded while the trail was closing", None)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every record submitted before the call is durable in the journal. Returns
@@ -548,6 +560,8 @@ class Trail:
         self._queue.append(barrier)
         self._wake.set()
         self._wait_for(barrier, timeout)
+        if barrier._result is None:
+            raise TradetrailError(f"could not sign a checkpoint: {self._last_error}")
         return str(barrier._result)
 
     def close(self, timeout: float | None = None) -> None:
@@ -651,20 +665,28 @@ class Trail:
                     self._process(batch)
                 self._tick()
             except Exception as exc:  # a bug must not lose records: spill what is left
-                logger.exception("tradetrail writer error; spilling the batch")
-                self._last_error = f"internal: {exc!r}"
-                self._spill_receipts(
-                    [r for r in batch if r._kind == _RECORD and r._state == _QUEUED],
-                    f"internal error: {exc!r}",
-                    self._fmt.format(self._clock()),
-                )
-                for r in batch:
-                    if r._kind != _RECORD and r._state == _QUEUED:
-                        r._state = _JOURNALED
-                self._notify()
+                self._on_internal_error(batch, exc)
             if self._closing and not queue:
+                self._finished = True
                 self._finish()
                 return
+
+    def _on_internal_error(self, batch: list[Receipt], exc: Exception) -> None:
+        """Never let the writer thread die: spill the batch with a time that needs no clock."""
+        try:
+            logger.exception("tradetrail writer error; spilling the batch")
+            self._last_error = f"internal: {exc!r}"
+            self._spill_receipts(
+                [r for r in batch if r._kind == _RECORD and r._state == _QUEUED],
+                f"internal error: {exc!r}",
+                format_ns(time.time_ns()),
+            )
+        except Exception:
+            logger.exception("tradetrail writer could not spill after an error")
+        for r in batch:
+            if r._kind != _RECORD and r._state == _QUEUED:
+                r._state = _JOURNALED
+        self._notify()
 
     def _tick_seconds(self) -> float:
         return min(1.0, self.settings.checkpoint_interval)
@@ -803,13 +825,10 @@ class Trail:
             raise _WriteFailed(exc) from exc
         self._file_size += len(data)
         self._counters["journaled"] += len(done)
-        spilled = self._spilled_receipts
         for receipt, seq in done:
             if receipt is not None:
                 receipt.seq = seq
                 receipt._state = _JOURNALED
-                if spilled and receipt.event is not None:
-                    spilled.pop(receipt.event.event_id, None)
         self._notify()
         try:
             self._write_pending_tiles()
@@ -855,6 +874,7 @@ class Trail:
             raise _WriteFailed(exc) from exc
         os.close(fd)
         self._fd = None
+        self._set_day(None)
         self._unsynced = False
         path = self.home / journal.JOURNAL_DIR / day_file_name(day)
         self._make_read_only(path)
@@ -889,10 +909,9 @@ class Trail:
                 # later records must not go back into the sealed day, even if the clock steps back
                 self._last_ns = max(self._last_ns, now)
                 try:
-                    self._seal_current()
+                    self._seal_current()  # on success it closes the file and forgets the day
                 except _WriteFailed as failure:
                     self._enter_degraded(_describe(failure.cause))
-                self._set_day(None)
         if self._size != self._last_cp_size and (
             self._size - self._last_cp_size >= self.settings.checkpoint_every
             or now - self._last_cp_ns >= self.settings.checkpoint_interval * 1e9
@@ -946,6 +965,13 @@ class Trail:
             self._set_day(None)
         self._pending_tiles.clear()
         self._load_state()
+        files = journal_files(self.home)
+        if files:  # what a failed write left behind is only acknowledged once durable
+            fd = os.open(files[-1], os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         self._needs_rescan = False
 
     def _spill_receipts(self, receipts: list[Receipt], reason: str, at: str | None) -> None:
@@ -958,10 +984,9 @@ class Trail:
         for r in receipts:
             assert r.event is not None
             r._state = _SPILLED
-            self._spilled_receipts[r.event.event_id] = r
-            entries.append(
-                {"after_seq": self._size, "at": when, "reason": reason, "event": r.event.fields()}
-            )
+            fields = r.event.fields()
+            self._spilled_receipts[(r.event.event_id, _caller_fields(fields))] = r
+            entries.append({"after_seq": self._size, "at": when, "reason": reason, "event": fields})
         self._counters["spilled"] += len(entries)
         try:
             self.spill.append(entries, sync=threading.current_thread() is self._thread)
@@ -972,10 +997,12 @@ class Trail:
                 self._held.extend(copies)
             self._last_error = f"spill: {_describe(exc)}"
             stream = sys.__stderr__
-            if stream is not None:
-                for e in entries:
-                    stream.write("tradetrail-spill " + orjson.dumps(e, option=SORT).decode() + "\n")
-                stream.flush()
+            with contextlib.suppress(Exception):  # memory (self._held) still has them
+                if stream is not None:
+                    for e in entries:
+                        text = orjson.dumps(e, option=SORT).decode()
+                        stream.write("tradetrail-spill " + text + "\n")
+                    stream.flush()
         now = time.monotonic()
         if reason == "queue full" and now - self._last_full_warning > 10:
             self._last_full_warning = now
@@ -983,17 +1010,17 @@ class Trail:
                 "tradetrail queue full (%d): spilling to %s", self._queue_size, self.spill.directory
             )
 
-    def _journaled_ids_since(self, seq: int) -> dict[str, int]:
-        """event_id -> seq of the records journaled from `seq` on."""
-        ids: dict[str, int] = {}
+    def _journaled_since(self, seq: int) -> dict[tuple[str, bytes], int]:
+        """(event id, canonical caller fields) -> seq of the records journaled from `seq` on."""
+        found: dict[tuple[str, bytes], int] = {}
         if seq >= self._size:
-            return ids
+            return found
         for _, line in journal.lines_from_seq(self.home, seq):
             record = journal.parse_record(line)
             event_id, record_seq = record.get("event_id"), record.get("seq")
             if isinstance(event_id, str) and isinstance(record_seq, int):
-                ids[event_id] = record_seq
-        return ids
+                found[(event_id, _caller_fields(record))] = record_seq
+        return found
 
     def _merge_spill(self, *, force: bool) -> bool:
         """Journal spilled events (files and held in memory), skipping any already journaled.
@@ -1001,6 +1028,8 @@ class Trail:
         del force
         if not self.spill.has_files() and not self._held:
             return True
+        if self._needs_rescan:
+            self._rescan()
         files = self.spill.take()
         entries: list[dict[str, Any]] = []
         for path in files:
@@ -1016,21 +1045,23 @@ class Trail:
                 path.unlink()
             return True
         after = min(int(e.get("after_seq", 0)) for e in entries)
-        seen = self._journaled_ids_since(after)
+        seen = self._journaled_since(after)
         todo: list[tuple[dict[str, Any], Receipt | None, dict[str, Any] | None]] = []
+        keys = []
         for entry in entries:
             event = entry["event"]
-            event_id = event.get("event_id")
-            if event_id in seen:
-                receipt = self._spilled_receipts.pop(event_id, None)
-                if receipt is not None:  # it reached the journal before the disk failed
-                    receipt.seq = seen[event_id]
+            key = (str(event.get("event_id")), _caller_fields(event))
+            if key in seen:  # the same event reached the journal before: do not write it twice
+                receipt = self._spilled_receipts.pop(key, None)
+                if receipt is not None and seen[key] >= 0:
+                    receipt.seq = seen[key]
                     receipt._state = _JOURNALED
                     self._notify()
                 continue
-            seen[event_id] = -1
+            seen[key] = -1
             info = {"at": entry.get("at"), "reason": entry.get("reason")}
-            todo.append((event, self._spilled_receipts.get(event_id), info))
+            todo.append((event, self._spilled_receipts.get(key), info))
+            keys.append(key)
         if todo and self._fd is None and self._day is not None:
             self._set_day(None)
         ok = self._write_entries(todo) if todo else True
@@ -1038,6 +1069,8 @@ class Trail:
             with self._held_lock:
                 self._held[:0] = held
             return False
+        for key in keys:
+            self._spilled_receipts.pop(key, None)
         for path in files:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
@@ -1047,7 +1080,17 @@ class Trail:
         return True
 
     def _finish(self) -> None:
-        """Close-time work on the writer thread."""
+        """Close-time work on the writer thread. `_finished` is already set, so a record()
+        racing with close spills its own event; what reached the queue first is handled here."""
+        late = []
+        while self._queue:
+            item = self._queue.popleft()
+            if item._kind == _RECORD:
+                late.append(item)
+            else:
+                item._state = _JOURNALED
+        if late:
+            self._commit(late)
         if self._spilled_receipts or self._held:
             with contextlib.suppress(OSError):
                 self._merge_spill(force=True)
@@ -1090,6 +1133,14 @@ class Trail:
 
     _parent_pid = 0
     _owner_pid = 0
+
+
+def _caller_fields(record: dict[str, Any]) -> bytes:
+    """A record's fields as the caller gave them (no seq/ts/prev/spill), canonically: the same
+    event id with the same content is the same event; with other content it is not."""
+    return orjson.dumps(
+        {k: v for k, v in record.items() if k not in ("seq", "ts", "prev", "spill")}, option=SORT
+    )
 
 
 def _after_fork_in_child() -> None:
