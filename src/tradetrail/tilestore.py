@@ -53,14 +53,21 @@ class TileStore:
     def path(self, level: int, index: int, width: int = TILE_WIDTH) -> Path:
         return self.root / tile_path(level, index, width)
 
-    def write(self, level: int, index: int, data: bytes) -> None:
+    def write(self, level: int, index: int, data: bytes, *, sync: bool = False) -> None:
         width = len(data) // 32
         path = self.path(level, index, width)
         parent = path.parent
         if parent not in self._dirs:
             parent.mkdir(parents=True, exist_ok=True)
             self._dirs.add(parent)
-        write_atomic(path, data, make_dirs=False)
+        write_atomic(path, data, make_dirs=False, sync=sync)
+
+    def is_complete(self, level: int, index: int) -> bool:
+        """A full tile of the right size (a power cut can leave an empty file behind)."""
+        try:
+            return self.path(level, index).stat().st_size == TILE_WIDTH * 32
+        except FileNotFoundError:
+            return False
 
     def exists(self, level: int, index: int, width: int = TILE_WIDTH) -> bool:
         return self.path(level, index, width).is_file()

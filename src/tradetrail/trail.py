@@ -379,7 +379,7 @@ class Trail:
         count = size
         while count:
             full = count // TILE_WIDTH
-            if full and not self.tiles.exists(level, full - 1):
+            if full and not self.tiles.is_complete(level, full - 1):
                 return False
             count >>= TILE_HEIGHT
             level += 1
@@ -459,9 +459,10 @@ class Trail:
             pending.pop(0)
 
     def _write_partial_tiles(self) -> None:
-        for level, index, _width, data in self._tile_builder.partial_tiles():
-            self.tiles.write(level, index, data)
         self._write_pending_tiles()
+        for level, index, _width, data in self._tile_builder.partial_tiles():
+            # fsynced: a checkpoint is about to refer to them, and only the newest are rewritten
+            self.tiles.write(level, index, data, sync=True)
 
     def _root_at(self, size: int) -> bytes:
         if size == self._size:
