@@ -12,6 +12,7 @@ verifiable offline (`tradetrail verify`).
 from __future__ import annotations
 
 from .config import Durability
+from .context import bind
 from .errors import (
     CheckpointError,
     ConfigError,
@@ -43,5 +44,6 @@ __all__ = [
     "TrailCorruptError",
     "TrailLockedError",
     "__version__",
+    "bind",
     "open",
 ]

@@ -40,7 +40,8 @@ CORRELATION_FIELDS: Final = (
     "venue",
     "symbol",
 )
-STRING_FIELDS: Final = frozenset({"actor", *CORRELATION_FIELDS})
+TRACE_FIELDS: Final = ("trace_id", "span_id")  # OpenTelemetry, captured when a span is active
+STRING_FIELDS: Final = frozenset({"actor", *CORRELATION_FIELDS, *TRACE_FIELDS})
 ENVELOPE_FIELDS: Final = frozenset({"event_id", "event_ts", "source", "priority", *STRING_FIELDS})
 PRIORITIES: Final = frozenset({"debug", "low", "normal", "high", "critical"})
 TYPE_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -198,8 +199,10 @@ _GROUP: Final = {
     "priority": 1,
     "signal_id": 2,
     "source": 2,
+    "span_id": 2,
     "strategy": 2,
     "symbol": 2,
+    "trace_id": 2,
     "type": 3,
     "venue": 3,
 }

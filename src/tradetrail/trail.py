@@ -36,6 +36,7 @@ from . import journal
 from .canonical import SORT, Prepared, prepare
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .config import Durability, Settings, default_origin, resolve
+from .context import bound_fields, trace_fields
 from .errors import (
     CheckpointError,
     ConfigError,
@@ -522,6 +523,12 @@ class Trail:
         """
         if self._closing:
             raise TrailClosedError(self._closed_message())
+        bound = bound_fields()
+        if bound:  # explicit keyword arguments win over bound context
+            fields = {**bound, **fields}
+        trace = trace_fields()
+        if trace:
+            fields = {**trace, **fields}
         event = prepare(event_type, data, fields, self._source, self.settings.max_event_bytes)
         receipt = Receipt(self, event)
         queue = self._queue

@@ -1,0 +1,282 @@
+"""AuditHandler with real `logging`: audit-carrying records become trail events, every record
+with loggers_all, no recursion, errors reported through handleError and never raised."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import journal_records
+from tradetrail.context import bind
+from tradetrail.logging_handler import AuditHandler
+from tradetrail.testing import CaptureTrail
+from tradetrail.timefmt import format_ns
+
+
+@pytest.fixture
+def trail() -> CaptureTrail:
+    return CaptureTrail()
+
+
+@pytest.fixture
+def make_logger(request: pytest.FixtureRequest) -> Iterator[Callable[..., logging.Logger]]:
+    """`make_logger(handler, name=...)`: a real logger with the handler attached, removed after."""
+    attached: list[tuple[logging.Logger, logging.Handler, bool, int]] = []
+
+    def _make(handler: logging.Handler, name: str | None = None) -> logging.Logger:
+        log = logging.getLogger(name or f"test.audit.{request.node.name}")
+        attached.append((log, handler, log.propagate, log.level))
+        log.addHandler(handler)
+        log.setLevel(logging.DEBUG)
+        log.propagate = False
+        return log
+
+    yield _make
+    for log, handler, propagate, level in attached:
+        log.removeHandler(handler)
+        log.propagate = propagate
+        log.setLevel(level)
+
+
+def test_an_audit_mapping_becomes_an_event(trail: CaptureTrail, make_logger: Any) -> None:
+    log = make_logger(AuditHandler(trail))
+    log.info(
+        "order %s accepted",
+        "O-1",
+        extra={
+            "audit": {
+                "type": "order.accepted",
+                "data": {"qty": Decimal("0.5"), "px": Decimal("64250.10")},
+                "order_id": "O-1",
+                "symbol": "BTC-USD",
+            }
+        },
+    )
+    [event] = trail.events
+    assert event.type == "order.accepted"
+    assert event.data == {"qty": "0.5", "px": "64250.10"}
+    assert (event.fields["order_id"], event.fields["symbol"]) == ("O-1", "BTC-USD")
+
+
+def test_audit_type_and_audit_data_take_envelope_fields_from_extra(
+    trail: CaptureTrail, make_logger: Any
+) -> None:
+    log = make_logger(AuditHandler(trail))
+    log.warning(
+        "rejected",
+        extra={
+            "audit_type": "order.rejected",
+            "audit_data": {"reason": "insufficient margin"},
+            "order_id": "O-2",
+            "account": "ACC-1",
+            "unrelated": "not in the event",
+        },
+    )
+    [event] = trail.events
+    assert event.type == "order.rejected"
+    assert event.data == {"reason": "insufficient margin"}
+    assert (event.fields["order_id"], event.fields["account"]) == ("O-2", "ACC-1")
+
+
+def test_audit_as_a_type_string(trail: CaptureTrail, make_logger: Any) -> None:
+    log = make_logger(AuditHandler(trail))
+    log.info("cancel sent", extra={"audit": "order.cancel_requested", "order_id": "O-3"})
+    [event] = trail.events
+    assert (event.type, event.fields["order_id"], event.data) == (
+        "order.cancel_requested",
+        "O-3",
+        {},
+    )
+
+
+def test_audit_true_records_the_log_line(trail: CaptureTrail, make_logger: Any) -> None:
+    log = make_logger(AuditHandler(trail, default_type="oms.log"))
+    log.error("venue down: %s", "binance", extra={"audit": True, "venue": "binance"})
+    [event] = trail.events
+    assert event.type == "oms.log"
+    assert event.fields["venue"] == "binance"
+    assert event.data == {"message": "venue down: binance", "logger": log.name, "level": "ERROR"}
+
+
+def test_plain_records_are_ignored_by_default(trail: CaptureTrail, make_logger: Any) -> None:
+    log = make_logger(AuditHandler(trail))
+    log.info("just a log line")
+    log.info("not audited", extra={"audit": False})
+    assert len(trail.events) == 0
+
+
+def test_loggers_all_records_every_line(trail: CaptureTrail, make_logger: Any) -> None:
+    log = make_logger(AuditHandler(trail, loggers_all=True))
+    log.info("hello %s", "world", extra={"strategy": "mom"})
+    try:
+        raise ValueError("bad tick")
+    except ValueError:
+        log.exception("tick handler failed")
+    log.info("accepted", extra={"audit": {"type": "order.accepted", "order_id": "O-1"}})
+    hello, failed, accepted = trail.events
+    assert hello.type == "log.record"
+    assert hello.data == {"message": "hello world", "logger": log.name, "level": "INFO"}
+    assert hello.fields["strategy"] == "mom"
+    assert failed.data["level"] == "ERROR"
+    assert "Traceback" in failed.data["exc"] and "ValueError: bad tick" in failed.data["exc"]
+    assert accepted.type == "order.accepted"  # an audit record is its own event, not a log.record
+
+
+def test_handler_level_filters(trail: CaptureTrail, make_logger: Any) -> None:
+    log = make_logger(AuditHandler(trail, loggers_all=True, level=logging.WARNING))
+    log.info("quiet")
+    log.warning("loud")
+    assert [e.data["message"] for e in trail.events] == ["loud"]
+
+
+def test_event_ts_is_the_records_creation_time(trail: CaptureTrail, make_logger: Any) -> None:
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            seen.append(record)
+            return True
+
+    handler = AuditHandler(trail, loggers_all=True)
+    handler.addFilter(Keep())
+    log = make_logger(handler)
+    log.info("a")
+    log.info("b", extra={"audit": {"type": "x.y", "event_ts": "2024-03-01T00:00:00Z"}})
+    first, second = trail.events
+    expected = format_ns(round(seen[0].created * 1_000_000) * 1000)
+    assert first.fields["event_ts"] == expected
+    assert second.fields["event_ts"] == "2024-03-01T00:00:00Z"  # an explicit value wins
+
+
+@pytest.mark.parametrize("name", ["tradetrail", "tradetrail.trail", "tradetrail.spill.x"])
+def test_tradetrails_own_loggers_are_ignored(trail: CaptureTrail, name: str) -> None:
+    handler = AuditHandler(trail, loggers_all=True)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        logging.getLogger(name).warning("spilled", extra={"audit": "trail.spilled"})
+    finally:
+        root.removeHandler(handler)
+    assert len(trail.events) == 0
+
+
+def test_no_recursion_when_record_logs(make_logger: Any) -> None:
+    class Chatty(CaptureTrail):
+        """A trail whose record() itself logs, through the same handler."""
+
+        log: logging.Logger
+
+        def record(self, event_type: str, data: Any = None, **fields: Any) -> Any:
+            self.log.info("recording %s", event_type, extra={"audit": "nested.event"})
+            return super().record(event_type, data, **fields)
+
+    chatty = Chatty()
+    chatty.log = make_logger(AuditHandler(chatty, loggers_all=True))
+    chatty.log.info("outer")
+    assert chatty.events.types == ["log.record"]
+    chatty.log.info("again")  # the guard was released
+    assert chatty.events.types == ["log.record", "log.record"]
+
+
+def test_the_guard_is_per_thread(make_logger: Any) -> None:
+    """A record logged by another thread while one thread is inside record() is not dropped."""
+    inside = threading.Event()
+    release = threading.Event()
+
+    class Slow(CaptureTrail):
+        def record(self, event_type: str, data: Any = None, **fields: Any) -> Any:
+            if data and data.get("message") == "slow":
+                inside.set()
+                release.wait(5)
+            return super().record(event_type, data, **fields)
+
+    slow = Slow()
+    handler = AuditHandler(slow, loggers_all=True)
+    log = make_logger(handler)
+
+    def record(message: str) -> logging.LogRecord:
+        made: logging.LogRecord = log.makeRecord(
+            log.name, logging.INFO, __file__, 1, message, (), None
+        )
+        return made
+
+    # emit() directly: handle() would serialise the two threads on the handler's lock
+    t = threading.Thread(target=handler.emit, args=(record("slow"),))
+    t.start()
+    assert inside.wait(5)
+    handler.emit(record("fast"))
+    release.set()
+    t.join()
+    assert sorted(e.data["message"] for e in slow.events) == ["fast", "slow"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"audit": {"type": "Not A Type"}},
+        {"audit": {"type": "order.accepted", "qty": Decimal("1")}},  # qty is not an envelope field
+        {"audit": {"data": {}}},  # no type
+        {"audit": 42},
+        {"audit_type": "order.accepted", "audit_data": {"px": float("nan")}},
+    ],
+)
+def test_bad_events_go_to_handle_error_not_the_caller(
+    trail: CaptureTrail, make_logger: Any, extra: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = make_logger(AuditHandler(trail))
+    log.info("bad", extra=extra)  # must not raise
+    assert len(trail.events) == 0
+    assert "--- Logging error ---" in capsys.readouterr().err
+    log.info("good", extra={"audit": "order.accepted"})  # and the handler still works
+    assert trail.events.types == ["order.accepted"]
+
+
+def test_a_closed_trail_is_reported_not_raised(
+    trail: CaptureTrail, make_logger: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = make_logger(AuditHandler(trail))
+    trail.close()
+    log.info("late", extra={"audit": "order.accepted"})
+    assert "TrailClosedError" in capsys.readouterr().err
+
+
+def test_bound_context_reaches_the_event(trail: CaptureTrail, make_logger: Any) -> None:
+    log = make_logger(AuditHandler(trail))
+    with bind(strategy="mom", account="ACC-1"):
+        log.info("x", extra={"audit": {"type": "order.accepted", "order_id": "O-1"}})
+    [event] = trail.events
+    assert (event.fields["strategy"], event.fields["account"]) == ("mom", "ACC-1")
+
+
+def test_many_threads_log_audit_events(trail: CaptureTrail, make_logger: Any) -> None:
+    log = make_logger(AuditHandler(trail))
+
+    def worker(i: int) -> None:
+        for j in range(50):
+            log.info("fill", extra={"audit": {"type": "order.filled", "order_id": f"O{i}-{j}"}})
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(trail.events) == 400
+    assert len({e.fields["order_id"] for e in trail.events}) == 400
+
+
+def test_with_a_real_trail(open_trail: Callable[..., Any], home: Path, make_logger: Any) -> None:
+    real = open_trail()
+    log = make_logger(AuditHandler(real, loggers_all=True))
+    log.info("session start")
+    log.info("filled", extra={"audit_type": "order.filled", "audit_data": {"qty": "1"}})
+    real.flush(5)
+    started, filled = journal_records(home)
+    assert started["type"] == "log.record" and started["data"]["message"] == "session start"
+    assert filled["type"] == "order.filled" and filled["data"] == {"qty": "1"}
+    assert len(filled["event_ts"]) == len("2024-03-01T12:00:00.000000Z")
