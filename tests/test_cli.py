@@ -402,3 +402,20 @@ def test_console_demo(tmp_path: Path) -> None:
     demo = run_console("demo", "--events", 100, "--days", 1, "--home", tmp_path / "d")
     assert demo.returncode == 0, demo.stderr
     assert b"intact" in demo.stdout
+
+
+def test_schema_command_prints_every_type_and_one_type() -> None:
+    from tradetrail.events import DEFAULT_MODEL
+
+    listed = invoke("schema", "--list")
+    assert listed.exit_code == 0
+    assert listed.output.split() == DEFAULT_MODEL.types()
+    whole = invoke("schema")
+    assert whole.exit_code == 0
+    document = json.loads(whole.output)
+    for name in DEFAULT_MODEL.types():
+        assert name in document["events"]
+    one = invoke("schema", "--type", "order.submitted")
+    assert one.exit_code == 0
+    assert json.loads(one.output)["type"] == "order.submitted"
+    assert_one_line_error(invoke("schema", "--type", "no.such"), 2, "not a known event type")

@@ -537,6 +537,44 @@ def keygen(name: str, out_dir: Path) -> None:
 
 
 @main.command()
+@click.option("--type", "event_type", help="Only this event type.")
+@click.option("--list", "as_list", is_flag=True, help="List the event types, one per line.")
+def schema(event_type: str | None, as_list: bool) -> None:
+    """Print the JSON Schema of every event type (the envelope included).
+
+    \b
+    Examples:
+      tradetrail schema > tradetrail-events.schema.json
+      tradetrail schema --list
+      tradetrail schema --type order.submitted
+    """
+    from .events import DEFAULT_MODEL
+
+    if as_list:
+        for name in DEFAULT_MODEL.types():
+            sys.stdout.write(name + "\n")
+        return
+    document = DEFAULT_MODEL.json_schema()
+    if event_type is not None:
+        if DEFAULT_MODEL.get(event_type) is None:
+            fail(f"--type {event_type!r}: not a known event type (see tradetrail schema --list)")
+        document = {
+            "type": event_type,
+            "schema": _schema_for(document, event_type),
+            "$defs": document.get("$defs", {}),
+        }
+    emit_json(document)
+
+
+def _schema_for(document: dict[str, Any], event_type: str) -> Any:
+    for key in ("types", "events", "$defs", "definitions"):
+        part = document.get(key)
+        if isinstance(part, dict) and event_type in part:
+            return part[event_type]
+    return document
+
+
+@main.command()
 @HOME_OPTION
 @JSON_OPTION
 def info(home: Path, as_json: bool) -> None:
