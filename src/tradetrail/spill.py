@@ -89,15 +89,20 @@ class Spill:
     def take(self) -> list[Path]:
         """Close the current file (new spills start another) and list every spill file."""
         with self._lock:
+            # list under the lock: a caller spilling right after must start a file that this
+            # merge does not see (and so does not delete while it is being written)
             fd, self._fd, self._dirty = self._fd, None, False
+            found = (
+                sorted(p for p in self.directory.iterdir() if p.name.startswith(self.prefix))
+                if self.directory.is_dir()
+                else []
+            )
         if fd is not None:
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        if not self.directory.is_dir():
-            return []
-        return sorted(p for p in self.directory.iterdir() if p.name.startswith(self.prefix))
+        return found
 
     def has_files(self) -> bool:
         return self.directory.is_dir() and any(
