@@ -1131,8 +1131,16 @@ def test_docs_list_every_type() -> None:
     from pathlib import Path
 
     text = (Path(__file__).parents[1] / "docs" / "EVENTS.md").read_text()
+    rows = {
+        line.split(" | ")[0][3:-1]: line for line in text.splitlines() if line.startswith("| `")
+    }
     for event_type in DEFAULT_MODEL.types():
-        assert f"| `{event_type}` |" in text, event_type
+        row = rows[event_type]
+        required, optional = row.split(" | ")[1:3]
+        for f in fields_of(event_type):
+            assert f"`{f.encode_name}`" in (required if f.required else row), (event_type, f.name)
+            if not f.required:
+                assert f"`{f.encode_name}`" in required + optional, (event_type, f.name)
 
 
 def test_literal_aliases_have_expected_values() -> None:

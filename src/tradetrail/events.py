@@ -1134,6 +1134,14 @@ class EventModel:
                 return data
             return self._free_form(event_type, data, strict)
         cls, kind_of, decimals, deeper = entry
+        if isinstance(data, Struct):
+            if type(data) is not cls:
+                raise TypeError(
+                    f"data: {type(data).__qualname__} is not the data of {event_type!r} "
+                    f"(expected {cls.__qualname__})"
+                )
+            # a Struct's constructor does not check types: validate what it holds
+            data = _to_builtins(data, builtin_types=_KEEP)
         if type(data) is dict and kind_of is not None:
             # Flat structs (the common case): one pass refuses floats for Decimal fields and
             # notes the fields whose input is not already of the exact type validation gives
@@ -1166,14 +1174,6 @@ class EventModel:
             raw: dict[str, Any] = data
         elif data is None:
             raw = {}
-        elif isinstance(data, Struct):
-            if type(data) is not cls:
-                raise TypeError(
-                    f"data: {type(data).__qualname__} is not the data of {event_type!r} "
-                    f"(expected {cls.__qualname__})"
-                )
-            # a Struct's constructor does not check types: validate what it holds
-            raw = _to_builtins(data, builtin_types=_KEEP)
         elif isinstance(data, Mapping):
             raw = dict(data)
         else:
