@@ -461,8 +461,8 @@ def corpus_ids() -> list[str]:
 
 def test_corpus_is_large_and_varied() -> None:
     secrets = [s for _, _, found, _ in CORPUS for s in found]
-    assert len(secrets) >= 40
-    assert len(set(secrets)) == len(secrets) or len(set(secrets)) >= 40
+    assert len(set(secrets)) >= 40
+    assert len(CORPUS) >= 40
 
 
 @pytest.mark.parametrize(("name", "data", "secrets", "paths"), CORPUS, ids=corpus_ids())
@@ -545,8 +545,8 @@ def test_truncated_pem_is_redacted_to_the_end() -> None:
     [
         "api_key", "apiKey", "api-key", "API_KEY", "Api Key", "APIKEY", "X-Api-Key",
         "exchange_api_key", "secret", "client_secret", "webhookSecret", "password", "dbPassword",
-        "PASSWD", "pwd",
-        "passphrase", "token", "access_token", "csrfToken", "X-Auth-Token", "authorization",
+        "PASSWD", "pwd", "passphrase", "token", "access_token", "csrfToken", "X-Auth-Token",
+        "authorization",
         "Proxy-Authorization", "auth", "cookie", "Set-Cookie", "private_key", "privkey",
         "aws_secret_access_key", "SecretAccessKey", "signature", "otp", "mnemonic", "seed_phrase",
         "secret_key", "OK-ACCESS-SIGN", "KC-API-PASSPHRASE",
