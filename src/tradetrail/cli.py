@@ -67,7 +67,7 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
         yield lambda done: bar.update(task, completed=done)
 
 
-def load_verifiers(vkeys: tuple[str, ...], home: Path | None) -> list[Verifier] | None:
+def load_verifiers(vkeys: tuple[str, ...]) -> list[Verifier] | None:
     """--vkey values are verifier-key text or files holding it."""
     if not vkeys:
         return None
@@ -83,7 +83,6 @@ def load_verifiers(vkeys: tuple[str, ...], home: Path | None) -> list[Verifier] 
             found.append(Verifier.from_vkey(text))
         except NoteError as exc:
             fail(f"--vkey {spec}: {exc}")
-    del home
     return found
 
 
@@ -368,7 +367,7 @@ def verify(
     from .verify import verify_trail
 
     require_trail(home)
-    verifiers = load_verifiers(vkeys, home)
+    verifiers = load_verifiers(vkeys)
     size = sum(p.stat().st_size for p in journal_files(home))
     with progress_bar(size, "verifying") as update:
         report = verify_trail(
@@ -479,7 +478,7 @@ def proof_verify(file: Any, vkeys: tuple[str, ...], unsigned_ok: bool, as_json: 
     """
     from .proofs import verify_proof_json
 
-    verifiers = load_verifiers(vkeys, None)
+    verifiers = load_verifiers(vkeys)
     assert verifiers is not None
     try:
         obj = orjson.loads(file.read())

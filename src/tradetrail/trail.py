@@ -160,6 +160,8 @@ class Trail:
         self._spilled_receipts: dict[tuple[str, bytes], Receipt] = {}
         self._held: list[dict[str, Any]] = []
         self._held_lock = threading.Lock()
+        # full tiles completed but not yet on disk (written after the journal bytes they hash)
+        self._pending_tiles: list[tuple[int, int, bytes]] = []
         self._finished = False
         self._last_full_warning = -1e9
         self._size = 0
@@ -259,7 +261,7 @@ class Trail:
             self._sign_checkpoint()
         else:  # tiles are derived data: restore the latest checkpoint's partial tiles if lost
             self._write_partial_tiles()
-        self._merge_spill(force=True)
+        self._merge_spill()
 
     def _remove_stale_temp_files(self) -> None:
         """A writer killed inside an atomic write leaves `.<name>.<pid>.tmp` behind; we hold the
@@ -442,14 +444,6 @@ class Trail:
         self._pending_tiles.extend(self._tile_builder.add(nodes))
         self._prev = leaf.hex()
         self._size += 1
-
-    @property
-    def _pending_tiles(self) -> list[tuple[int, int, bytes]]:
-        try:
-            return self.__pending_tiles
-        except AttributeError:
-            self.__pending_tiles: list[tuple[int, int, bytes]] = []
-            return self.__pending_tiles
 
     def _write_pending_tiles(self) -> None:
         pending = self._pending_tiles
@@ -718,7 +712,7 @@ class Trail:
                 with contextlib.suppress(OSError):
                     self._sync()
             if self._spilled_receipts or self._held:
-                self._merge_spill(force=True)
+                self._merge_spill()
             item._result = not (self._spilled_receipts or self._held)
         elif item._kind == _CHECKPOINT:
             item._result = self._sign_checkpoint()
@@ -928,7 +922,7 @@ class Trail:
         if self._degraded is not None:
             self._try_recover()
         elif (self._spilled_receipts or self._held) and not self._queue:
-            self._merge_spill(force=False)
+            self._merge_spill()
         with contextlib.suppress(OSError):
             self.spill.sync()
 
@@ -955,7 +949,7 @@ class Trail:
         try:
             if self._needs_rescan:
                 self._rescan()
-            merged = self._merge_spill(force=True)
+            merged = self._merge_spill()
         except (OSError, TrailCorruptError) as exc:
             self._enter_degraded(str(exc))
             return False
@@ -1030,10 +1024,9 @@ class Trail:
                 found[(event_id, _caller_fields(record))] = record_seq
         return found
 
-    def _merge_spill(self, *, force: bool) -> bool:
+    def _merge_spill(self) -> bool:
         """Journal spilled events (files and held in memory), skipping any already journaled.
         Returns True when nothing is left to merge."""
-        del force
         if not self.spill.has_files() and not self._held:
             return True
         if self._needs_rescan:
@@ -1101,7 +1094,7 @@ class Trail:
             self._commit(late)
         if self._spilled_receipts or self._held:
             with contextlib.suppress(OSError):
-                self._merge_spill(force=True)
+                self._merge_spill()
         try:
             if self._size != self._last_cp_size:
                 self._sign_checkpoint()
