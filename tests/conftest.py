@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import threading
@@ -26,6 +27,7 @@ ENV_VARS = (
     "TRADETRAIL_CHECKPOINT_INTERVAL",
     "TRADETRAIL_MIN_FREE_BYTES",
     "TRADETRAIL_SERVICE",
+    "TRADETRAIL_STRICT",
 )
 
 
@@ -158,3 +160,25 @@ def wait_until(predicate: Callable[[], object], timeout: float = 5.0, step: floa
 
 def file_mode(path: Path) -> int:
     return os.stat(path).st_mode & 0o777
+
+
+class JournalFault:
+    """Makes os.write fail with `err` for descriptors of journal day files while active."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, err: int = errno.ENOSPC) -> None:
+        self.active = False
+        self.hits = 0
+        real_write = os.write
+
+        def write(fd: int, data: Any) -> int:
+            if self.active:
+                try:
+                    target = os.readlink(f"/proc/self/fd/{fd}")
+                except OSError:
+                    target = ""
+                if "/journal/audit-" in target:
+                    self.hits += 1
+                    raise OSError(err, os.strerror(err))
+            return real_write(fd, data)
+
+        monkeypatch.setattr(os, "write", write)

@@ -57,7 +57,13 @@ CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], str, dict[str, Any], dic
         {"reason": "too many open orders", "symbol": "ETH-USD", "strategy": "mm"},
         "risk.rejected",
         {"symbol": "ETH-USD", "strategy": "mm"},
-        {"rule": "max_open_orders", "limit": 5, "observed": 6, "reason": "too many open orders"},
+        # limit and observed are Decimal fields: an int is stored as its exact decimal string
+        {
+            "rule": "max_open_orders",
+            "limit": "5",
+            "observed": "6",
+            "reason": "too many open orders",
+        },
     ),
     (
         "order_submitted",
@@ -259,7 +265,7 @@ def test_extra_keywords_are_routed_by_name() -> None:
         priority="high",
         event_ts="2024-03-01T12:00:00.123456789Z",
         latency_us=412,
-        venue_status="NEW",
+        status="NEW",
         ignored=None,
     )
     event = _last(trail)
@@ -267,7 +273,7 @@ def test_extra_keywords_are_routed_by_name() -> None:
     assert event.fields["actor"] == "oms"
     assert event.fields["priority"] == "high"
     assert event.fields["event_ts"] == "2024-03-01T12:00:00.123456789Z"
-    assert event.data == {"latency_us": 412, "venue_status": "NEW"}
+    assert event.data == {"latency_us": 412, "status": "NEW"}
 
 
 def test_an_event_without_details_has_no_data() -> None:

@@ -164,7 +164,7 @@ def test_record_from_stdin(home: Path) -> None:
         ('{"data": {}}', "missing 'type'"),
         ('{"type": "Order"}', "dotted lower-case"),
         ('{"type": "order.x", "colour": "red"}', "unknown envelope field"),
-        ('{"type": "order.x", "seq": 5}', "set by the writer"),
+        ('{"type": "order.x", "seq": 5}', "set by tradetrail"),
         ('{"type": "order.x", "data": [1]}', "data: expected a mapping"),
         ('{"type": "order.x", "data": {"px": 1e999}}', "stdin line 4"),
     ],

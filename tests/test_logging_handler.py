@@ -52,7 +52,7 @@ def test_an_audit_mapping_becomes_an_event(trail: CaptureTrail, make_logger: Any
         extra={
             "audit": {
                 "type": "order.accepted",
-                "data": {"qty": Decimal("0.5"), "px": Decimal("64250.10")},
+                "data": {"remaining_qty": Decimal("0.5"), "price": Decimal("64250.10")},
                 "order_id": "O-1",
                 "symbol": "BTC-USD",
             }
@@ -60,7 +60,7 @@ def test_an_audit_mapping_becomes_an_event(trail: CaptureTrail, make_logger: Any
     )
     [event] = trail.events
     assert event.type == "order.accepted"
-    assert event.data == {"qty": "0.5", "px": "64250.10"}
+    assert event.data == {"remaining_qty": "0.5", "price": "64250.10"}
     assert (event.fields["order_id"], event.fields["symbol"]) == ("O-1", "BTC-USD")
 
 
@@ -223,7 +223,7 @@ def test_the_guard_is_per_thread(make_logger: Any) -> None:
         {"audit": {"type": "order.accepted", "qty": Decimal("1")}},  # qty is not an envelope field
         {"audit": {"data": {}}},  # no type
         {"audit": 42},
-        {"audit_type": "order.accepted", "audit_data": {"px": float("nan")}},
+        {"audit_type": "order.accepted", "audit_data": {"price": float("nan")}},
     ],
 )
 def test_bad_events_go_to_handle_error_not_the_caller(
@@ -259,7 +259,12 @@ def test_many_threads_log_audit_events(trail: CaptureTrail, make_logger: Any) ->
 
     def worker(i: int) -> None:
         for j in range(50):
-            log.info("fill", extra={"audit": {"type": "order.filled", "order_id": f"O{i}-{j}"}})
+            audit = {
+                "type": "order.filled",
+                "data": {"fill_qty": "1", "fill_price": str(j)},
+                "order_id": f"O{i}-{j}",
+            }
+            log.info("fill", extra={"audit": audit})
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
     for t in threads:
@@ -274,9 +279,16 @@ def test_with_a_real_trail(open_trail: Callable[..., Any], home: Path, make_logg
     real = open_trail()
     log = make_logger(AuditHandler(real, loggers_all=True))
     log.info("session start")
-    log.info("filled", extra={"audit_type": "order.filled", "audit_data": {"qty": "1"}})
+    log.info(
+        "filled",
+        extra={"audit_type": "order.filled", "audit_data": {"fill_qty": "1", "fill_price": "2"}},
+    )
     real.flush(5)
     started, filled = journal_records(home)
     assert started["type"] == "log.record" and started["data"]["message"] == "session start"
-    assert filled["type"] == "order.filled" and filled["data"] == {"qty": "1"}
+    assert filled["type"] == "order.filled" and filled["data"] == {
+        "fill_qty": "1",
+        "fill_price": "2",
+    }
+    assert "schema_error" not in filled
     assert len(filled["event_ts"]) == len("2024-03-01T12:00:00.000000Z")

@@ -69,34 +69,39 @@ def test_audit_true_takes_the_type_from_the_event_name(
     configured: Any, trail: CaptureTrail, out: io.StringIO
 ) -> None:
     configured.info(
-        "order.accepted", audit=True, order_id="O-1", symbol="BTC-USD", qty=Decimal("0.5")
+        "order.accepted",
+        audit=True,
+        order_id="O-1",
+        symbol="BTC-USD",
+        remaining_qty=Decimal("0.5"),
     )
     [event] = trail.events
     assert event.type == "order.accepted"
     assert (event.fields["order_id"], event.fields["symbol"]) == ("O-1", "BTC-USD")
-    assert event.data == {"qty": "0.5"}  # no timestamp, level, or message (it is the type)
+    # no timestamp, level, or message (it is the type)
+    assert event.data == {"remaining_qty": "0.5"}
     [line] = _lines(out)
     assert "audit" not in line
     assert line["event"] == "order.accepted" and line["order_id"] == "O-1"
-    assert line["qty"] == "0.5" and line["level"] == "info" and "timestamp" in line
+    assert line["remaining_qty"] == "0.5" and line["level"] == "info" and "timestamp" in line
 
 
 def test_audit_string_is_the_type_and_the_message_is_kept(
     configured: Any, trail: CaptureTrail, out: io.StringIO
 ) -> None:
     configured.warning(
-        "order rejected by venue", audit="order.rejected", order_id="O-2", reason="margin"
+        "order rejected by venue", audit="oms.order_rejected", order_id="O-2", reason="margin"
     )
     [event] = trail.events
-    assert event.type == "order.rejected"
+    assert event.type == "oms.order_rejected"
     assert event.data == {"reason": "margin", "message": "order rejected by venue"}
     [line] = _lines(out)
     assert line["event"] == "order rejected by venue" and "audit" not in line
 
 
 def test_audit_type_key(configured: Any, trail: CaptureTrail, out: io.StringIO) -> None:
-    configured.info("cancelled", audit_type="order.cancelled", order_id="O-3")
-    assert trail.events.types == ["order.cancelled"]
+    configured.info("cancelled", audit_type="oms.order_cancelled", order_id="O-3")
+    assert trail.events.types == ["oms.order_cancelled"]
     [line] = _lines(out)
     assert "audit_type" not in line and line["order_id"] == "O-3"
 
@@ -117,7 +122,7 @@ def test_structlog_context_and_tradetrail_bind_reach_the_event(
 ) -> None:
     structlog.contextvars.bind_contextvars(account="ACC-1", request_id="r-9")
     with bind(strategy="mom"):
-        configured.bind(venue="binance").info("order.filled", audit=True, order_id="O-1")
+        configured.bind(venue="binance").info("oms.order_filled", audit=True, order_id="O-1")
     [event] = trail.events
     assert event.fields["account"] == "ACC-1"  # from structlog's context, an envelope field
     assert event.fields["venue"] == "binance"  # from the bound logger
@@ -129,12 +134,12 @@ def test_a_bad_event_is_reported_in_the_log_line_not_raised(
     configured: Any, trail: CaptureTrail, out: io.StringIO
 ) -> None:
     configured.info("Order Accepted!", audit=True)  # not a dotted type
-    configured.info("order.accepted", audit=True, px=float("inf"))
+    configured.info("order.accepted", audit=True, price=float("inf"))
     configured.info("x", audit={"type": "a.b"})
     assert len(trail.events) == 0
     bad_type, bad_value, bad_mark = _lines(out)
     assert bad_type["audit_error"].startswith("ValueError: type: 'Order Accepted!'")
-    assert bad_value["audit_error"].startswith("ValueError: data.px: inf is not a finite")
+    assert bad_value["audit_error"].startswith("ValueError: data.price: inf is not a finite")
     assert bad_mark["audit_error"].startswith("TypeError: audit: expected True or an event type")
 
 
@@ -150,10 +155,10 @@ def test_a_custom_key(trail: CaptureTrail, out: io.StringIO) -> None:
     log = structlog.wrap_logger(
         structlog.PrintLogger(file=out), processors=_pipeline(AuditProcessor(trail, key="trail"))
     )
-    log.info("order.accepted", trail=True, order_id="O-1")
-    log.info("accepted", trail_type="order.accepted", order_id="O-2")
-    log.info("order.accepted", audit=True)  # the default key means nothing here
-    assert trail.events.types == ["order.accepted", "order.accepted"]
+    log.info("oms.order_accepted", trail=True, order_id="O-1")
+    log.info("accepted", trail_type="oms.order_accepted", order_id="O-2")
+    log.info("oms.order_accepted", audit=True)  # the default key means nothing here
+    assert trail.events.types == ["oms.order_accepted", "oms.order_accepted"]
     lines = _lines(out)
     assert all("trail" not in line and "trail_type" not in line for line in lines)
     assert lines[2]["audit"] is True
@@ -171,7 +176,7 @@ def test_exceptions_are_data_when_formatted_first(trail: CaptureTrail, out: io.S
     try:
         raise ConnectionError("venue unreachable")
     except ConnectionError:
-        log.exception("venue.api_error", audit=True, venue="binance")
+        log.exception("oms.venue_failed", audit=True, venue="binance")
     [event] = trail.events
     assert "ConnectionError: venue unreachable" in event.data["exception"]
     assert "exc_info" not in event.data

@@ -30,12 +30,12 @@ from tradetrail.testing import (
 def test_capture_yields_events_with_a_trail_and_an_auditor() -> None:
     with capture() as events:
         assert isinstance(events, CapturedEvents) and len(events) == 0
-        events.trail.record("order.accepted", {"qty": Decimal("0.5")}, order_id="O-1")
+        events.trail.record("order.accepted", {"remaining_qty": Decimal("0.5")}, order_id="O-1")
         events.auditor.order_cancelled("O-1", reason="user")
     assert events.types == ["order.accepted", "order.cancelled"]
     accepted = events[0]
     assert accepted.type == "order.accepted"
-    assert accepted.data == {"qty": "0.5"}  # the stored form: Decimal as an exact string
+    assert accepted.data == {"remaining_qty": "0.5"}  # the stored form: Decimal as an exact string
     assert accepted.fields["order_id"] == "O-1"
     assert set(accepted.fields) == {"event_id", "order_id"}
     assert (accepted.seq, events[1].seq) == (0, 1)
@@ -51,15 +51,33 @@ def test_recording_after_the_block_is_refused() -> None:
         events.trail.record("order.accepted")
 
 
+WHEN = datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(
+            (
+                "app.order_seen",  # free-form: any JSON shape, as given
+                {"qty": Decimal("1.50"), "at": WHEN, "legs": [{"px": Decimal("10")}], "n": 3},
+                {"order_id": "O-1", "event_ts": WHEN, "priority": "high", "signal_id": 7},
+            ),
+            id="free-form",
+        ),
+        pytest.param(
+            (
+                "order.filled",  # a model type: validated and normalised the same way
+                {"fill_qty": Decimal("1.50"), "fill_price": 10, "fee": "0.010", "side": "buy"},
+                {"order_id": "O-1", "event_ts": WHEN, "priority": "high", "signal_id": 7},
+            ),
+            id="model-type",
+        ),
+    ],
+)
 def test_the_stored_form_matches_the_real_journal(
-    open_trail: Callable[..., Any], home: Path
+    event: tuple[str, dict[str, Any], dict[str, Any]], open_trail: Callable[..., Any], home: Path
 ) -> None:
-    when = datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
-    event: tuple[str, dict[str, Any], dict[str, Any]] = (
-        "order.filled",
-        {"qty": Decimal("1.50"), "at": when, "legs": [{"px": Decimal("10")}], "n": 3},
-        {"order_id": "O-1", "event_ts": when, "priority": "high", "signal_id": 7},
-    )
     real = open_trail()
     real.record(event[0], event[1], **event[2]).wait(5)
     [journaled] = journal_records(home)
@@ -76,12 +94,17 @@ def test_the_stored_form_matches_the_real_journal(
     ("args", "fields", "error", "match"),
     [
         (("Bad Type",), {}, ValueError, "^type:"),
-        (("order.accepted", {"px": float("nan")}), {}, ValueError, "^data.px: nan"),
-        (("order.accepted", {"at": datetime(2024, 1, 1)}), {}, ValueError, "^data.at: naive"),
-        (("order.accepted", {"raw": b"x"}), {}, TypeError, "^data.raw: bytes"),
+        (("order.accepted", {"price": float("nan")}), {}, ValueError, "^data.price: nan"),
+        (
+            ("venue.connectivity_lost", {"last_message_at": datetime(2024, 1, 1)}),
+            {},
+            ValueError,
+            "^data.last_message_at: naive",
+        ),
+        (("order.accepted", {"status": b"x"}), {}, TypeError, "^data.status: bytes"),
         (("order.accepted", {1: "x"}), {}, TypeError, "^data: key 1 is int"),
         (("order.accepted",), {"qty": 1}, TypeError, "^qty: unknown envelope field"),
-        (("order.accepted",), {"seq": 1}, ValueError, "^seq: set by the writer"),
+        (("order.accepted",), {"seq": 1}, ValueError, "^seq: set by tradetrail"),
         (("order.accepted", ["x"]), {}, TypeError, "^data: expected a mapping"),
     ],
 )
@@ -104,7 +127,7 @@ def test_bad_events_raise_what_a_trail_raises(
 def test_max_event_bytes_is_enforced() -> None:
     trail = CaptureTrail(max_event_bytes=200)
     with pytest.raises(ValueError, match=r"exceeds the limit of 200 bytes"):
-        trail.record("order.accepted", {"note": "x" * 300})
+        trail.record("order.accepted", {"status": "x" * 300})
 
 
 def test_receipts_are_immediately_durable() -> None:
@@ -116,7 +139,7 @@ def test_receipts_are_immediately_durable() -> None:
     assert receipt.event_id == trail.events[0].event_id
 
     async def awaited() -> int:
-        return await trail.record("order.filled")
+        return await trail.record("order.filled", {"fill_qty": "1", "fill_price": "100"})
 
     assert asyncio.run(awaited()) == 1
 
@@ -172,7 +195,7 @@ def test_find_normalises_envelope_values() -> None:
 
 def test_captured_event_repr_and_equality() -> None:
     trail = CaptureTrail()
-    trail.record("order.accepted", {"qty": "1"}, order_id="O-1")
+    trail.record("order.accepted", {"remaining_qty": "1"}, order_id="O-1")
     event = trail.events[0]
     assert "order.accepted" in repr(event) and "order_id=O-1" in repr(event)
     assert event == CapturedEvent(0, dict(event.record))
@@ -192,7 +215,9 @@ def test_thread_safe_capture() -> None:
 
     def worker(i: int) -> None:
         for j in range(200):
-            trail.record("order.filled", order_id=f"O{i}-{j}")
+            trail.record(
+                "order.filled", {"fill_qty": "1", "fill_price": str(j)}, order_id=f"O{i}-{j}"
+            )
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
     for t in threads:

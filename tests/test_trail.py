@@ -27,6 +27,7 @@ import pytest
 
 import tradetrail
 from conftest import (
+    JournalFault,
     SimClock,
     check_chain,
     file_mode,
@@ -68,28 +69,6 @@ class GateClock(SimClock):
 
     def release_writer(self) -> None:
         self.gate.set()
-
-
-class JournalFault:
-    """Makes os.write fail with `err` for descriptors of journal day files while active."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, err: int = errno.ENOSPC) -> None:
-        self.active = False
-        self.hits = 0
-        real_write = os.write
-
-        def write(fd: int, data: Any) -> int:
-            if self.active:
-                try:
-                    target = os.readlink(f"/proc/self/fd/{fd}")
-                except OSError:
-                    target = ""
-                if "/journal/audit-" in target:
-                    self.hits += 1
-                    raise OSError(err, os.strerror(err))
-            return real_write(fd, data)
-
-        monkeypatch.setattr(os, "write", write)
 
 
 def checkpoint_sizes(home: Path) -> list[int]:
@@ -430,7 +409,7 @@ def test_lines_are_canonical_and_chained(open_trail: Callable[..., Any], home: P
     trail = open_trail(service="svc")
     for i in range(50):
         trail.record(
-            "order.accepted", {"z": i, "a": {"y": [3, 2, 1], "b": None}, "m": "x"}, symbol="S"
+            "app.order_seen", {"z": i, "a": {"y": [3, 2, 1], "b": None}, "m": "x"}, symbol="S"
         )
     trail.close()
     lines = journal_lines(home)

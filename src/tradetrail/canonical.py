@@ -14,7 +14,7 @@ from datetime import date, datetime
 from datetime import time as dtime
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from uuid import UUID
 
 import orjson
@@ -50,7 +50,30 @@ EVENT_ID_PATTERN: Final = re.compile(
 )
 MAX_FIELD_CHARS: Final = 512
 
+LIBRARY_FIELDS: Final = frozenset({"spill", "redacted", "schema_error"})
+"""Set by tradetrail itself: `spill` by the writer for a recovered record, `redacted` (the paths
+of values replaced by the redactor) and `schema_error` (why data did not match its type) in
+the caller. Callers cannot set them."""
+
 _SCALARS: Final = (str, int, bool, type(None))
+
+
+class DataModel(Protocol):
+    """What prepare() needs of an event model (tradetrail.events.EventModel)."""
+
+    def conform(self, event_type: str, data: Any, *, strict: bool) -> tuple[Any, str | None]: ...
+
+
+class SecretFilter(Protocol):
+    """What prepare() needs of a redactor (tradetrail.redact.Redactor)."""
+
+    def known_clean(
+        self, fields: Mapping[str, Any], skip: object = None, trusted: frozenset[str] = ...
+    ) -> bool: ...
+
+    def may_contain_secrets(self, encoded: bytes) -> bool: ...
+
+    def redact(self, value: Any, path: str) -> tuple[Any, list[str]]: ...
 
 
 def _default(value: Any) -> Any:
@@ -183,7 +206,8 @@ def _event_ts(value: Any) -> str:
     )
 
 
-# Where each caller-set field sorts relative to the writer's keys prev < seq < spill < ts:
+# Where each caller-set field sorts relative to the writer's keys prev < seq < spill < ts
+# (redacted and schema_error, set by prepare() itself, sort between prev and seq):
 # 0 before "prev", 1 between "prev" and "seq", 2 between "seq" and "ts", 3 after "ts".
 _GROUP: Final = {
     "account": 0,
@@ -216,15 +240,21 @@ class Prepared:
     """An event validated and encoded by the caller: the canonical line of its record minus
     the writer's prev, seq and ts, cut where those go. The writer thread only concatenates."""
 
-    __slots__ = ("event_id", "p0", "p1", "p2", "p3")
+    __slots__ = ("event_id", "p0", "p1", "p2", "p3", "redacted", "schema_error")
 
     def __init__(self, event_id: str, groups: list[dict[str, Any]]) -> None:
         self.event_id = event_id
+        self.redacted: list[str] | None = groups[1].get("redacted")
+        self.schema_error: str | None = groups[1].get("schema_error")
         dumps = orjson.dumps
         a, b, c, d = groups
         self.p0 = b"{" + dumps(a, default=_default, option=DUMP_OPTIONS)[1:-1] + b',"prev":"'
         self.p1 = b'",' + dumps(b, option=SORT)[1:-1] + b',"seq":' if b else b'","seq":'
-        self.p2 = b"," + dumps(c, option=SORT)[1:-1] + b',"ts":"' if c else b',"ts":"'
+        self.p2 = (
+            b"," + dumps(c, default=_default, option=DUMP_OPTIONS)[1:-1] + b',"ts":"'
+            if c
+            else b',"ts":"'
+        )
         self.p3 = b'",' + dumps(d, option=SORT)[1:-1] + b"}"
 
     def line(self, prev: bytes, seq: int, ts: bytes) -> bytes:
@@ -248,8 +278,20 @@ def prepare(
     fields: Mapping[str, Any],
     source: orjson.Fragment | None,
     max_bytes: int,
+    *,
+    model: DataModel | None = None,
+    redactor: SecretFilter | None = None,
+    strict: bool = False,
 ) -> Prepared:
-    """Validate one event and encode it canonically, naming the field at fault."""
+    """Validate one event and encode it canonically, naming the field at fault.
+
+    With a `model`, `data` is checked against the struct of its type; an unknown type is
+    recorded free-form, and data that does not match a known type is recorded as given with a
+    `schema_error` (the trail keeps the evidence) unless `strict`, which raises instead. With a
+    `redactor`, secrets are replaced before the bytes exist anywhere but here: the encoded event
+    is pre-checked in C and, on a hit, its values are redacted and it is encoded again, with the
+    redacted paths in `redacted`. `source` (the trail's default source) is redacted once by the
+    trail, not here."""
     if event_type not in _valid_types:
         if type(event_type) is not str or not TYPE_PATTERN.match(event_type):
             raise ValueError(
@@ -270,8 +312,8 @@ def prepare(
             continue
         group = _GROUP.get(name)
         if group is None or name == "type" or name == "data":
-            if name in WRITER_FIELDS or name == "spill":
-                raise ValueError(f"{name}: set by the writer, not by the caller")
+            if name in WRITER_FIELDS or name in LIBRARY_FIELDS:
+                raise ValueError(f"{name}: set by tradetrail, not by the caller")
             raise TypeError(
                 f"{name}: unknown envelope field (known: {', '.join(sorted(ENVELOPE_FIELDS))}); "
                 "put event details in data"
@@ -297,13 +339,18 @@ def prepare(
         else:  # source
             if not isinstance(value, Mapping):
                 raise TypeError(f"source: expected a mapping, got {type(value).__name__}")
-            value = orjson.Fragment(encode_value(dict(value), "source"))
+            value = dict(value)
+            check_value(value, "source")
         groups[group][name] = value
     if event_id is None:
         event_id = str(uuid_utils.uuid7())
         groups[0]["event_id"] = event_id
     if source is not None and "source" not in groups[2]:
         groups[2]["source"] = source
+    if model is not None:
+        data, schema_error = model.conform(event_type, data, strict=strict)
+        if schema_error is not None:
+            groups[1]["schema_error"] = schema_error
     if data is not None:
         if type(data) is not dict:
             if not isinstance(data, Mapping):
@@ -311,10 +358,16 @@ def prepare(
             data = dict(data)
         check_value(data, "data")
         groups[0]["data"] = data
-    try:
-        prepared = Prepared(event_id, groups)
-    except (TypeError, orjson.JSONEncodeError) as exc:
-        raise TypeError(f"{_unencodable_path(groups)}: cannot be encoded as JSON: {exc}") from None
+    prepared = _encode(event_id, groups)
+    if (
+        redactor is not None
+        and not _known_clean(redactor, fields, groups, data, source)
+        and (redactor.may_contain_secrets(prepared.p0 + prepared.p1 + prepared.p2 + prepared.p3))
+    ):
+        paths = _redact_groups(groups, redactor, source)
+        if paths:
+            groups[1]["redacted"] = paths
+            prepared = _encode(event_id, groups)
     if len(prepared) > max_bytes:
         raise ValueError(
             f"event of {len(prepared)} bytes exceeds the limit of {max_bytes} bytes "
@@ -323,16 +376,65 @@ def prepare(
     return prepared
 
 
+def _encode(event_id: str, groups: list[dict[str, Any]]) -> Prepared:
+    try:
+        return Prepared(event_id, groups)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise TypeError(f"{_unencodable_path(groups)}: cannot be encoded as JSON: {exc}") from None
+
+
+_NOT_REDACTED: Final = frozenset({"type", "event_id", "event_ts", "priority"})  # checked formats
+
+
+def _known_clean(
+    redactor: SecretFilter,
+    fields: Mapping[str, Any],
+    groups: list[dict[str, Any]],
+    data: dict[str, Any] | None,
+    default_source: orjson.Fragment | None,
+) -> bool:
+    """The common case of a flat event whose strings were seen before, without encoding: the
+    caller's envelope fields (usually only strings), then data, then a caller's source."""
+    if not redactor.known_clean(fields, None, _NOT_REDACTED):
+        return False
+    if data is not None and not redactor.known_clean(data):
+        return False
+    source = groups[2].get("source")
+    return source is None or source is default_source or redactor.known_clean(source)
+
+
+def _redact_groups(
+    groups: list[dict[str, Any]], redactor: SecretFilter, default_source: orjson.Fragment | None
+) -> list[str]:
+    """Redact every caller-set value in place; the redacted paths, in field order."""
+    paths: list[str] = []
+    for group in groups:
+        for name, value in group.items():
+            if name in _NOT_REDACTED or value is default_source:
+                continue
+            new, found = redactor.redact(value, name)
+            if found:
+                group[name] = new
+                paths.extend(found)
+    return paths
+
+
 def build_envelope(
     event_type: str,
     data: Any,
     fields: Mapping[str, Any],
     source: bytes | None = None,
     max_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    *,
+    model: DataModel | None = None,
+    redactor: SecretFilter | None = None,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """The record fields (all but seq/ts/prev) as plain JSON values; validates like record()."""
     fragment = orjson.Fragment(source) if source is not None else None
-    return prepare(event_type, data, fields, fragment, max_bytes).fields()
+    return prepare(
+        event_type, data, fields, fragment, max_bytes, model=model, redactor=redactor, strict=strict
+    ).fields()
 
 
 def encode_record(env: dict[str, Any]) -> bytes:

@@ -25,6 +25,8 @@ class Durability(StrEnum):
 
 
 DEFAULT_HOME = "./tradetrail"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Settings:
     checkpoint_interval: float
     min_free_bytes: int
     service: str | None
+    strict: bool = False
 
 
 def _env(env: Mapping[str, str], name: str) -> str | None:
@@ -92,6 +95,7 @@ def resolve(
     checkpoint_interval: float | None = None,
     min_free_bytes: int | None = None,
     service: str | None = None,
+    strict: bool | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve every setting, naming the argument or variable at fault in a ConfigError."""
@@ -114,6 +118,13 @@ def resolve(
         check_origin(chosen_origin, "origin (TRADETRAIL_ORIGIN)")
     spill = spill_dir if spill_dir is not None else _env(env, "TRADETRAIL_SPILL_DIR")
     signing = signing_key if signing_key is not None else _env(env, "TRADETRAIL_SIGNING_KEY")
+    raw_strict = pick(strict, "TRADETRAIL_STRICT", False)
+    if isinstance(raw_strict, bool):
+        strict_mode = raw_strict
+    elif str(raw_strict).lower() in _TRUE | _FALSE:
+        strict_mode = str(raw_strict).lower() in _TRUE
+    else:
+        raise ConfigError(f"strict (TRADETRAIL_STRICT): {raw_strict!r} is not a boolean (1/0)")
     return Settings(
         home=home_path,
         origin=chosen_origin,
@@ -146,4 +157,5 @@ def resolve(
             0,
         ),
         service=service if service is not None else _env(env, "TRADETRAIL_SERVICE"),
+        strict=strict_mode,
     )

@@ -1196,6 +1196,21 @@ class EventModel:
             return None
         return _to_builtins(obj, builtin_types=_KEEP)  # type: ignore[no-any-return]
 
+    def conform(
+        self, event_type: str, data: Mapping[str, Any] | Struct | None, *, strict: bool = False
+    ) -> tuple[Any, str | None]:
+        """What `record()` keeps of `data`: the validated data and None, or, when data does not
+        match its known type and not `strict`, the data as given (a Struct as builtins) and the
+        error, so the event is still recorded and flagged. `strict` raises instead."""
+        try:
+            return self.validate(event_type, data, strict=strict), None
+        except (TypeError, ValueError) as exc:
+            if strict or event_type not in self._entries:
+                raise
+            if isinstance(data, Struct):
+                data = msgspec.to_builtins(data, builtin_types=_KEEP)
+            return data, str(exc)
+
     def _free_form(
         self, event_type: str, data: Mapping[str, Any] | Struct | None, strict: bool
     ) -> dict[str, Any] | None:

@@ -33,6 +33,7 @@ import hmac
 import re
 import string
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any, Final
 
 import orjson
@@ -52,6 +53,9 @@ _IS_MARKER: Final = re.compile(r"\[REDACTED(?::hmac:[0-9a-f]{16})?\]")
 
 _MAX_DEPTH: Final = 64
 _KEY_CACHE_SIZE: Final = 4096
+_CLEAN_CACHE_SIZE: Final = 65536
+_CLEAN_MAX_CHARS: Final = 128
+_FLAT_CLEAN: Final = frozenset({int, float, bool, Decimal, type(None)})  # hold no secret
 
 DEFAULT_SECRET_KEYS: Final[frozenset[str]] = frozenset(
     {
@@ -343,6 +347,8 @@ class Redactor:
         )
         self._patterns = _BUILTIN + self._extra
         self._key_cache: dict[str, bool] = {}
+        self._clean_strings: set[str] = set()
+        self._plain_keys: set[str] = set()  # keys known not secret (known_clean's fast path)
         self._precheck = re.compile(_precheck_source(self._exact | set(SECRET_SUFFIXES))).search
 
     # ---------------------------------------------------------------- classification
@@ -358,6 +364,58 @@ class Redactor:
 
     def _is_secret_normal_form(self, norm: str) -> bool:
         return norm not in self._allow and (norm in self._exact or norm.endswith(SECRET_SUFFIXES))
+
+    def known_clean(
+        self, fields: Mapping[str, Any], skip: object = None, trusted: frozenset[str] = frozenset()
+    ) -> bool:
+        """True when no key of `fields` is secret and none of its values, all flat, holds a
+        secret: then redaction would change nothing and the byte pre-check can be skipped.
+        False means "not known": a nested value, a string not seen clean before, or a secret.
+
+        Strings found clean are remembered (bounded): symbols, accounts, venues and order types
+        repeat from event to event, so most events cost two set operations done in C. `skip`
+        is a value known clean already (the trail's redacted default source); the values of
+        `trusted` keys have a checked format that cannot hold a secret (event ids, times)."""
+        clean = self._clean_strings
+        plain = self._plain_keys
+        if plain.issuperset(fields):
+            try:
+                unknown = set(fields.values()).difference(clean)
+            except TypeError:  # an unhashable value: look at each one below
+                pass
+            else:
+                for value in unknown:
+                    if value.__class__ not in _FLAT_CLEAN and value is not skip:
+                        break
+                else:
+                    return True
+        keys = self._key_cache
+        for key, value in fields.items():
+            if key in trusted:
+                continue
+            secret_key = keys.get(key)
+            if secret_key is None:
+                secret_key = self.is_secret_key(key)
+            if not secret_key and len(plain) < _KEY_CACHE_SIZE:
+                plain.add(key)
+            t = type(value)
+            if t is str:
+                if value in clean:
+                    if secret_key and value:
+                        return False
+                    continue
+                if secret_key or self._text_may_hold(value):
+                    return False
+                if len(value) <= _CLEAN_MAX_CHARS:
+                    if len(clean) >= _CLEAN_CACHE_SIZE:
+                        clean.clear()
+                    clean.add(value)
+                continue
+            if value is None or t is bool:
+                continue
+            if secret_key or not (t is int or t is Decimal or t is float or value is skip):
+                return False
+        return True
 
     def may_contain_secrets(self, encoded: bytes) -> bool:
         """Fast pre-check over the canonical JSON bytes of an event: False means `redact()`

@@ -35,8 +35,10 @@ from typing import Any, overload
 
 from .auditor import TrailAuditor
 from .canonical import DEFAULT_MAX_EVENT_BYTES, ENVELOPE_FIELDS, prepare
-from .context import bound_fields
+from .context import bound_fields, trace_fields
 from .errors import TrailClosedError
+from .events import DEFAULT_MODEL, EventModel
+from .redact import DEFAULT_REDACTOR, Redactor
 
 __all__ = [
     "CaptureTrail",
@@ -191,8 +193,18 @@ class CaptureTrail:
     """A stand-in for a `Trail` that validates like one and keeps events in memory.
     Thread-safe; `record()` after `close()` raises TrailClosedError, as on a real trail."""
 
-    def __init__(self, *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+    def __init__(
+        self,
+        *,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        strict: bool = False,
+        model: EventModel | None = DEFAULT_MODEL,
+        redactor: Redactor | None = DEFAULT_REDACTOR,
+    ) -> None:
         self.max_event_bytes = max_event_bytes
+        self.strict = strict
+        self.model = model
+        self.redactor = redactor
         self.events = CapturedEvents(self)
         self._lock = threading.Lock()
         self._seq = 0
@@ -205,7 +217,22 @@ class CaptureTrail:
         bound = bound_fields()
         if bound:
             fields = {**bound, **fields}
-        prepared = prepare(event_type, data, fields, None, self.max_event_bytes)
+        trace = trace_fields()
+        if trace:
+            fields = {**trace, **fields}
+        prepared = prepare(
+            event_type,
+            data,
+            fields,
+            None,
+            self.max_event_bytes,
+            model=self.model,
+            redactor=self.redactor,
+            strict=self.strict,
+        )
+        if prepared.schema_error is not None and self.model is not None:
+            # in a test a mismatch is a bug of the code under test: raise what strict raises
+            self.model.validate(event_type, data, strict=True)
         stored = prepared.fields()
         with self._lock:
             seq = self._seq
@@ -234,10 +261,22 @@ class CaptureTrail:
 
 
 @contextmanager
-def capture(*, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> Iterator[CapturedEvents]:
+def capture(
+    *,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    strict: bool = False,
+    model: EventModel | None = DEFAULT_MODEL,
+    redactor: Redactor | None = DEFAULT_REDACTOR,
+) -> Iterator[CapturedEvents]:
     """Capture events for the block; yields the `CapturedEvents` (record through its `.trail`
-    or `.auditor`). The events stay readable after the block; recording does not."""
-    trail = CaptureTrail(max_event_bytes=max_event_bytes)
+    or `.auditor`). The events stay readable after the block; recording does not.
+
+    Stricter than a production trail: data that does not match its (known) event type raises
+    in the test instead of being recorded with a `schema_error`; with `strict=True` an event
+    type the model does not know raises too."""
+    trail = CaptureTrail(
+        max_event_bytes=max_event_bytes, strict=strict, model=model, redactor=redactor
+    )
     try:
         yield trail.events
     finally:

@@ -47,10 +47,12 @@ from .errors import (
     TrailCorruptError,
     TrailLockedError,
 )
+from .events import DEFAULT_MODEL, EventModel
 from .journal import ZERO_HASH, day_file_name, journal_files
 from .keys import VKEY_FILE, load_or_create_signer, read_vkey
 from .merkle import Frontier, range_hash, root_of_leaves, subtree_decomposition
 from .note import Signer
+from .redact import DEFAULT_REDACTOR, Redactor
 from .spill import Spill, read_spill
 from .storage import check_storage
 from .tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder
@@ -135,9 +137,21 @@ def _describe(exc: OSError) -> str:
 class Trail:
     """An open trail with its writer thread. Use `tradetrail.open()` to make one."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        *,
+        model: EventModel | None = DEFAULT_MODEL,
+        redactor: Redactor | None = DEFAULT_REDACTOR,
+    ) -> None:
         self.settings = settings
         self.home = settings.home
+        self.model = model
+        self.redactor = redactor
+        self._strict = settings.strict
+        self._schema_warned: set[str] = set()
+        self._shaping_lock = threading.Lock()
         self._clock: Clock = clock or system_clock
         self._durable_mode = settings.durability is Durability.FSYNC
         self._fmt = TimestampFormatter()
@@ -181,6 +195,8 @@ class Trail:
             "checkpoints": 0,
             "quarantined": 0,
             "tiles_written": 0,
+            "redacted": 0,
+            "schema_errors": 0,
         }
         self._last_error: str | None = None
 
@@ -248,6 +264,8 @@ class Trail:
         source = {"host": socket.gethostname(), "pid": os.getpid()}
         service = settings.service or Path(sys.argv[0] or "python").name or "python"
         source["service"] = service
+        if self.redactor is not None:  # a service name could carry a token: redact it once
+            source = self.redactor.redact(source, "source")[0]
         self._source = orjson.Fragment(orjson.dumps(source, option=SORT))
         self._load_state()
         self._check_against_checkpoint(existing)
@@ -523,7 +541,18 @@ class Trail:
         trace = trace_fields()
         if trace:
             fields = {**trace, **fields}
-        event = prepare(event_type, data, fields, self._source, self.settings.max_event_bytes)
+        event = prepare(
+            event_type,
+            data,
+            fields,
+            self._source,
+            self.settings.max_event_bytes,
+            model=self.model,
+            redactor=self.redactor,
+            strict=self._strict,
+        )
+        if event.redacted is not None or event.schema_error is not None:
+            self._note_shaping(event_type, event)
         receipt = Receipt(self, event)
         queue = self._queue
         if len(queue) >= self._queue_size:
@@ -535,6 +564,26 @@ class Trail:
         if self._finished:  # close() won the race: the writer is gone, spill it ourselves
             self._rescue_late(receipt)
         return receipt
+
+    def _note_shaping(self, event_type: str, event: Prepared) -> None:
+        """Count redactions and schema mismatches; warn once per type about a mismatch (the
+        event is recorded anyway, flagged with `schema_error`)."""
+        with self._shaping_lock:  # callers' threads: the writer's counters are its own
+            if event.redacted is not None:
+                self._counters["redacted"] += 1
+            if event.schema_error is None:
+                return
+            self._counters["schema_errors"] += 1
+            first = event_type not in self._schema_warned and len(self._schema_warned) < 1024
+            if first:
+                self._schema_warned.add(event_type)
+        if first:
+            logger.warning(
+                "%s: recorded with schema_error (%s); further mismatches of this type are "
+                "only counted (stats()['schema_errors']); open with strict=True to raise",
+                event_type,
+                event.schema_error,
+            )
 
     def _rescue_late(self, receipt: Receipt) -> None:
         try:
@@ -1175,6 +1224,8 @@ def open(
     durability: str | Durability | None = None,
     clock: Clock | None = None,
     signing_key: str | None = None,
+    model: EventModel | None = DEFAULT_MODEL,
+    redactor: Redactor | None = DEFAULT_REDACTOR,
     **options: Any,
 ) -> Trail:
     """Open (or create) the trail at `home` for writing.
@@ -1182,11 +1233,16 @@ def open(
     Settings come from arguments, then `TRADETRAIL_*` environment variables, then defaults:
     `durability` "fsync" (default: acknowledged after fsync, group commit) or "write"
     (acknowledged after write(): survives a process crash, not a power loss); `clock` returns
-    nanoseconds since the epoch (inject one to simulate days in seconds). Other options:
-    spill_dir, max_event_bytes, queue_size, checkpoint_every, checkpoint_interval,
-    min_free_bytes, service.
+    nanoseconds since the epoch (inject one to simulate days in seconds). `model` checks each
+    event's data by its type (an unknown type is recorded free-form; data that does not match
+    its type is recorded flagged with `schema_error`, or raises with `strict=True` /
+    TRADETRAIL_STRICT=1); `redactor` replaces secrets before the event leaves the caller
+    (pass `Redactor(extra_keys=..., allow_keys=..., fingerprint_key=...)` to tune it; None turns
+    redaction off, which only a benchmark should do). Other options: spill_dir,
+    max_event_bytes, queue_size, checkpoint_every, checkpoint_interval, min_free_bytes,
+    service, strict.
     """
     settings = resolve(
         home, origin=origin, durability=durability, signing_key=signing_key, **options
     )
-    return Trail(settings, clock)
+    return Trail(settings, clock, model=model, redactor=redactor)
