@@ -100,20 +100,20 @@ def generate_events(n: int, seed: int) -> list[Event]:
             ids = {k: order[k] for k in ("order_id", "client_order_id", "symbol", "account")}
             events.append(
                 Event(
-                    "risk.checked",
-                    {"check": "notional", "limit": "250000.00", "result": "pass"},
+                    "risk.passed",
+                    {"checks": ["notional", "position"], "notional": str(order["qty"] * px)},
                     {**ids, "strategy": order["strategy"]},
                 )
             )
             events.append(
                 Event(
-                    "order.new",
+                    "order.submitted",
                     {
                         "side": order["side"],
                         "qty": str(order["qty"]),
-                        "px": str(px),
-                        "tif": rng.choice(TIFS),
-                        "ord_type": "limit",
+                        "price": str(px),
+                        "time_in_force": rng.choice(TIFS),
+                        "order_type": "limit",
                     },
                     {**ids, "venue": venue, "strategy": order["strategy"]},
                 )
@@ -122,6 +122,8 @@ def generate_events(n: int, seed: int) -> list[Event]:
             continue
         order = rng.choice(live)
         ids = {k: order[k] for k in ("order_id", "symbol", "account", "venue")}
+        if "exchange_order_id" in order:
+            ids["exchange_order_id"] = order["exchange_order_id"]
         if not order["accepted"]:
             order["accepted"] = True
             if rng.random() < 0.03:
@@ -130,13 +132,10 @@ def generate_events(n: int, seed: int) -> list[Event]:
                     Event("order.rejected", {"reason": "price outside collar", "code": "PX"}, ids)
                 )
             else:
-                events.append(
-                    Event(
-                        "order.accepted",
-                        {"exchange_order_id": f"X{rng.getrandbits(40):010x}", "status": "new"},
-                        ids,
-                    )
+                ids["exchange_order_id"] = order["exchange_order_id"] = (
+                    f"X{rng.getrandbits(40):010x}"
                 )
+                events.append(Event("order.accepted", {"status": "new"}, ids))
             continue
         roll = rng.random()
         leaves = order["qty"] - order["filled"]
@@ -152,8 +151,8 @@ def generate_events(n: int, seed: int) -> list[Event]:
                     "order.filled" if done else "order.partially_filled",
                     {
                         "fill_qty": str(fill),
-                        "fill_px": str(order["px"]),
-                        "leaves_qty": str(max(leaves, Decimal(0))),
+                        "fill_price": str(order["px"]),
+                        "remaining_qty": str(max(leaves, Decimal(0))),
                         "fee": str(fee),
                         "liquidity": rng.choice(("maker", "taker")),
                     },
@@ -166,10 +165,10 @@ def generate_events(n: int, seed: int) -> list[Event]:
             live.remove(order)
             events.append(
                 Event(
-                    "order.canceled",
+                    "order.cancelled",
                     {
                         "reason": rng.choice(("user", "ioc_expired", "risk_off")),
-                        "leaves_qty": str(leaves),
+                        "remaining_qty": str(leaves),
                     },
                     ids,
                 )
@@ -177,7 +176,11 @@ def generate_events(n: int, seed: int) -> list[Event]:
         else:
             order["px"] = (order["px"] * Decimal("1.0005")).quantize(order["px"])
             events.append(
-                Event("order.amended", {"px": str(order["px"]), "qty": str(order["qty"])}, ids)
+                Event(
+                    "order.replaced",
+                    {"new_price": str(order["px"]), "new_qty": str(order["qty"])},
+                    ids,
+                )
             )
     return events[:n]
 

@@ -67,9 +67,15 @@ class DataModel(Protocol):
 class SecretFilter(Protocol):
     """What prepare() needs of a redactor (tradetrail.redact.Redactor)."""
 
-    def known_clean(
-        self, fields: Mapping[str, Any], skip: object = None, trusted: frozenset[str] = ...
+    def unseen_strings(
+        self,
+        fields: Mapping[str, Any],
+        out: list[str],
+        skip: object = None,
+        trusted: frozenset[str] = ...,
     ) -> bool: ...
+
+    def strings_clean(self, strings: list[str]) -> bool: ...
 
     def may_contain_secrets(self, encoded: bytes) -> bool: ...
 
@@ -98,7 +104,10 @@ def check_value(value: Any, path: str, depth: int = 0) -> None:
             t = type(item)
             if t is str or t is int or t is bool or item is None:
                 continue
-            if t is float and item - item == 0.0:
+            if t is Decimal:
+                if item.is_finite():
+                    continue
+            elif t is float and item - item == 0.0:
                 continue
             check_value(item, f"{path}.{key}", depth + 1)
         return
@@ -393,14 +402,21 @@ def _known_clean(
     data: dict[str, Any] | None,
     default_source: orjson.Fragment | None,
 ) -> bool:
-    """The common case of a flat event whose strings were seen before, without encoding: the
-    caller's envelope fields (usually only strings), then data, then a caller's source."""
-    if not redactor.known_clean(fields, None, _NOT_REDACTED):
+    """The common case of a flat event, decided without encoding it: no secret key, and its
+    strings either seen clean before or passing one pre-check together."""
+    unseen: list[str] = []
+    if not redactor.unseen_strings(fields, unseen, None, _NOT_REDACTED):
         return False
-    if data is not None and not redactor.known_clean(data):
+    if data is not None and not redactor.unseen_strings(data, unseen):
         return False
     source = groups[2].get("source")
-    return source is None or source is default_source or redactor.known_clean(source)
+    if (
+        source is not None
+        and source is not default_source
+        and not redactor.unseen_strings(source, unseen)
+    ):
+        return False
+    return redactor.strings_clean(unseen)
 
 
 def _redact_groups(

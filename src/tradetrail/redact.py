@@ -365,56 +365,64 @@ class Redactor:
     def _is_secret_normal_form(self, norm: str) -> bool:
         return norm not in self._allow and (norm in self._exact or norm.endswith(SECRET_SUFFIXES))
 
-    def known_clean(
-        self, fields: Mapping[str, Any], skip: object = None, trusted: frozenset[str] = frozenset()
+    def unseen_strings(
+        self,
+        fields: Mapping[str, Any],
+        out: list[str],
+        skip: object = None,
+        trusted: frozenset[str] = frozenset(),
     ) -> bool:
-        """True when no key of `fields` is secret and none of its values, all flat, holds a
-        secret: then redaction would change nothing and the byte pre-check can be skipped.
-        False means "not known": a nested value, a string not seen clean before, or a secret.
-
-        Strings found clean are remembered (bounded): symbols, accounts, venues and order types
-        repeat from event to event, so most events cost two set operations done in C. `skip`
-        is a value known clean already (the trail's redacted default source); the values of
-        `trusted` keys have a checked format that cannot hold a secret (event ids, times)."""
+        """The fast path of flat events: False when `fields` has a secret key or a value that is
+        not flat (then the whole event goes through the byte pre-check); else True, with the
+        strings not yet known clean appended to `out` for `strings_clean()`. Symbols, accounts,
+        venues and order types repeat from event to event, so most fields cost nothing in
+        Python. `skip` is a value known clean already (the trail's redacted default source);
+        the values of `trusted` keys have a checked format that cannot hold a secret."""
         clean = self._clean_strings
-        plain = self._plain_keys
-        if plain.issuperset(fields):
+        if self._plain_keys.issuperset(fields):
             try:
                 unknown = set(fields.values()).difference(clean)
             except TypeError:  # an unhashable value: look at each one below
                 pass
             else:
                 for value in unknown:
-                    if value.__class__ not in _FLAT_CLEAN and value is not skip:
+                    if value.__class__ is str:
+                        out.append(value)
+                    elif value.__class__ not in _FLAT_CLEAN and value is not skip:
                         break
                 else:
                     return True
-        keys = self._key_cache
         for key, value in fields.items():
             if key in trusted:
                 continue
-            secret_key = keys.get(key)
-            if secret_key is None:
-                secret_key = self.is_secret_key(key)
-            if not secret_key and len(plain) < _KEY_CACHE_SIZE:
-                plain.add(key)
-            t = type(value)
-            if t is str:
-                if value in clean:
-                    if secret_key and value:
-                        return False
+            if self.is_secret_key(key):
+                if value is None or value is True or value is False or value == "":
                     continue
-                if secret_key or self._text_may_hold(value):
-                    return False
-                if len(value) <= _CLEAN_MAX_CHARS:
-                    if len(clean) >= _CLEAN_CACHE_SIZE:
-                        clean.clear()
-                    clean.add(value)
-                continue
-            if value is None or t is bool:
-                continue
-            if secret_key or not (t is int or t is Decimal or t is float or value is skip):
                 return False
+            if len(self._plain_keys) < _KEY_CACHE_SIZE:
+                self._plain_keys.add(key)
+            if value.__class__ is str:
+                if value not in clean:
+                    out.append(value)
+            elif value.__class__ not in _FLAT_CLEAN and value is not skip:
+                return False
+        return True
+
+    def strings_clean(self, strings: list[str]) -> bool:
+        """One byte pre-check over all the `strings` (as a JSON list); those found clean are
+        remembered (bounded) so the next events skip them."""
+        if not strings:
+            return True
+        try:
+            encoded = orjson.dumps(strings)
+        except orjson.JSONEncodeError:  # a lone surrogate: let the full path handle it
+            return False
+        if self.may_contain_secrets(encoded):
+            return False
+        clean = self._clean_strings
+        if len(clean) >= _CLEAN_CACHE_SIZE:
+            clean.clear()
+        clean.update(s for s in strings if len(s) <= _CLEAN_MAX_CHARS)
         return True
 
     def may_contain_secrets(self, encoded: bytes) -> bool:
