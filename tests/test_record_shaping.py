@@ -290,3 +290,45 @@ def test_event_ts_datetime_and_decimal_survive_redaction(
     (record,) = journal_records(home)
     assert record["data"] == {"px": "1.10", "at": "2024-05-01T12:00:00Z", "token": MARKER}
     assert record["event_ts"].startswith("2024-05-01T12:00:00")
+
+
+def test_a_string_seen_clean_is_still_redacted_under_a_secret_key(
+    open_trail: Callable[..., Any], home: Path
+) -> None:
+    """The cache of clean strings never bypasses the key rule, at the top or deeper."""
+    trail = open_trail()
+    value = "Zq81Lm29Xc47Vb"
+    trail.record("desk.note", {"note": value}, account=value)
+    trail.record("desk.login_seen", {"password": value})
+    trail.record("desk.login_seen", {"venue": {"api_key": value}, "legs": [{"secret": value}]})
+    trail.close()
+    first, second, third = journal_records(home)
+    assert first["data"]["note"] == value
+    assert second["data"]["password"] == MARKER
+    assert third["data"] == {"venue": {"api_key": MARKER}, "legs": [{"secret": MARKER}]}
+
+
+def test_a_secret_pattern_is_caught_whatever_the_cache_holds() -> None:
+    """Strings seen clean are skipped; a new string with a secret pattern never is."""
+    redactor = Redactor()
+    for n in range(200):
+        prepared = canonical.prepare(
+            "desk.tick",
+            {"px": f"{n}.5", "note": "quiet"},
+            {"symbol": "BTC-USD"},
+            None,
+            1 << 20,
+            redactor=redactor,
+        )
+        assert prepared.redacted is None
+    aws = next(s for s in ALL_SECRETS if s.startswith("AKIA"))
+    prepared = canonical.prepare(
+        "desk.tick",
+        {"px": "1.5", "note": f"key {aws}"},
+        {"symbol": "BTC-USD"},
+        None,
+        1 << 20,
+        redactor=redactor,
+    )
+    assert prepared.redacted == ["data.note"]
+    assert aws.encode() not in prepared.line(b"0" * 64, 1, b"2024-01-01T00:00:00.000000Z")
