@@ -969,7 +969,12 @@ def test_json_schema_covers_every_type_and_is_json() -> None:
 
 def test_envelope_schema_matches_the_encoder() -> None:
     fields = set(Envelope.__struct_fields__)
-    assert fields == canonical.ENVELOPE_FIELDS | canonical.WRITER_FIELDS | {"type", "data", "spill"}
+    assert fields == (
+        canonical.ENVELOPE_FIELDS
+        | canonical.WRITER_FIELDS
+        | canonical.LIBRARY_FIELDS
+        | {"type", "data"}
+    )
     info = mi.type_info(Envelope)
     assert isinstance(info, mi.StructType)
     priority = next(f for f in info.fields if f.name == "priority")
@@ -1001,6 +1006,32 @@ def test_journal_records_validate_against_the_schema() -> None:
     assert not validator.is_valid(bad)
     free_form = {**_records()[0], "type": "desk.note", "data": {"anything": [1, 2.5]}}
     assert validator.is_valid(free_form)
+    flagged = {**bad, "schema_error": "data.unexpected: not a field of ..."}
+    assert validator.is_valid(flagged)  # recorded as given, and says so
+    assert not validator.is_valid({**flagged, "schema_error": 5})
+    redacted = {**_records()[0], "redacted": ["data.venue.api_key"]}
+    assert validator.is_valid(redacted)
+
+
+def test_a_real_trail_with_flags_validates_against_the_schema(tmp_path: Any) -> None:
+    """Records written by a trail, flagged and redacted ones included, match the schema."""
+    jsonschema = pytest.importorskip("jsonschema")
+    import tradetrail
+
+    validator = jsonschema.Draft202012Validator(DEFAULT_MODEL.json_schema())
+    with tradetrail.open(tmp_path / "t", min_free_bytes=0) as trail:
+        trail.record("order.filled", {"fill_qty": "1", "fill_price": "2", "password": "x"})
+        trail.record("order.filled", {"fill_qty": 1.5, "fill_price": "2"})
+        trail.record("desk.note", {"api_key": "Kq7Lm2Np9Rt4Vx8Zb1Cd"})
+    lines = (tmp_path / "t" / "journal").glob("*.jsonl")
+    records = [orjson.loads(line) for path in lines for line in path.read_bytes().splitlines()]
+    assert [("schema_error" in r, "redacted" in r) for r in records] == [
+        (True, True),
+        (True, False),
+        (False, True),
+    ]
+    for record in records:
+        validator.validate(record)
 
 
 def test_records_read_back_with_the_envelope_struct() -> None:

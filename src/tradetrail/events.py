@@ -857,6 +857,10 @@ class Envelope(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=T
     span_id: Ident | None = None
     data: dict[str, Any] | None = None
     spill: Spill | None = None
+    redacted: list[str] | None = None
+    """Paths of the values the redactor replaced (`data.venue.api_key`, `actor`)."""
+    schema_error: str | None = None
+    """Why `data` did not match its known type; the event was recorded as given."""
 
 
 # --------------------------------------------------------------------------- the registry
@@ -1288,7 +1292,11 @@ class EventModel:
                 then["required"] = ["data"]
             rules.append(
                 {
-                    "if": {"properties": {"type": {"const": name}}, "required": ["type"]},
+                    "if": {
+                        "properties": {"type": {"const": name}},
+                        "required": ["type"],
+                        "not": {"required": ["schema_error"]},  # kept as given, flagged
+                    },
                     "then": then,
                 }
             )
@@ -1297,7 +1305,8 @@ class EventModel:
             "title": "tradetrail journal record",
             "description": (
                 "One line of journal/audit-YYYYMMDD.jsonl. Records of a type listed under "
-                "`events` have `data` of that type's schema; other types are free-form."
+                "`events` have `data` of that type's schema, unless flagged with "
+                "`schema_error`; other types are free-form."
             ),
             "$ref": refs[0]["$ref"],
             "allOf": rules,
