@@ -28,8 +28,13 @@ ALL_SECRETS = sorted({s for _, _, secrets, _ in CORPUS for s in secrets})
 
 
 def trail_bytes(home: Path) -> bytes:
-    """Every byte tradetrail wrote under the trail directory (journal, spill, checkpoints...)."""
-    return b"".join(p.read_bytes() for p in sorted(home.rglob("*")) if p.is_file())
+    """Every file where event bytes can land: the journal, spill files and quarantine (tiles,
+    checkpoints and keys hold hashes and signatures, where a short secret such as a 4-digit
+    PIN can occur by chance)."""
+    dirs = [home / "journal", home / "spill", home / "quarantine"]
+    files = [p for d in dirs if d.is_dir() for p in sorted(d.rglob("*")) if p.is_file()]
+    assert files
+    return b"".join(p.read_bytes() for p in files)
 
 
 def assert_no_secret(blob: bytes, secrets: list[str], where: str) -> None:
