@@ -55,7 +55,6 @@ def test_trace_ids_are_captured_when_a_span_is_active(
     monkeypatch.setattr(
         context, "trace_fields", lambda: {"trace_id": "ab" * 16, "span_id": "cd" * 8}
     )
-    monkeypatch.setattr(tradetrail.trail, "trace_fields", context.trace_fields)
     with tradetrail.open(tmp_path / "t") as trail:
         trail.record("order.submitted", {"qty": "1"}).wait()
         trail.record("order.submitted", {"qty": "2"}, trace_id="ef" * 16).wait()

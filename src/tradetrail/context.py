@@ -176,3 +176,16 @@ def trace_fields() -> dict[str, str]:
         return {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
     except Exception:
         return {}
+
+
+def with_context(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`fields` completed by the bound context and the active span's ids, for `record()`: an
+    explicit argument wins over a bound field, which wins over the trace ids. Returns `fields`
+    itself when there is nothing to add (the common case costs two lookups)."""
+    bound = bound_fields()
+    if bound:
+        fields = {**bound, **fields}
+    trace = trace_fields()
+    if trace:
+        fields = {**trace, **fields}
+    return fields

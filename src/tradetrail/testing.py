@@ -35,7 +35,7 @@ from typing import Any, overload
 
 from .auditor import TrailAuditor
 from .canonical import DEFAULT_MAX_EVENT_BYTES, ENVELOPE_FIELDS, prepare
-from .context import bound_fields, trace_fields
+from .context import with_context
 from .errors import TrailClosedError
 from .events import DEFAULT_MODEL, EventModel
 from .redact import DEFAULT_REDACTOR, Redactor
@@ -214,16 +214,10 @@ class CaptureTrail:
         """Validate and keep one event; raises what `Trail.record` raises for a bad event."""
         if self._closed:
             raise TrailClosedError("the capture is closed (its `with capture()` block ended)")
-        bound = bound_fields()
-        if bound:
-            fields = {**bound, **fields}
-        trace = trace_fields()
-        if trace:
-            fields = {**trace, **fields}
         prepared = prepare(
             event_type,
             data,
-            fields,
+            with_context(fields),
             None,
             self.max_event_bytes,
             model=self.model,

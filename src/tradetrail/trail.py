@@ -36,7 +36,7 @@ from . import journal
 from .canonical import SORT, Prepared, prepare
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .config import Durability, Settings, default_origin, resolve
-from .context import bound_fields, trace_fields
+from .context import with_context
 from .errors import (
     CheckpointError,
     ConfigError,
@@ -535,16 +535,10 @@ class Trail:
         """
         if self._closing:
             raise TrailClosedError(self._closed_message())
-        bound = bound_fields()
-        if bound:  # explicit keyword arguments win over bound context
-            fields = {**bound, **fields}
-        trace = trace_fields()
-        if trace:
-            fields = {**trace, **fields}
         event = prepare(
             event_type,
             data,
-            fields,
+            with_context(fields),
             self._source,
             self.settings.max_event_bytes,
             model=self.model,
