@@ -182,3 +182,31 @@ class JournalFault:
             return real_write(fd, data)
 
         monkeypatch.setattr(os, "write", write)
+
+
+WRITER_THREAD_NAME = "tradetrail-writer"
+
+
+class GateClock(SimClock):
+    """A SimClock that can hold the writer thread: while the gate is shut, the writer blocks
+    on its next clock reading (so records pile up in the queue and form one batch)."""
+
+    def __init__(self, start: str = "2024-03-01T12:00:00") -> None:
+        super().__init__(start)
+        self.gate = threading.Event()
+        self.gate.set()
+        self.writer_held = threading.Event()
+
+    def __call__(self) -> int:
+        if not self.gate.is_set() and threading.current_thread().name == WRITER_THREAD_NAME:
+            self.writer_held.set()
+            self.gate.wait()
+        return super().__call__()
+
+    def hold_writer(self) -> None:
+        self.writer_held.clear()
+        self.gate.clear()
+        assert self.writer_held.wait(5), "the writer thread never read the clock"
+
+    def release_writer(self) -> None:
+        self.gate.set()

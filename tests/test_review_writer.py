@@ -16,9 +16,7 @@ import pytest
 
 import tradetrail
 import tradetrail.trail as trail_mod
-from conftest import SimClock, journal_records, wait_until
-
-WRITER = "tradetrail-writer"
+from conftest import WRITER_THREAD_NAME, GateClock, SimClock, journal_records, wait_until
 
 
 def _target(fd: int) -> str:
@@ -26,30 +24,6 @@ def _target(fd: int) -> str:
         return os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return ""
-
-
-class GateClock(SimClock):
-    """A SimClock that can hold the writer thread on its next clock reading."""
-
-    def __init__(self, start: str = "2024-03-01T12:00:00") -> None:
-        super().__init__(start)
-        self.gate = threading.Event()
-        self.gate.set()
-        self.writer_held = threading.Event()
-
-    def __call__(self) -> int:
-        if not self.gate.is_set() and threading.current_thread().name == WRITER:
-            self.writer_held.set()
-            self.gate.wait()
-        return super().__call__()
-
-    def hold_writer(self) -> None:
-        self.writer_held.clear()
-        self.gate.clear()
-        assert self.writer_held.wait(5), "the writer thread never read the clock"
-
-    def release_writer(self) -> None:
-        self.gate.set()
 
 
 def _verify_faults(home: Path) -> list[str]:
@@ -311,7 +285,7 @@ class FlakyClock(GateClock):
 
     def __call__(self) -> int:
         now = super().__call__()
-        if self.fails and threading.current_thread().name == WRITER:
+        if self.fails and threading.current_thread().name == WRITER_THREAD_NAME:
             self.fails -= 1
             raise RuntimeError("clock source unavailable")
         return now
@@ -353,7 +327,7 @@ def test_record_does_not_wait_for_the_writers_spill_fsync(
     real_fsync = os.fsync
 
     def fsync(fd: int) -> None:
-        if threading.current_thread().name == WRITER and "/spill/spill-" in _target(fd):
+        if threading.current_thread().name == WRITER_THREAD_NAME and "/spill/spill-" in _target(fd):
             in_fsync.set()
             time.sleep(1.5)  # a slow or failing spill disk
         real_fsync(fd)

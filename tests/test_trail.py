@@ -27,6 +27,8 @@ import pytest
 
 import tradetrail
 from conftest import (
+    WRITER_THREAD_NAME,
+    GateClock,
     JournalFault,
     SimClock,
     check_chain,
@@ -43,32 +45,6 @@ from tradetrail.note import Signer, Verifier
 from tradetrail.tiles import tile_path, tiles_for_size
 
 TS_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6,9}Z$")
-WRITER_THREAD = "tradetrail-writer"
-
-
-class GateClock(SimClock):
-    """A SimClock that can hold the writer thread: while the gate is shut, the writer blocks
-    on its next clock reading (so records pile up in the queue and form one batch)."""
-
-    def __init__(self, start: str = "2024-03-01T12:00:00") -> None:
-        super().__init__(start)
-        self.gate = threading.Event()
-        self.gate.set()
-        self.writer_held = threading.Event()
-
-    def __call__(self) -> int:
-        if not self.gate.is_set() and threading.current_thread().name == WRITER_THREAD:
-            self.writer_held.set()
-            self.gate.wait()
-        return super().__call__()
-
-    def hold_writer(self) -> None:
-        self.writer_held.clear()
-        self.gate.clear()
-        assert self.writer_held.wait(5), "the writer thread never read the clock"
-
-    def release_writer(self) -> None:
-        self.gate.set()
 
 
 def checkpoint_sizes(home: Path) -> list[int]:
@@ -1112,7 +1088,7 @@ class HiccupClock(GateClock):
 
     def __call__(self) -> int:
         now = super().__call__()
-        if self.fail_on is not None and threading.current_thread().name == WRITER_THREAD:
+        if self.fail_on is not None and threading.current_thread().name == WRITER_THREAD_NAME:
             self.calls += 1
             if self.calls == self.fail_on:
                 self.fail_on = None
