@@ -345,12 +345,24 @@ def _follow(path: Path, offset: int, as_json: bool) -> int:
 )
 @click.option("--vkey", "vkeys", multiple=True, help="Verifier key (text or file); repeatable.")
 @click.option("--max-faults", default=100, show_default=True, type=click.IntRange(1, None))
+@click.option(
+    "--index", "with_index", is_flag=True, help="Also check every index row against the journal."
+)
+@click.option(
+    "--database-url",
+    "url",
+    envvar="TRADETRAIL_DATABASE_URL",
+    default=None,
+    help="The index to check with --index (env TRADETRAIL_DATABASE_URL).",
+)
 @JSON_OPTION
 def verify(
     home: Path,
     checkpoints: tuple[Path, ...],
     vkeys: tuple[str, ...],
     max_faults: int,
+    with_index: bool,
+    url: str | None,
     as_json: bool,
 ) -> None:
     """Verify the whole trail: chain, seq, times, day files, Merkle roots, signatures, tiles.
@@ -373,6 +385,11 @@ def verify(
         report = verify_trail(
             home, checkpoints=checkpoints, vkeys=verifiers, max_faults=max_faults, progress=update
         )
+    index_ok = True
+    if with_index:
+        from .cli_search import verify_index
+
+        index_ok = verify_index(home, url, as_json)
     if as_json:
         emit_json(report.to_json())
     else:
@@ -390,7 +407,7 @@ def verify(
             f"{report.checkpoints_checked} checkpoints"
             f" (+{report.external_checkpoints_checked} external), {report.tiles_checked} tiles"
         )
-    sys.exit(0 if report.ok else 1)
+    sys.exit(0 if report.ok and index_ok else 1)
 
 
 @main.command()
@@ -637,3 +654,6 @@ def info(home: Path, as_json: bool) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+from . import cli_search  # noqa: E402,F401  (registers search, lineage and index)

@@ -57,3 +57,21 @@ class JournalFormatError(TradetrailError, ValueError):
         super().__init__(f"{where}{message}")
         self.file = file
         self.line = line
+
+
+class IndexStoreError(TradetrailError):
+    """The search index cannot be opened, read or written (names the database and the cause)."""
+
+
+class IndexTamperError(IndexStoreError):
+    """A record offered to the index differs from the row already stored for its seq: one of
+    them is not what the journal said. Never overwritten; carries origin and seqs."""
+
+    def __init__(self, origin: str, seqs: list[int]) -> None:
+        shown = ", ".join(map(str, seqs[:10])) + (" ..." if len(seqs) > 10 else "")
+        super().__init__(
+            f"{origin}: {len(seqs)} record(s) differ from the rows already indexed "
+            f"(seq {shown}); the index was not changed for them"
+        )
+        self.origin = origin
+        self.seqs = seqs

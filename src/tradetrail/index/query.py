@@ -1,0 +1,83 @@
+"""A search over the index, independent of the backend, and the parsing of its time bounds."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from ..timefmt import RFC3339_ANY, format_datetime, parse_time
+
+_RELATIVE: Final = re.compile(r"^(\d+)(s|m|h|d|w)$")
+_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+FILTER_FIELDS: Final = (
+    "category",
+    "symbol",
+    "account",
+    "order_id",
+    "client_order_id",
+    "exchange_order_id",
+    "parent_order_id",
+    "signal_id",
+    "correlation_id",
+    "actor",
+    "strategy",
+    "venue",
+)
+
+
+class QueryError(ValueError):
+    """A search that cannot be run: names the option and the value at fault."""
+
+
+def parse_when(text: str, option: str, now: datetime | None = None) -> str:
+    """An RFC 3339 time, a date (midnight UTC) or a relative age (`2h`, `7d`: that long before
+    now) as the journal's `ts` form, so it compares as a string."""
+    text = text.strip()
+    m = _RELATIVE.match(text)
+    if m:
+        now = now or datetime.now(UTC)
+        return format_datetime(now - timedelta(**{_UNITS[m.group(2)]: int(m.group(1))}))
+    if _DATE.match(text):
+        text += "T00:00:00Z"
+    if not RFC3339_ANY.match(text):
+        raise QueryError(
+            f"{option}: {text!r} is not a time (RFC 3339 such as 2024-03-01T14:00:00Z, a date "
+            "such as 2024-03-01, or an age such as 30m, 2h, 7d)"
+        )
+    try:
+        return format_datetime(parse_time(text))
+    except ValueError as exc:
+        raise QueryError(f"{option}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to find. Every given filter must hold (AND); `types` match exactly or, ending in
+    `.*`, by prefix; `text` is a full-text query (words, all must appear); `since` is inclusive
+    and `until` exclusive, both in the journal's `ts` form (see parse_when)."""
+
+    types: tuple[str, ...] = ()
+    equals: dict[str, str] = field(default_factory=dict)
+    since: str | None = None
+    until: str | None = None
+    text: str | None = None
+    origin: str | None = None
+    limit: int | None = 100
+    descending: bool = False
+
+    def __post_init__(self) -> None:
+        for name in self.equals:
+            if name not in FILTER_FIELDS:
+                raise QueryError(f"unknown field {name!r} (searchable: {', '.join(FILTER_FIELDS)})")
+        if self.limit is not None and self.limit < 1:
+            raise QueryError(f"limit: {self.limit} must be at least 1")
+        if self.text is not None and not self.text.strip():
+            raise QueryError("text: empty full-text query")
+
+
+def words(text: str) -> list[str]:
+    """The words of a full-text query, as both backends tokenise them (letters and digits)."""
+    return re.findall(r"[0-9A-Za-z_]+", text)
