@@ -5,7 +5,7 @@ verify --index and the CLI."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -414,3 +414,63 @@ def test_cli_lineage_verify_index_and_rebuild(demo_home: Path) -> None:
     assert (demo_home / "index.sqlite").stat().st_ino != before
     assert run("verify", "--home", home, "--index").exit_code == 0
     assert "0 new record" in run("index", "update", "--home", home).stdout
+
+
+# ----------------------------------------------------------------- a live trail's index
+
+
+def test_trail_search_sees_what_was_just_recorded(open_trail: Callable[..., Any]) -> None:
+    trail = open_trail()
+    for n in range(5):
+        trail.record(
+            "desk.note",
+            {"text": f"note {n} fat finger" if n == 3 else f"note {n}"},
+            symbol="BTC-USD" if n % 2 else "ETH-USD",
+        )
+    found = trail.search(symbol="BTC-USD")
+    assert [r["data"]["text"] for r in found] == ["note 1", "note 3 fat finger"]
+    assert [r["seq"] for r in trail.search(text="fat finger")] == [3]
+    assert [r["seq"] for r in trail.search(types=["desk.*"], limit=2, descending=True)] == [4, 3]
+    with pytest.raises(QueryError, match="unknown field 'qty'"):
+        trail.search(qty="1")
+
+
+def test_background_indexer_follows_and_survives_a_database_outage(
+    open_trail: Callable[..., Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from tradetrail.index.follow import Indexer
+
+    down = tmp_path / "not-yet" / "index.sqlite"
+    with caplog.at_level(logging.WARNING, logger="tradetrail.index"):
+        trail = open_trail(index=f"sqlite:///{down}")
+        receipts = [trail.record("desk.tick", {"n": n}) for n in range(50)]
+        receipts[-1].wait(timeout=10)  # trading goes on while the index is down
+        indexer = trail._indexer
+        assert isinstance(indexer, Indexer)
+        assert not indexer.catch_up(timeout=5)
+        assert indexer.last_error is not None
+        down.parent.mkdir()  # the database is back
+        assert wait_until_caught_up(indexer)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "tradetrail.index"]
+    assert any("is not being updated" in m for m in warnings)
+    assert any("caught up again" in m for m in warnings)
+    index = SqliteIndex(down)
+    assert index.last_seq(index.origins()[0]) == 49
+    index.close()
+    trail.record("desk.tick", {"n": 50})
+    trail.close()  # the last records are indexed at close
+    index = SqliteIndex(down)
+    assert index.last_seq(index.origins()[0]) == 50
+    index.close()
+
+
+def wait_until_caught_up(indexer: Any, timeout: float = 60.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if indexer.catch_up(timeout=5):
+            return True
+    return False

@@ -48,6 +48,7 @@ from .errors import (
     TrailLockedError,
 )
 from .events import DEFAULT_MODEL, EventModel
+from .index.follow import Indexer
 from .journal import ZERO_HASH, day_file_name, journal_files
 from .keys import VKEY_FILE, load_or_create_signer, read_vkey
 from .merkle import Frontier, range_hash, root_of_leaves, subtree_decomposition
@@ -144,6 +145,7 @@ class Trail:
         *,
         model: EventModel | None = DEFAULT_MODEL,
         redactor: Redactor | None = DEFAULT_REDACTOR,
+        index: bool | str = False,
     ) -> None:
         self.settings = settings
         self.home = settings.home
@@ -207,9 +209,14 @@ class Trail:
         except BaseException:
             self._release_lock()
             raise
+        self.durable_size = self._size  # records on disk, fsynced (or written) and acknowledged
         self._thread = threading.Thread(target=self._run, name="tradetrail-writer", daemon=True)
         _open_trails.add(self)
         self._thread.start()
+        self._indexer: Indexer | None = None
+        if index:
+            url = index if isinstance(index, str) else None
+            self._indexer = Indexer(self.home, url, durable_size=lambda: self.durable_size)
 
     # ------------------------------------------------------------------ set-up
 
@@ -623,6 +630,46 @@ class Trail:
         with self._cond:
             self._cond.notify_all()
         _open_trails.discard(self)
+        if self._indexer is not None:
+            self._indexer.catch_up(timeout=10)  # best effort; the next update catches up
+            self._indexer.close()
+
+    def search(
+        self,
+        *,
+        types: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+        text: str | None = None,
+        limit: int | None = 100,
+        descending: bool = False,
+        **equals: str,
+    ) -> list[dict[str, Any]]:
+        """Search this trail's journaled records (the index is brought up to date first): the
+        journal records themselves, `seq` included. `types` match exactly or by `prefix.*`;
+        `since`/`until` take RFC 3339, a date or an age (`2h`, `7d`); `text` is full text
+        (all words); other keywords match one field exactly: category, symbol, account,
+        order_id, client_order_id, exchange_order_id, parent_order_id, signal_id,
+        correlation_id, actor, strategy, venue."""
+        from .index import Query, open_index, parse_when, update_index
+
+        query = Query(
+            types=tuple(types),
+            equals=dict(equals),
+            since=parse_when(since, "since") if since else None,
+            until=parse_when(until, "until") if until else None,
+            text=text,
+            origin=self.origin,
+            limit=limit,
+            descending=descending,
+        )
+        self.flush()
+        backend = open_index(self.home, self._indexer.url if self._indexer else None)
+        try:
+            update_index(self.home, backend, upto=self.durable_size)
+            return [row.parsed() for row in backend.search(query)]
+        finally:
+            backend.close()
 
     def stats(self) -> dict[str, Any]:
         """Counters for monitoring: a non-zero `spill_pending` or `degraded` needs attention."""
@@ -870,6 +917,8 @@ class Trail:
             raise _WriteFailed(exc) from exc
         self._file_size += len(data)
         self._counters["journaled"] += len(done)
+        if done:
+            self.durable_size = done[-1][1] + 1
         for receipt, seq in done:
             if receipt is not None:
                 receipt.seq = seq
@@ -1220,6 +1269,7 @@ def open(
     signing_key: str | None = None,
     model: EventModel | None = DEFAULT_MODEL,
     redactor: Redactor | None = DEFAULT_REDACTOR,
+    index: bool | str | None = None,
     **options: Any,
 ) -> Trail:
     """Open (or create) the trail at `home` for writing.
@@ -1232,11 +1282,16 @@ def open(
     its type is recorded flagged with `schema_error`, or raises with `strict=True` /
     TRADETRAIL_STRICT=1); `redactor` replaces secrets before the event leaves the caller
     (pass `Redactor(extra_keys=..., allow_keys=..., fingerprint_key=...)` to tune it; None turns
-    redaction off, which only a benchmark should do). Other options: spill_dir,
+    redaction off, which only a benchmark should do). `index`: True keeps the search index
+    (TRADETRAIL_DATABASE_URL, else SQLite in the trail) up to date from a background thread, a
+    URL names the database; by default only a configured TRADETRAIL_DATABASE_URL is fed (the
+    CLI and `search()` catch the embedded index up on demand). Other options: spill_dir,
     max_event_bytes, queue_size, checkpoint_every, checkpoint_interval, min_free_bytes,
     service, strict.
     """
     settings = resolve(
         home, origin=origin, durability=durability, signing_key=signing_key, **options
     )
-    return Trail(settings, clock, model=model, redactor=redactor)
+    if index is None:  # a configured database is fed by the trail that writes
+        index = os.environ.get("TRADETRAIL_DATABASE_URL") or False
+    return Trail(settings, clock, model=model, redactor=redactor, index=index)

@@ -39,11 +39,13 @@ def update_index(
     batch: int = BATCH,
     progress: Callable[[int], None] | None = None,
     start: int | None = None,
+    upto: int | None = None,
 ) -> UpdateResult:
     """Index every journal record after the last indexed one. The chain is checked as rows are
     made (each `prev` must be the leaf hash before it), so a journal that was altered below
     the index is refused rather than indexed. `start=0` offers every record again (rows
-    already stored are checked against them, never overwritten)."""
+    already stored are checked against them, never overwritten); `upto` stops before that seq
+    (the writer's durable size, so a line written but not yet synced is never indexed)."""
     home = Path(home)
     origin = trail_origin(home)
     if start is None:
@@ -53,6 +55,8 @@ def update_index(
     rows: list[IndexRow] = []
     expected = start
     for path, line in journal.lines_from_seq(home, start):
+        if upto is not None and expected >= upto:
+            break
         row = row_from_line(origin, line, f"{path.name} seq {expected}")
         if row.seq != expected:
             raise IndexStoreError(
