@@ -474,3 +474,11 @@ def wait_until_caught_up(indexer: Any, timeout: float = 60.0) -> bool:
         if indexer.catch_up(timeout=5):
             return True
     return False
+
+
+def test_row_columns_follow_the_declared_order() -> None:
+    from tradetrail.index.rows import COLUMNS
+
+    (row,) = rows()[2:3]
+    assert row.as_tuple() == tuple(getattr(row, name) for name in COLUMNS)
+    assert row.exchange_order_id == "X-9" and row.venue == "SIMX" and row.category == "order"

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..timefmt import parse_time
 from .base import IndexBackend
 from .query import Query
 from .rows import IndexRow
@@ -150,22 +152,28 @@ def _snapshots_after(
     family: list[IndexRow],
     positions: list[PositionChange],
 ) -> list[IndexRow]:
-    """The first position snapshot of each account and symbol after the order's last fill."""
+    """The first position snapshot of each account and symbol within a week after the order's
+    last fill (snapshots are few: one range scan of their type, filtered here)."""
     fills = [r for r in family if r.type in _FILLS]
     if not fills:
         return []
     after = fills[-1].ts
-    found = []
-    for change in positions:
-        equals = {k: v for k, v in (("account", change.account), ("symbol", change.symbol)) if v}
-        rows = index.search(
-            Query(
-                types=("portfolio.position_snapshot",),
-                equals=equals,
-                since=after,
-                origin=origin,
-                limit=1,
-            )
+    until = (parse_time(after) + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    wanted = {(p.account, p.symbol) for p in positions}
+    found: list[IndexRow] = []
+    for row in index.search(
+        Query(
+            types=("portfolio.position_snapshot",),
+            since=after,
+            until=until,
+            origin=origin,
+            limit=None,
         )
-        found.extend(rows)
+    ):
+        key = (row.account, row.symbol)
+        if key in wanted:
+            wanted.discard(key)
+            found.append(row)
+            if not wanted:
+                break
     return found

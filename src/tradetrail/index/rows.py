@@ -63,7 +63,32 @@ class IndexRow:
     text: str
 
     def as_tuple(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in COLUMNS)
+        """The values in COLUMNS order (the dataclass's field order)."""
+        return (
+            self.origin,
+            self.seq,
+            self.leaf_hash,
+            self.prev,
+            self.ts,
+            self.event_ts,
+            self.type,
+            self.category,
+            self.event_id,
+            self.actor,
+            self.priority,
+            self.correlation_id,
+            self.order_id,
+            self.client_order_id,
+            self.exchange_order_id,
+            self.parent_order_id,
+            self.signal_id,
+            self.strategy,
+            self.account,
+            self.venue,
+            self.symbol,
+            self.record,
+            self.text,
+        )
 
     def parsed(self) -> dict[str, Any]:
         """The journal record as JSON values."""
@@ -101,34 +126,37 @@ def row_from_line(origin: str, line: bytes, where: str = "journal") -> IndexRow:
     text: list[str] = [event_type.replace(".", " ")]
     for name, value in record.items():
         if name not in _NOT_TEXT:
-            _strings(value, text)
-
-    def opt(name: str) -> str | None:
-        value = record.get(name)
-        return value if isinstance(value, str) else None
-
+            if type(value) is str:
+                text.append(value)
+            else:
+                _strings(value, text)
+    get = record.get
     return IndexRow(
-        origin=origin,
-        seq=seq,
-        leaf_hash=leaf_hash_hex(line),
-        prev=str(record.get("prev", "")),
-        ts=ts,
-        event_ts=opt("event_ts"),
-        type=event_type,
-        category=event_type.split(".", 1)[0],
-        event_id=str(record.get("event_id", "")),
-        actor=opt("actor"),
-        priority=opt("priority"),
-        correlation_id=opt("correlation_id"),
-        order_id=opt("order_id"),
-        client_order_id=opt("client_order_id"),
-        exchange_order_id=opt("exchange_order_id"),
-        parent_order_id=opt("parent_order_id"),
-        signal_id=opt("signal_id"),
-        strategy=opt("strategy"),
-        account=opt("account"),
-        venue=opt("venue"),
-        symbol=opt("symbol"),
-        record=line.decode("utf-8"),
-        text=" ".join(text),
+        origin,
+        seq,
+        leaf_hash_hex(line),
+        str(get("prev", "")),
+        ts,
+        _str(get("event_ts")),
+        event_type,
+        event_type.split(".", 1)[0],
+        str(get("event_id", "")),
+        _str(get("actor")),
+        _str(get("priority")),
+        _str(get("correlation_id")),
+        _str(get("order_id")),
+        _str(get("client_order_id")),
+        _str(get("exchange_order_id")),
+        _str(get("parent_order_id")),
+        _str(get("signal_id")),
+        _str(get("strategy")),
+        _str(get("account")),
+        _str(get("venue")),
+        _str(get("symbol")),
+        line.decode("utf-8"),
+        " ".join(text),
     )
+
+
+def _str(value: Any) -> str | None:
+    return value if type(value) is str else None

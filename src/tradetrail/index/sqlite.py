@@ -37,13 +37,13 @@ CREATE TABLE IF NOT EXISTS audit_log (
     record TEXT NOT NULL,
     UNIQUE (origin, seq)
 );
-CREATE INDEX IF NOT EXISTS audit_ts ON audit_log (ts);
-CREATE INDEX IF NOT EXISTS audit_type_ts ON audit_log (type, ts);
-CREATE INDEX IF NOT EXISTS audit_category_ts ON audit_log (category, ts);
-CREATE INDEX IF NOT EXISTS audit_symbol_ts ON audit_log (symbol, ts);
-CREATE INDEX IF NOT EXISTS audit_account_ts ON audit_log (account, ts);
-CREATE INDEX IF NOT EXISTS audit_actor_ts ON audit_log (actor, ts);
-CREATE INDEX IF NOT EXISTS audit_strategy_ts ON audit_log (strategy, ts);
+CREATE INDEX IF NOT EXISTS audit_ts ON audit_log (ts, seq);
+CREATE INDEX IF NOT EXISTS audit_type_ts ON audit_log (type, ts, seq);
+CREATE INDEX IF NOT EXISTS audit_category_ts ON audit_log (category, ts, seq);
+CREATE INDEX IF NOT EXISTS audit_symbol_ts ON audit_log (symbol, ts, seq);
+CREATE INDEX IF NOT EXISTS audit_account_ts ON audit_log (account, ts, seq);
+CREATE INDEX IF NOT EXISTS audit_actor_ts ON audit_log (actor, ts, seq);
+CREATE INDEX IF NOT EXISTS audit_strategy_ts ON audit_log (strategy, ts, seq);
 {
     "".join(
         f"CREATE INDEX IF NOT EXISTS audit_{c} ON audit_log ({c});"
