@@ -52,7 +52,7 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def measure(
@@ -161,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
 def bench_postgres(home: Path) -> dict[str, Any]:
     sys.path.insert(0, str(BENCH.parent / "tests"))
     from postgres_server import PostgresServer  # type: ignore[import-not-found]
-
     from tradetrail.index.postgres import PostgresIndex, migrate
 
     with PostgresServer() as server:
