@@ -159,16 +159,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def bench_postgres(home: Path) -> dict[str, Any]:
+    """A throw-away local cluster (tests/postgres_server.py: fsync off, Unix socket)."""
     sys.path.insert(0, str(BENCH.parent / "tests"))
-    from postgres_server import PostgresServer  # type: ignore[import-not-found]
+    import psycopg
+
+    from postgres_server import PostgresServer
     from tradetrail.index.postgres import PostgresIndex, migrate
 
+    def size(dsn: str) -> int:
+        with psycopg.connect(dsn) as db:
+            row = db.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'tradetrail' AND c.relkind = 'r'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
     with PostgresServer() as server:
-        dsns = server.database("bench")
+        dsns = server.create_database("bench")
         migrate(dsns.owner, dsns.app_role)
         index = PostgresIndex(dsns.app)
         try:
-            return measure("postgres", home, index, lambda: index.relation_bytes())
+            return measure("postgres", home, index, lambda: size(dsns.superuser))
         finally:
             index.close()
 

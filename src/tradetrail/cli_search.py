@@ -384,3 +384,36 @@ def verify_index(home: Path, url: str | None, as_json: bool) -> bool:
         verdict = "[green]OK[/]" if check.ok else "[red]FAULTS[/]"
         out.print(f"index {verdict}: {check.checked} rows checked against the journal")
     return check.ok
+
+
+@main.group()
+def db() -> None:
+    """The PostgreSQL index database."""
+
+
+@db.command("migrate")
+@click.option(
+    "--owner-url",
+    envvar="TRADETRAIL_DATABASE_OWNER_URL",
+    required=True,
+    help="URL of the owner role, which owns the schema (env TRADETRAIL_DATABASE_OWNER_URL).",
+)
+@click.option(
+    "--app-role",
+    default=None,
+    help="Role the application connects as: granted SELECT and INSERT only.",
+)
+def db_migrate(owner_url: str, app_role: str | None) -> None:
+    """Apply the versioned schema migrations (idempotent) as the owner role.
+
+    \b
+    Example:
+      tradetrail db migrate --owner-url postgresql://tt_owner@db/audit --app-role tt_app
+    """
+    from .index.postgres import migrate
+
+    applied = migrate(owner_url, app_role)
+    if applied:
+        out.print(f"applied migration(s): {', '.join(applied)}")
+    else:
+        out.print("the schema is up to date")
