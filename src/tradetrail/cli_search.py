@@ -40,8 +40,7 @@ _CSV_COLUMNS = ("seq", "ts", "type", "actor", *ID_COLUMNS, "event_id", "data")
 
 
 def _records_total(home: Path) -> int:
-    from .index.feed import trail_origin as _origin  # noqa: F401  (checks it is a trail)
-
+    """Records in the newest checkpoint: the progress bar's total (0 when unknown)."""
     cp = home / "checkpoint"
     if cp.exists():
         lines = cp.read_text().splitlines()
