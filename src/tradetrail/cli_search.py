@@ -17,6 +17,7 @@ from .cli import require_trail as _require_trail
 from .index import (
     IndexBackend,
     IndexRow,
+    Lineage,
     Query,
     QueryError,
     check_index,
@@ -329,7 +330,7 @@ def _line(row: IndexRow) -> str:
     return f"[dim]#{row.seq} {row.ts}[/] [bold]{row.type}[/] {summary}".rstrip()
 
 
-def _order_branch(tree: Tree, story: Any, oid: str, shown: set[str]) -> None:
+def _order_branch(tree: Tree, story: Lineage, oid: str, shown: set[str]) -> None:
     if oid in shown:
         return
     shown.add(oid)
