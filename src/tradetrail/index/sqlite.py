@@ -174,11 +174,16 @@ class SqliteIndex:
             terms = words(query.text)
             if not terms:
                 return []
-            where.append("id IN (SELECT rowid FROM audit_fts WHERE audit_fts MATCH ?)")
-            args.append(" ".join(f'"{w}"' for w in terms))
+            # driven from the full-text matches (CROSS JOIN fixes the order): the planner would
+            # otherwise walk every row of the origin and test each against the match list
+            source = "audit_fts CROSS JOIN audit_log ON audit_log.id = audit_fts.rowid"
+            where.insert(0, "audit_fts MATCH ?")
+            args.insert(0, " ".join(f'"{w}"' for w in terms))
+        else:
+            source = "audit_log"
         order = "DESC" if query.descending else "ASC"
         sql = (
-            f"SELECT {', '.join(_DATA_COLUMNS)} FROM audit_log"
+            f"SELECT {', '.join(_DATA_COLUMNS)} FROM {source}"
             + (" WHERE " + " AND ".join(where) if where else "")
             + f" ORDER BY ts {order}, seq {order}"
             + (" LIMIT ?" if query.limit is not None else "")
