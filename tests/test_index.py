@@ -539,3 +539,16 @@ def test_cli_postgres_errors_are_one_line_without_the_password(demo_home: Path) 
     assert result.exit_code == 2
     assert "s3cret-pw" not in result.stderr and "Traceback" not in result.stderr
     assert "127.0.0.1" in result.stderr
+
+
+def test_search_piped_into_head_ends_quietly(demo_home: Path) -> None:
+    import subprocess
+    import sys
+
+    cmd = f"{sys.executable} -m tradetrail search --home {demo_home} --limit 5000 --json | head -1"
+    done = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {cmd}"], capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.count("\n") == 1
+    assert "Broken pipe" not in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 0

@@ -94,6 +94,10 @@ class Main(click.Group):
             fail(str(exc))
         except (ValueError, TypeError) as exc:
             fail(str(exc))
+        except BrokenPipeError:  # `tradetrail search ... | head`: the reader has what it wanted
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
         except OSError as exc:
             fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
 
