@@ -660,4 +660,5 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 
-from . import cli_search  # noqa: E402,F401  (registers search, lineage and index)
+# the command modules register themselves on `main`
+from . import cli_search, cli_snapshot  # noqa: E402,F401

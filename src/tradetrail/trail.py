@@ -54,6 +54,7 @@ from .keys import VKEY_FILE, load_or_create_signer, read_vkey
 from .merkle import Frontier, range_hash, root_of_leaves, subtree_decomposition
 from .note import Signer
 from .redact import DEFAULT_REDACTOR, Redactor
+from .snapshots import snapshot_configured
 from .spill import Spill, read_spill
 from .storage import check_storage
 from .tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder
@@ -1294,4 +1295,6 @@ def open(
     )
     if index is None:  # a configured database is fed by the trail that writes
         index = os.environ.get("TRADETRAIL_DATABASE_URL") or False
-    return Trail(settings, clock, model=model, redactor=redactor, index=index)
+    trail = Trail(settings, clock, model=model, redactor=redactor, index=index)
+    snapshot_configured(trail)  # TRADETRAIL_CONFIG_PATHS: what configuration this run starts on
+    return trail
