@@ -661,4 +661,4 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 # the command modules register themselves on `main`
-from . import cli_search, cli_snapshot  # noqa: E402,F401
+from . import cli_export, cli_search, cli_snapshot  # noqa: E402,F401
