@@ -25,7 +25,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import IndexStoreError, IndexTamperError
 from .query import FILTER_FIELDS, Query, words
-from .rows import ID_COLUMNS, IndexRow
+from .rows import COLUMNS, IndexRow
 
 SCHEMA: Final = "tradetrail"
 MIGRATIONS: Final = Path(__file__).with_name("migrations")
@@ -33,37 +33,10 @@ BATCH_ROWS: Final = 20_000
 """Rows per COPY into the staging table: bounds the staging table and the anti-join."""
 HASH_PAGE: Final = 50_000
 _TS_TEXT: Final = "to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-_STAGE_COLUMNS: Final = (
-    "origin",
-    "seq",
-    "leaf_hash",
-    "prev",
-    "ts",
-    "event_ts",
-    "type",
-    "category",
-    "event_id",
-    "actor",
-    "priority",
-    *ID_COLUMNS,
-    "record",
-    "words",
-)
-_READ_COLUMNS: Final = (
-    "origin",
-    "seq",
-    "leaf_hash",
-    "prev",
-    f"coalesce(ts_raw, {_TS_TEXT})",
-    "event_ts",
-    "type",
-    "category",
-    "event_id",
-    "actor",
-    "priority",
-    *ID_COLUMNS,
-    "record",
-)
+_STAGE_COLUMNS: Final = (*COLUMNS[:-1], "words")  # the row's columns; text as FTS words
+_READ_COLUMNS: Final = tuple(
+    f"coalesce(ts_raw, {_TS_TEXT})" if c == "ts" else c for c in COLUMNS[:-1]
+)  # what IndexRow takes back, ts in its journal form
 _CREATE_STAGE: Final = (
     "CREATE TEMP TABLE IF NOT EXISTS tradetrail_stage ("
     + ", ".join(f"{c} {'bigint' if c == 'seq' else 'text'}" for c in _STAGE_COLUMNS)
