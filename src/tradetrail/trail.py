@@ -65,6 +65,7 @@ logger = logging.getLogger("tradetrail")
 
 MAX_BATCH: Final = 4096
 LOCK_FILE: Final = "writer.lock"
+FOREIGN_SPILL_CHECK_SECONDS: Final = 2.0
 CHECKPOINT_FILE: Final = "checkpoint"
 CHECKPOINTS_DIR: Final = "checkpoints"
 TILES_DIR: Final = "tiles"
@@ -175,6 +176,7 @@ class Trail:
         self._unsynced = False
         # spilled receipts by (event id, canonical caller fields): one id may be reused
         self._spilled_receipts: dict[tuple[str, bytes], Receipt] = {}
+        self._last_foreign_check = time.monotonic()
         self._held: list[dict[str, Any]] = []
         self._held_lock = threading.Lock()
         # full tiles completed but not yet on disk (written after the journal bytes they hash)
@@ -1016,8 +1018,21 @@ class Trail:
             self._try_recover()
         elif (self._spilled_receipts or self._held) and not self._queue:
             self._merge_spill()
+        elif not self._queue and self._foreign_spill_due():
+            self._merge_spill()  # an event a tradetrail command left while we held the trail
         with contextlib.suppress(OSError):
             self.spill.sync()
+
+    def _foreign_spill_due(self) -> bool:
+        """Whether another process left spill files for us (looked for every few seconds)."""
+        now = time.monotonic()
+        if now - self._last_foreign_check < FOREIGN_SPILL_CHECK_SECONDS:
+            return False
+        self._last_foreign_check = now
+        try:
+            return self.spill.has_files()
+        except OSError:
+            return False
 
     # ------------------------------------------------------------------ spill and recovery
 

@@ -1,0 +1,119 @@
+"""Events that tradetrail's own commands record about themselves: an export made, a day
+attested, records removed under the retention policy.
+
+A command-line run usually meets a trail that a trading process holds open for writing. It
+must neither wait for that process to stop nor lose the event, so when the writer lock is taken
+the event goes into the trail's spill directory, the same file format the writer already
+merges; the running writer looks for such files on its periodic tick and journals them (with
+`spill` saying when and why), and any later open merges them too.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .canonical import SORT, prepare
+from .config import resolve as resolve_settings
+from .errors import TrailLockedError
+from .events import DEFAULT_MODEL
+from .index.feed import trail_origin
+from .journal import fsync_dir, journal_files, tail_lines
+from .journal import record_seq as _record_seq
+from .redact import DEFAULT_REDACTOR
+from .spill import Spill
+from .timefmt import format_ns
+
+__all__ = ["AdminRecord", "record_admin_event"]
+
+SPILL_REASON = "recorded by a tradetrail command while another process held the trail"
+
+
+@dataclass(frozen=True)
+class AdminRecord:
+    """Where an administrative event went: journaled at `seq`, or waiting in `spill_file`."""
+
+    seq: int | None
+    spill_file: Path | None
+
+    def describe(self) -> str:
+        if self.seq is not None:
+            return f"recorded as seq {self.seq}"
+        return (
+            f"queued in {self.spill_file} (another process holds the trail; its writer journals "
+            "it within seconds, or the next open does)"
+        )
+
+
+def _journal_size(home: Path) -> int:
+    for path in reversed(journal_files(home)):
+        lines, _ = tail_lines(path, 1)
+        if lines:
+            return _record_seq(lines[-1]) + 1
+    return 0
+
+
+def _spill(home: Path, event_type: str, data: Any, fields: dict[str, Any]) -> Path:
+    settings = resolve_settings(home)
+    source = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "service": Path(sys.argv[0] or "tradetrail").name or "tradetrail",
+    }
+    source = DEFAULT_REDACTOR.redact(source, "source")[0]
+    event = prepare(
+        event_type,
+        data,
+        fields,
+        orjson.Fragment(orjson.dumps(source, option=SORT)),
+        settings.max_event_bytes,
+        model=DEFAULT_MODEL,
+        redactor=DEFAULT_REDACTOR,
+        strict=True,
+    )
+    entry = {
+        "after_seq": _journal_size(home),
+        "at": format_ns(time.time_ns()),
+        "reason": SPILL_REASON,
+        "event": event.fields(),
+    }
+    spill = Spill(settings.spill_dir, trail_origin(home))
+    spill.directory.mkdir(parents=True, exist_ok=True)
+    name = f"{spill.prefix}{os.getpid()}-{time.time_ns()}-admin.jsonl"
+    # written aside and renamed: the writer must never take (and delete) a half-written file
+    tmp = spill.directory / f".{name}.tmp"
+    target = spill.directory / name
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, orjson.dumps(entry, option=SORT | orjson.OPT_APPEND_NEWLINE))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, target)
+    fsync_dir(spill.directory)
+    return target
+
+
+def record_admin_event(
+    home: Path | str, event_type: str, data: Any = None, **fields: Any
+) -> AdminRecord:
+    """Record one event of a tradetrail command and wait until it is durable (journaled, or
+    fsynced in the spill directory when a running process holds the trail). The event is
+    checked strictly against the event model: a malformed one is our bug and raises."""
+    from .trail import open as open_trail
+
+    home = Path(home)
+    try:
+        trail = open_trail(home, strict=True)
+    except TrailLockedError:
+        return AdminRecord(None, _spill(home, event_type, data, fields))
+    with trail:
+        seq = trail.record(event_type, data, **fields).wait()
+    return AdminRecord(seq, None)
