@@ -740,6 +740,36 @@ class ComplianceRecordCorrected(EventData, kw_only=True, frozen=True):
             )
 
 
+class ComplianceExportMade(EventData, kw_only=True, frozen=True):
+    """tradetrail made an export for examiners (a daily pack, an exam package): what, for
+    which period, and the SHA-256 of its manifest, so the package can be tied to the trail."""
+
+    TYPE = "compliance.export_made"
+    VERSION = 1
+    kind: Literal["daily_pack", "exam_package"]
+    period_start: date
+    period_end: date
+    digest: str
+    records: Annotated[int, Meta(ge=0)] | None = None
+    query: str | None = None
+    path: str | None = None
+
+
+class ComplianceRecordsRemoved(EventData, kw_only=True, frozen=True):
+    """Sealed days were removed from the journal under the retention policy. Their Merkle
+    hashes stay in tiles/, so the tree and every checkpoint still commit to them."""
+
+    TYPE = "compliance.records_removed"
+    VERSION = 1
+    reason: str
+    days: list[date]
+    first_seq: Seq
+    last_seq: Seq
+    policy_digest: str | None = None
+    pack_digests: dict[str, str] | None = None
+    range_root: str | None = None
+
+
 BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     SignalReceived,
     SignalProcessed,
@@ -789,6 +819,8 @@ BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     ComplianceExceptionNoted,
     ComplianceApprovalGranted,
     ComplianceRecordCorrected,
+    ComplianceExportMade,
+    ComplianceRecordsRemoved,
 )
 
 
