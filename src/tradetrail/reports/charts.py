@@ -1,0 +1,127 @@
+"""Charts as inline SVG, drawn with matplotlib only when an HTML report is rendered (so
+`import tradetrail` stays fast and no GUI backend is ever touched: a Figure is drawn straight
+onto the SVG canvas, without pyplot).
+
+The SVG is byte-for-byte reproducible: a fixed `svg.hashsalt` per chart (so the clip-path and
+glyph ids are stable), no date or creator metadata, text kept as text with a generic font
+fallback, and every id prefixed with the chart's number so several charts can share one
+HTML document without id clashes."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any, Final, cast
+
+from .model import Chart
+
+__all__ = ["PALETTE", "svg"]
+
+PALETTE: Final = ("#2f6db5", "#e08a2c", "#3d9a5b", "#c2423f", "#7d5fb2", "#8c6d4f", "#4fa3b8")
+_RC: Final[dict[str, Any]] = {
+    "svg.fonttype": "none",
+    "font.family": ["sans-serif"],
+    "font.sans-serif": ["DejaVu Sans", "Helvetica", "Arial"],
+    "font.size": 9.0,
+    "axes.edgecolor": "#9aa4b1",
+    "axes.labelcolor": "#27313d",
+    "axes.titlesize": 10.0,
+    "axes.titleweight": "bold",
+    "xtick.color": "#4a5563",
+    "ytick.color": "#4a5563",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.image_inline": True,
+    "path.simplify": True,
+}
+_ID: Final = re.compile(r'\bid="([^"]+)"')
+_REF: Final = re.compile(r'(url\(#|href="#)([^)"]+)')
+_MAX_LABELS: Final = 40
+
+
+def svg(chart: Chart, number: int) -> str:
+    """The chart as an `<svg>` element (no XML prolog or DOCTYPE), ready to inline."""
+    import matplotlib
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+    from matplotlib.figure import Figure
+
+    rc = dict(_RC)
+    rc["svg.hashsalt"] = f"tradetrail-chart-{number}"
+    with matplotlib.rc_context(cast(Any, rc)):
+        rows = len(chart.labels)
+        if chart.kind == "barh":
+            height = min(9.0, 1.2 + 0.32 * max(rows, 1) * max(1, len(chart.series)) ** 0.5)
+        else:
+            height = 3.2
+        fig = Figure(figsize=(7.5, height), dpi=72)
+        FigureCanvasSVG(fig)
+        ax = fig.add_subplot()
+        _draw(ax, chart)
+        ax.set_title(chart.title, loc="left")
+        if chart.xlabel:
+            ax.set_xlabel(chart.xlabel)
+        if chart.ylabel:
+            ax.set_ylabel(chart.ylabel)
+        ax.grid(axis="x" if chart.kind == "barh" else "y", color="#e3e7ec", linewidth=0.8)
+        ax.set_axisbelow(True)
+        if len(chart.series) > 1:
+            ax.legend(frameon=False, fontsize=8)
+        fig.tight_layout()
+        out = io.BytesIO()
+        fig.savefig(
+            out,
+            format="svg",
+            metadata={"Date": None, "Creator": None, "Format": None, "Type": None},
+        )
+    text = out.getvalue().decode("utf-8")
+    text = text[text.index("<svg") :].rstrip() + "\n"
+    prefix = f"c{number}-"
+    text = _ID.sub(lambda m: f'id="{prefix}{m.group(1)}"', text)
+    text = _REF.sub(lambda m: f"{m.group(1)}{prefix}{m.group(2)}", text)
+    return text.replace("<svg ", f'<svg role="img" aria-label="{_attr(chart.title)}" ', 1)
+
+
+def _attr(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def _draw(ax: Any, chart: Chart) -> None:
+    if chart.kind == "hist":
+        values = chart.series[0][1] if chart.series else ()
+        ax.hist(values, bins=min(40, max(5, len(values) // 5)), color=PALETTE[0])
+        ax.axvline(0, color="#27313d", linewidth=0.8)
+        return
+    labels = list(chart.labels)
+    count = len(chart.series)
+    width = 0.8 / max(count, 1)
+    positions = list(range(len(labels)))
+    if chart.kind == "stack":
+        base = [0.0] * len(labels)
+        for i, (name, values) in enumerate(chart.series):
+            ax.bar(
+                positions,
+                values,
+                width=0.7,
+                bottom=base,
+                label=name,
+                color=PALETTE[i % len(PALETTE)],
+            )
+            base = [b + v for b, v in zip(base, values, strict=True)]
+    for i, (name, values) in enumerate(chart.series if chart.kind != "stack" else ()):
+        offset = [p - 0.4 + width * (i + 0.5) for p in positions]
+        color = PALETTE[i % len(PALETTE)]
+        if chart.kind == "barh":
+            ax.barh(offset, values, height=width, label=name, color=color)
+        else:
+            ax.bar(offset, values, width=width, label=name, color=color)
+    if chart.kind == "barh":
+        ax.set_yticks(positions, labels)
+        ax.invert_yaxis()
+    else:
+        step = max(1, len(labels) // _MAX_LABELS + (len(labels) % _MAX_LABELS > 0))
+        shown = positions[::step]
+        ax.set_xticks(shown, [labels[p] for p in shown])
+        if len(labels) > 6 or max((len(t) for t in labels), default=0) > 10:
+            for tick in ax.get_xticklabels():
+                tick.set_rotation(45)
+                tick.set_horizontalalignment("right")
