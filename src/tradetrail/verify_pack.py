@@ -1,7 +1,8 @@
 """Offline verification of a daily pack: `tradetrail verify-pack PATH --vkey KEY`.
 
 Needs the pack and the verifier key only. Checks the signature of manifest.sig over
-manifest.json (other signatures, an attestation say, are ignored unless their key is given),
+manifest.json (attestation signatures are checked against the officers' keys given with
+`--attester`; signatures by keys not given are listed as not checked, never as faults),
 every file's size and SHA-256 against the signed manifest, SHA256SUMS, the signed checkpoint, the
 seq/prev chain and Merkle root of events.jsonl (the tree before the day from proofs.json,
 extended by every line, must give the checkpoint's root), the inclusion and consistency proofs,
@@ -47,7 +48,7 @@ from .export.daily import (
     tables_pass,
 )
 from .export.tables import CSV_COLUMNS, DERIVED_FILES, DayTables, FileInfo
-from .note import Verifier, open_note
+from .note import Note, Verifier, open_note, parse_note
 from .proofs import verify_proof_json
 
 __all__ = ["PackFault", "PackReport", "PackUsageError", "verify_pack"]
@@ -94,6 +95,18 @@ class PackReport:
     fault_count: int = 0
     warnings: list[str] = field(default_factory=list)
     established: list[str] = field(default_factory=list)
+    signatures: list[dict[str, str]] = field(default_factory=list)
+    """Every signature on manifest.sig: name, key_id, role (trail, attester, unknown) and
+    status (verified, invalid, not checked)."""
+
+    @property
+    def attested_by(self) -> list[str]:
+        """The names of the given attester keys whose signature verified."""
+        return [
+            s["name"]
+            for s in self.signatures
+            if s["role"] == "attester" and s["status"] == "verified"
+        ]
 
     @property
     def ok(self) -> bool:
@@ -102,6 +115,7 @@ class PackReport:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["ok"] = self.ok
+        out["attested_by"] = self.attested_by
         return out
 
 
@@ -264,11 +278,14 @@ def verify_pack(
     path: Path | str,
     vkeys: Sequence[Verifier],
     *,
+    attesters: Sequence[Verifier] = (),
     max_faults: int = 200,
     progress: Callable[[int], None] | None = None,
 ) -> PackReport:
-    """Check a daily pack offline against verifier keys; see the module docstring. Raises
-    PackUsageError when `path` is not a pack or no key is given."""
+    """Check a daily pack offline against verifier keys; see the module docstring. Each of
+    `attesters` (compliance officers' keys, never trusted for the trail's own signatures) must
+    have a valid signature on manifest.sig. Raises PackUsageError when `path` is not a pack or
+    no key is given."""
     path = Path(path)
     if not path.exists():
         raise PackUsageError(f"{path}: no such file or directory")
@@ -281,6 +298,7 @@ def verify_pack(
     report = PackReport(str(path))
     fault = _Faults(report, max_faults)
     opened = _open_manifest(path, vkeys, fault, report)
+    _check_attestations(path, vkeys, attesters, fault, report)
     if opened is None:
         return report
     manifest, data = opened
@@ -359,6 +377,59 @@ def _open_manifest(
         fault(MANIFEST_FILE, problem)
         return None
     return manifest, text
+
+
+def _check_attestations(
+    path: Path,
+    vkeys: Sequence[Verifier],
+    attesters: Sequence[Verifier],
+    fault: _Faults,
+    report: PackReport,
+) -> None:
+    """List every signature on manifest.sig and check those by the given attester keys. A
+    signature by a key nobody gave is not checked (and not a fault: anyone may co-sign a
+    note); a given attester without a valid signature is a fault, since the caller asked for
+    that attestation."""
+    try:
+        note: Note | None = parse_note((path / SIGNATURE_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, NoteError):
+        note = None  # reported by _open_manifest
+    trail = {(v.name, v.key_id): v for v in vkeys}
+    officers = {(v.name, v.key_id): v for v in attesters if (v.name, v.key_id) not in trail}
+    signed: list[tuple[str, bytes]] = []
+    message = note.text.encode("utf-8") if note is not None else b""
+    for sig in note.signatures if note is not None else ():
+        ident = (sig.name, sig.key_id)
+        entry = {"name": sig.name, "key_id": sig.key_id.hex()}
+        if ident in trail:  # a fault here is reported by _open_manifest
+            ok = trail[ident].verify(message, sig.signature)
+            entry |= {"role": "trail", "status": "verified" if ok else "invalid"}
+        elif ident in officers:
+            ok = officers[ident].verify(message, sig.signature)
+            entry |= {"role": "attester", "status": "verified" if ok else "invalid"}
+            if ok:
+                if ident not in signed:
+                    signed.append(ident)
+            else:
+                fault(
+                    SIGNATURE_FILE,
+                    f"attestation signature by {sig.name} (key id {sig.key_id.hex()}) does "
+                    "not verify with the --attester key",
+                )
+        else:
+            entry |= {"role": "unknown", "status": "not checked"}
+        report.signatures.append(entry)
+    present = {(sig.name, sig.key_id) for sig in note.signatures} if note is not None else set()
+    for ident, officer in officers.items():
+        if ident not in present:
+            fault(
+                SIGNATURE_FILE,
+                f"no attestation signature by {officer.name} (key id {officer.key_id.hex()}, "
+                "given with --attester)",
+            )
+    if signed:
+        names = ", ".join(name for name, _ in signed)
+        report.established.append(f"{SIGNATURE_FILE}: attested by {names}")
 
 
 def _check_files(ctx: _Context) -> None:
