@@ -661,4 +661,4 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 # the command modules register themselves on `main`
-from . import cli_export, cli_search, cli_snapshot  # noqa: E402,F401
+from . import cli_attest, cli_exam, cli_export, cli_report, cli_search, cli_snapshot  # noqa: E402,F401

@@ -3,14 +3,55 @@ cli.py imports this module)."""
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from .cli import HOME_OPTION, JSON_OPTION, emit_json, err, fail, main, out, progress_bar
 from .cli import load_verifiers as _load_verifiers
 from .cli import require_trail as _require_trail
+from .note import Verifier
+
+
+def record_export(
+    home: Path,
+    *,
+    kind: str,
+    start: str,
+    end: str,
+    digest: str,
+    records: int,
+    path: Path,
+    query: str | None = None,
+) -> str | None:
+    """Record a new export as a compliance.export_made event (it falls after the exported
+    days, so packs stay byte-identical). A failure to record is a warning, not a failed export:
+    the files are made and valid; the operator is told to record it by hand."""
+    from .admin_events import record_admin_event
+    from .errors import TradetrailError
+
+    data = {
+        "kind": kind,
+        "period_start": start,
+        "period_end": end,
+        "digest": f"sha256:{digest}",
+        "records": records,
+        "path": str(path),
+    }
+    if query is not None:
+        data["query"] = query
+    try:
+        return record_admin_event(home, "compliance.export_made", data).describe()
+    except (TradetrailError, OSError) as exc:
+        err.print(
+            f"[yellow]warning:[/] the export was made but could not be recorded in the trail "
+            f"({exc}); record it with `tradetrail record --type compliance.export_made`",
+            soft_wrap=True,
+        )
+        return None
 
 
 @main.group()
@@ -39,6 +80,7 @@ def export() -> None:
     help="Key that signs manifest.json (skey text or file; default TRADETRAIL_SIGNING_KEY, "
     "else <home>/signing.key).",
 )
+@click.option("--no-record", is_flag=True, help="Do not record the export in the trail.")
 @JSON_OPTION
 def export_daily_command(
     home: Path,
@@ -46,6 +88,7 @@ def export_daily_command(
     out_dir: Path | None,
     partial: bool,
     signing_key: str | None,
+    no_record: bool,
     as_json: bool,
 ) -> None:
     """Write the daily pack of one sealed UTC day: events, orders, fills, blotter, positions,
@@ -79,8 +122,20 @@ def export_daily_command(
         fail(str(exc), 1)
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    recorded = None
+    if result.created and not no_record:
+        digest = hashlib.sha256((result.path / "manifest.json").read_bytes()).hexdigest()
+        recorded = record_export(
+            home,
+            kind="daily_pack",
+            start=result.date,
+            end=result.date,
+            digest=digest,
+            records=result.records,
+            path=result.path,
+        )
     if as_json:
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), "recorded": recorded})
         return
     state = "partial pack" if result.partial else "pack"
     verb = "wrote" if result.created else "already up to date:"
@@ -91,34 +146,63 @@ def export_daily_command(
         + ("" if result.trading else ", no trading"),
         soft_wrap=True,
     )
+    if recorded:
+        out.print(f"the export is {recorded}", soft_wrap=True)
 
 
 @main.command("verify-pack")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--vkey", "vkeys", multiple=True, required=True, help="Verifier key (text or file).")
+@click.option(
+    "--attester",
+    "attester_keys",
+    multiple=True,
+    help="A compliance officer's verifier key (text or file): their attestation signature on "
+    "manifest.sig must be there and verify. Repeatable.",
+)
 @click.option("--max-faults", default=200, show_default=True, type=click.IntRange(1, None))
 @JSON_OPTION
-def verify_pack_command(path: Path, vkeys: tuple[str, ...], max_faults: int, as_json: bool) -> None:
+def verify_pack_command(
+    path: Path,
+    vkeys: tuple[str, ...],
+    attester_keys: tuple[str, ...],
+    max_faults: int,
+    as_json: bool,
+) -> None:
     """Check a daily pack offline with nothing but the verifier key: file hashes and sizes,
     the manifest and checkpoint signatures, the chain in events.jsonl, the proofs, and every
-    derived row against the events. Exit 0 intact, 1 faults (each with its file and row or
-    line), 2 usage error.
+    derived row against the events. With --attester, the officers' attestation signatures too
+    (kept apart from --vkey: an officer's key never stands in for the trail's); signatures by
+    keys not given are listed as not checked. Exit 0 intact, 1 faults (each with its file and
+    row or line), 2 usage error.
 
     \b
     Example:
       tradetrail verify-pack exports/daily/2024-03-04 --vkey trail.vkey
+      tradetrail verify-pack exports/daily/2024-03-04 --vkey trail.vkey --attester cco.vkey
     """
+    from .attest import AttestKeyError, load_verifier
     from .verify_pack import PackUsageError, verify_pack
 
     verifiers = _load_verifiers(vkeys)
     assert verifiers is not None
+    try:
+        attesters = [load_verifier(spec, "--attester") for spec in attester_keys]
+    except AttestKeyError as exc:
+        fail(str(exc))
     if not path.exists():
         fail(f"{path}: no such file or directory")
+    from .verify_exam import is_exam_package
+
+    if is_exam_package(path):
+        _verify_exam(path, verifiers, attesters, max_faults, as_json)
     events = path / "events.jsonl"
     total = events.stat().st_size if events.is_file() else 0
     try:
         with progress_bar(total, "verifying") as update:
-            report = verify_pack(path, verifiers, max_faults=max_faults, progress=update)
+            report = verify_pack(
+                path, verifiers, attesters=attesters, max_faults=max_faults, progress=update
+            )
     except PackUsageError as exc:
         fail(str(exc))
     if as_json:
@@ -130,6 +214,19 @@ def verify_pack_command(path: Path, vkeys: tuple[str, ...], max_faults: int, as_
             out.print(f"... and {report.fault_count - len(report.faults)} more fault(s)")
         for warning in report.warnings:
             out.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
+        for sig in report.signatures:
+            if sig["role"] == "trail":
+                continue
+            label = f"{sig['name']} (key id {sig['key_id']})"
+            if sig["role"] == "attester":
+                colour = "green" if sig["status"] == "verified" else "red"
+                out.print(f"[{colour}]attestation[/] {label}: {sig['status']}", soft_wrap=True)
+            else:
+                out.print(
+                    f"signature by {label}: not checked (key not given; --attester checks it)",
+                    soft_wrap=True,
+                    highlight=False,
+                )
         verdict = "[green]OK[/]" if report.ok else f"[red]{report.fault_count} FAULT(S)[/]"
         seq = f" (seq {report.seq['first']}-{report.seq['last']})" if report.seq else ""
         kind = "partial pack" if report.partial else "pack"
@@ -138,4 +235,44 @@ def verify_pack_command(path: Path, vkeys: tuple[str, ...], max_faults: int, as_
             f"{report.files_checked} file(s), checkpoint size {report.checkpoint_size}",
             soft_wrap=True,
         )
+    sys.exit(0 if report.ok else 1)
+
+
+def _verify_exam(
+    path: Path,
+    verifiers: list[Verifier],
+    attesters: list[Verifier],
+    max_faults: int,
+    as_json: bool,
+) -> NoReturn:
+    """verify-pack on an exam package (a zip, or the folder it unzips to)."""
+    from .verify_exam import verify_exam
+    from .verify_pack import PackUsageError
+
+    total = path.stat().st_size if path.is_file() else 0
+    try:
+        with progress_bar(total, "verifying") as update:
+            report = verify_exam(
+                path, verifiers, attesters=attesters, max_faults=max_faults, progress=update
+            )
+    except PackUsageError as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(report.to_json())
+        sys.exit(0 if report.ok else 1)
+    for fault in report.faults:
+        out.print(f"[red]FAULT[/] {fault}", soft_wrap=True, markup=True, highlight=False)
+    if report.fault_count > len(report.faults):
+        out.print(f"... and {report.fault_count - len(report.faults)} more fault(s)")
+    for warning in report.warnings:
+        out.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
+    verdict = "[green]OK[/]" if report.ok else f"[red]{report.fault_count} FAULT(S)[/]"
+    period = report.period or {}
+    selected = "" if report.query_records is None else f", {report.query_records} selected"
+    out.print(
+        f"{verdict}: exam package {period.get('from')} to {period.get('to')}, "
+        f"{report.packs_checked} pack(s), {report.records} record(s){selected}, "
+        f"{report.files_checked} file(s), checkpoint size {report.checkpoint_size}",
+        soft_wrap=True,
+    )
     sys.exit(0 if report.ok else 1)

@@ -11,7 +11,7 @@ from ..errors import ConfigError
 from .base import IndexBackend
 from .feed import IndexCheck, UpdateResult, check_index, trail_origin, update_index
 from .lineage import Lineage, lineage
-from .query import Query, QueryError, parse_when
+from .query import Query, QueryError, parse_query_text, parse_when
 from .rows import IndexRow, row_from_line
 from .sqlite import INDEX_FILE, SqliteIndex
 
@@ -29,6 +29,7 @@ __all__ = [
     "index_url",
     "lineage",
     "open_index",
+    "parse_query_text",
     "parse_when",
     "row_from_line",
     "trail_origin",

@@ -81,3 +81,47 @@ class Query:
 def words(text: str) -> list[str]:
     """The words of a full-text query, as both backends tokenise them (letters and digits)."""
     return re.findall(r"[0-9A-Za-z_]+", text)
+
+
+_TEXT_TERMS: Final = ("type", "text", "since", "until", *FILTER_FIELDS)
+
+
+def parse_query_text(text: str, option: str = "--query") -> Query:
+    """A search written as one string, `NAME=VALUE` terms separated by spaces (shell quoting
+    for values with spaces): `account=ACC-1 type=order.* text="limit breach"`. Names are the
+    search filters plus `type` (repeatable), `text`, `since` and `until`. It is what an examiner's
+    request looks like when it travels in a file or a cron line; the result has no limit."""
+    import shlex
+
+    try:
+        terms = shlex.split(text)
+    except ValueError as exc:
+        raise QueryError(f"{option}: {text!r}: {exc}") from None
+    if not terms:
+        raise QueryError(f"{option}: empty query (expected NAME=VALUE terms, e.g. account=ACC-1)")
+    types: list[str] = []
+    equals: dict[str, str] = {}
+    since = until = words_text = None
+    for term in terms:
+        name, sep, value = term.partition("=")
+        name = name.strip().lower().replace("-", "_")
+        if not sep or not value:
+            raise QueryError(f"{option}: {term!r} is not NAME=VALUE (e.g. symbol=AAPL)")
+        if name not in _TEXT_TERMS:
+            raise QueryError(
+                f"{option}: {term!r}: unknown name {name!r} (use one of {', '.join(_TEXT_TERMS)})"
+            )
+        if name == "type":
+            types.append(value)
+        elif name == "text":
+            words_text = f"{words_text} {value}" if words_text else value
+        elif name in ("since", "until"):
+            when = parse_when(value, f"{option} {name}")
+            since, until = (when, until) if name == "since" else (since, when)
+        elif name in equals and equals[name] != value:
+            raise QueryError(f"{option}: {name} given twice ({equals[name]!r}, {value!r})")
+        else:
+            equals[name] = value
+    return Query(
+        types=tuple(types), equals=equals, since=since, until=until, text=words_text, limit=None
+    )

@@ -1,0 +1,365 @@
+"""Offline verification of an exam package (the zip of `tradetrail export exam`, or the folder
+it unzips to): `tradetrail verify-pack PACKAGE --vkey KEY` detects it and comes here.
+
+Checks the package manifest's signature, every file's size and SHA-256 and that nothing
+unlisted was slipped in, SHA256SUMS, README.md and CONTENTS.md against the manifest, the
+package checkpoint, every daily pack in full with verify_pack (each extracted on its own to a
+temporary folder, so memory and disk stay bounded), that consecutive packs chain and the last
+one ends at the package checkpoint, and every query record's inclusion proof.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, Final
+
+import orjson
+
+from .checkpoint import Checkpoint, open_checkpoint
+from .errors import CheckpointError, NoteError, ProofError
+from .export.daily import MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE
+from .export.exam import (
+    CONTENTS,
+    EXAM_FORMAT,
+    QUERY_PROOFS,
+    QUERY_RECORDS,
+    README,
+    exam_sums,
+    render_contents,
+    render_exam_readme,
+)
+from .keys import VKEY_FILE
+from .merkle import leaf_hash
+from .note import Verifier, open_note
+from .proofs import verify_proof_json
+from .verify_pack import PackFault, PackUsageError, verify_pack
+
+__all__ = ["ExamReport", "is_exam_package", "verify_exam"]
+
+_BLOCK: Final = 1 << 20
+_UNLISTED: Final = (MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE)
+
+
+@dataclass
+class ExamReport:
+    path: str
+    period: dict[str, Any] | None = None
+    records: int = 0
+    checkpoint_size: int | None = None
+    packs_checked: int = 0
+    files_checked: int = 0
+    query_records: int | None = None
+    faults: list[PackFault] = field(default_factory=list)
+    fault_count: int = 0
+    warnings: list[str] = field(default_factory=list)
+    established: list[str] = field(default_factory=list)
+    kind: str = "exam package"
+
+    @property
+    def ok(self) -> bool:
+        return self.fault_count == 0
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ok"] = self.ok
+        return out
+
+
+class _Source:
+    """The package's files by their name inside its folder, from a zip or a directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.zip: zipfile.ZipFile | None = None
+        self.root: Path | None = None
+        self.prefix = ""
+        if path.is_file():
+            try:
+                self.zip = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise PackUsageError(f"{path}: not a zip file ({exc})") from None
+            names = self.zip.namelist()
+            folders = {n.split("/", 1)[0] for n in names}
+            if len(folders) != 1 or not all("/" in n for n in names):
+                raise PackUsageError(
+                    f"{path}: not an exam package (its entries are not all in one folder)"
+                )
+            self.prefix = folders.pop() + "/"
+            self.names = [n[len(self.prefix) :] for n in names if not n.endswith("/")]
+        else:
+            root = path
+            if not (root / MANIFEST_FILE).is_file():
+                inner = [p for p in path.iterdir() if p.is_dir() and (p / MANIFEST_FILE).is_file()]
+                if len(inner) == 1:
+                    root = inner[0]
+            self.root = root
+            self.names = sorted(
+                p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
+            )
+
+    def __contains__(self, name: str) -> bool:
+        return name in set(self.names)
+
+    @contextmanager
+    def open(self, name: str) -> Iterator[IO[bytes]]:
+        if self.zip is not None:
+            with self.zip.open(self.prefix + name) as fh:
+                yield fh
+        else:
+            assert self.root is not None
+            with (self.root / name).open("rb") as fh:
+                yield fh
+
+    def read(self, name: str) -> bytes:
+        with self.open(name) as fh:
+            return fh.read()
+
+    def close(self) -> None:
+        if self.zip is not None:
+            self.zip.close()
+
+
+def is_exam_package(path: Path) -> bool:
+    """A zip, or a folder whose manifest (or its one sub-folder's) says exam package."""
+    if path.is_file():
+        return zipfile.is_zipfile(path)
+    for candidate in (path, *(p for p in path.iterdir() if p.is_dir())) if path.is_dir() else ():
+        manifest = candidate / MANIFEST_FILE
+        if manifest.is_file():
+            try:
+                if orjson.loads(manifest.read_bytes()).get("format") == EXAM_FORMAT:
+                    return True
+            except (orjson.JSONDecodeError, AttributeError, OSError):
+                return False
+    return False
+
+
+def verify_exam(
+    path: Path | str,
+    vkeys: Sequence[Verifier],
+    *,
+    attesters: Sequence[Verifier] = (),
+    max_faults: int = 200,
+    progress: Callable[[int], None] | None = None,
+) -> ExamReport:
+    """Check an exam package offline; see the module docstring. Raises PackUsageError when
+    `path` is not an exam package or no key is given."""
+    path = Path(path)
+    if not path.exists():
+        raise PackUsageError(f"{path}: no such file or directory")
+    if not vkeys:
+        raise PackUsageError("give the verifier key of the trail (--vkey)")
+    report = ExamReport(str(path))
+    source = _Source(path)
+    try:
+        _verify(source, vkeys, attesters, report, max_faults, progress)
+    finally:
+        source.close()
+    if report.ok and report.period is not None:
+        report.established.append(
+            f"{report.period['from']} to {report.period['to']}: {report.packs_checked} daily "
+            f"pack(s) with {report.records} record(s) verify and chain to the signed checkpoint "
+            f"at size {report.checkpoint_size}"
+        )
+    return report
+
+
+def _verify(
+    source: _Source,
+    vkeys: Sequence[Verifier],
+    attesters: Sequence[Verifier],
+    report: ExamReport,
+    max_faults: int,
+    progress: Callable[[int], None] | None,
+) -> None:
+    def fault(file: str | None, message: str, line: int | None = None) -> None:
+        report.fault_count += 1
+        if len(report.faults) < max_faults:
+            report.faults.append(PackFault(file, message, line))
+
+    if MANIFEST_FILE not in source:
+        raise PackUsageError(f"{source.path}: not an exam package (no {MANIFEST_FILE})")
+    data = source.read(MANIFEST_FILE)
+    try:
+        manifest = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        fault(MANIFEST_FILE, f"not JSON: {exc}")
+        return
+    if not isinstance(manifest, dict) or manifest.get("format") != EXAM_FORMAT:
+        raise PackUsageError(f"{source.path}: {MANIFEST_FILE} is not an exam package manifest")
+    if SIGNATURE_FILE not in source:
+        fault(SIGNATURE_FILE, "missing: the manifest is not signed")
+    else:
+        try:
+            note, _ = open_note(source.read(SIGNATURE_FILE).decode("utf-8"), vkeys)
+            if note.text.encode("utf-8") != data:
+                fault(SIGNATURE_FILE, "signs a text that is not manifest.json")
+        except (NoteError, UnicodeDecodeError) as exc:
+            fault(SIGNATURE_FILE, f"does not verify with the given key(s): {exc}")
+    try:
+        report.period = dict(manifest["period"])
+        report.checkpoint_size = int(manifest["checkpoint"]["size"])
+        listed = {str(f["name"]): f for f in manifest["files"]}
+        packs = list(manifest["packs"])
+    except (KeyError, TypeError, ValueError) as exc:
+        fault(MANIFEST_FILE, f"malformed: {exc!r}")
+        return
+    for name in source.names:
+        if name not in listed and name not in _UNLISTED:
+            fault(name, "not listed in manifest.json (added after the package was made)")
+        if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
+            fault(name, "unsafe path in the package")
+    done = 0
+    for name, entry in sorted(listed.items()):
+        if name not in source:
+            fault(name, "listed in manifest.json but missing")
+            continue
+        digest, size = hashlib.sha256(), 0
+        with source.open(name) as fh:
+            while block := fh.read(_BLOCK):
+                digest.update(block)
+                size += len(block)
+        done += size
+        if progress is not None:
+            progress(done)
+        report.files_checked += 1
+        if size != entry.get("size"):
+            fault(name, f"{size} bytes, the manifest says {entry.get('size')}")
+        if digest.hexdigest() != entry.get("sha256"):
+            fault(name, "SHA-256 differs from the manifest (the file was altered)")
+    if SUMS_FILE not in source or source.read(SUMS_FILE) != exam_sums(manifest, data):
+        fault(SUMS_FILE, "does not match the manifest")
+    for name, render in ((README, render_exam_readme), (CONTENTS, render_contents)):
+        try:
+            rebuilt = render(manifest)
+        except (KeyError, TypeError) as exc:
+            fault(MANIFEST_FILE, f"cannot rebuild {name}: {exc!r}")
+            continue
+        if name in source and source.read(name) != rebuilt:
+            fault(name, "differs from the text the manifest gives (edited after signing)")
+    checkpoint = _package_checkpoint(source, manifest, vkeys, fault)
+    if VKEY_FILE in source:
+        shipped = source.read(VKEY_FILE).decode("utf-8", "replace").strip()
+        if shipped not in {v.vkey() for v in vkeys}:
+            report.warnings.append(
+                f"{VKEY_FILE} in the package ({shipped}) is not a key you gave: the package was "
+                "checked against your key(s) only"
+            )
+    _verify_packs(source, packs, vkeys, attesters, report, fault, checkpoint, max_faults)
+    if manifest.get("query") is not None and checkpoint is not None:
+        _verify_query(source, manifest["query"], checkpoint, report, fault)
+
+
+def _package_checkpoint(
+    source: _Source,
+    manifest: dict[str, Any],
+    vkeys: Sequence[Verifier],
+    fault: Callable[..., None],
+) -> Checkpoint | None:
+    name = "checkpoint"
+    if name not in source:
+        fault(name, "missing")
+        return None
+    try:
+        checkpoint = open_checkpoint(source.read(name).decode("utf-8"), vkeys)
+    except (NoteError, CheckpointError, ValueError, UnicodeDecodeError) as exc:
+        fault(name, f"does not verify with the given key(s): {exc}")
+        return None
+    cp = manifest.get("checkpoint") or {}
+    if cp.get("size") != checkpoint.size or cp.get("root") != checkpoint.root.hex():
+        fault(MANIFEST_FILE, "checkpoint size/root differ from the signed checkpoint")
+    return checkpoint
+
+
+def _verify_packs(
+    source: _Source,
+    packs: list[dict[str, Any]],
+    vkeys: Sequence[Verifier],
+    attesters: Sequence[Verifier],
+    report: ExamReport,
+    fault: Callable[..., None],
+    checkpoint: Checkpoint | None,
+    max_faults: int,
+) -> None:
+    previous: dict[str, Any] | None = None
+    for summary in packs:
+        day = str(summary.get("date"))
+        folder = f"packs/{day}"
+        names = [n for n in source.names if n.startswith(folder + "/")]
+        if not names:
+            fault(folder, "the pack is missing")
+            continue
+        with tempfile.TemporaryDirectory(prefix="tradetrail-exam-") as tmp:
+            target = Path(tmp) / day
+            target.mkdir()
+            for name in names:
+                with source.open(name) as src, (target / name.split("/", 2)[2]).open("wb") as dst:
+                    shutil.copyfileobj(src, dst, _BLOCK)
+            pack_report = verify_pack(target, vkeys, attesters=attesters, max_faults=max_faults)
+            pack_manifest = (target / MANIFEST_FILE).read_bytes()
+        report.packs_checked += 1
+        report.records += pack_report.records
+        for pf in pack_report.faults:
+            fault(f"{folder}/{pf.file or 'pack'}", pf.message, pf.line)
+            report.faults[-1].row, report.faults[-1].column = pf.row, pf.column
+        report.fault_count += pack_report.fault_count - len(pack_report.faults)
+        report.warnings += [f"{folder}: {w}" for w in pack_report.warnings]
+        if hashlib.sha256(pack_manifest).hexdigest() != summary.get("manifest_sha256"):
+            fault(f"{folder}/{MANIFEST_FILE}", "is not the pack the package manifest lists")
+        pack = orjson.loads(pack_manifest)
+        if previous is not None:
+            prev, cp = pack.get("previous_checkpoint"), previous.get("checkpoint") or {}
+            mismatch = prev is not None and (
+                prev.get("size") != cp.get("size") or prev.get("root") != cp.get("root")
+            )
+            if mismatch or (prev is None and previous.get("records")):
+                fault(
+                    f"{folder}/{MANIFEST_FILE}",
+                    f"does not chain to the pack of {previous.get('date')}: previous checkpoint "
+                    f"{prev}, that pack's checkpoint size {cp.get('size')}",
+                )
+        previous = pack
+    if previous is not None and checkpoint is not None:
+        cp = previous.get("checkpoint") or {}
+        if cp.get("size") != checkpoint.size or cp.get("root") != checkpoint.root.hex():
+            fault("checkpoint", f"is not the checkpoint of the last pack ({previous.get('date')})")
+
+
+def _verify_query(
+    source: _Source,
+    query: dict[str, Any],
+    checkpoint: Checkpoint,
+    report: ExamReport,
+    fault: Callable[..., None],
+) -> None:
+    if QUERY_RECORDS not in source or QUERY_PROOFS not in source:
+        fault("query", "the query files are missing")
+        return
+    lines = source.read(QUERY_RECORDS).split(b"\n")
+    proofs = source.read(QUERY_PROOFS).split(b"\n")
+    if lines[-1] != b"" or proofs[-1] != b"":
+        fault(QUERY_RECORDS, "does not end with a newline")
+    lines, proofs = lines[:-1], proofs[:-1]
+    if len(lines) != len(proofs):
+        fault(QUERY_PROOFS, f"{len(proofs)} proof(s) for {len(lines)} record(s)")
+    if query.get("records") != len(lines):
+        fault(QUERY_RECORDS, f"{len(lines)} record(s), the manifest says {query.get('records')}")
+    report.query_records = len(lines)
+    for number, (line, raw) in enumerate(zip(lines, proofs, strict=False), start=1):
+        try:
+            proof = orjson.loads(raw)
+            verify_proof_json(proof, [], require_signed=False)
+        except (orjson.JSONDecodeError, ProofError, ValueError, TypeError) as exc:
+            fault(QUERY_PROOFS, f"not a valid inclusion proof: {exc}", number)
+            continue
+        if proof.get("leaf_hash") != leaf_hash(line).hex():
+            fault(QUERY_RECORDS, "the line is not the leaf its proof proves", number)
+        if proof.get("tree_size") != checkpoint.size or proof.get("root") != checkpoint.root.hex():
+            fault(QUERY_PROOFS, "does not prove into the package checkpoint", number)
