@@ -138,7 +138,11 @@ def test_attest_cosigns_the_manifest_and_records_the_event(
     assert data["digest"] == f"sha256:{digest}"
     assert data["period_start"] == data["period_end"] == DAY1
     assert DAY1 in data["statement"] and "certify" in data["statement"]
-    assert parse_subject(data["subject"]) == (DAY1, officer_key)
+    assert data["subject"] == f"daily_pack:{DAY1}" and parse_subject(data["subject"]) == (
+        DAY1,
+        None,
+    )
+    assert data["signer_key"] == officer_key.vkey()
     assert "schema_error" not in event and "redacted" not in event
     assert f"recorded as seq {event['seq']}" in result.output
 

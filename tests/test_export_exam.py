@@ -144,9 +144,7 @@ def test_a_fresh_process_makes_the_same_bytes(demo: Path, package: Path, tmp_pat
         "export_exam(sys.argv[1], sys.argv[2], sys.argv[3], out=sys.argv[4])"
     )
     out = tmp_path / "fresh.zip"
-    subprocess.run(
-        [sys.executable, "-c", code, demo, DAY1, DAY2, out], check=True
-    )
+    subprocess.run([sys.executable, "-c", code, demo, DAY1, DAY2, out], check=True)
     assert out.read_bytes() == package.read_bytes()
 
 

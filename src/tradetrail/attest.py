@@ -9,8 +9,9 @@ in the trail. The signature makes the certification checkable from the pack alon
 The event's data (events.ComplianceAttestation):
 
     statement     what the officer certifies
-    subject       `daily_pack:<date> signer=<officer's verifier key>` (the key, not just its id:
-                  the journal must hold what is needed to check the signature on the pack)
+    subject       `daily_pack:<date>`
+    signer_key    the officer's full verifier key (not just its id: the journal must hold what
+                  is needed to check the signature on the pack)
     period_start  the day; period_end the day
     digest        `sha256:<hex>` of the pack's manifest.json (the text both signatures sign)
 
@@ -60,7 +61,6 @@ __all__ = [
     "load_verifier",
     "pack_dir",
     "parse_subject",
-    "subject_for",
 ]
 
 ATTESTATION_TYPE: Final = ComplianceAttestation.TYPE
@@ -128,13 +128,10 @@ def default_statement(day: str) -> str:
     )
 
 
-def subject_for(day: str, verifier: Verifier) -> str:
-    """The event's subject: the pack and the officer's full verifier key."""
-    return f"{SUBJECT_PREFIX}{day} {_SIGNER_FIELD}{verifier.vkey()}"
-
-
 def parse_subject(subject: object) -> tuple[str, Verifier | None] | None:
-    """(day, signer key or None) of an attestation subject naming a daily pack, else None."""
+    """(day, signer key or None) of an attestation subject naming a daily pack, else None.
+    Version 1 events carried the key in the subject (`signer=<vkey>`); version 2 has
+    `signer_key`."""
     if not isinstance(subject, str) or not subject.startswith(SUBJECT_PREFIX):
         return None
     head, _, rest = subject[len(SUBJECT_PREFIX) :].partition(" ")
@@ -274,13 +271,19 @@ def _parse_record(rec: dict[str, Any], seq: int) -> RecordedAttestation | None:
     parsed = parse_subject(data.get("subject"))
     if parsed is None:
         return None
+    signer = parsed[1]
+    if isinstance(data.get("signer_key"), str):
+        try:
+            signer = Verifier.from_vkey(data["signer_key"])
+        except NoteError:
+            signer = None
     digest, actor = data.get("digest"), rec.get("actor")
     return RecordedAttestation(
         seq=seq,
         ts=str(rec.get("ts", rec.get("event_ts", ""))),
         day=parsed[0],
         actor=actor if isinstance(actor, str) else None,
-        signer=parsed[1],
+        signer=signer,
         statement=str(data.get("statement", "")),
         digest=digest if isinstance(digest, str) else None,
     )
@@ -495,7 +498,8 @@ def attest(
         return result
     event = {
         "statement": text,
-        "subject": subject_for(day, officer),
+        "subject": f"{SUBJECT_PREFIX}{day}",
+        "signer_key": officer.vkey(),
         "period_start": date.fromisoformat(day),
         "period_end": date.fromisoformat(day),
         "digest": f"sha256:{digest}",

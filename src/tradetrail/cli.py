@@ -522,7 +522,10 @@ def proof_verify(file: Any, vkeys: tuple[str, ...], unsigned_ok: bool, as_json: 
 
 @main.command()
 @click.option(
-    "--name", required=True, help="Key name: the log origin, e.g. trail.example.com/desk-1."
+    "--name",
+    required=True,
+    help="Key name: the log origin (e.g. trail.example.com/desk-1), or a compliance "
+    "officer's name for `attest` (e.g. cco.jane.roe; no spaces or '+').",
 )
 @click.option(
     "--out",
@@ -661,4 +664,12 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 # the command modules register themselves on `main`
-from . import cli_attest, cli_exam, cli_export, cli_report, cli_search, cli_snapshot  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    cli_attest,
+    cli_exam,
+    cli_export,
+    cli_report,
+    cli_retention,
+    cli_search,
+    cli_snapshot,
+)

@@ -686,12 +686,15 @@ class ComplianceAttestation(EventData, kw_only=True, frozen=True):
     """A person attests to something (a daily pack, a review) on the record."""
 
     TYPE = "compliance.attestation"
-    VERSION = 1
+    VERSION = 2
     statement: str
     subject: str | None = None
     period_start: date | None = None
     period_end: date | None = None
     digest: str | None = None
+    signer_key: str | None = None
+    """The attester's verifier key (C2SP note format) when the attestation is a signature:
+    the journal then holds what is needed to check it (version 2)."""
 
 
 class ComplianceExceptionNoted(EventData, kw_only=True, frozen=True):

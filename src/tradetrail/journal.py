@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -14,6 +15,7 @@ from .errors import JournalFormatError
 JOURNAL_DIR = "journal"
 FILE_PATTERN = re.compile(r"^audit-(\d{8})\.jsonl$")
 ZERO_HASH = "0" * 64
+PRUNED_FILE = "pruned.json"
 _BLOCK = 1 << 16
 
 
@@ -181,3 +183,44 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True)
+class PrunedDay:
+    """A day file removed (state "removed") or being removed ("intent") under the retention
+    policy, as listed in `<home>/pruned.json`: its absence is deliberate, and its leaf hashes
+    [first_seq, last_seq] are still in the tiles (see tradetrail.retention)."""
+
+    day: str
+    first_seq: int
+    last_seq: int
+    state: str
+
+
+def pruned_days(home: Path) -> list[PrunedDay]:
+    """The days listed in `<home>/pruned.json`, by seq; none when the file is absent. Every
+    reader that finds a day file missing asks this before calling it a fault."""
+    path = Path(home) / PRUNED_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    try:
+        doc = orjson.loads(data)
+        days = [
+            PrunedDay(str(d["day"]), int(d["first_seq"]), int(d["last_seq"]), str(d["state"]))
+            for d in doc["days"]
+        ]
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise JournalFormatError(f"{path}: not a valid list of pruned days ({exc!r})") from None
+    return sorted(days, key=lambda d: d.first_seq)
+
+
+def pruned_gap(pruned: list[PrunedDay], start: int, end: int) -> bool:
+    """Whether records [start, end) all lie in consecutive pruned days, the last of which ends
+    at `end - 1` (a reader may start inside a pruned day, never stop inside one)."""
+    at = start
+    for day in pruned:
+        if day.first_seq <= at <= day.last_seq:
+            at = day.last_seq + 1
+    return at == end and end > start

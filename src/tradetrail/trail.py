@@ -450,6 +450,8 @@ class Trail:
             source: Iterable[bytes] = lines
         else:
             source = (line for _, line in journal.lines_from_seq(self.home, max(start - 1, 0)))
+        if start and journal.pruned_days(self.home):  # seq start-1 may be in a pruned day
+            self._prev = self.tiles.node(0, start - 1).hex()
         for line in source:
             record = journal.parse_record(line)
             seq = record.get("seq")
@@ -459,6 +461,11 @@ class Trail:
             if seq == start - 1:
                 self._prev = leaf.hex()
                 continue
+            if seq > self._size and journal.pruned_gap(
+                journal.pruned_days(self.home), self._size, seq
+            ):  # days removed under retention: their leaf hashes are in the tiles
+                for pruned_seq in range(self._size, seq):
+                    self._append_leaf(self.tiles.node(0, pruned_seq))
             if seq != self._size or record.get("prev") != self._prev:
                 raise TrailCorruptError(
                     f"journal breaks at seq {seq} (expected seq {self._size} chained to "

@@ -20,8 +20,17 @@ import orjson
 
 from .canonical import EVENT_ID_PATTERN, SORT, TYPE_PATTERN
 from .checkpoint import Checkpoint, open_checkpoint
-from .errors import CheckpointError, ConfigError, NoteError
-from .journal import FILE_PATTERN, JOURNAL_DIR, ZERO_HASH, file_day
+from .errors import CheckpointError, ConfigError, JournalFormatError, NoteError, TileError
+from .journal import (
+    FILE_PATTERN,
+    JOURNAL_DIR,
+    PRUNED_FILE,
+    ZERO_HASH,
+    PrunedDay,
+    file_day,
+    pruned_days,
+    pruned_gap,
+)
 from .keys import VKEY_FILE, read_vkey
 from .merkle import Frontier
 from .note import Verifier
@@ -33,6 +42,7 @@ from .tiles import (
     tile_path,
     tiles_for_size,
 )
+from .tilestore import TileStore
 from .timefmt import RFC3339_UTC
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -228,6 +238,31 @@ def verify_trail(
     prev_hex = ZERO_HASH
     last_ts = ""
     done_bytes = 0
+    pruned = _pruned(home, check)
+
+    def settle(leaf: bytes) -> None:
+        """Fold one leaf into the tree and check every tile and checkpoint it completes."""
+        full = builder.add(frontier.append(leaf))
+        for level, index, data in full:
+            _check_tile(tiles_root, level, index, TILE_WIDTH, data, check)
+        size = frontier.size
+        if size in wanted:
+            _check_roots(size, frontier.root(), wanted.pop(size), check)
+        if size in partial_triggers:
+            for level, width, tpath in partial_triggers.pop(size):
+                entries = builder.entries(level)
+                _check_tile(
+                    tiles_root,
+                    level,
+                    size >> (TILE_HEIGHT * (level + 1)),
+                    width,
+                    b"".join(entries[:width]),
+                    check,
+                    tpath,
+                )
+        if progress is not None and not size & 0x3FFF:
+            progress(done_bytes)
+
     for file_index, path in enumerate(files):
         rel = f"{JOURNAL_DIR}/{path.name}"
         day = file_day(path)
@@ -254,32 +289,21 @@ def verify_trail(
                 seq: Any = None
                 if type(record) is dict:
                     seq = record.get("seq")
+                    if lineno == 1 and type(seq) is int and seq > expected_seq:
+                        # records before this file are missing: deliberate only when pruned
+                        # under retention, and then their leaf hashes come from the tiles
+                        got = _pruned_leaves(tiles_root, pruned, expected_seq, seq, rel, check)
+                        for pruned_leaf in got or ():
+                            settle(pruned_leaf)
+                        if got:
+                            expected_seq, prev_hex = seq, got[-1].hex()
                     state = (expected_seq, prev_hex, last_ts)
                     last_ts = _check_record(record, line, dumps, state, day, check, rel, lineno)
                 elif record is not None:
                     check.fault("not a JSON object", rel, lineno, expected_seq)
                 expected_seq = (seq if type(seq) is int else expected_seq) + 1
                 prev_hex = leaf.hex()
-                full = builder.add(frontier.append(leaf))
-                for level, index, data in full:
-                    _check_tile(tiles_root, level, index, TILE_WIDTH, data, check)
-                size = frontier.size
-                if size in wanted:
-                    _check_roots(size, frontier.root(), wanted.pop(size), check)
-                if size in partial_triggers:
-                    for level, width, tpath in partial_triggers.pop(size):
-                        entries = builder.entries(level)
-                        _check_tile(
-                            tiles_root,
-                            level,
-                            size >> (TILE_HEIGHT * (level + 1)),
-                            width,
-                            b"".join(entries[:width]),
-                            check,
-                            tpath,
-                        )
-                if progress is not None and not size & 0x3FFF:
-                    progress(done_bytes)
+                settle(leaf)
     if progress is not None:
         progress(done_bytes)
     report.size = frontier.size
@@ -315,6 +339,51 @@ def verify_trail(
             f"{count} torn line(s) from crashes were set aside in quarantine/ (never acknowledged)"
         )
     return report
+
+
+def _pruned(home: Path, check: _Checker) -> list[PrunedDay]:
+    """The days removed under retention (pruned.json), noted in the report."""
+    try:
+        pruned = pruned_days(home)
+    except JournalFormatError as exc:
+        check.fault(str(exc), PRUNED_FILE)
+        return []
+    if pruned:
+        first, last = pruned[0].first_seq, pruned[-1].last_seq
+        check.report.notes.append(
+            f"{len(pruned)} day file(s) between seq {first} and {last} were removed under the "
+            f"retention policy ({PRUNED_FILE}): their records are checked from the level-0 "
+            "tiles (existence and order stay committed in every checkpoint; the content is "
+            "only in their daily packs)"
+        )
+    return pruned
+
+
+def _pruned_leaves(
+    tiles_root: Path, pruned: list[PrunedDay], start: int, end: int, rel: str, check: _Checker
+) -> list[bytes] | None:
+    """Leaf hashes [start, end) from the level-0 tiles when pruned.json lists exactly those
+    records; None (after a fault) when the gap is not a deliberate one."""
+    if not pruned_gap(pruned, start, end):
+        check.fault(
+            f"records {start}..{end - 1} are missing: no day file holds them and {PRUNED_FILE} "
+            "does not list them as pruned (a day file was deleted?)",
+            rel,
+            1,
+            end,
+        )
+        return None
+    store = TileStore(tiles_root)
+    leaves: list[bytes] = []
+    try:
+        for index in range(start // TILE_WIDTH, (end - 1) // TILE_WIDTH + 1):
+            base = index * TILE_WIDTH
+            entries = store.read_entries(0, index, min(end - base, TILE_WIDTH))
+            leaves.extend(entries[max(start - base, 0) : end - base])
+    except (TileError, OSError) as exc:
+        check.fault(f"pruned records {start}..{end - 1}: their leaf tile is unreadable: {exc}")
+        return None
+    return leaves
 
 
 def _check_record(

@@ -51,6 +51,7 @@ from ..journal import (
     fsync_dir,
     journal_files,
     offset_of_seq,
+    pruned_days,
     record_seq,
     tail_lines,
     torn_tail,
@@ -297,7 +298,13 @@ def prior_config(home: Path, day: str, start: int, end: int) -> list[tuple[int, 
     if path.is_file() and _first_config_kind(path, end) == "config.snapshot":
         return []
     collected: list[tuple[int, str, bytes]] = []
-    for earlier in reversed([p for p in journal_files(home) if file_day(p) < compact]):
+    sources = [(file_day(p), p) for p in journal_files(home) if file_day(p) < compact]
+    for gone in pruned_days(home):  # removed under retention: its lines live on in its pack
+        pack = home / "exports" / "daily" / f"{gone.day[:4]}-{gone.day[4:6]}-{gone.day[6:]}"
+        known = any(d == gone.day for d, _ in sources)
+        if gone.day < compact and not known and (pack / EVENTS_FILE).is_file():
+            sources.append((gone.day, pack / EVENTS_FILE))
+    for _, earlier in sorted(sources, reverse=True):
         lines = [item for item in _config_lines_in(earlier) if item[0] < start]
         snapshots = [i for i, (_, kind, _) in enumerate(lines) if kind == "config.snapshot"]
         if snapshots:
@@ -994,6 +1001,11 @@ def export_daily(
     if not (home / JOURNAL_DIR).is_dir():
         raise ConfigError(f"{home} is not a trail (no journal/ directory)")
     vkey = read_vkey(home / VKEY_FILE)
+    if any(gone.day == day.replace("-", "") for gone in pruned_days(home)):
+        raise PackError(
+            f"{day} was removed under the retention policy (pruned.json); its pack, made before "
+            f"the removal, is the record of that day (exports/daily/{day})"
+        )
     bounds = day_bounds(home, day, today)
     if bounds.future:
         raise PackError(f"{day} has not begun yet (UTC); there is nothing to pack")
@@ -1142,7 +1154,10 @@ def _build(
             consistency_proof_json(home, previous_size, size) if previous is not None else None
         ),
         "extension": None,
-        "config_records": [inclusion_proof_json(home, seq, size) for seq, _ in prior],
+        "config_records": [
+            {"record": line.decode("utf-8"), **inclusion_proof_json(home, seq, size)}
+            for seq, line in prior  # the record comes from a pack when its day was pruned
+        ],
     }
     if end == size:
         if scan.root != checkpoint.root:

@@ -11,6 +11,7 @@ from typing import Final
 from .. import journal
 from ..errors import IndexStoreError
 from ..keys import VKEY_FILE, read_vkey
+from ..tilestore import TileStore
 from .base import IndexBackend
 from .rows import IndexRow, leaf_hash_hex, row_from_line
 
@@ -54,10 +55,15 @@ def update_index(
     prev = index.leaf_hash(origin, start - 1) if start > 0 else None
     rows: list[IndexRow] = []
     expected = start
+    pruned = journal.pruned_days(home)
     for path, line in journal.lines_from_seq(home, start):
         if upto is not None and expected >= upto:
             break
         row = row_from_line(origin, line, f"{path.name} seq {expected}")
+        if row.seq > expected and journal.pruned_gap(pruned, expected, row.seq):
+            # days removed under retention are skipped; the chain resumes from the tiles
+            prev = TileStore(home / "tiles").node(0, row.seq - 1).hex()
+            expected = row.seq
         if row.seq != expected:
             raise IndexStoreError(
                 f"{path.name}: expected seq {expected}, found {row.seq} (run `tradetrail verify`)"
@@ -111,11 +117,18 @@ def check_index(
     stored = index.hashes(origin)
     current = next(stored, None)
     last_indexed = index.last_seq(origin)
-    for seq, (_path, line) in enumerate(journal.lines_from_seq(home, 0)):
+    pruned = journal.pruned_days(home)
+    gone = [(d.first_seq, d.last_seq) for d in pruned]
+    lines = journal.lines_from_seq(home, 0)
+    numbered = (
+        ((journal.record_seq(line), (p, line)) for p, line in lines) if pruned else enumerate(lines)
+    )
+    for seq, (_path, line) in numbered:
         if seq > last_indexed:
             break
         while current is not None and current[0] < seq:
-            check.extra.append(current[0])
+            if not any(a <= current[0] <= b for a, b in gone):  # rows of pruned days may stay
+                check.extra.append(current[0])
             current = next(stored, None)
         if current is None or current[0] != seq:
             check.missing.append(seq)

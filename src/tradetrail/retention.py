@@ -1,0 +1,871 @@
+"""Retention and legal hold: which sealed day files may be removed, and their crash-safe removal.
+
+The chain runs through every record and the journal is one file per UTC day, so the unit of
+removal is a whole sealed day file. A day may go only when every record in it is past its
+class's retention period, no legal hold touches it, it is not the trail's newest file, and its
+daily pack exists under `exports/daily/YYYY-MM-DD`, verifies with `trail.vkey` and holds the
+file's exact bytes. Tiles and checkpoints are never touched, so every signed tree head still
+commits to the existence and order of the removed records (see docs/RETENTION.md).
+
+"Past retention": a record of UTC day D with period P may go from 00:00 UTC of (D + 1 day) + P,
+periods counted in calendar years, months and days (a date that does not exist, e.g. 29
+February plus a year, rounds up to the next day). `as_of` is that instant's clock: now, or
+00:00 UTC of the `--as-of` date.
+
+Removal is recorded before anything is deleted: the batch goes into `<home>/pruned.json` as an
+intent (fsynced), then a `compliance.records_removed` event is journaled, then the files are
+unlinked and the batch is marked removed. A crash at any step leaves a verifiable trail, and
+the next `apply` finishes the batch.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import fnmatch
+import getpass
+import hashlib
+import re
+import tomllib
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from .canonical import TYPE_PATTERN
+from .errors import TradetrailError, TrailLockedError
+from .journal import (
+    JOURNAL_DIR,
+    PRUNED_FILE,
+    file_day,
+    fsync_dir,
+    journal_files,
+    lines_from_seq,
+    pruned_days,
+)
+from .keys import VKEY_FILE, read_vkey
+from .merkle import Frontier
+from .tilestore import TileStore, write_atomic
+from .timefmt import Clock
+
+__all__ = [
+    "DEFAULT_POLICY_TOML",
+    "EVENT_TYPE",
+    "ApplyResult",
+    "DayDecision",
+    "Hold",
+    "Period",
+    "Plan",
+    "Policy",
+    "PolicyError",
+    "RetentionError",
+    "apply_retention",
+    "load_policy",
+    "parse_policy",
+    "plan_retention",
+]
+
+POLICY_FILE: Final = "retention.toml"
+EVENT_TYPE: Final = "compliance.records_removed"
+TOMBSTONE_FORMAT: Final = "tradetrail-pruned/1"
+UNCLASSIFIED: Final = "unclassified"
+
+DEFAULT_POLICY_TOML: Final = """\
+# tradetrail retention policy (the built-in default). Periods: Ny, Nm (months), Nw, Nd, or
+# combinations such as "1y6m"; "forever" keeps a class for good.
+[retention]
+trading = "7y"
+orders = "7y"
+fills = "7y"
+positions = "7y"
+nav = "7y"
+compliance = "7y"
+configuration = "7y"
+access = "7y"
+system = "90d"
+debug = "90d"
+
+# event category (first segment of `type`) -> class; a category not listed here is kept as
+# long as the longest period of any class (never delete what cannot be classified)
+[categories]
+signal = "trading"
+risk = "trading"
+venue = "trading"
+order = "orders"
+trade = "fills"
+portfolio = "positions"
+config = "configuration"
+auth = "access"
+alert = "compliance"
+compliance = "compliance"
+system = "system"
+debug = "debug"
+
+# exact event type -> class, over its category's class
+[types]
+"portfolio.nav_computed" = "nav"
+"portfolio.fee_charged" = "fills"
+"venue.position_queried" = "positions"
+"venue.balance_queried" = "positions"
+
+# legal holds override the policy, e.g.
+# [[hold]]
+# name = "SEC inquiry 2024-117"
+# from = 2024-03-01          # a date range (inclusive), and/or
+# to = 2024-03-31
+# account = "ACC-7"          # a query: account, symbol and/or type (glob, e.g. "order.*")
+# symbol = "BTC-USD"
+# type = "order.*"
+# reason = "preserve all records of the inquiry"
+"""
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_PERIOD = re.compile(r"^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?$")
+_TOP_KEYS: Final = frozenset({"version", "retention", "categories", "types", "hold"})
+_HOLD_KEYS: Final = frozenset({"name", "reason", "from", "to", "account", "symbol", "type"})
+
+
+class PolicyError(TradetrailError, ValueError):
+    """The retention policy file is malformed; names the file, the key and what is wrong."""
+
+
+class RetentionError(TradetrailError):
+    """Retention cannot be applied as asked (trail held by a writer, an interrupted batch that
+    no longer matches the journal); nothing more was removed."""
+
+
+# ------------------------------------------------------------------------------ the policy
+
+
+@dataclass(frozen=True)
+class Period:
+    """A retention period in calendar units; `forever` never expires."""
+
+    years: int = 0
+    months: int = 0
+    days: int = 0
+    forever: bool = False
+
+    def expires(self, day: date) -> date | None:
+        """The first date on which a record of UTC `day` is past this period (None: never)."""
+        if self.forever:
+            return None
+        start = day + timedelta(days=1)
+        month = start.month - 1 + self.months + 12 * self.years
+        year, month = start.year + month // 12, month % 12 + 1
+        last = calendar.monthrange(year, month)[1]
+        base = date(year, month, start.day) if start.day <= last else date(year, month, last)
+        if start.day > last:  # the date does not exist: round up, never keep less
+            base += timedelta(days=1)
+        return base + timedelta(days=self.days)
+
+    def __str__(self) -> str:
+        if self.forever:
+            return "forever"
+        parts = [(self.years, "y"), (self.months, "m"), (self.days, "d")]
+        return "".join(f"{n}{u}" for n, u in parts if n) or "0d"
+
+
+def parse_period(text: object, where: str) -> Period:
+    if not isinstance(text, str):
+        raise PolicyError(f'{where}: expected a period string such as "7y" or "90d"')
+    if text == "forever":
+        return Period(forever=True)
+    m = _PERIOD.fullmatch(text)
+    if not text or m is None:
+        raise PolicyError(
+            f"{where}: bad duration {text!r} (use Ny, Nm, Nw, Nd or a combination such as "
+            '"1y6m", or "forever")'
+        )
+    y, mo, w, d = (int(g) if g else 0 for g in m.groups())
+    return Period(y, mo, 7 * w + d)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A legal hold: a date range (inclusive) and/or a query on account, symbol and type (a
+    glob); every criterion given must match. It keeps every day it touches."""
+
+    name: str
+    reason: str | None = None
+    start: date | None = None
+    end: date | None = None
+    account: str | None = None
+    symbol: str | None = None
+    type: str | None = None
+
+    @property
+    def has_query(self) -> bool:
+        return any(v is not None for v in (self.account, self.symbol, self.type))
+
+    def covers_day(self, day: date) -> bool:
+        return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
+
+    def matches(self, record: dict[str, Any]) -> bool:
+        if self.account is not None and record.get("account") != self.account:
+            return False
+        if self.symbol is not None and record.get("symbol") != self.symbol:
+            return False
+        kind = record.get("type")
+        return self.type is None or (isinstance(kind, str) and fnmatch.fnmatchcase(kind, self.type))
+
+    def describe(self) -> str:
+        parts = []
+        if self.start or self.end:
+            parts.append(f"{self.start or '…'}..{self.end or '…'}")
+        for key, value in (("account", self.account), ("symbol", self.symbol), ("type", self.type)):
+            if value is not None:
+                parts.append(f"{key}={value}")
+        return f"{self.name!r} ({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Record classes with their periods, the category and type maps, and the legal holds."""
+
+    source: str
+    sha256: str
+    periods: dict[str, Period]
+    categories: dict[str, str]
+    types: dict[str, str]
+    holds: tuple[Hold, ...]
+
+    def classify(self, event_type: object) -> str:
+        """The record class of an event type; UNCLASSIFIED when neither map knows it."""
+        if not isinstance(event_type, str):
+            return UNCLASSIFIED
+        known = self.types.get(event_type)
+        if known is not None:
+            return known
+        return self.categories.get(event_type.split(".", 1)[0], UNCLASSIFIED)
+
+    def expires(self, cls: str, day: date) -> date | None:
+        """When records of class `cls` of `day` may go; UNCLASSIFIED takes the latest."""
+        if cls != UNCLASSIFIED:
+            return self.periods[cls].expires(day)
+        dates = [p.expires(day) for p in self.periods.values()]
+        return None if any(d is None for d in dates) else max(d for d in dates if d is not None)
+
+    def shortest(self) -> Period:
+        finite = [p for p in self.periods.values() if not p.forever]
+        if not finite:
+            return Period(forever=True)
+        return min(finite, key=lambda p: p.expires(date(2000, 1, 1)) or date.max)
+
+
+def _table(doc: dict[str, Any], key: str, source: str) -> dict[str, Any]:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise PolicyError(f"{source}: [{key}]: expected a table")
+    return value
+
+
+def _date(value: object, where: str) -> date:
+    if isinstance(value, datetime):
+        raise PolicyError(f"{where}: expected a date (YYYY-MM-DD), not a date and time")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PolicyError(f"{where}: bad date {value!r} (expected YYYY-MM-DD)")
+
+
+def _text(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise PolicyError(f"{where}: expected a non-empty string")
+    return value
+
+
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
+    """Parse and strictly check a policy (TOML) over the built-in defaults: unknown keys, bad
+    durations, unknown classes and bad dates raise PolicyError naming `source` and the key."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{source}: not valid TOML: {exc}") from None
+    base = tomllib.loads(DEFAULT_POLICY_TOML) if text != DEFAULT_POLICY_TOML else doc
+    for key in doc:
+        if key not in _TOP_KEYS:
+            allowed = ", ".join(sorted(_TOP_KEYS))
+            raise PolicyError(f"{source}: {key}: unknown key (allowed: {allowed})")
+    if "version" in doc and doc["version"] != 1:
+        raise PolicyError(f"{source}: version: only version 1 is understood")
+    periods: dict[str, Period] = {}
+    for name, value in {**base["retention"], **_table(doc, "retention", source)}.items():
+        where = f"{source}: retention.{name}"
+        if not _NAME.fullmatch(name) or name == UNCLASSIFIED:
+            raise PolicyError(f"{where}: a class name is lower case letters, digits and _")
+        periods[name] = parse_period(value, where)
+    categories: dict[str, str] = {}
+    for name, value in {**base["categories"], **_table(doc, "categories", source)}.items():
+        where = f"{source}: categories.{name}"
+        if not _NAME.fullmatch(name):
+            raise PolicyError(f"{where}: a category is the first segment of an event type")
+        categories[name] = _text(value, where)
+    types: dict[str, str] = {}
+    for name, value in {**base.get("types", {}), **_table(doc, "types", source)}.items():
+        where = f"{source}: types.{name}"
+        if not TYPE_PATTERN.match(name):
+            raise PolicyError(f'{where}: not a dotted event type such as "order.accepted"')
+        types[name] = _text(value, where)
+    for where, cls in [
+        *((f"categories.{k}", v) for k, v in categories.items()),
+        *((f"types.{k}", v) for k, v in types.items()),
+    ]:
+        if cls not in periods:
+            raise PolicyError(
+                f"{source}: {where}: class {cls!r} has no retention period "
+                f"(known: {', '.join(sorted(periods))})"
+            )
+    used = set(categories.values()) | set(types.values()) | set(base["retention"])
+    for name in _table(doc, "retention", source):
+        if name not in used:
+            raise PolicyError(
+                f"{source}: retention.{name}: unknown class (not a default class and no "
+                "category or type maps to it; a typo?)"
+            )
+    return Policy(
+        source=source,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        periods=periods,
+        categories=categories,
+        types=types,
+        holds=_holds(doc.get("hold", []), source),
+    )
+
+
+def _holds(raw: object, source: str) -> tuple[Hold, ...]:
+    if not isinstance(raw, list):
+        raise PolicyError(f"{source}: hold: expected [[hold]] tables")
+    holds: list[Hold] = []
+    for i, item in enumerate(raw):
+        where = f"{source}: hold[{i}]"
+        if not isinstance(item, dict):
+            raise PolicyError(f"{where}: expected a table")
+        for key in item:
+            if key not in _HOLD_KEYS:
+                allowed = ", ".join(sorted(_HOLD_KEYS))
+                raise PolicyError(f"{where}.{key}: unknown key (allowed: {allowed})")
+        name = _text(item.get("name"), f"{where}.name")
+        where = f"{source}: hold {name!r}"
+        if any(h.name == name for h in holds):
+            raise PolicyError(f"{where}: two holds have this name")
+        start = _date(item["from"], f"{where}.from") if "from" in item else None
+        end = _date(item["to"], f"{where}.to") if "to" in item else None
+        if start and end and end < start:
+            raise PolicyError(f"{where}: to ({end}) is before from ({start})")
+        fields = {
+            k: _text(item[k], f"{where}.{k}")
+            for k in ("account", "symbol", "type", "reason")
+            if k in item
+        }
+        hold = Hold(name, start=start, end=end, **fields)
+        if not (hold.has_query or start or end):
+            raise PolicyError(
+                f"{where}: names no dates (from/to) and no query (account/symbol/type)"
+            )
+        holds.append(hold)
+    return tuple(holds)
+
+
+def load_policy(home: Path, path: Path | None = None) -> Policy:
+    """The policy at `path` (must exist), else `<home>/retention.toml`, else the defaults."""
+    chosen = path if path is not None else Path(home) / POLICY_FILE
+    try:
+        text = chosen.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if path is not None:
+            raise PolicyError(f"{path}: no such policy file") from None
+        return parse_policy(DEFAULT_POLICY_TOML, "built-in default policy")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{chosen}: cannot read the policy: {exc}") from None
+    return parse_policy(text, str(chosen))
+
+
+# ------------------------------------------------------------------------------ the plan
+
+
+@dataclass
+class DayDecision:
+    """What retention decides for one day file, and why."""
+
+    day: str
+    file: str
+    decision: str  # removable, kept, held, open, pruned, pending
+    reasons: list[str] = field(default_factory=list)
+    keep_until: str | None = None
+    first_seq: int | None = None
+    last_seq: int | None = None
+    records: int = 0
+    classes: dict[str, int] = field(default_factory=dict)
+    holds: list[str] = field(default_factory=list)
+    pack: str | None = None
+    pack_manifest_sha256: str | None = None
+    file_sha256: str | None = None
+    first_prev: str | None = None
+    last_leaf: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class Plan:
+    home: str
+    policy: str
+    policy_sha256: str
+    as_of: str
+    days: list[DayDecision]
+
+    @property
+    def removable(self) -> list[DayDecision]:
+        return [d for d in self.days if d.decision == "removable"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "home": self.home,
+            "policy": self.policy,
+            "policy_sha256": self.policy_sha256,
+            "as_of": self.as_of,
+            "removable": [d.day for d in self.removable],
+            "days": [d.to_json() for d in self.days],
+        }
+
+
+def _iso(compact: str) -> str:
+    return f"{compact[:4]}-{compact[4:6]}-{compact[6:]}"
+
+
+def _as_of(value: date | datetime | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _reached(when: date | None, now: datetime) -> bool:
+    return when is not None and now >= datetime(when.year, when.month, when.day, tzinfo=UTC)
+
+
+def _scan(path: Path, decision: DayDecision, policy: Policy, day: date, now: datetime) -> None:
+    """Read one day file: classes, record holds, seq range, file hash, chain ends."""
+    digest = hashlib.sha256()
+    latest: tuple[date, str] | None = None
+    forever: str | None = None
+    unknown: set[str] = set()
+    last_line = b""
+    with open(path, "rb") as fh:
+        for raw in fh:
+            digest.update(raw)
+            if not raw.endswith(b"\n"):
+                decision.reasons.append("kept: the file ends in a torn line (run verify)")
+                break
+            line = raw[:-1]
+            record = orjson.loads(line)
+            if decision.first_seq is None:
+                decision.first_seq, decision.first_prev = record.get("seq"), record.get("prev")
+            decision.last_seq = record.get("seq")
+            decision.records += 1
+            last_line = line
+            kind = record.get("type")
+            cls = policy.classify(kind)
+            decision.classes[cls] = decision.classes.get(cls, 0) + 1
+            if cls == UNCLASSIFIED and isinstance(kind, str):
+                unknown.add(kind.split(".", 1)[0])
+            for hold in policy.holds:
+                if (
+                    hold.has_query
+                    and hold.name not in decision.holds
+                    and hold.covers_day(day)
+                    and hold.matches(record)
+                ):
+                    decision.holds.append(hold.name)
+                    decision.reasons.append(
+                        f"held by {hold.describe()} (seq {record.get('seq')} matches)"
+                    )
+    decision.file_sha256 = digest.hexdigest()
+    decision.last_leaf = hashlib.sha256(b"\x00" + last_line).hexdigest() if last_line else None
+    for cls in decision.classes:
+        until = policy.expires(cls, day)
+        if until is None:
+            forever = cls
+        elif latest is None or until > latest[0]:
+            latest = (until, cls)
+    if forever is not None:
+        decision.reasons.append(f"kept: class {forever} is kept forever")
+    elif latest is not None and not _reached(latest[0], now):
+        what = f"class {latest[1]}"
+        if latest[1] == UNCLASSIFIED:
+            what = f"unclassified categor{'ies' if len(unknown) > 1 else 'y'} "
+            what += ", ".join(sorted(unknown)) + " (the longest period)"
+        decision.keep_until = latest[0].isoformat()
+        decision.reasons.append(f"kept: {what} until {latest[0]}")
+
+
+def _check_pack(home: Path, decision: DayDecision) -> None:
+    """The day's pack must exist, verify with trail.vkey and hold the file's exact bytes."""
+    from .verify_pack import PackUsageError, verify_pack
+
+    pack = Path(home) / "exports" / "daily" / decision.day
+    rel = f"exports/daily/{decision.day}"
+    decision.pack = rel
+    make = f"make it with `tradetrail export daily --date {decision.day}`"
+    if not (pack / "manifest.json").is_file():
+        decision.reasons.append(f"kept: no pack at {rel} ({make})")
+        return
+    try:
+        report = verify_pack(pack, [read_vkey(Path(home) / VKEY_FILE)], max_faults=3)
+    except PackUsageError as exc:
+        decision.reasons.append(f"kept: the pack at {rel} cannot be checked: {exc}")
+        return
+    if not report.ok:
+        first = report.faults[0] if report.faults else "faults"
+        decision.reasons.append(f"kept: the pack at {rel} does not verify: {first}")
+        return
+    data = (pack / "manifest.json").read_bytes()
+    manifest = orjson.loads(data)
+    listed = manifest.get("files", [])
+    events: dict[str, Any] = next((f for f in listed if f.get("name") == "events.jsonl"), {})
+    seq = manifest.get("seq") or {}
+    if manifest.get("partial") or manifest.get("date") != decision.day:
+        decision.reasons.append(f"kept: the pack at {rel} is partial or of another day ({make})")
+    elif events.get("sha256") != decision.file_sha256 or (seq.get("first"), seq.get("last")) != (
+        decision.first_seq,
+        decision.last_seq,
+    ):
+        decision.reasons.append(
+            f"kept: the pack at {rel} does not hold this day file's exact bytes ({make} again)"
+        )
+    else:
+        decision.pack_manifest_sha256 = hashlib.sha256(data).hexdigest()
+
+
+def plan_retention(
+    home: Path | str, policy: Policy, *, as_of: date | datetime | None = None
+) -> Plan:
+    """Decide for every day file (and every day already pruned) whether it may be removed."""
+    home = Path(home)
+    now = _as_of(as_of)
+    files = journal_files(home)
+    pruned = {d.day: d for d in pruned_days(home)}
+    shortest = policy.shortest()
+    decisions: dict[str, DayDecision] = {}
+    for gone in pruned.values():
+        if not (home / JOURNAL_DIR / f"audit-{gone.day}.jsonl").exists():
+            state = "pruned" if gone.state == "removed" else "pending"
+            why = "removed under retention" if state == "pruned" else "removal under way"
+            decisions[gone.day] = DayDecision(
+                _iso(gone.day),
+                f"{JOURNAL_DIR}/audit-{gone.day}.jsonl",
+                state,
+                [f"{why} ({PRUNED_FILE})"],
+                first_seq=gone.first_seq,
+                last_seq=gone.last_seq,
+                records=gone.last_seq - gone.first_seq + 1,
+            )
+    for i, path in enumerate(files):
+        compact = file_day(path)
+        day = date.fromisoformat(_iso(compact))
+        d = DayDecision(_iso(compact), f"{JOURNAL_DIR}/{path.name}", "kept")
+        decisions[compact] = d
+        if i == len(files) - 1:
+            d.decision = "open"
+            d.reasons.append(
+                "kept: the trail's newest day file (the writer resumes from its last record)"
+            )
+            continue
+        for hold in policy.holds:
+            if not hold.has_query and hold.covers_day(day):
+                d.holds.append(hold.name)
+                d.reasons.append(f"held by {hold.describe()}")
+        if d.holds:
+            d.decision = "held"
+            continue
+        earliest = shortest.expires(day)
+        if not _reached(earliest, now):
+            d.keep_until = earliest.isoformat() if earliest else None
+            d.reasons.append(
+                f"kept: even the shortest period ({shortest}) runs until {earliest} "
+                "(the file was not read)"
+            )
+            continue
+        _scan(path, d, policy, day, now)
+        if d.holds:
+            d.decision = "held"
+            continue
+        if d.reasons:
+            continue
+        _check_pack(home, d)
+        if not d.reasons:
+            d.decision = "removable"
+            d.reasons.append(f"removable: every record is past retention; pack {d.pack} verifies")
+    days = [decisions[k] for k in sorted(decisions)]
+    return Plan(str(home), policy.source, policy.sha256, now.isoformat(), days)
+
+
+# ------------------------------------------------------------------------------ the removal
+
+
+@dataclass
+class ApplyResult:
+    """What one `apply` did: the batches it finished or made, the days removed, the event."""
+
+    plan: Plan
+    removed: list[str] = field(default_factory=list)
+    batches: list[str] = field(default_factory=list)
+    event_seqs: list[int] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "removed": self.removed,
+            "batches": self.batches,
+            "event_seqs": self.event_seqs,
+            "resumed": self.resumed,
+            "warnings": self.warnings,
+            "plan": self.plan.to_json(),
+        }
+
+
+def _crash_point(name: str) -> None:
+    """A hook the tests replace to simulate a crash between the steps of a removal."""
+
+
+def read_tombstone(home: Path) -> dict[str, Any]:
+    path = Path(home) / PRUNED_FILE
+    try:
+        doc: dict[str, Any] = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {"format": TOMBSTONE_FORMAT, "days": [], "batches": []}
+    except orjson.JSONDecodeError as exc:
+        raise RetentionError(f"{path}: not valid JSON ({exc}); it lists the pruned days") from None
+    if doc.get("format") != TOMBSTONE_FORMAT:
+        raise RetentionError(f"{path}: format is not {TOMBSTONE_FORMAT!r}")
+    return doc
+
+
+def _write_tombstone(home: Path, doc: dict[str, Any]) -> None:
+    data = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+    write_atomic(Path(home) / PRUNED_FILE, data + b"\n", sync=True)
+
+
+def _day_entry(home: Path, d: DayDecision, batch: str, store: TileStore) -> dict[str, Any]:
+    assert d.first_seq is not None and d.last_seq is not None
+    end = d.last_seq + 1
+    compact = [store.node(h, i).hex() for h, i in compact_range(d.first_seq, end)]
+    return {
+        "day": d.day.replace("-", ""),
+        "date": d.day,
+        "file": d.file,
+        "batch": batch,
+        "state": "intent",
+        "first_seq": d.first_seq,
+        "last_seq": d.last_seq,
+        "records": d.records,
+        "file_sha256": d.file_sha256,
+        "first_prev": d.first_prev,
+        "last_leaf": d.last_leaf,
+        "compact_range": compact,
+        "classes": d.classes,
+        "pack": d.pack,
+        "pack_manifest_sha256": d.pack_manifest_sha256,
+    }
+
+
+def compact_range(start: int, end: int) -> list[tuple[int, int]]:
+    """(height, index) of the perfect subtrees covering leaves [start, end), left to right:
+    the compact range of a day's records, each node a hash every later tree head commits to."""
+    out: list[tuple[int, int]] = []
+    while start < end:
+        size = start & -start if start else 1 << (end.bit_length() - 1)
+        while size > end - start:
+            size >>= 1
+        height = size.bit_length() - 1
+        out.append((height, start >> height))
+        start += size
+    return out
+
+
+def _event_data(batch: dict[str, Any], days: list[dict[str, Any]]) -> dict[str, Any]:
+    """The data of the compliance.records_removed event (events.ComplianceRecordsRemoved)."""
+    return {
+        "reason": (
+            f"retention policy {batch['policy']}: every record past its retention period as of "
+            f"{batch['as_of']}, no legal hold, packs verified; batch {batch['id']} "
+            f"(per-day seq ranges and compact ranges in {PRUNED_FILE})"
+        ),
+        "days": [d["date"] for d in days],
+        "first_seq": min(d["first_seq"] for d in days),
+        "last_seq": max(d["last_seq"] for d in days),
+        "policy_digest": batch["policy_sha256"],
+        "pack_digests": {d["date"]: d["pack_manifest_sha256"] for d in days},
+        "range_root": batch["range_root"],
+    }
+
+
+def _range_root(home: Path, days: list[dict[str, Any]]) -> str:
+    """RFC 6962 root over the leaf hashes of the removed records in seq order: anyone holding
+    the days' packs recomputes it from their events.jsonl lines."""
+    tree = Frontier()
+    for d in days:
+        with open(Path(home) / d["file"], "rb") as fh:
+            for raw in fh:
+                tree.append(hashlib.sha256(b"\x00" + raw.rstrip(b"\n")).digest())
+    return tree.root().hex()
+
+
+def _find_event(home: Path, batch: dict[str, Any]) -> int | None:
+    """The seq of this batch's event when a crashed run journaled it already."""
+    for _, line in lines_from_seq(home, int(batch["journal_size"])):
+        if EVENT_TYPE.encode() not in line or str(batch["id"]).encode() not in line:
+            continue
+        record = orjson.loads(line)
+        data = record.get("data")
+        if (
+            record.get("type") == EVENT_TYPE
+            and isinstance(data, dict)
+            and str(batch["id"]) in str(data.get("reason"))
+        ):
+            seq = record.get("seq")
+            return seq if isinstance(seq, int) else None
+    return None
+
+
+def _finish_batch(home: Path, doc: dict[str, Any], batch: dict[str, Any], trail: Any) -> int:
+    """Journal the batch's event (unless a crashed run did), unlink its files, mark it done."""
+    days = [d for d in doc["days"] if d["batch"] == batch["id"]]
+    for d in days:
+        path = home / d["file"]
+        if path.exists():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest != d["file_sha256"]:
+                raise RetentionError(
+                    f"{d['file']}: its bytes differ from the hash recorded when its removal "
+                    f"was decided (batch {batch['id']}); nothing was removed: run verify"
+                )
+    seq = batch.get("event_seq")
+    if seq is None:
+        seq = _find_event(home, batch)
+    if seq is None:
+        actor: dict[str, Any] = {}
+        with contextlib.suppress(Exception):
+            actor["actor"] = getpass.getuser()
+        seq = int(trail.record(EVENT_TYPE, _event_data(batch, days), **actor).wait())
+        _crash_point("after_event")
+    batch["event_seq"] = seq
+    _write_tombstone(home, doc)
+    journal_dir = home / JOURNAL_DIR
+    for d in days:
+        with contextlib.suppress(FileNotFoundError):
+            (home / d["file"]).unlink()
+        _crash_point("after_unlink")
+    fsync_dir(journal_dir)
+    now = datetime.now(UTC).isoformat()
+    for d in days:
+        d["state"] = "removed"
+    batch["state"] = "removed"
+    batch["removed_at"] = now
+    _write_tombstone(home, doc)
+    return int(seq)
+
+
+def apply_retention(
+    home: Path | str,
+    policy: Policy,
+    *,
+    as_of: date | datetime | None = None,
+    clock: Clock | None = None,
+    confirm: Callable[[Plan], bool] | None = None,
+) -> ApplyResult:
+    """Remove the removable day files (see the module docstring for the order of the steps).
+
+    Holds the trail's writer lock throughout, so no writer or other `apply` runs meanwhile:
+    raises RetentionError when another process holds it. An interrupted batch is finished
+    first. `confirm` sees the plan and may decline (nothing is then removed)."""
+    from .trail import open as open_trail
+
+    home = Path(home)
+    try:
+        trail = open_trail(home, clock=clock, strict=False)
+    except TrailLockedError as exc:
+        raise RetentionError(
+            f"{exc}: retention apply needs the trail to itself (it records the removal and "
+            "must not race a writer); run it while the trading process is stopped. "
+            "`tradetrail retention plan` works meanwhile"
+        ) from None
+    try:
+        doc = read_tombstone(home)
+        resumed: list[str] = []
+        seqs: list[int] = []
+        for batch in doc["batches"]:
+            if batch.get("state") != "removed":
+                seqs.append(_finish_batch(home, doc, batch, trail))
+                resumed.append(str(batch["id"]))
+        plan = plan_retention(home, policy, as_of=as_of)
+        result = ApplyResult(plan, batches=list(resumed), event_seqs=seqs, resumed=resumed)
+        chosen = plan.removable
+        if not chosen or (confirm is not None and not confirm(plan)):
+            return result
+        batch_id = str(uuid.uuid4())
+        store = TileStore(home / "tiles")
+        entries = [_day_entry(home, d, batch_id, store) for d in chosen]
+        batch = {
+            "id": batch_id,
+            "state": "intent",
+            "created": datetime.now(UTC).isoformat(),
+            "as_of": plan.as_of,
+            "policy": policy.source,
+            "policy_sha256": policy.sha256,
+            "journal_size": trail.durable_size,
+            "event_seq": None,
+            "days": [e["date"] for e in entries],
+            "range_root": _range_root(home, entries),
+        }
+        doc["days"].extend(entries)
+        doc["batches"].append(batch)
+        _write_tombstone(home, doc)  # the intent, durable before anything is removed
+        _crash_point("after_intent")
+        result.event_seqs.append(_finish_batch(home, doc, batch, trail))
+        result.batches.append(batch_id)
+        result.removed = [e["date"] for e in entries]
+        for d in plan.days:
+            if d.decision == "removable":
+                d.decision = "pruned"
+    finally:
+        trail.close()
+    result.warnings.extend(_purge_index(home))
+    return result
+
+
+def _purge_index(home: Path) -> Iterable[str]:
+    """Rebuild the embedded SQLite index so the removed records' content leaves it too."""
+    from .index import INDEX_FILE, index_url
+    from .index.rebuild import rebuild
+
+    url = index_url(home)
+    if not url.startswith("sqlite:///"):
+        return [
+            f"the index at {url.split('@')[-1]} still holds rows of the removed days: rows "
+            "there are immutable; drop them by its own retention (monthly partitions)"
+        ]
+    if not (home / INDEX_FILE).exists() or url != f"sqlite:///{home / INDEX_FILE}":
+        return []
+    try:
+        rebuild(home, url)
+    except (TradetrailError, OSError) as exc:
+        return [f"could not rebuild {INDEX_FILE} without the removed days: {exc}"]
+    return []
+
+
+def tombstone_days(home: Path) -> list[dict[str, Any]]:
+    """Every pruned day's entry in pruned.json (for tools that show the gaps)."""
+    return list(read_tombstone(Path(home)).get("days", []))

@@ -1,0 +1,434 @@
+"""Retention and legal hold (`tradetrail retention plan|apply`) on real trails: a hand-made
+trail whose days differ in class (system-only days, an order day, debug events), packs made,
+days removed, and everything that must still hold afterwards (verify, proofs, reopen, index,
+export), plus the faults verify must still find and crashes between the steps of a removal."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shutil
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+
+import tradetrail
+import tradetrail.cli_retention
+from conftest import SimClock, journal_records
+from tradetrail import retention
+from tradetrail.cli import main
+from tradetrail.export import PackError, export_daily
+from tradetrail.index import SqliteIndex, update_index
+from tradetrail.index.rebuild import rebuild
+from tradetrail.keys import read_vkey
+from tradetrail.proofs import inclusion_proof_json, verify_proof_json
+from tradetrail.retention import (
+    EVENT_TYPE,
+    Period,
+    PolicyError,
+    RetentionError,
+    apply_retention,
+    load_policy,
+    parse_policy,
+    plan_retention,
+)
+from tradetrail.verify import verify_trail
+
+ORIGIN = "retention.test/desk"
+TODAY = date(2024, 3, 4)
+AS_OF = date(2024, 7, 1)  # past 90 days for 1-3 March, long before 7 years
+D1, D2, D3, D4 = "2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"
+SYS_DAYS = [D1, D3]
+
+
+def run(*args: Any) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _make(home: Path) -> None:
+    """1 March: 300 system events; 2 March: 200 order events (account ACC-1, BTC-USD);
+    3 March: 290 debug events, one with account ACC-9; 4 March: open, one event."""
+    clock = SimClock("2024-03-01T09:00:00")
+    with tradetrail.open(home, origin=ORIGIN, clock=clock, min_free_bytes=0) as trail:
+        for i in range(300):
+            trail.record("system.heartbeat", {"n": i})
+            clock.advance(1)
+        trail.flush()
+        clock.set("2024-03-02T09:00:00")
+        for i in range(200):
+            trail.record(
+                "order.heartbeat", {"n": i}, order_id=f"O-{i}", account="ACC-1", symbol="BTC-USD"
+            )
+            clock.advance(1)
+        trail.flush()
+        clock.set("2024-03-03T09:00:00")
+        for i in range(290):
+            fields = {"account": "ACC-9"} if i == 7 else {}
+            trail.record("debug.tick", {"n": i}, **fields)
+            clock.advance(1)
+        trail.flush()
+        clock.set("2024-03-04T09:00:00")
+        trail.record("system.heartbeat", {"n": -1})
+        trail.flush()
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("retention") / "trail"
+    _make(home)
+    for day in (D1, D2, D3):
+        export_daily(home, day, today=TODAY)
+    return home
+
+
+@pytest.fixture
+def trail_home(base: Path, tmp_path: Path) -> Path:
+    home = tmp_path / "trail"
+    shutil.copytree(base, home)
+    return home
+
+
+def _file(home: Path, day: str) -> Path:
+    return home / "journal" / f"audit-{day.replace('-', '')}.jsonl"
+
+
+def _tree_files(home: Path) -> dict[str, bytes]:
+    out = {}
+    for sub in ("tiles", "checkpoints"):
+        for p in sorted((home / sub).rglob("*")):
+            if p.is_file():
+                out[str(p.relative_to(home))] = p.read_bytes()
+    return out
+
+
+def _policy(home: Path, text: str = "") -> retention.Policy:
+    if not text:
+        return load_policy(home)
+    path = home.parent / "policy.toml"
+    path.write_text(text)
+    return load_policy(home, path)
+
+
+def decisions(home: Path, policy: retention.Policy, as_of: date = AS_OF) -> dict[str, Any]:
+    return {d.day: d for d in plan_retention(home, policy, as_of=as_of).days}
+
+
+# ------------------------------------------------------------------------------ policy
+
+
+def test_default_policy_classes_and_periods() -> None:
+    policy = parse_policy(retention.DEFAULT_POLICY_TOML)
+    assert policy.classify("order.accepted") == "orders"
+    assert policy.classify("trade.executed") == "fills"
+    assert policy.classify("portfolio.nav_computed") == "nav"
+    assert policy.classify("auth.login") == "access"
+    assert policy.classify("config.changed") == "configuration"
+    assert policy.classify("system.clock_sync") == "system"
+    assert policy.classify("demo.session_started") == retention.UNCLASSIFIED
+    assert str(policy.periods["trading"]) == "7y" and str(policy.periods["system"]) == "90d"
+    # unknown categories take the longest period
+    assert policy.expires(retention.UNCLASSIFIED, date(2024, 3, 1)) == date(2031, 3, 2)
+
+
+def test_period_arithmetic_is_calendar_and_rounds_up() -> None:
+    assert Period(years=7).expires(date(2024, 3, 1)) == date(2031, 3, 2)
+    assert Period(days=90).expires(date(2024, 3, 1)) == date(2024, 5, 31)
+    # 28 Feb 2024 ends on 29 Feb; a year later that date does not exist: round up
+    assert Period(years=1).expires(date(2024, 2, 28)) == date(2025, 3, 1)
+    assert Period(forever=True).expires(date(2024, 1, 1)) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[retention]\ntrading = '7 years'\n", "retention.trading: bad duration '7 years'"),
+        ("[retention]\ntrades = '7y'\n", "retention.trades: unknown class"),
+        ("[rentention]\ntrading = '7y'\n", "rentention: unknown key"),
+        ("[categories]\norder = 'nosuch'\n", "categories.order: class 'nosuch'"),
+        ("[types]\n'Order' = 'orders'\n", "types.Order: not a dotted event type"),
+        ("[[hold]]\nname = 'x'\nfrom = 2024-13-01\n", "not valid TOML"),
+        ("[[hold]]\nname = 'x'\nfrom = 'March'\n", "hold 'x'.from: bad date 'March'"),
+        ("[[hold]]\nname = 'x'\nacount = 'A'\n", "hold[0].acount: unknown key"),
+        ("[[hold]]\nname = 'x'\n", "hold 'x': names no dates"),
+        ("[[hold]]\nname = 'x'\nfrom = 2024-03-05\nto = 2024-03-01\n", "is before from"),
+        ("[[hold]]\naccount = 'A'\n", "hold[0].name: expected a non-empty string"),
+        ("version = 2\n", "version: only version 1"),
+    ],
+)
+def test_bad_policy_files_name_the_file_and_key(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(PolicyError) as info:
+        load_policy(tmp_path, path)
+    assert str(path) in str(info.value) and needle in str(info.value), str(info.value)
+
+
+def test_cli_bad_policy_exits_2(trail_home: Path, tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text("[retention]\nsystem = '-3d'\n")
+    result = run("retention", "plan", "--home", trail_home, "--policy", path)
+    assert result.exit_code == 2 and "retention.system: bad duration" in result.output
+    missing = run("retention", "plan", "--home", trail_home, "--policy", tmp_path / "none.toml")
+    assert missing.exit_code == 2 and "no such policy file" in missing.output
+
+
+# ------------------------------------------------------------------------------ plan
+
+
+def test_plan_decides_each_day_and_says_why(trail_home: Path) -> None:
+    got = decisions(trail_home, _policy(trail_home))
+    assert got[D1].decision == "removable" and got[D3].decision == "removable"
+    assert got[D2].decision == "kept"
+    assert got[D2].keep_until == "2031-03-03"
+    assert "class orders until 2031-03-03" in got[D2].reasons[0]
+    assert got[D4].decision == "open"
+    assert (got[D1].first_seq, got[D1].last_seq) == (0, 299)
+    # too early: not even the shortest period has run, and the file is not read
+    early = decisions(trail_home, _policy(trail_home), as_of=date(2024, 5, 1))
+    assert early[D1].decision == "kept" and "shortest period (90d)" in early[D1].reasons[0]
+    # the day after the period ends it may go, not on the last day
+    edge = decisions(trail_home, _policy(trail_home), as_of=date(2024, 5, 30))
+    assert edge[D1].decision == "kept"
+    assert decisions(trail_home, _policy(trail_home), date(2024, 5, 31))[D1].decision == (
+        "removable"
+    )
+
+
+def test_unknown_category_takes_the_longest_period(trail_home: Path) -> None:
+    policy = _policy(trail_home, "[categories]\nsystem = 'system'\n[retention]\ndebug = '9y'\n")
+    got = decisions(trail_home, policy)
+    assert got[D3].decision == "kept" and "class debug until 2033-03-04" in got[D3].reasons[0]
+    # without the debug mapping, debug events are unclassified -> the longest period (9y)
+    categories = {k: v for k, v in policy.categories.items() if k != "debug"}
+    unmapped = dataclasses.replace(policy, categories=categories)
+    unknown = plan_retention(trail_home, unmapped, as_of=AS_OF).days
+    d3 = next(d for d in unknown if d.day == D3)
+    assert d3.decision == "kept" and "unclassified category debug" in d3.reasons[0]
+
+
+def test_no_pack_or_a_bad_pack_blocks_removal(trail_home: Path) -> None:
+    shutil.rmtree(trail_home / "exports" / "daily" / D1)
+    events = trail_home / "exports" / "daily" / D3 / "events.jsonl"
+    events.chmod(0o644)
+    events.write_bytes(events.read_bytes().replace(b'"n":3}', b'"n":4}', 1))
+    got = decisions(trail_home, _policy(trail_home))
+    assert (
+        got[D1].decision == "kept" and "no pack at exports/daily/2024-03-01" in got[D1].reasons[0]
+    )
+    assert got[D3].decision == "kept" and "does not verify" in got[D3].reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("hold", "held_days"),
+    [
+        ("from = 2024-03-03\nto = 2024-03-10\n", [D3]),
+        ("to = 2024-03-01\n", [D1]),
+        ("account = 'ACC-9'\n", [D3]),
+        ("type = 'debug.*'\naccount = 'ACC-9'\n", [D3]),
+        ("type = 'system.*'\nfrom = 2024-03-01\nto = 2024-03-01\n", [D1]),
+        ("symbol = 'ETH-USD'\n", []),
+    ],
+)
+def test_holds_override_the_policy(trail_home: Path, hold: str, held_days: list[str]) -> None:
+    got = decisions(trail_home, _policy(trail_home, f"[[hold]]\nname = 'H1'\n{hold}"))
+    for day in SYS_DAYS:
+        if day in held_days:
+            assert got[day].decision == "held" and got[day].holds == ["H1"]
+            assert "held by 'H1'" in got[day].reasons[0]
+        else:
+            assert got[day].decision == "removable"
+
+
+def test_cli_plan_json(trail_home: Path) -> None:
+    result = run("retention", "plan", "--home", trail_home, "--as-of", AS_OF, "--json")
+    assert result.exit_code == 0, result.output
+    doc = orjson.loads(result.output)
+    assert doc["removable"] == [D1, D3]
+    assert {d["day"]: d["decision"] for d in doc["days"]}[D2] == "kept"
+    table = run("retention", "plan", "--home", trail_home, "--as-of", AS_OF)
+    assert table.exit_code == 0 and "removable" in table.output
+    bad = run("retention", "plan", "--home", trail_home, "--as-of", "July")
+    assert bad.exit_code == 2 and "--as-of 'July'" in bad.output
+
+
+# ------------------------------------------------------------------------------ apply
+
+
+def test_apply_removes_only_eligible_days_and_everything_still_holds(trail_home: Path) -> None:
+    before = _tree_files(trail_home)
+    kept_bytes = _file(trail_home, D2).read_bytes()
+    result = apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    assert result.removed == [D1, D3]
+    assert not _file(trail_home, D1).exists() and not _file(trail_home, D3).exists()
+    assert _file(trail_home, D2).read_bytes() == kept_bytes
+    after = _tree_files(trail_home)
+    assert all(after[name] == data for name, data in before.items()), "tiles/checkpoints kept"
+
+    # the tombstone names every pruned day with its range and hashes
+    doc = orjson.loads((trail_home / "pruned.json").read_bytes())
+    assert [(d["date"], d["first_seq"], d["last_seq"], d["state"]) for d in doc["days"]] == [
+        (D1, 0, 299, "removed"),
+        (D3, 500, 789, "removed"),
+    ]
+    assert doc["batches"][0]["state"] == "removed"
+
+    # the removal is on the record
+    events = [r for r in journal_records(trail_home) if r["type"] == EVENT_TYPE]
+    assert len(events) == 1 and events[0]["seq"] == result.event_seqs[0]
+    data = events[0]["data"]
+    assert data["days"] == [D1, D3] and (data["first_seq"], data["last_seq"]) == (0, 789)
+    assert data["policy_digest"] == load_policy(trail_home).sha256
+    manifest = trail_home / "exports" / "daily" / D1 / "manifest.json"
+    assert data["pack_digests"][D1] == hashlib.sha256(manifest.read_bytes()).hexdigest()
+    assert "schema_error" not in events[0]
+    # range_root: the RFC 6962 root of the removed records, recomputable from the packs
+    from tradetrail.merkle import Frontier
+
+    tree = Frontier()
+    for day in (D1, D3):
+        pack_events = trail_home / "exports" / "daily" / day / "events.jsonl"
+        for line in pack_events.read_bytes().split(b"\n")[:-1]:
+            tree.append(hashlib.sha256(b"\x00" + line).digest())
+    assert data["range_root"] == tree.root().hex()
+
+    report = verify_trail(trail_home)
+    assert report.ok, [str(f) for f in report.faults]
+    assert any("removed under the retention policy" in n for n in report.notes)
+
+    # proofs: kept records with their bytes, pruned ones from the tiles alone
+    vkeys = [read_vkey(trail_home / "trail.vkey")]
+    kept = inclusion_proof_json(trail_home, 400)
+    assert "record" in kept and verify_proof_json(kept, vkeys)
+    gone = inclusion_proof_json(trail_home, 10)
+    assert "record" not in gone and verify_proof_json(gone, vkeys)
+
+    # plan now shows them pruned; a second apply removes nothing
+    again = plan_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    assert {d.day: d.decision for d in again.days}[D1] == "pruned"
+    assert apply_retention(trail_home, _policy(trail_home), as_of=AS_OF).removed == []
+
+    # the trail reopens and keeps appending, and still verifies
+    with tradetrail.open(trail_home, min_free_bytes=0) as trail:
+        seq = trail.record("system.heartbeat", {"n": 1}).wait()
+    assert seq == result.event_seqs[0] + 1
+    assert verify_trail(trail_home).ok
+
+    # index: rebuilt and updated skipping the pruned days
+    url = f"sqlite:///{trail_home / 'index.sqlite'}"
+    built = rebuild(trail_home, url)
+    assert built.last_seq == seq
+    index = SqliteIndex(trail_home / "index.sqlite")
+    try:
+        assert index.leaf_hash(built.origin, 10) is None
+        assert index.leaf_hash(built.origin, 400) is not None
+        assert update_index(trail_home, index).added == 0
+    finally:
+        index.close()
+
+    # export: a kept day still packs; a pruned day is refused, naming the reason
+    assert export_daily(trail_home, D2, out=trail_home.parent / "again").records == 200
+    with pytest.raises(PackError, match="removed under the retention policy"):
+        export_daily(trail_home, D1, out=trail_home.parent / "d1")
+
+
+def test_existing_index_is_purged_of_pruned_rows(trail_home: Path) -> None:
+    index = SqliteIndex(trail_home / "index.sqlite")
+    try:
+        origin = update_index(trail_home, index).origin
+        assert index.leaf_hash(origin, 10) is not None
+    finally:
+        index.close()
+    apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    index = SqliteIndex(trail_home / "index.sqlite")
+    try:
+        assert index.leaf_hash(origin, 10) is None and index.leaf_hash(origin, 400) is not None
+    finally:
+        index.close()
+
+
+def test_verify_faults_a_day_deleted_without_tombstone(trail_home: Path) -> None:
+    # D1 pruned properly (D3 held), then D3 deleted by hand: the tombstone does not excuse it
+    held = _policy(trail_home, "[[hold]]\nname='h'\nfrom=2024-03-03\n")
+    assert apply_retention(trail_home, held, as_of=AS_OF).removed == [D1]
+    assert verify_trail(trail_home).ok
+    _file(trail_home, D3).unlink()
+    report = verify_trail(trail_home)
+    assert not report.ok
+    assert any("records 500..789 are missing" in f.message for f in report.faults)
+
+
+def test_verify_faults_an_altered_leaf_tile_of_a_pruned_range(trail_home: Path) -> None:
+    apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    assert verify_trail(trail_home).ok
+    tile = trail_home / "tiles" / "tile" / "0" / "000"
+    data = bytearray(tile.read_bytes())
+    data[32 * 5] ^= 1  # the leaf hash of seq 5, a pruned record
+    tile.chmod(0o644)
+    tile.write_bytes(bytes(data))
+    report = verify_trail(trail_home)
+    assert not report.ok
+    assert any("differs from this signed checkpoint" in f.message for f in report.faults)
+
+
+@pytest.mark.parametrize("point", ["after_intent", "after_event", "after_unlink"])
+def test_a_crash_between_steps_leaves_a_verifiable_trail(
+    trail_home: Path, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    class Crash(Exception):
+        pass
+
+    def crash(name: str) -> None:
+        if name == point:
+            raise Crash(name)
+
+    monkeypatch.setattr(retention, "_crash_point", crash)
+    with pytest.raises(Crash):
+        apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    report = verify_trail(trail_home)
+    assert report.ok, [str(f) for f in report.faults]
+    with tradetrail.open(trail_home, min_free_bytes=0):
+        pass
+    assert verify_trail(trail_home).ok
+    monkeypatch.setattr(retention, "_crash_point", lambda name: None)
+    result = apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    assert result.resumed and result.removed == []
+    assert not _file(trail_home, D1).exists() and not _file(trail_home, D3).exists()
+    events = [r for r in journal_records(trail_home) if r["type"] == EVENT_TYPE]
+    assert len(events) == 1, "the removal is recorded exactly once"
+    doc = orjson.loads((trail_home / "pruned.json").read_bytes())
+    assert doc["batches"][0]["state"] == "removed"
+    assert doc["batches"][0]["event_seq"] == events[0]["seq"]
+    assert verify_trail(trail_home).ok
+
+
+def test_apply_is_refused_while_a_writer_holds_the_trail(trail_home: Path) -> None:
+    with tradetrail.open(trail_home, min_free_bytes=0):
+        with pytest.raises(RetentionError, match="needs the trail to itself"):
+            apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+        result = run("retention", "apply", "--home", trail_home, "--as-of", AS_OF, "--yes")
+        assert result.exit_code == 2 and "already open for writing" in result.output
+    assert _file(trail_home, D1).exists()
+
+
+def test_cli_apply(trail_home: Path) -> None:
+    refused = run("retention", "apply", "--home", trail_home, "--as-of", AS_OF)
+    assert refused.exit_code == 2 and "--yes" in refused.output
+    assert _file(trail_home, D1).exists()
+    result = run("retention", "apply", "--home", trail_home, "--as-of", AS_OF, "--yes")
+    assert result.exit_code == 0, result.output
+    assert "removed 2 day file(s): 2024-03-01, 2024-03-03" in result.output
+    verified = run("verify", "--home", trail_home)
+    assert verified.exit_code == 0, verified.output
+
+
+def test_policy_file_in_the_trail_is_the_default(trail_home: Path) -> None:
+    (trail_home / "retention.toml").write_text("[retention]\nsystem = '10y'\n")
+    policy = load_policy(trail_home)
+    assert policy.source.endswith("retention.toml") and str(policy.periods["system"]) == "10y"
+    got = decisions(trail_home, policy)
+    assert got[D1].decision == "kept" and got[D3].decision == "removable"
+    assert tradetrail.cli_retention.retention.name == "retention"
