@@ -332,3 +332,34 @@ def test_the_cli_writes_verifies_and_records_the_export(gap_trail: Path) -> None
                 gap_trail.parent / "d1", "--json")  # fmt: skip
     assert daily.exit_code == 0, daily.output
     assert orjson.loads(daily.stdout)["recorded"].startswith("recorded as seq")
+
+
+def test_a_hostile_zip_cannot_write_outside_and_duplicates_fail(
+    demo: Path, package: Path, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    bad = tmp_path / "evil.zip"
+    shutil.copy(package, bad)
+    escape = "../" * 12 + str(victim).lstrip("/")
+    with zipfile.ZipFile(bad, "a") as zf:
+        zf.writestr(f"{FOLDER}/packs/{DAY1}/{escape}", b"owned")
+        zf.writestr(f"{FOLDER}/packs/{DAY1}/sub/x.csv", b"a")
+    report = verify_exam(bad, vkey(demo))
+    assert not victim.exists(), "nothing is written outside the verifier's temp folder"
+    assert not report.ok
+    assert any("sub-folders" in str(f) for f in report.faults)
+
+    dup = tmp_path / "dup.zip"
+    with (
+        zipfile.ZipFile(package) as zin,
+        zipfile.ZipFile(dup, "w") as zout,
+        pytest.warns(UserWarning, match="Duplicate name"),
+    ):
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename.endswith(f"packs/{DAY1}/orders.csv"):
+                zout.writestr(info, data.replace(b",buy,", b",sell,", 1))  # shown by some tools
+            zout.writestr(info, data)
+    report = verify_exam(dup, vkey(demo))
+    assert not report.ok
+    assert any("more than once" in str(f) for f in report.faults)

@@ -432,3 +432,94 @@ def test_policy_file_in_the_trail_is_the_default(trail_home: Path) -> None:
     got = decisions(trail_home, policy)
     assert got[D1].decision == "kept" and got[D3].decision == "removable"
     assert tradetrail.cli_retention.retention.name == "retention"
+
+
+# ------------------------------------------------------------------------------ review fixes
+
+
+def test_a_forged_tombstone_does_not_excuse_a_deleted_day(trail_home: Path) -> None:
+    """pruned.json alone proves nothing: a gap needs a journaled removal event."""
+    _file(trail_home, D1).unlink()
+    (trail_home / "pruned.json").write_bytes(
+        orjson.dumps(
+            {
+                "format": "tradetrail-pruned/1",
+                "days": [{"day": "20240301", "first_seq": 0, "last_seq": 299, "state": "removed"}],
+                "batches": [],
+            }
+        )
+    )
+    report = verify_trail(trail_home)
+    assert not report.ok
+    assert any("no compliance.records_removed record" in f.message for f in report.faults)
+
+
+def test_a_day_added_to_a_real_tombstone_is_still_a_fault(trail_home: Path) -> None:
+    held = _policy(trail_home, "[[hold]]\nname='h'\nfrom=2024-03-03\n")
+    assert apply_retention(trail_home, held, as_of=AS_OF).removed == [D1]
+    doc = orjson.loads((trail_home / "pruned.json").read_bytes())
+    forged = dict(doc["days"][0], day="20240302", date=D2, first_seq=300, last_seq=499)
+    doc["days"].append(forged)
+    (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))
+    _file(trail_home, D2).unlink()
+    report = verify_trail(trail_home)
+    assert not report.ok
+    assert any("no compliance.records_removed record" in f.message for f in report.faults)
+
+
+def test_a_tombstone_that_is_not_one_is_a_fault(trail_home: Path) -> None:
+    (trail_home / "pruned.json").write_bytes(b'{"days": [{"day": "x"}]}')
+    report = verify_trail(trail_home)
+    assert not report.ok and any("pruned.json" in str(f) for f in report.faults)
+
+
+def test_a_hold_added_after_an_interrupted_intent_abandons_the_batch(
+    trail_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Crash(Exception):
+        pass
+
+    def crash(name: str) -> None:
+        if name == "after_intent":
+            raise Crash(name)
+
+    monkeypatch.setattr(retention, "_crash_point", crash)
+    with pytest.raises(Crash):
+        apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    monkeypatch.setattr(retention, "_crash_point", lambda name: None)
+    held = _policy(trail_home, "[[hold]]\nname='late hold'\nfrom=2024-03-01\nto=2024-03-01\n")
+    result = apply_retention(trail_home, held, as_of=AS_OF)
+    assert _file(trail_home, D1).exists(), "the day put on hold after the crash stays"
+    assert any("abandoned" in w and D1 in w for w in result.warnings)
+    assert result.removed == [D3]
+    assert verify_trail(trail_home).ok
+
+
+def test_a_hold_added_after_the_removal_was_recorded_stops_apply(
+    trail_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Crash(Exception):
+        pass
+
+    def crash(name: str) -> None:
+        if name == "after_event":
+            raise Crash(name)
+
+    monkeypatch.setattr(retention, "_crash_point", crash)
+    with pytest.raises(Crash):
+        apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    monkeypatch.setattr(retention, "_crash_point", lambda name: None)
+    held = _policy(trail_home, "[[hold]]\nname='late hold'\nfrom=2024-03-01\nto=2024-03-01\n")
+    with pytest.raises(RetentionError, match="already recorded"):
+        apply_retention(trail_home, held, as_of=AS_OF)
+    assert _file(trail_home, D1).exists() and _file(trail_home, D3).exists()
+    assert verify_trail(trail_home).ok
+
+
+def test_apply_refuses_a_future_as_of(trail_home: Path) -> None:
+    with pytest.raises(RetentionError, match="in the future"):
+        apply_retention(trail_home, _policy(trail_home), as_of=date(2099, 1, 1))
+    result = run("retention", "apply", "--home", trail_home, "--as-of", "2099-01-01", "--yes")
+    assert result.exit_code == 2 and "in the future" in result.output
+    assert _file(trail_home, D1).exists()
+    assert run("retention", "plan", "--home", trail_home, "--as-of", "2099-01-01").exit_code == 0

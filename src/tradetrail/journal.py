@@ -16,6 +16,7 @@ JOURNAL_DIR = "journal"
 FILE_PATTERN = re.compile(r"^audit-(\d{8})\.jsonl$")
 ZERO_HASH = "0" * 64
 PRUNED_FILE = "pruned.json"
+PRUNED_FORMAT = "tradetrail-pruned/1"
 _BLOCK = 1 << 16
 
 
@@ -207,11 +208,18 @@ def pruned_days(home: Path) -> list[PrunedDay]:
         return []
     try:
         doc = orjson.loads(data)
+        if doc.get("format") != PRUNED_FORMAT:
+            raise ValueError(f"format is not {PRUNED_FORMAT!r}")
         days = [
             PrunedDay(str(d["day"]), int(d["first_seq"]), int(d["last_seq"]), str(d["state"]))
             for d in doc["days"]
         ]
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        for d in days:
+            if not re.fullmatch(r"[0-9]{8}", d.day) or d.state not in ("intent", "removed"):
+                raise ValueError(f"day {d.day!r} state {d.state!r}")
+            if not 0 <= d.first_seq <= d.last_seq:
+                raise ValueError(f"day {d.day}: seq range {d.first_seq}..{d.last_seq}")
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise JournalFormatError(f"{path}: not a valid list of pruned days ({exc!r})") from None
     return sorted(days, key=lambda d: d.first_seq)
 

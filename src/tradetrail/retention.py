@@ -41,6 +41,7 @@ from .errors import TradetrailError, TrailLockedError
 from .journal import (
     JOURNAL_DIR,
     PRUNED_FILE,
+    PRUNED_FORMAT,
     file_day,
     fsync_dir,
     journal_files,
@@ -71,7 +72,7 @@ __all__ = [
 
 POLICY_FILE: Final = "retention.toml"
 EVENT_TYPE: Final = "compliance.records_removed"
-TOMBSTONE_FORMAT: Final = "tradetrail-pruned/1"
+TOMBSTONE_FORMAT: Final = PRUNED_FORMAT
 UNCLASSIFIED: Final = "unclassified"
 
 DEFAULT_POLICY_TOML: Final = """\
@@ -778,6 +779,27 @@ def _finish_batch(home: Path, doc: dict[str, Any], batch: dict[str, Any], trail:
     return int(seq)
 
 
+def _blocked(home: Path, doc: dict[str, Any], batch: dict[str, Any], plan: Plan) -> list[str]:
+    """Days of an interrupted batch, still on disk, that the current policy would not remove
+    (a hold added since, a pack gone): resuming must not override a later decision."""
+    decided = {d.day: d for d in plan.days}
+    out = []
+    for entry in doc["days"]:
+        if entry["batch"] != batch["id"] or not (home / entry["file"]).exists():
+            continue
+        d = decided.get(entry["date"])
+        if d is None or d.decision != "removable":
+            why = "; ".join(d.reasons) if d is not None else "not in the plan"
+            out.append(f"{entry['date']} is no longer removable ({why})")
+    return out
+
+
+def _abandon(home: Path, doc: dict[str, Any], batch: dict[str, Any]) -> None:
+    doc["days"] = [d for d in doc["days"] if d["batch"] != batch["id"]]
+    doc["batches"] = [b for b in doc["batches"] if b["id"] != batch["id"]]
+    _write_tombstone(home, doc)
+
+
 def apply_retention(
     home: Path | str,
     policy: Policy,
@@ -794,6 +816,11 @@ def apply_retention(
     from .trail import open as open_trail
 
     home = Path(home)
+    if as_of is not None and _as_of(as_of) > datetime.now(UTC):
+        raise RetentionError(
+            f"--as-of {_as_of(as_of).date()} is in the future: apply removes only what is past "
+            "retention now (use `retention plan --as-of` to look ahead)"
+        )
     try:
         trail = open_trail(home, clock=clock, strict=False)
     except TrailLockedError as exc:
@@ -806,12 +833,31 @@ def apply_retention(
         doc = read_tombstone(home)
         resumed: list[str] = []
         seqs: list[int] = []
-        for batch in doc["batches"]:
-            if batch.get("state") != "removed":
-                seqs.append(_finish_batch(home, doc, batch, trail))
-                resumed.append(str(batch["id"]))
+        warnings: list[str] = []
+        for batch in list(doc["batches"]):
+            if batch.get("state") == "removed":
+                continue
+            blocked = _blocked(home, doc, batch, plan_retention(home, policy, as_of=as_of))
+            if blocked:
+                if batch.get("event_seq") is None and _find_event(home, batch) is None:
+                    _abandon(home, doc, batch)  # nothing was recorded or removed: drop it
+                    warnings.append(
+                        f"an interrupted removal (batch {batch['id']}) was abandoned: "
+                        f"{'; '.join(blocked)}"
+                    )
+                    continue
+                raise RetentionError(
+                    f"an interrupted removal (batch {batch['id']}) is already recorded in the "
+                    f"journal, but {'; '.join(blocked)}: nothing more was removed; decide with "
+                    f"your compliance officer, then edit the batch in {PRUNED_FILE} or release "
+                    "the hold"
+                )
+            seqs.append(_finish_batch(home, doc, batch, trail))
+            resumed.append(str(batch["id"]))
         plan = plan_retention(home, policy, as_of=as_of)
-        result = ApplyResult(plan, batches=list(resumed), event_seqs=seqs, resumed=resumed)
+        result = ApplyResult(
+            plan, batches=list(resumed), event_seqs=seqs, resumed=resumed, warnings=warnings
+        )
         chosen = plan.removable
         if not chosen or (confirm is not None and not confirm(plan)):
             return result

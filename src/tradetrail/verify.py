@@ -45,6 +45,8 @@ from .tiles import (
 from .tilestore import TileStore
 from .timefmt import RFC3339_UTC
 
+REMOVAL_EVENT = "compliance.records_removed"
+
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _seen_types: set[str] = set()  # valid event types already checked: most records repeat a few
 
@@ -239,6 +241,9 @@ def verify_trail(
     last_ts = ""
     done_bytes = 0
     pruned = _pruned(home, check)
+    signed_size = max(wanted, default=0)  # every size in `wanted` has a verified signature
+    gaps: list[tuple[int, int, str]] = []
+    removals: list[tuple[Any, Any, str, int]] = []
 
     def settle(leaf: bytes) -> None:
         """Fold one leaf into the tree and check every tile and checkpoint it completes."""
@@ -289,6 +294,8 @@ def verify_trail(
                 seq: Any = None
                 if type(record) is dict:
                     seq = record.get("seq")
+                    if record.get("type") == REMOVAL_EVENT:
+                        removals.append((seq, record.get("data"), rel, lineno))
                     if lineno == 1 and type(seq) is int and seq > expected_seq:
                         # records before this file are missing: deliberate only when pruned
                         # under retention, and then their leaf hashes come from the tiles
@@ -296,6 +303,7 @@ def verify_trail(
                         for pruned_leaf in got or ():
                             settle(pruned_leaf)
                         if got:
+                            gaps.append((expected_seq, seq, rel))
                             expected_seq, prev_hex = seq, got[-1].hex()
                     state = (expected_seq, prev_hex, last_ts)
                     last_ts = _check_record(record, line, dumps, state, day, check, rel, lineno)
@@ -306,6 +314,8 @@ def verify_trail(
                 settle(leaf)
     if progress is not None:
         progress(done_bytes)
+    if gaps:
+        _check_removals(gaps, removals, pruned, tiles_root, signed_size, check)
     report.size = frontier.size
     report.bytes = done_bytes
     for size in sorted(wanted):
@@ -373,17 +383,94 @@ def _pruned_leaves(
             end,
         )
         return None
-    store = TileStore(tiles_root)
-    leaves: list[bytes] = []
     try:
-        for index in range(start // TILE_WIDTH, (end - 1) // TILE_WIDTH + 1):
-            base = index * TILE_WIDTH
-            entries = store.read_entries(0, index, min(end - base, TILE_WIDTH))
-            leaves.extend(entries[max(start - base, 0) : end - base])
+        return _tile_leaves(tiles_root, start, end)
     except (TileError, OSError) as exc:
         check.fault(f"pruned records {start}..{end - 1}: their leaf tile is unreadable: {exc}")
         return None
+
+
+def _tile_leaves(tiles_root: Path, start: int, end: int) -> list[bytes]:
+    """Leaf hashes [start, end) from the level-0 tiles."""
+    store = TileStore(tiles_root)
+    leaves: list[bytes] = []
+    for index in range(start // TILE_WIDTH, (end - 1) // TILE_WIDTH + 1):
+        base = index * TILE_WIDTH
+        entries = store.read_entries(0, index, min(end - base, TILE_WIDTH))
+        leaves.extend(entries[max(start - base, 0) : end - base])
     return leaves
+
+
+def _check_removals(
+    gaps: list[tuple[int, int, str]],
+    removals: list[tuple[Any, Any, str, int]],
+    pruned: list[PrunedDay],
+    tiles_root: Path,
+    signed_size: int,
+    check: _Checker,
+) -> None:
+    """pruned.json alone proves nothing (anyone who can delete a file can write it): every gap
+    must be recorded by a compliance.records_removed event later in the chain, covered by a
+    signed checkpoint, whose range_root is the root of exactly the leaves the tiles hold."""
+    used: dict[int, tuple[Any, str, int]] = {}
+    for start, end, rel in gaps:
+        days = {d.day for d in pruned if start <= d.first_seq and d.last_seq < end}
+        match = None
+        for seq, data, where, lineno in removals:
+            if type(seq) is not int or seq < end or not isinstance(data, dict):
+                continue
+            listed = data.get("days")
+            if isinstance(listed, list) and days <= {str(x).replace("-", "") for x in listed}:
+                match = (seq, data, where, lineno)
+                break
+        if match is None:
+            check.fault(
+                f"records {start}..{end - 1} are missing: {PRUNED_FILE} lists them as pruned "
+                f"but no {REMOVAL_EVENT} record in the journal records their removal",
+                rel,
+                1,
+                end,
+            )
+        elif match[0] >= signed_size:
+            check.fault(
+                f"the removal of records {start}..{end - 1} is recorded at seq {match[0]}, which "
+                "no signed checkpoint covers yet (sign one: tradetrail checkpoint)",
+                match[2],
+                match[3],
+                match[0],
+            )
+        else:
+            used[match[0]] = match[1:]
+    by_day = {d.day: d for d in pruned}
+    for seq, (data, where, lineno) in sorted(used.items()):
+        tree = Frontier()
+        try:
+            spans = sorted(
+                (
+                    by_day[str(x).replace("-", "")].first_seq,
+                    by_day[str(x).replace("-", "")].last_seq,
+                )
+                for x in data.get("days", [])
+            )
+            for first, last in spans:
+                for leaf in _tile_leaves(tiles_root, first, last + 1):
+                    tree.append(leaf)
+        except KeyError as exc:
+            check.fault(f"removes day {exc} that {PRUNED_FILE} does not list", where, lineno, seq)
+            continue
+        except (TileError, OSError) as exc:
+            check.fault(
+                f"the removed records' leaf tiles are unreadable: {exc}", where, lineno, seq
+            )
+            continue
+        if data.get("range_root") != tree.root().hex():
+            check.fault(
+                "range_root is not the root of the removed records' leaf hashes in the tiles: "
+                "the tiles or pruned.json were altered",
+                where,
+                lineno,
+                seq,
+            )
 
 
 def _check_record(

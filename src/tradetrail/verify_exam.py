@@ -11,6 +11,7 @@ one ends at the package checkpoint, and every query record's inclusion proof.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tempfile
 import zipfile
@@ -45,6 +46,7 @@ __all__ = ["ExamReport", "is_exam_package", "verify_exam"]
 
 _BLOCK: Final = 1 << 20
 _UNLISTED: Final = (MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE)
+_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass
@@ -93,6 +95,8 @@ class _Source:
                 )
             self.prefix = folders.pop() + "/"
             self.names = [n[len(self.prefix) :] for n in names if not n.endswith("/")]
+            # two entries of one name: tools disagree on which one an examiner sees
+            self.duplicates = sorted({n for n in self.names if self.names.count(n) > 1})
         else:
             root = path
             if not (root / MANIFEST_FILE).is_file():
@@ -100,6 +104,7 @@ class _Source:
                 if len(inner) == 1:
                     root = inner[0]
             self.root = root
+            self.duplicates = []
             self.names = sorted(
                 p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
             )
@@ -211,6 +216,8 @@ def _verify(
     except (KeyError, TypeError, ValueError) as exc:
         fault(MANIFEST_FILE, f"malformed: {exc!r}")
         return
+    for name in source.duplicates:
+        fault(name, "appears more than once in the zip (which copy a tool shows is undefined)")
     for name in source.names:
         if name not in listed and name not in _UNLISTED:
             fault(name, "not listed in manifest.json (added after the package was made)")
@@ -291,29 +298,50 @@ def _verify_packs(
     previous: dict[str, Any] | None = None
     for summary in packs:
         day = str(summary.get("date"))
+        if not _DAY.fullmatch(day):
+            fault(MANIFEST_FILE, f"pack date {day!r} is not a date")
+            continue
         folder = f"packs/{day}"
-        names = [n for n in source.names if n.startswith(folder + "/")]
+        names = []
+        for name in source.names:
+            if name.startswith(folder + "/"):
+                leaf = name[len(folder) + 1 :]
+                if "/" in leaf or leaf in ("", ".", "..") or "\\" in leaf:
+                    fault(name, "not a file of a daily pack (packs hold no sub-folders)")
+                else:
+                    names.append((name, leaf))
         if not names:
             fault(folder, "the pack is missing")
             continue
         with tempfile.TemporaryDirectory(prefix="tradetrail-exam-") as tmp:
             target = Path(tmp) / day
             target.mkdir()
-            for name in names:
-                with source.open(name) as src, (target / name.split("/", 2)[2]).open("wb") as dst:
+            for name, leaf in names:
+                with source.open(name) as src, (target / leaf).open("wb") as dst:
                     shutil.copyfileobj(src, dst, _BLOCK)
-            pack_report = verify_pack(target, vkeys, attesters=attesters, max_faults=max_faults)
-            pack_manifest = (target / MANIFEST_FILE).read_bytes()
+            try:
+                pack_report = verify_pack(target, vkeys, attesters=attesters, max_faults=max_faults)
+                pack_manifest = (target / MANIFEST_FILE).read_bytes()
+                pack = orjson.loads(pack_manifest)
+            except (PackUsageError, OSError, orjson.JSONDecodeError) as exc:
+                fault(folder, f"not a daily pack: {exc}")
+                continue
         report.packs_checked += 1
         report.records += pack_report.records
         for pf in pack_report.faults:
-            fault(f"{folder}/{pf.file or 'pack'}", pf.message, pf.line)
-            report.faults[-1].row, report.faults[-1].column = pf.row, pf.column
+            report.fault_count += 1
+            if len(report.faults) < max_faults:
+                report.faults.append(
+                    PackFault(f"{folder}/{pf.file or 'pack'}", pf.message, pf.line, pf.row,
+                              pf.column)
+                )  # fmt: skip
         report.fault_count += pack_report.fault_count - len(pack_report.faults)
         report.warnings += [f"{folder}: {w}" for w in pack_report.warnings]
         if hashlib.sha256(pack_manifest).hexdigest() != summary.get("manifest_sha256"):
             fault(f"{folder}/{MANIFEST_FILE}", "is not the pack the package manifest lists")
-        pack = orjson.loads(pack_manifest)
+        if not isinstance(pack, dict):
+            fault(f"{folder}/{MANIFEST_FILE}", "is not a JSON object")
+            continue
         if previous is not None:
             prev, cp = pack.get("previous_checkpoint"), previous.get("checkpoint") or {}
             mismatch = prev is not None and (
