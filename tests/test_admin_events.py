@@ -89,3 +89,21 @@ def test_a_malformed_admin_event_raises_and_records_nothing(tmp_path: Path) -> N
     after = records(home)
     assert [r["type"] for r in after if r["type"] == EVENT] == []
     assert len(after) >= len(before)
+
+
+def test_a_writer_with_its_own_spill_directory_still_finds_command_events(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "trail"
+    trail = tradetrail.open(home, spill_dir=tmp_path / "elsewhere")
+    try:
+        trail.record("order.accepted", None, order_id="O-1").wait()
+        result = record_admin_event(home, EVENT, note_data())
+        assert result.spill_file is not None and result.spill_file.parent == home / "spill"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not any(r["type"] == EVENT for r in records(home)):
+            time.sleep(0.2)
+        assert [r["type"] for r in records(home)].count(EVENT) == 1
+    finally:
+        trail.close()
+    assert verify_trail(home).ok

@@ -523,3 +523,17 @@ def test_apply_refuses_a_future_as_of(trail_home: Path) -> None:
     assert result.exit_code == 2 and "in the future" in result.output
     assert _file(trail_home, D1).exists()
     assert run("retention", "plan", "--home", trail_home, "--as-of", "2099-01-01").exit_code == 0
+
+
+def test_reports_and_attestations_read_pruned_days_from_their_packs(trail_home: Path) -> None:
+    from tradetrail.attest import list_attestations
+    from tradetrail.reports import build_report, render
+
+    before = orjson.loads(render(build_report(trail_home, "daily", D1, D2), "json"))
+    apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    assert not _file(trail_home, D1).exists()
+    after = orjson.loads(render(build_report(trail_home, "daily", D1, D2), "json"))
+    assert after == before, "a pruned day reads from its pack: the same figures"
+    listed = list_attestations(trail_home, today=TODAY)
+    assert listed.days[0].date == D1, "the first day of the trail is the first pruned day"
+    assert listed.days[0].status != "before trail"

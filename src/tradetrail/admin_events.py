@@ -30,6 +30,7 @@ from .journal import record_seq as _record_seq
 from .redact import DEFAULT_REDACTOR
 from .spill import Spill
 from .timefmt import format_ns
+from .trail import ADMIN_SPILL_DIR
 
 __all__ = ["AdminRecord", "record_admin_event"]
 
@@ -84,7 +85,7 @@ def _spill(home: Path, event_type: str, data: Any, fields: dict[str, Any]) -> Pa
         "reason": SPILL_REASON,
         "event": event.fields(),
     }
-    spill = Spill(settings.spill_dir, trail_origin(home))
+    spill = Spill(home / ADMIN_SPILL_DIR, trail_origin(home))  # every writer looks here
     spill.directory.mkdir(parents=True, exist_ok=True)
     name = f"{spill.prefix}{os.getpid()}-{time.time_ns()}-admin.jsonl"
     # written aside and renamed: the writer must never take (and delete) a half-written file

@@ -38,7 +38,7 @@ import orjson
 from .errors import ConfigError, NoteError, TradetrailError
 from .events import ComplianceAttestation
 from .export.daily import MANIFEST_FILE, SIGNATURE_FILE, parse_date
-from .journal import JOURNAL_DIR, file_day, journal_files
+from .journal import JOURNAL_DIR, file_day, journal_files, pruned_days
 from .keys import VKEY_FILE, read_vkey
 from .note import Note, NoteSignature, Signer, Verifier, add_signatures, open_note, parse_note
 
@@ -248,8 +248,14 @@ def recorded_attestations(home: Path, since: str | None = None) -> list[Recorded
     on are read (an attestation is recorded after the day it certifies)."""
     found: list[RecordedAttestation] = []
     floor = since.replace("-", "") if since else ""
-    for path in journal_files(home):
-        if file_day(path) < floor:
+    sources = {file_day(p): p for p in journal_files(home)}
+    for gone in pruned_days(home):  # removed under retention: its pack has the same lines
+        day = f"{gone.day[:4]}-{gone.day[4:6]}-{gone.day[6:]}"
+        pack_events = pack_dir(home, day) / "events.jsonl"
+        if gone.day not in sources and pack_events.is_file():
+            sources[gone.day] = pack_events
+    for day_name, path in sorted(sources.items()):
+        if day_name < floor:
             continue
         for line in _attestation_lines(path):
             try:
@@ -612,7 +618,8 @@ def _sealed_days(home: Path, today: date) -> tuple[str | None, Callable[[str], b
     days = [file_day(p) for p in files]
     read_only = {file_day(p) for p in files if not p.stat().st_mode & 0o222}
     last = days[-1] if days else None
-    first = f"{days[0][:4]}-{days[0][4:6]}-{days[0][6:]}" if days else None
+    earliest = min([*days, *(d.day for d in pruned_days(home))], default=None)
+    first = f"{earliest[:4]}-{earliest[4:6]}-{earliest[6:]}" if earliest else None
 
     def sealed(day: str) -> bool:
         compact = day.replace("-", "")

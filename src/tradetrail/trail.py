@@ -66,6 +66,9 @@ logger = logging.getLogger("tradetrail")
 MAX_BATCH: Final = 4096
 LOCK_FILE: Final = "writer.lock"
 FOREIGN_SPILL_CHECK_SECONDS: Final = 2.0
+ADMIN_SPILL_DIR: Final = "spill"
+"""Where tradetrail commands leave events for a running writer: <home>/spill, whatever the
+writer's own spill directory is."""
 CHECKPOINT_FILE: Final = "checkpoint"
 CHECKPOINTS_DIR: Final = "checkpoints"
 TILES_DIR: Final = "tiles"
@@ -271,6 +274,13 @@ class Trail:
             write_atomic(vkey_path, (self.signer.verifier().vkey() + "\n").encode(), sync=True)
         self.verifier = self.signer.verifier()
         self.spill = Spill(settings.spill_dir, self.origin)
+        # tradetrail commands (exports, attestations) leave their events in <home>/spill
+        home_spill = self.home / ADMIN_SPILL_DIR
+        self._admin_spill = (
+            None
+            if home_spill.resolve() == Path(settings.spill_dir).resolve()
+            else Spill(home_spill, self.origin)
+        )
         source = {"host": socket.gethostname(), "pid": os.getpid()}
         service = settings.service or Path(sys.argv[0] or "python").name or "python"
         source["service"] = service
@@ -1037,7 +1047,9 @@ class Trail:
             return False
         self._last_foreign_check = now
         try:
-            return self.spill.has_files()
+            return self.spill.has_files() or (
+                self._admin_spill is not None and self._admin_spill.has_files()
+            )
         except OSError:
             return False
 
@@ -1142,11 +1154,12 @@ class Trail:
     def _merge_spill(self) -> bool:
         """Journal spilled events (files and held in memory), skipping any already journaled.
         Returns True when nothing is left to merge."""
-        if not self.spill.has_files() and not self._held:
+        admin = self._admin_spill
+        if not self.spill.has_files() and not self._held and not (admin and admin.has_files()):
             return True
         if self._needs_rescan:
             self._rescan()
-        files = self.spill.take()
+        files = self.spill.take() + (admin.take() if admin is not None else [])
         entries: list[dict[str, Any]] = []
         for path in files:
             got, bad = read_spill(path)

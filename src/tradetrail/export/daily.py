@@ -1001,7 +1001,10 @@ def export_daily(
     if not (home / JOURNAL_DIR).is_dir():
         raise ConfigError(f"{home} is not a trail (no journal/ directory)")
     vkey = read_vkey(home / VKEY_FILE)
-    if any(gone.day == day.replace("-", "") for gone in pruned_days(home)):
+    compact = day.replace("-", "")
+    if not (home / JOURNAL_DIR / day_file_name(compact)).exists() and any(
+        gone.day == compact for gone in pruned_days(home)
+    ):  # a day whose removal is only intended (a crashed apply) is still there to pack
         raise PackError(
             f"{day} was removed under the retention policy (pruned.json); its pack, made before "
             f"the removal, is the record of that day (exports/daily/{day})"

@@ -16,7 +16,7 @@ import orjson
 
 from ..checkpoint import open_checkpoint
 from ..errors import CheckpointError, JournalFormatError, NoteError
-from ..journal import JOURNAL_DIR, day_file_name, iter_lines
+from ..journal import JOURNAL_DIR, day_file_name, iter_lines, pruned_days
 from ..keys import VKEY_FILE, read_vkey
 from .model import CheckpointInfo, Header, ReportError
 
@@ -102,12 +102,21 @@ def scan_range(
     if not (home / JOURNAL_DIR).is_dir():
         raise ReportError(f"{home} is not a trail (no {JOURNAL_DIR}/ directory)")
     scan = Scan(days=days, present=[], open_days=[])
+    pruned = {d.day for d in pruned_days(home)}
     for day in days:
         path = home / JOURNAL_DIR / day_file_name(day.replace("-", ""))
-        if not path.is_file():
+        if not path.is_file() and day.replace("-", "") in pruned:
+            # removed under retention: its daily pack holds the same lines, byte for byte
+            path = home / "exports" / "daily" / day / "events.jsonl"
+            if not path.is_file():
+                raise ReportError(
+                    f"{day} was removed under the retention policy and its pack "
+                    f"(exports/daily/{day}) is not in the trail: the report would be incomplete"
+                )
+        elif not path.is_file():
             continue
         scan.present.append(day)
-        if path.stat().st_mode & 0o222:
+        if path.parent.name == JOURNAL_DIR and path.stat().st_mode & 0o222:
             scan.open_days.append(day)
         last: bytes | None = None
         for lineno, (_, line, complete) in enumerate(iter_lines(path), 1):
