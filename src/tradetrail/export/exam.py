@@ -357,11 +357,12 @@ def _check_chain(summaries: list[dict[str, Any]]) -> None:
 
 
 def _report_entries(home: Path, start: str, end: str, entries: list[_Entry]) -> list[str]:
-    from ..reports import REPORT_KINDS, build_report, render
+    from ..reports import REPORT_KINDS, build_reports, render
 
     names = []
-    for kind in REPORT_KINDS:
-        report = build_report(home, kind, start, end)
+    for kind, report in zip(
+        REPORT_KINDS, build_reports(home, REPORT_KINDS, start, end), strict=True
+    ):
         for fmt in REPORT_FORMATS:
             name = f"reports/{kind}.{fmt}"
             entries.append(_Entry(name, data=render(report, fmt)))

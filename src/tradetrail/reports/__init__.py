@@ -11,7 +11,7 @@ to records an examiner can prove."""
 
 from __future__ import annotations
 
-from .build import REPORT_KINDS, build_report
+from .build import REPORT_KINDS, build_report, build_reports
 from .model import FORMAT, Chart, CheckpointInfo, Header, Report, ReportError, Section, Table
 from .render import FORMATS, render
 
@@ -27,5 +27,6 @@ __all__ = [
     "Section",
     "Table",
     "build_report",
+    "build_reports",
     "render",
 ]
