@@ -22,7 +22,14 @@ from conftest import SimClock
 from tradetrail.cli import main
 from tradetrail.demo import run_demo
 from tradetrail.errors import TradetrailError
-from tradetrail.reports import REPORT_KINDS, Report, ReportError, build_report, render
+from tradetrail.reports import (
+    REPORT_KINDS,
+    Report,
+    ReportError,
+    build_report,
+    build_reports,
+    render,
+)
 from tradetrail.reports.model import percentile
 
 TODAY = datetime(2024, 3, 6, tzinfo=UTC)
@@ -141,6 +148,18 @@ def test_one_day_is_a_subset_of_the_range(demo: Path) -> None:
 
 
 # ------------------------------------------------------------------------------ determinism
+
+
+def test_one_pass_for_every_kind_gives_each_report_as_alone(demo: Path) -> None:
+    start, end = DAY1, DAY2
+    together = build_reports(demo, REPORT_KINDS, start, end)
+    for kind, report in zip(REPORT_KINDS, together, strict=True):
+        alone = build_report(demo, kind, start, end)
+        assert report.kind == kind
+        for fmt in ("html", "json"):
+            assert render(report, fmt) == render(alone, fmt), (kind, fmt)
+    with pytest.raises(ReportError, match="unknown report 'weekly'"):
+        build_reports(demo, ("daily", "weekly"), start, end)
 
 
 def test_same_bytes_twice(demo: Path) -> None:
