@@ -419,3 +419,29 @@ def test_schema_command_prints_every_type_and_one_type() -> None:
     assert one.exit_code == 0
     assert json.loads(one.output)["type"] == "order.submitted"
     assert_one_line_error(invoke("schema", "--type", "no.such"), 2, "not a known event type")
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "cli",
+        "cli_export",
+        "cli_search",
+        "cli_snapshot",
+        "cli_attest",
+        "cli_report",
+        "cli_retention",
+    ],
+)
+def test_every_command_module_can_be_imported_first(module: str) -> None:
+    """No import cycle between the command modules, whichever a program imports first."""
+    import subprocess
+    import sys
+
+    code = (
+        f"import tradetrail.{module}; from tradetrail.cli import main; "
+        "assert {'export', 'report', 'attest', 'retention', 'search'} <= set(main.commands); "
+        "assert {'daily', 'exam'} <= set(main.commands['export'].commands)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -49,6 +49,7 @@ PACK_FILES = {
     "manifest.json",
     "manifest.sig",
     "nav.csv",
+    "corrections.csv",
     "orders.csv",
     "positions.csv",
     "proofs.json",
@@ -600,3 +601,78 @@ def test_a_file_snapshot_brings_its_document(
     path.write_bytes(path.read_bytes().replace(b"limit = 5", b"limit = 9"))
     report = verify_pack(result.path, [vkey])
     assert any(f.file == "config_snapshot.json" and f.line for f in report.faults), report.faults
+
+
+def test_corrections_are_listed_field_by_field_and_verified(tmp_path: Path) -> None:
+    home = tmp_path / "trail"
+    clock = SimClock("2024-03-01T09:00:00")
+    with tradetrail.open(home, clock=clock, min_free_bytes=0) as trail:
+        trail.record("order.submitted", {"side": "buy", "qty": "1"}, order_id="O-1")
+        fill = trail.record(
+            "order.filled",
+            {"fill_qty": "1", "fill_price": "100.5", "fee": "0.10", "trade_id": "T-1"},
+            order_id="O-1",
+        ).wait()
+        trail.record(
+            "compliance.record_corrected",
+            {
+                "reason": "fee misbooked: venue rebate applied late",
+                "corrects_seq": fill,
+                "corrections": {"fee": "0.05", "liquidity": "=maker"},
+                "approved_by": "ops-lead",
+            },
+            actor="cco",
+        )
+        trail.record("compliance.record_corrected", {"reason": "wrong account", "corrects_seq": 0})
+        trail.flush()
+        clock.set("2024-03-02T09:00:00")
+        trail.record("auth.login", {"method": "sso"})
+    result = export_daily(home, "2024-03-01")
+    found = rows(result.path / "corrections.csv")
+    assert [(r["corrects_seq"], r["field"], r["corrected_value"]) for r in found] == [
+        (str(fill), "fee", "0.05"),
+        (str(fill), "liquidity", "'=maker"),  # a formula is neutralised here too
+        ("0", "", ""),
+    ]
+    assert found[0]["actor"] == "cco" and found[0]["approved_by"] == "ops-lead"
+    assert found[2]["reason"] == "wrong account"
+    fills = rows(result.path / "fills.csv")
+    assert fills[0]["fee"] == "0.10", "the corrected record itself is never edited"
+    manifest = orjson.loads((result.path / "manifest.json").read_bytes())
+    assert {f["name"]: f["rows"] for f in manifest["files"]}["corrections.csv"] == 3
+    vkey = read_vkey(home / VKEY_FILE)
+    assert verify_pack(result.path, [vkey]).ok
+    path = result.path / "corrections.csv"
+    path.write_bytes(path.read_bytes().replace(b"0.05", b"0.01"))
+    report = verify_pack(result.path, [vkey])
+    assert any(
+        f.file == "corrections.csv" and f.row == 2 and f.column == "corrected_value"
+        for f in report.faults
+    ), report.faults
+
+
+def test_nav_and_position_cells_are_neutralised_exactly_once(tmp_path: Path) -> None:
+    home = tmp_path / "trail"
+    clock = SimClock("2024-03-01T09:00:00")
+    with tradetrail.open(home, clock=clock, min_free_bytes=0) as trail:
+        trail.record(
+            "portfolio.nav_computed",
+            {"cash": "1", "positions_at_mark": "2", "fees": "0", "accruals": "0", "nav": "3",
+             "currency": "USD", "pricing_source": "=HYPERLINK(\"x\")"},
+            account="@acc",
+        )  # fmt: skip
+        trail.record(
+            "portfolio.position_snapshot",
+            {"positions": [{"symbol": "+XS", "qty": "-5", "avg_price": "10"}]},
+            account="@acc",
+        )
+        trail.flush()
+        clock.set("2024-03-02T09:00:00")
+        trail.record("auth.login", {"method": "sso"})
+    result = export_daily(home, "2024-03-01")
+    [nav] = rows(result.path / "nav.csv")
+    assert nav["account"] == "'@acc" and nav["pricing_source"] == '\'=HYPERLINK("x")'
+    [position] = rows(result.path / "positions.csv")
+    assert position["account"] == "'@acc" and position["symbol"] == "'+XS"
+    assert position["qty"] == "-5", "a plain number is left as it is"
+    assert verify_pack(result.path, [read_vkey(home / VKEY_FILE)]).ok

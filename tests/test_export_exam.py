@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import tradetrail
-import tradetrail.cli_exam
+import tradetrail.cli_export
 from conftest import SimClock
 from tradetrail.cli import main
 from tradetrail.demo import run_demo

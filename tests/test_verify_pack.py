@@ -299,7 +299,7 @@ def test_the_readme_script_checks_a_pack_without_tradetrail(trail: Path, tmp_pat
         done = run_script(script, tmp_path, pack, vkey)
         assert done.returncode == 0, done.stderr
         records = orjson.loads((pack / "manifest.json").read_bytes())["records"]
-        assert done.stdout.strip() == f"OK: {day}: {records} records, 14 files"
+        assert done.stdout.strip() == f"OK: {day}: {records} records, 15 files"
     done = run_script(readme_script(pack), tmp_path, pack, str(vkey_file(trail)))
     assert done.returncode == 0, done.stderr  # the key file works too
 
@@ -342,7 +342,7 @@ def test_sha256sums_checks_with_coreutils(trail: Path, pack: Path) -> None:
         ["sha256sum", "-c", "SHA256SUMS"], cwd=pack, capture_output=True, text=True, check=False
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.count(": OK") == 15  # 14 listed files and manifest.json
+    assert ok.stdout.count(": OK") == 16  # 15 listed files and manifest.json
     (pack / "orders.csv").write_bytes((pack / "orders.csv").read_bytes() + b"x")
     bad = subprocess.run(
         ["sha256sum", "-c", "SHA256SUMS"], cwd=pack, capture_output=True, text=True, check=False

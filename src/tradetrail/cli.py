@@ -666,7 +666,6 @@ if __name__ == "__main__":  # pragma: no cover
 # the command modules register themselves on `main`
 from . import (  # noqa: E402,F401
     cli_attest,
-    cli_exam,
     cli_export,
     cli_report,
     cli_retention,

@@ -648,6 +648,12 @@ _FILE_ROLES: Final = (
     ),
     ("positions.csv", "end-of-day positions: the last snapshot of each account and symbol"),
     ("nav.csv", "every NAV computed during the day"),
+    (
+        "corrections.csv",
+        "every compliance.record_corrected record of the day, one row per corrected field: "
+        "earlier rows are never edited; apply a correction on top of the record it names "
+        "(corrects_seq / corrects_event_id)",
+    ),
     ("alerts.jsonl", "the day's alert.sent records (journal lines)"),
     ("risk_events.jsonl", "the day's risk.* records (journal lines)"),
     ("access.jsonl", "the day's auth.* records (journal lines)"),

@@ -186,12 +186,27 @@ NAV_COLUMNS: Final = (
     *NAV_DATA,
     "event_id",
 )
+CORRECTIONS_COLUMNS: Final = (
+    "seq",
+    "ts",
+    "actor",
+    "approved_by",
+    "reason",
+    "corrects_seq",
+    "corrects_event_id",
+    "field",
+    "corrected_value",
+    "event_id",
+)
+"""One row per corrected field of a compliance.record_corrected event: records are never
+edited, so a correction is a later record that names the one it corrects (17a-4(f))."""
 CSV_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "orders.csv": ORDERS_COLUMNS,
     "fills.csv": FILLS_COLUMNS,
     "blotter.csv": BLOTTER_COLUMNS,
     "positions.csv": POSITIONS_COLUMNS,
     "nav.csv": NAV_COLUMNS,
+    "corrections.csv": CORRECTIONS_COLUMNS,
 }
 JSONL_FILES: Final = ("alerts.jsonl", "risk_events.jsonl", "access.jsonl")
 DERIVED_FILES: Final = (
@@ -216,6 +231,7 @@ ORDER_TYPES: Final = frozenset(
 )
 FILL_TYPES: Final = frozenset({"order.filled", "order.partially_filled"})
 TRADE_TYPE: Final = "trade.executed"
+CORRECTION_TYPE: Final = "compliance.record_corrected"
 RISK_PREFIX: Final = "risk."
 ACCESS_PREFIX: Final = "auth."
 
@@ -712,8 +728,16 @@ class ConfigTracker:
 # ------------------------------------------------------------------------------ the tables
 
 
+def _value(value: Any) -> str:
+    """A value as the row writer takes it: strings as they are (the writer neutralises each
+    cell once), absent as empty, anything else as `cell` renders it."""
+    if type(value) is str:
+        return value
+    return "" if value is None else cell(value)
+
+
 def _cells(source: dict[str, Any], names: Sequence[str]) -> list[str]:
-    return [cell(source.get(name)) for name in names]
+    return [_value(source.get(name)) for name in names]
 
 
 class DayTables:
@@ -769,6 +793,8 @@ class DayTables:
             return True, self._nav
         if kind in ("config.snapshot", "config.changed"):
             return True, self._config_event
+        if kind == CORRECTION_TYPE:
+            return True, self._correction
         if kind == "alert.sent":
             return False, self._jsonl["alerts.jsonl"].add
         if type(kind) is str and kind.startswith(RISK_PREFIX):
@@ -977,35 +1003,55 @@ class DayTables:
         if type(positions) is not list:
             return
         account = rec.get("account")
-        account_key = account if type(account) is str else cell(account)
+        account_key = account if type(account) is str else cell(account)  # a key only
         tail = [
-            cell(data.get("as_of")),
-            cell(rec.get("strategy")),
-            cell(rec.get("seq")),
-            cell(rec.get("ts")),
-            cell(rec.get("event_id")),
+            _value(data.get("as_of")),
+            _value(rec.get("strategy")),
+            _value(rec.get("seq")),
+            _value(rec.get("ts")),
+            _value(rec.get("event_id")),
         ]
         for entry in positions:
             if type(entry) is not dict:
                 continue
             symbol = entry.get("symbol")
-            symbol_key = symbol if type(symbol) is str else cell(symbol)
+            symbol_key = symbol if type(symbol) is str else cell(symbol)  # a key only
             currency = entry.get("currency", data.get("currency"))
-            row = [cell(account), cell(symbol), *_cells(entry, POSITION_DATA), cell(currency)]
+            row = [_value(account), _value(symbol), *_cells(entry, POSITION_DATA), _value(currency)]
             self._positions[(account_key, symbol_key)] = row + tail
 
     def _nav(self, line: bytes, rec: dict[str, Any]) -> None:
         data, _ = _data(rec)
         row = [
-            cell(rec.get("seq")),
-            cell(rec.get("ts")),
-            cell(data.get("as_of")),
-            cell(rec.get("account")),
-            cell(rec.get("strategy")),
+            _value(rec.get("seq")),
+            _value(rec.get("ts")),
+            _value(data.get("as_of")),
+            _value(rec.get("account")),
+            _value(rec.get("strategy")),
             *_cells(data, NAV_DATA),
-            cell(rec.get("event_id")),
+            _value(rec.get("event_id")),
         ]
         self._csv["nav.csv"].add(row)
+
+    def _correction(self, line: bytes, rec: dict[str, Any]) -> None:
+        data, _ = _data(rec)
+        head = [
+            _value(rec.get("seq")),
+            _value(rec.get("ts")),
+            _value(rec.get("actor")),
+            _value(data.get("approved_by")),
+            _value(data.get("reason")),
+            _value(data.get("corrects_seq")),
+            _value(data.get("corrects_event_id")),
+        ]
+        tail = [_value(rec.get("event_id"))]
+        fields = data.get("corrections")
+        table = self._csv["corrections.csv"]
+        if type(fields) is dict and fields:
+            for name in sorted(fields):
+                table.add([*head, _value(name), _value(fields[name]), *tail])
+        else:  # no field-level detail: the reason says what was wrong
+            table.add([*head, "", _value(fields), *tail])
 
     def _config_event(self, line: bytes, rec: dict[str, Any]) -> None:
         self._config.add(rec, in_day=True)
