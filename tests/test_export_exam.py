@@ -363,3 +363,30 @@ def test_a_hostile_zip_cannot_write_outside_and_duplicates_fail(
     report = verify_exam(dup, vkey(demo))
     assert not report.ok
     assert any("more than once" in str(f) for f in report.faults)
+
+
+def test_an_incomplete_selection_is_found_offline(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The packs hold every record of the range, so the examiner's check replays the query
+    over them: a selection that left a record out (a stale index, a bug) is a fault."""
+    from tradetrail.index import SqliteIndex
+
+    search = SqliteIndex.search
+
+    def lossy(self: SqliteIndex, query: Any) -> list[Any]:
+        return search(self, query)[1:]
+
+    monkeypatch.setattr(SqliteIndex, "search", lossy)
+    records = [orjson.loads(line) for line in day_lines(demo, DAY1)]
+    account = next(r["account"] for r in records if r.get("account"))
+    out = tmp_path / "lossy.zip"
+    export_exam(demo, DAY1, DAY2, out=out, query=f"account={account} type=order.*")
+    monkeypatch.setattr(SqliteIndex, "search", search)
+    report = verify_exam(out, vkey(demo))
+    assert not report.ok
+    assert any("leaves out record seq" in str(f) for f in report.faults), report.faults
+    text = tmp_path / "text.zip"
+    export_exam(demo, DAY1, DAY2, out=text, query=f"account={account} text=order")
+    checked = verify_exam(text, vkey(demo))
+    assert checked.ok and any("full-text" in w for w in checked.warnings)

@@ -24,7 +24,7 @@ from typing import IO, Any, Final
 import orjson
 
 from .checkpoint import Checkpoint, open_checkpoint
-from .errors import CheckpointError, NoteError, ProofError
+from .errors import CheckpointError, IndexStoreError, NoteError, ProofError
 from .export.daily import MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE
 from .export.exam import (
     CONTENTS,
@@ -36,6 +36,7 @@ from .export.exam import (
     render_contents,
     render_exam_readme,
 )
+from .index import IndexRow, Query, QueryError, parse_query_text, row_from_line
 from .keys import VKEY_FILE
 from .merkle import leaf_hash
 from .note import Verifier, open_note
@@ -380,6 +381,7 @@ def _verify_query(
     if query.get("records") != len(lines):
         fault(QUERY_RECORDS, f"{len(lines)} record(s), the manifest says {query.get('records')}")
     report.query_records = len(lines)
+    _check_selection(source, query, lines, report, fault)
     for number, (line, raw) in enumerate(zip(lines, proofs, strict=False), start=1):
         try:
             proof = orjson.loads(raw)
@@ -391,3 +393,68 @@ def _verify_query(
             fault(QUERY_RECORDS, "the line is not the leaf its proof proves", number)
         if proof.get("tree_size") != checkpoint.size or proof.get("root") != checkpoint.root.hex():
             fault(QUERY_PROOFS, "does not prove into the package checkpoint", number)
+
+
+def _matches(query: Query, row: IndexRow) -> bool:
+    """Whether a record is one the query selects (the index's rules, without full text)."""
+    if query.types and not any(
+        row.type.startswith(t[:-1]) if t.endswith(".*") else row.type == t for t in query.types
+    ):
+        return False
+    if any(getattr(row, name) != value for name, value in query.equals.items()):
+        return False
+    if query.since is not None and row.ts < query.since:
+        return False
+    return query.until is None or row.ts < query.until
+
+
+def _check_selection(
+    source: _Source,
+    query: dict[str, Any],
+    lines: list[bytes],
+    report: ExamReport,
+    fault: Callable[..., None],
+) -> None:
+    """The selection must be complete: every record of the packs that the query matches is
+    in query/records.jsonl, and nothing else is (full-text terms excepted: their matching is
+    the index's tokenizer, which this check does not replay)."""
+    try:
+        parsed = parse_query_text(str(query.get("text")))
+    except QueryError as exc:
+        fault(MANIFEST_FILE, f"query: {exc}")
+        return
+    if parsed.text is not None:
+        report.warnings.append(
+            "the query has full-text terms: each selected record is proven, but that no "
+            "matching record was left out is not checked offline"
+        )
+        return
+    selected = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            selected.append(row_from_line("", line, f"{QUERY_RECORDS} line {number}").seq)
+        except IndexStoreError as exc:
+            fault(QUERY_RECORDS, str(exc), number)
+            return
+    expected: list[int] = []
+    for name in sorted(n for n in source.names if n.startswith("packs/")):
+        if not name.endswith("/events.jsonl") or name.count("/") != 2:
+            continue
+        with source.open(name) as fh:
+            for number, raw in enumerate(fh, start=1):
+                try:
+                    row = row_from_line("", raw.rstrip(b"\n"), f"{name} line {number}")
+                except IndexStoreError:
+                    continue  # verify_pack reports the line
+                if _matches(parsed, row):
+                    expected.append(row.seq)
+    missing = sorted(set(expected) - set(selected))
+    extra = sorted(set(selected) - set(expected))
+    for seq in missing[:20]:
+        fault(QUERY_RECORDS, f"leaves out record seq {seq}, which the query matches")
+    for seq in extra[:20]:
+        fault(QUERY_RECORDS, f"holds record seq {seq}, which the query does not match")
+    if len(missing) + len(extra) > 40:
+        fault(QUERY_RECORDS, f"{len(missing)} left out and {len(extra)} extra record(s) in all")
+    if selected != sorted(selected):
+        fault(QUERY_RECORDS, "records are not in seq order")
