@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,13 +37,14 @@ from typing import Any, Final
 import orjson
 
 from .. import __version__
-from ..checkpoint import open_checkpoint
-from ..errors import ConfigError, NoteError
+from ..checkpoint import Checkpoint, open_checkpoint
+from ..errors import ConfigError, NoteError, TileError
 from ..index import Query, open_index, parse_query_text, trail_origin, update_index
 from ..journal import JOURNAL_DIR
 from ..keys import VKEY_FILE, read_vkey
+from ..merkle import inclusion_proof
 from ..note import Verifier, parse_note, sign_note
-from ..proofs import inclusion_proof_json
+from ..tilestore import TileStore
 from .daily import (
     CHECKPOINT_FILE,
     MANIFEST_FILE,
@@ -255,6 +257,33 @@ def export_exam(
     last = packs[-1]
     cp_text = (last / CHECKPOINT_FILE).read_text(encoding="utf-8")
     checkpoint = open_checkpoint(cp_text, [vkey])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as scratch:
+        return _package(
+            home, out, start, end, days, made, packs, summaries, checkpoint, cp_text,
+            parsed_query, query, signing_key, database_url, warnings, progress, Path(scratch),
+        )  # fmt: skip
+
+
+def _package(
+    home: Path,
+    out: Path,
+    start: str,
+    end: str,
+    days: list[str],
+    made: list[str],
+    packs: list[Path],
+    summaries: list[dict[str, Any]],
+    checkpoint: Checkpoint,
+    cp_text: str,
+    parsed_query: Query | None,
+    query: str | None,
+    signing_key: str | None,
+    database_url: str | None,
+    warnings: list[str],
+    progress: Callable[[str, int, int], None] | None,
+    scratch: Path,
+) -> ExamResult:
     entries: list[_Entry] = []
     for pack in packs:
         for file in sorted(pack.iterdir(), key=lambda p: p.name):
@@ -263,8 +292,9 @@ def export_exam(
     query_info: dict[str, Any] | None = None
     if parsed_query is not None:
         query_info = _query_entries(
-            home, parsed_query, query or "", start, end, checkpoint.size, database_url, entries
-        )
+            home, parsed_query, query or "", start, end, checkpoint, database_url, entries,
+            scratch,
+        )  # fmt: skip
     entries.append(_Entry(CHECKPOINT_FILE, data=cp_text.encode("utf-8")))
     entries.append(_Entry(VKEY_FILE, data=(home / VKEY_FILE).read_bytes()))
 
@@ -376,50 +406,74 @@ def _query_entries(
     text: str,
     start: str,
     end: str,
-    size: int,
+    checkpoint: Checkpoint,
     database_url: str | None,
     entries: list[_Entry],
+    scratch: Path,
 ) -> dict[str, Any]:
-    """The records the query selects within the range, each proven into the checkpoint."""
+    """The records the query selects within the range, each proven into the checkpoint.
+    Searched one day at a time and written to scratch files, so memory holds one day's
+    matches at most, whatever the range."""
     from dataclasses import replace
 
-    since = f"{start}T00:00:00.000000Z"
-    until = f"{(date.fromisoformat(end) + timedelta(days=1)).isoformat()}T00:00:00.000000Z"
-    bounded = replace(
-        query,
-        since=max(query.since or since, since),
-        until=min(query.until or until, until),
-        origin=trail_origin(home),
-        limit=None,
-        descending=False,
-    )
+    size, root = checkpoint.size, checkpoint.root.hex()
+    store = TileStore(home / "tiles")
+    records_path, proofs_path = scratch / "query-records.jsonl", scratch / "query-proofs.jsonl"
+    count, first, last = 0, None, None
     index = open_index(home, database_url)
     try:
         update_index(home, index)
-        rows = sorted(index.search(bounded), key=lambda r: r.seq)
+        with records_path.open("wb") as records, proofs_path.open("wb") as proofs:
+            for day in _days(start, end):
+                since = f"{day}T00:00:00.000000Z"
+                until = f"{date.fromisoformat(day) + timedelta(days=1)}T00:00:00.000000Z"
+                window = replace(
+                    query,
+                    since=max(query.since or since, since),
+                    until=min(query.until or until, until),
+                    origin=trail_origin(home),
+                    limit=None,
+                    descending=False,
+                )
+                if window.since is None or window.until is None or window.since >= window.until:
+                    continue
+                for row in sorted(index.search(window), key=lambda r: r.seq):
+                    if row.seq >= size:
+                        continue
+                    try:
+                        hashes = inclusion_proof(row.seq, size, store.node)
+                        leaf = store.node(0, row.seq).hex()
+                    except TileError as exc:
+                        raise ExamError(
+                            f"cannot prove seq {row.seq} from the tiles: {exc}"
+                        ) from None
+                    if leaf != row.leaf_hash:
+                        raise ExamError(
+                            f"the index row of seq {row.seq} is not the journal's record "
+                            "(run `tradetrail verify --index`)"
+                        )
+                    records.write(row.record.encode("utf-8") + b"\n")
+                    proof = {
+                        "leaf_index": row.seq,
+                        "tree_size": size,
+                        "leaf_hash": leaf,
+                        "root": root,
+                        "hashes": [h.hex() for h in hashes],
+                    }
+                    proofs.write(orjson.dumps(proof, option=SORT) + b"\n")
+                    count += 1
+                    first = row.seq if first is None else first
+                    last = row.seq
     finally:
         index.close()
-    rows = [r for r in rows if r.seq < size]
-    records = b"".join(r.record.encode("utf-8") + b"\n" for r in rows)
-    proofs = b"".join(
-        orjson.dumps(_bare_proof(home, r.seq, size), option=SORT) + b"\n" for r in rows
-    )
-    entries.append(_Entry(QUERY_RECORDS, data=records))
-    entries.append(_Entry(QUERY_PROOFS, data=proofs))
+    entries.append(_Entry(QUERY_RECORDS, path=records_path))
+    entries.append(_Entry(QUERY_PROOFS, path=proofs_path))
     return {
         "text": text,
-        "records": len(rows),
-        "seq": [r.seq for r in rows[:1]] + [r.seq for r in rows[-1:]] if rows else None,
+        "records": count,
+        "seq": [first, last] if count else None,
         "files": [QUERY_RECORDS, QUERY_PROOFS],
     }
-
-
-def _bare_proof(home: Path, seq: int, size: int) -> dict[str, Any]:
-    """An inclusion proof without the record and checkpoint copies (the package has both)."""
-    proof = inclusion_proof_json(home, seq, size)
-    proof.pop("record", None)
-    proof.pop("checkpoint", None)
-    return proof
 
 
 def _zip_info(name: str, size: int) -> zipfile.ZipInfo:
