@@ -65,6 +65,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "order_type": "limit",
         "qty": Decimal("0.25"),
         "price": Decimal("64200.0"),
+        "arrival_price": Decimal("64212.5"),
         "time_in_force": "gtc",
         "post_only": True,
         "stop_loss": Decimal("62950.0"),
@@ -442,7 +443,7 @@ def encode(data: dict[str, Any] | None) -> bytes:
 # --------------------------------------------------------------------------- coverage
 
 
-REVISED = {"compliance.attestation": 2}
+REVISED = {"compliance.attestation": 2, "order.submitted": 2}
 """Types revised since their first version (a revision only adds optional fields)."""
 
 TRADETRAIL_OWN = {"compliance.export_made", "compliance.records_removed"}

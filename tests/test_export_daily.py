@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import shutil
 import subprocess
 import sys
@@ -186,7 +187,9 @@ def test_csv_is_rfc4180_with_fixed_columns(demo: Path) -> None:
         assert b"\n" not in data.replace(b"\r\n", b""), f"{name}: bare LF"
         assert data.endswith(b"\r\n")
     orders = (pack(demo, DAY1) / "orders.csv").read_bytes()
-    assert b',"{""currency"":""USD""}"\r\n' in orders  # JSON: quoted, quotes doubled
+    assert re.search(
+        rb',"\{""arrival_price"":""[0-9.]+"",""currency"":""USD""\}"\r\n', orders
+    )  # JSON: quoted, quotes doubled
 
 
 def test_orders_and_fills_are_what_the_events_say(demo: Path) -> None:

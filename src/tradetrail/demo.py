@@ -767,6 +767,7 @@ class OrderManager:
             expire_at=None if expire_at is None else _datetime(expire_at),
             post_only=True if tif == "GTD" else None,
             currency="USD",
+            arrival_price=inst.price,
         )
         if self._submit(order):
             self._work(order)

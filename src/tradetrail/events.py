@@ -163,7 +163,7 @@ class OrderSubmitted(EventData, kw_only=True, frozen=True):
     """An order left the system for a venue: the order ticket (17a-3(a)(6), Art. 16(6), CAT)."""
 
     TYPE = "order.submitted"
-    VERSION = 1
+    VERSION = 2
     side: Side
     qty: Decimal
     order_type: str | None = None
@@ -180,6 +180,9 @@ class OrderSubmitted(EventData, kw_only=True, frozen=True):
     take_profit: Decimal | None = None
     algo_id: str | None = None
     capacity: Capacity | None = None
+    arrival_price: Decimal | None = None
+    """The market price when the order was decided (mid or last): the benchmark of
+    implementation shortfall / arrival slippage in the execution report (version 2)."""
 
 
 class OrderAccepted(EventData, kw_only=True, frozen=True):

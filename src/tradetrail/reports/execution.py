@@ -11,7 +11,7 @@ its `signal_id` leads to the `signal.received` whose `price` is the signal price
 * slippage, in basis points, signed so that worse is positive: buy (fill − benchmark) /
   benchmark × 10 000, sell (benchmark − fill) / benchmark × 10 000, per execution; averaged
   weighted by executed quantity. Benchmarks: the signal price; the arrival price when the
-  submission carries one (`data.arrival_price`, not in the built-in model); the order's limit
+  submission carries one (`data.arrival_price`, order.submitted version 2); the order's limit
   price (`order.submitted` `price`; for a limit order, negative means price improvement).
 """
 
