@@ -537,3 +537,17 @@ def test_reports_and_attestations_read_pruned_days_from_their_packs(trail_home: 
     listed = list_attestations(trail_home, today=TODAY)
     assert listed.days[0].date == D1, "the first day of the trail is the first pruned day"
     assert listed.days[0].status != "before trail"
+
+
+def test_info_lists_pruned_days_and_packs(trail_home: Path) -> None:
+    apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    result = run("info", "--home", trail_home, "--json")
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.stdout)
+    assert [(p["day"], p["state"]) for p in summary["pruned"]] == [
+        ("20240301", "removed"),
+        ("20240303", "removed"),
+    ]
+    assert summary["daily_packs"] == [D1, D2, D3]
+    text = run("info", "--home", trail_home)
+    assert "audit-20240301.jsonl  removed under retention (removed), seq 0-299" in text.output

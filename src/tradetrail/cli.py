@@ -169,7 +169,14 @@ def demo(home: Path, events: int, days: int, seed: int, fresh: bool) -> None:
         f"  tradetrail tail --home {home} -n 5\n"
         f"  tradetrail verify --home {home} --json\n"
         f"  tradetrail proof inclusion --home {home} --seq 42 > proof.json\n"
-        f"  tradetrail proof verify proof.json --vkey {home}/{VKEY_FILE}"
+        f"  tradetrail proof verify proof.json --vkey {home}/{VKEY_FILE}\n"
+        "compliance outputs of the simulated days:\n"
+        f"  tradetrail export daily --home {home} --date {summary.days[0]}\n"
+        f"  tradetrail report execution --home {home} --date {summary.days[0]} "
+        "--out execution.html\n"
+        f"  tradetrail export exam --home {home} --from {summary.days[0]} --to {summary.days[-1]} "
+        "--out exam.zip\n"
+        f"  tradetrail verify-pack exam.zip --vkey {home}/{VKEY_FILE}"
     )
     if not report.ok:
         sys.exit(1)
@@ -597,6 +604,19 @@ def _schema_for(document: dict[str, Any], event_type: str) -> Any:
     return document
 
 
+def _pruned_summary(home: Path) -> list[dict[str, Any]]:
+    from .errors import JournalFormatError
+    from .journal import pruned_days
+
+    try:
+        return [
+            {"day": d.day, "first_seq": d.first_seq, "last_seq": d.last_seq, "state": d.state}
+            for d in pruned_days(home)
+        ]
+    except JournalFormatError as exc:
+        return [{"day": "?", "first_seq": -1, "last_seq": -1, "state": f"unreadable: {exc}"}]
+
+
 @main.command()
 @HOME_OPTION
 @JSON_OPTION
@@ -636,6 +656,8 @@ def info(home: Path, as_json: bool) -> None:
         "quarantined": (home / "quarantine" / "quarantine.jsonl").exists(),
         "signing_key_beside_trail": (home / "signing.key").exists(),
         "writer_pid": lock_pid,
+        "pruned": _pruned_summary(home),
+        "daily_packs": sorted(p.name for p in (home / "exports" / "daily").glob("????-??-??")),
         "checked_at": datetime.now(UTC).isoformat(),
     }
     if as_json:
@@ -650,6 +672,14 @@ def info(home: Path, as_json: bool) -> None:
     for day in days:
         state = "sealed" if day["sealed"] else "open"
         out.print(f"  {day['file']}  {day['bytes']:>12} bytes  {state}")
+    for gone in summary["pruned"]:
+        out.print(
+            f"  journal/audit-{gone['day']}.jsonl  removed under retention ({gone['state']}), "
+            f"seq {gone['first_seq']}-{gone['last_seq']}"
+        )
+    if summary["daily_packs"]:
+        packs = summary["daily_packs"]
+        out.print(f"  daily packs {len(packs)}: {packs[0]} .. {packs[-1]}")
     if spill:
         out.print(f"  [yellow]spill files waiting: {', '.join(spill)}[/]")
     if summary["signing_key_beside_trail"]:
