@@ -390,3 +390,24 @@ def test_an_incomplete_selection_is_found_offline(
     export_exam(demo, DAY1, DAY2, out=text, query=f"account={account} text=order")
     checked = verify_exam(text, vkey(demo))
     assert checked.ok and any("full-text" in w for w in checked.warnings)
+
+
+def test_reports_are_rebuilt_from_the_packs_and_compared(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signed package whose report does not follow from its evidence is caught."""
+    from tradetrail.reports import render as real_render
+
+    def flattering(report: Any, fmt: str) -> bytes:
+        data = real_render(report, fmt)
+        return data.replace(b"rejects", b"rejekts", 1) if report.kind == "daily" else data
+
+    monkeypatch.setattr("tradetrail.reports.render", flattering)
+    out = tmp_path / "flattering.zip"
+    export_exam(demo, DAY1, DAY2, out=out)
+    monkeypatch.undo()
+    report = verify_exam(out, vkey(demo))
+    found = [str(f) for f in report.faults]
+    assert any(f.startswith("reports/daily.html") and "rebuilt" in f for f in found), found
+    assert not any(f.startswith("reports/risk") for f in found)
+    assert report.reports_checked == 10

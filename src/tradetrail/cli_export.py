@@ -404,6 +404,7 @@ def _verify_exam(
     out.print(
         f"{verdict}: exam package {period.get('from')} to {period.get('to')}, "
         f"{report.packs_checked} pack(s), {report.records} record(s){selected}, "
+        f"{report.reports_checked} report(s) rebuilt, "
         f"{report.files_checked} file(s), checkpoint size {report.checkpoint_size}",
         soft_wrap=True,
     )

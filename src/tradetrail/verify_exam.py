@@ -5,12 +5,14 @@ Checks the package manifest's signature, every file's size and SHA-256 and that 
 unlisted was slipped in, SHA256SUMS, README.md and CONTENTS.md against the manifest, the
 package checkpoint, every daily pack in full with verify_pack (each extracted on its own to a
 temporary folder, so memory and disk stay bounded), that consecutive packs chain and the last
-one ends at the package checkpoint, and every query record's inclusion proof.
+one ends at the package checkpoint, every report against the one rebuilt from the packs'
+events, every query record's inclusion proof, and that the query left no matching record out.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import tempfile
@@ -23,9 +25,10 @@ from typing import IO, Any, Final
 
 import orjson
 
+from . import __version__
 from .checkpoint import Checkpoint, open_checkpoint
 from .errors import CheckpointError, IndexStoreError, NoteError, ProofError
-from .export.daily import MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE
+from .export.daily import CHECKPOINT_FILE, EVENTS_FILE, MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE
 from .export.exam import (
     CONTENTS,
     EXAM_FORMAT,
@@ -37,6 +40,7 @@ from .export.exam import (
     render_exam_readme,
 )
 from .index import IndexRow, Query, QueryError, parse_query_text, row_from_line
+from .journal import JOURNAL_DIR, day_file_name
 from .keys import VKEY_FILE
 from .merkle import leaf_hash
 from .note import Verifier, open_note
@@ -57,6 +61,7 @@ class ExamReport:
     records: int = 0
     checkpoint_size: int | None = None
     packs_checked: int = 0
+    reports_checked: int = 0
     files_checked: int = 0
     query_records: int | None = None
     faults: list[PackFault] = field(default_factory=list)
@@ -260,7 +265,11 @@ def _verify(
                 f"{VKEY_FILE} in the package ({shipped}) is not a key you gave: the package was "
                 "checked against your key(s) only"
             )
-    _verify_packs(source, packs, vkeys, attesters, report, fault, checkpoint, max_faults)
+    with tempfile.TemporaryDirectory(prefix="tradetrail-exam-") as scratch:
+        _verify_packs(
+            source, packs, vkeys, attesters, report, fault, checkpoint, max_faults, Path(scratch)
+        )
+        _verify_reports(source, manifest, Path(scratch), report, fault)
     if manifest.get("query") is not None and checkpoint is not None:
         _verify_query(source, manifest["query"], checkpoint, report, fault)
 
@@ -295,7 +304,12 @@ def _verify_packs(
     fault: Callable[..., None],
     checkpoint: Checkpoint | None,
     max_faults: int,
+    scratch: Path,
 ) -> None:
+    """Each pack in full; what the reports are made from is kept in `scratch` as a trail:
+    journal/ (each day's events.jsonl, read-only like a sealed day file) and checkpoints/."""
+    (scratch / JOURNAL_DIR).mkdir()
+    (scratch / "checkpoints").mkdir()
     previous: dict[str, Any] | None = None
     for summary in packs:
         day = str(summary.get("date"))
@@ -327,6 +341,7 @@ def _verify_packs(
             except (PackUsageError, OSError, orjson.JSONDecodeError) as exc:
                 fault(folder, f"not a daily pack: {exc}")
                 continue
+            _keep_for_reports(target, day, scratch)
         report.packs_checked += 1
         report.records += pack_report.records
         for pf in pack_report.faults:
@@ -359,6 +374,58 @@ def _verify_packs(
         cp = previous.get("checkpoint") or {}
         if cp.get("size") != checkpoint.size or cp.get("root") != checkpoint.root.hex():
             fault("checkpoint", f"is not the checkpoint of the last pack ({previous.get('date')})")
+
+
+def _keep_for_reports(pack: Path, day: str, scratch: Path) -> None:
+    events, cp = pack / EVENTS_FILE, pack / CHECKPOINT_FILE
+    if events.is_file() and events.stat().st_size:
+        kept = scratch / JOURNAL_DIR / day_file_name(day.replace("-", ""))
+        os.replace(events, kept)
+        kept.chmod(0o444)
+    if cp.is_file():
+        lines = cp.read_bytes().split(b"\n")
+        if len(lines) > 1 and lines[1].isdigit():
+            os.replace(cp, scratch / "checkpoints" / lines[1].decode())
+
+
+def _verify_reports(
+    source: _Source,
+    manifest: dict[str, Any],
+    scratch: Path,
+    report: ExamReport,
+    fault: Callable[..., None],
+) -> None:
+    """Rebuild every report from the packs' events (the same code, over the same lines and
+    checkpoints) and compare: a report in the package says only what the evidence says."""
+    from .reports import FORMATS, REPORT_KINDS, build_reports, render
+
+    made_by = (manifest.get("tool") or {}).get("version")
+    if made_by != __version__:
+        report.warnings.append(
+            f"reports not rebuilt: the package was made by tradetrail {made_by}, this is "
+            f"{__version__} (their layout may differ)"
+        )
+        return
+    period = manifest.get("period") or {}
+    if VKEY_FILE in source:
+        (scratch / VKEY_FILE).write_bytes(source.read(VKEY_FILE))
+    wanted: dict[str, list[str]] = {}
+    for name in manifest.get("reports") or []:
+        kind, _, fmt = str(name).removeprefix("reports/").rpartition(".")
+        if kind not in REPORT_KINDS or fmt not in FORMATS:
+            fault(str(name), "not a report this version knows")
+            continue
+        wanted.setdefault(kind, []).append(fmt)
+    if not wanted:
+        return
+    kinds = sorted(wanted, key=REPORT_KINDS.index)
+    rebuilt = build_reports(scratch, kinds, str(period.get("from")), str(period.get("to")))
+    for kind, built in zip(kinds, rebuilt, strict=True):
+        for fmt in wanted[kind]:
+            name = f"reports/{kind}.{fmt}"
+            if name in source and source.read(name) != render(built, fmt):
+                fault(name, "is not the report the packs' events give (rebuilt and compared)")
+    report.reports_checked = sum(len(v) for v in wanted.values())
 
 
 def _verify_query(

@@ -603,8 +603,9 @@ def render_exam_readme(manifest: dict[str, Any]) -> bytes:
         "    tradetrail verify-pack this-package.zip --vkey <the trail's verifier key>",
         "",
         "checks every file hash, the signatures, every daily pack in full (chain, Merkle root,"
-        " proofs, every CSV row against the events), that consecutive packs chain, and every"
-        " query proof.",
+        " proofs, every CSV row against the events), that consecutive packs chain, every report"
+        " against the one the packs give, and every query proof and that the query left no"
+        " matching record out.",
         "",
         "## Check it without tradetrail",
         "",
@@ -633,7 +634,8 @@ def render_exam_readme(manifest: dict[str, Any]) -> bytes:
     lines += [
         "",
         "Reports (`reports/`) are derived from the packs' `events.jsonl` for reading; the "
-        "evidence is the packs. A day with no records still has a pack that says so. "
+        "evidence is the packs, and `tradetrail verify-pack` rebuilds every report from them "
+        "and compares it byte for byte. A day with no records still has a pack that says so. "
         "Signatures on a pack's `manifest.sig` by other keys are compliance attestations.",
         "",
     ]
