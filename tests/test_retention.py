@@ -374,12 +374,12 @@ def test_verify_faults_an_altered_leaf_tile_of_a_pruned_range(trail_home: Path) 
     assert any("differs from this signed checkpoint" in f.message for f in report.faults)
 
 
-@pytest.mark.parametrize("point", ["after_intent", "after_event", "after_unlink"])
-def test_a_crash_between_steps_leaves_a_verifiable_trail(
-    trail_home: Path, monkeypatch: pytest.MonkeyPatch, point: str
-) -> None:
-    class Crash(Exception):
-        pass
+class Crash(Exception):
+    """A simulated crash between two steps of a removal."""
+
+
+def crash_apply_at(home: Path, point: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run apply until `point`, crash there, and put the hook back (as a restart would)."""
 
     def crash(name: str) -> None:
         if name == point:
@@ -387,13 +387,20 @@ def test_a_crash_between_steps_leaves_a_verifiable_trail(
 
     monkeypatch.setattr(retention, "_crash_point", crash)
     with pytest.raises(Crash):
-        apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+        apply_retention(home, _policy(home), as_of=AS_OF)
+    monkeypatch.setattr(retention, "_crash_point", lambda name: None)
+
+
+@pytest.mark.parametrize("point", ["after_intent", "after_event", "after_unlink"])
+def test_a_crash_between_steps_leaves_a_verifiable_trail(
+    trail_home: Path, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    crash_apply_at(trail_home, point, monkeypatch)
     report = verify_trail(trail_home)
     assert report.ok, [str(f) for f in report.faults]
     with tradetrail.open(trail_home, min_free_bytes=0):
         pass
     assert verify_trail(trail_home).ok
-    monkeypatch.setattr(retention, "_crash_point", lambda name: None)
     result = apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
     assert result.resumed and result.removed == []
     assert not _file(trail_home, D1).exists() and not _file(trail_home, D3).exists()
@@ -476,17 +483,7 @@ def test_a_tombstone_that_is_not_one_is_a_fault(trail_home: Path) -> None:
 def test_a_hold_added_after_an_interrupted_intent_abandons_the_batch(
     trail_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Crash(Exception):
-        pass
-
-    def crash(name: str) -> None:
-        if name == "after_intent":
-            raise Crash(name)
-
-    monkeypatch.setattr(retention, "_crash_point", crash)
-    with pytest.raises(Crash):
-        apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
-    monkeypatch.setattr(retention, "_crash_point", lambda name: None)
+    crash_apply_at(trail_home, "after_intent", monkeypatch)
     held = _policy(trail_home, "[[hold]]\nname='late hold'\nfrom=2024-03-01\nto=2024-03-01\n")
     result = apply_retention(trail_home, held, as_of=AS_OF)
     assert _file(trail_home, D1).exists(), "the day put on hold after the crash stays"
@@ -498,17 +495,7 @@ def test_a_hold_added_after_an_interrupted_intent_abandons_the_batch(
 def test_a_hold_added_after_the_removal_was_recorded_stops_apply(
     trail_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Crash(Exception):
-        pass
-
-    def crash(name: str) -> None:
-        if name == "after_event":
-            raise Crash(name)
-
-    monkeypatch.setattr(retention, "_crash_point", crash)
-    with pytest.raises(Crash):
-        apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
-    monkeypatch.setattr(retention, "_crash_point", lambda name: None)
+    crash_apply_at(trail_home, "after_event", monkeypatch)
     held = _policy(trail_home, "[[hold]]\nname='late hold'\nfrom=2024-03-01\nto=2024-03-01\n")
     with pytest.raises(RetentionError, match="already recorded"):
         apply_retention(trail_home, held, as_of=AS_OF)

@@ -25,7 +25,6 @@ each against the signatures on the pack it names, and flags every sealed day wit
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from .export.daily import MANIFEST_FILE, SIGNATURE_FILE, parse_date
 from .journal import JOURNAL_DIR, file_day, journal_files, pruned_days
 from .keys import VKEY_FILE, read_vkey
 from .note import Note, NoteSignature, Signer, Verifier, add_signatures, open_note, parse_note
+from .tilestore import write_atomic
 
 __all__ = [
     "ATTESTATION_TYPE",
@@ -194,17 +194,7 @@ def _same_key(sig: NoteSignature, verifier: Verifier) -> bool:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Replace a file so a crash leaves the old or the new text, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_atomic(path, text.encode("utf-8"), sync=True, make_dirs=False)
 
 
 # ------------------------------------------------------------------------------ journal

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from rich.progress import (
@@ -340,12 +340,7 @@ def verify_pack_command(
     if as_json:
         emit_json(report.to_json())
     else:
-        for fault in report.faults:
-            out.print(f"[red]FAULT[/] {fault}", soft_wrap=True, markup=True, highlight=False)
-        if report.fault_count > len(report.faults):
-            out.print(f"... and {report.fault_count - len(report.faults)} more fault(s)")
-        for warning in report.warnings:
-            out.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
+        _print_faults(report.faults, report.fault_count, report.warnings)
         for sig in report.signatures:
             if sig["role"] == "trail":
                 continue
@@ -392,12 +387,7 @@ def _verify_exam(
     if as_json:
         emit_json(report.to_json())
         sys.exit(0 if report.ok else 1)
-    for fault in report.faults:
-        out.print(f"[red]FAULT[/] {fault}", soft_wrap=True, markup=True, highlight=False)
-    if report.fault_count > len(report.faults):
-        out.print(f"... and {report.fault_count - len(report.faults)} more fault(s)")
-    for warning in report.warnings:
-        out.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
+    _print_faults(report.faults, report.fault_count, report.warnings)
     verdict = "[green]OK[/]" if report.ok else f"[red]{report.fault_count} FAULT(S)[/]"
     period = report.period or {}
     selected = "" if report.query_records is None else f", {report.query_records} selected"
@@ -409,3 +399,12 @@ def _verify_exam(
         soft_wrap=True,
     )
     sys.exit(0 if report.ok else 1)
+
+
+def _print_faults(faults: list[Any], count: int, warnings: list[str]) -> None:
+    for fault in faults:
+        out.print(f"[red]FAULT[/] {fault}", soft_wrap=True, markup=True, highlight=False)
+    if count > len(faults):
+        out.print(f"... and {count - len(faults)} more fault(s)")
+    for warning in warnings:
+        out.print(f"[yellow]warning[/] {warning}", soft_wrap=True)

@@ -69,8 +69,23 @@ class Fault:
         return f"{where}: {self.message}" if where else self.message
 
 
+class FaultReport:
+    """What every verification report shares: ok when nothing was at fault, and its JSON."""
+
+    fault_count: int
+
+    @property
+    def ok(self) -> bool:
+        return self.fault_count == 0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
+        out["ok"] = self.ok
+        return out
+
+
 @dataclass
-class VerifyReport:
+class VerifyReport(FaultReport):
     home: str
     size: int = 0
     files: int = 0
@@ -83,15 +98,6 @@ class VerifyReport:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     latest_checkpoint: dict[str, Any] | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.fault_count == 0
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["ok"] = self.ok
-        return out
 
 
 class _Checker:

@@ -19,7 +19,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Final
 
@@ -45,6 +45,7 @@ from .keys import VKEY_FILE
 from .merkle import leaf_hash
 from .note import Verifier, open_note
 from .proofs import verify_proof_json
+from .verify import FaultReport
 from .verify_pack import PackFault, PackUsageError, verify_pack
 
 __all__ = ["ExamReport", "is_exam_package", "verify_exam"]
@@ -55,7 +56,7 @@ _DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass
-class ExamReport:
+class ExamReport(FaultReport):
     path: str
     period: dict[str, Any] | None = None
     records: int = 0
@@ -69,15 +70,6 @@ class ExamReport:
     warnings: list[str] = field(default_factory=list)
     established: list[str] = field(default_factory=list)
     kind: str = "exam package"
-
-    @property
-    def ok(self) -> bool:
-        return self.fault_count == 0
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["ok"] = self.ok
-        return out
 
 
 class _Source:

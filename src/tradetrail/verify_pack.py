@@ -17,7 +17,7 @@ import hashlib
 import itertools
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -50,6 +50,7 @@ from .export.daily import (
 from .export.tables import CSV_COLUMNS, DERIVED_FILES, DayTables, FileInfo
 from .note import Note, Verifier, open_note, parse_note
 from .proofs import verify_proof_json
+from .verify import FaultReport
 
 __all__ = ["PackFault", "PackReport", "PackUsageError", "verify_pack"]
 
@@ -83,7 +84,7 @@ class PackFault:
 
 
 @dataclass
-class PackReport:
+class PackReport(FaultReport):
     path: str
     date: str | None = None
     partial: bool | None = None
@@ -108,13 +109,8 @@ class PackReport:
             if s["role"] == "attester" and s["status"] == "verified"
         ]
 
-    @property
-    def ok(self) -> bool:
-        return self.fault_count == 0
-
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["ok"] = self.ok
+        out = super().to_json()
         out["attested_by"] = self.attested_by
         return out
 
