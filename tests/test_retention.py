@@ -538,3 +538,38 @@ def test_info_lists_pruned_days_and_packs(trail_home: Path) -> None:
     assert summary["daily_packs"] == [D1, D2, D3]
     text = run("info", "--home", trail_home)
     assert "audit-20240301.jsonl  removed under retention (removed), seq 0-299" in text.output
+
+
+def test_separate_runs_and_a_pruned_removal_record_still_verify(trail_home: Path) -> None:
+    """Daily runs remove adjacent days one run at a time, and in time the day holding an
+    earlier removal record goes too: each removal record lists everything pruned so far."""
+    short = _policy(
+        trail_home,
+        "[retention]\ntrading = '1d'\norders = '1d'\ncompliance = '1d'\nsystem = '1d'\n"
+        "debug = '1d'\n[[hold]]\nname='h'\nfrom=2024-03-02\n",
+    )
+    first = apply_retention(trail_home, short, as_of=AS_OF, clock=SimClock("2024-03-05T08:00:00"))
+    assert first.removed == [D1]
+    assert verify_trail(trail_home).ok
+    # the hold is released: 2 and 3 March go, then the day that holds the first removal record
+    with tradetrail.open(trail_home, min_free_bytes=0, clock=SimClock("2024-03-06T08:00")) as t:
+        t.record("system.heartbeat", {"n": 0})  # seals 5 March
+    for day in ("2024-03-04", "2024-03-05"):
+        export_daily(trail_home, day, today=date(2024, 3, 8))
+    released = _policy(
+        trail_home,
+        "[retention]\ntrading = '1d'\norders = '1d'\ncompliance = '1d'\nsystem = '1d'\n"
+        "debug = '1d'\n",
+    )
+    second = apply_retention(
+        trail_home, released, as_of=AS_OF, clock=SimClock("2024-03-07T08:00:00")
+    )
+    assert second.removed == [D2, D3, "2024-03-04", "2024-03-05"]
+    events = [r for r in journal_records(trail_home) if r["type"] == EVENT_TYPE]
+    assert len(events) == 1, "the first removal record was itself pruned"
+    assert events[0]["data"]["pruned_spans"] == [[0, 791]]  # 1-5 March: seq 0..791
+    report = verify_trail(trail_home)
+    assert report.ok, [str(f) for f in report.faults]
+    with tradetrail.open(trail_home, min_free_bytes=0, clock=SimClock("2024-03-08T08:00:00")):
+        pass
+    assert verify_trail(trail_home).ok

@@ -774,6 +774,10 @@ class ComplianceRecordsRemoved(EventData, kw_only=True, frozen=True):
     policy_digest: str | None = None
     pack_digests: dict[str, str] | None = None
     range_root: str | None = None
+    pruned_spans: list[list[Seq]] | None = None
+    """Every record pruned so far, this removal included, as [first_seq, last_seq] spans."""
+    pruned_root: str | None = None
+    """RFC 6962 root over the leaf hashes of `pruned_spans`, in seq order."""
 
 
 BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (

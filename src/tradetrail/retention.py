@@ -710,7 +710,31 @@ def _event_data(batch: dict[str, Any], days: list[dict[str, Any]]) -> dict[str, 
         "policy_digest": batch["policy_sha256"],
         "pack_digests": {d["date"]: d["pack_manifest_sha256"] for d in days},
         "range_root": batch["range_root"],
+        "pruned_spans": batch["pruned_spans"],
+        "pruned_root": batch["pruned_root"],
     }
+
+
+def merged_spans(days: list[dict[str, Any]]) -> list[list[int]]:
+    """The seq spans [[first, last], ...] of the listed days, ascending, adjacent ones merged."""
+    spans: list[list[int]] = []
+    for first, last in sorted((int(d["first_seq"]), int(d["last_seq"])) for d in days):
+        if spans and first <= spans[-1][1] + 1:
+            spans[-1][1] = max(spans[-1][1], last)
+        else:
+            spans.append([first, last])
+    return spans
+
+
+def spans_root(home: Path, spans: list[list[int]]) -> str:
+    """RFC 6962 root over the leaf hashes of `spans` in seq order, from the level-0 tiles."""
+    from .verify import tile_leaves
+
+    tree = Frontier()
+    for first, last in spans:
+        for leaf in tile_leaves(Path(home) / "tiles", first, last + 1):
+            tree.append(leaf)
+    return tree.root().hex()
 
 
 def _range_root(home: Path, days: list[dict[str, Any]]) -> str:
@@ -877,6 +901,10 @@ def apply_retention(
             "range_root": _range_root(home, entries),
         }
         doc["days"].extend(entries)
+        # every record pruned so far, this batch included: each removal event carries the
+        # whole list, so the evidence survives when the day holding an earlier one goes too
+        batch["pruned_spans"] = merged_spans(doc["days"])
+        batch["pruned_root"] = spans_root(home, batch["pruned_spans"])
         doc["batches"].append(batch)
         _write_tombstone(home, doc)  # the intent, durable before anything is removed
         _crash_point("after_intent")

@@ -321,7 +321,7 @@ def verify_trail(
     if progress is not None:
         progress(done_bytes)
     if gaps:
-        _check_removals(gaps, removals, pruned, tiles_root, signed_size, check)
+        _check_removals(gaps, removals, tiles_root, signed_size, check)
     report.size = frontier.size
     report.bytes = done_bytes
     for size in sorted(wanted):
@@ -390,13 +390,13 @@ def _pruned_leaves(
         )
         return None
     try:
-        return _tile_leaves(tiles_root, start, end)
+        return tile_leaves(tiles_root, start, end)
     except (TileError, OSError) as exc:
         check.fault(f"pruned records {start}..{end - 1}: their leaf tile is unreadable: {exc}")
         return None
 
 
-def _tile_leaves(tiles_root: Path, start: int, end: int) -> list[bytes]:
+def tile_leaves(tiles_root: Path, start: int, end: int) -> list[bytes]:
     """Leaf hashes [start, end) from the level-0 tiles."""
     store = TileStore(tiles_root)
     leaves: list[bytes] = []
@@ -407,72 +407,83 @@ def _tile_leaves(tiles_root: Path, start: int, end: int) -> list[bytes]:
     return leaves
 
 
+def _spans_cover(spans: Any, start: int, end: int) -> bool:
+    """Whether seq spans [[first, last], ...] (merged, ascending) hold all of [start, end)."""
+    if not isinstance(spans, list):
+        return False
+    for span in spans:
+        if (
+            isinstance(span, list)
+            and len(span) == 2
+            and all(type(x) is int for x in span)
+            and span[0] <= start
+            and end - 1 <= span[1]
+        ):
+            return True
+    return False
+
+
 def _check_removals(
     gaps: list[tuple[int, int, str]],
     removals: list[tuple[Any, Any, str, int]],
-    pruned: list[PrunedDay],
     tiles_root: Path,
     signed_size: int,
     check: _Checker,
 ) -> None:
     """pruned.json alone proves nothing (anyone who can delete a file can write it): every gap
-    must be recorded by a compliance.records_removed event later in the chain, covered by a
-    signed checkpoint, whose range_root is the root of exactly the leaves the tiles hold."""
+    must be recorded as removed by a compliance.records_removed record later in the chain,
+    covered by a signed checkpoint. Each such record lists every record pruned so far
+    (`pruned_spans`, so the evidence survives when the day holding an earlier one is pruned
+    too) and `pruned_root`, the root of exactly the leaves the tiles hold for them."""
+    signed = [
+        r for r in removals if type(r[0]) is int and r[0] < signed_size and isinstance(r[1], dict)
+    ]
     used: dict[int, tuple[Any, str, int]] = {}
     for start, end, rel in gaps:
-        days = {d.day for d in pruned if start <= d.first_seq and d.last_seq < end}
-        match = None
-        for seq, data, where, lineno in removals:
-            if type(seq) is not int or seq < end or not isinstance(data, dict):
-                continue
-            listed = data.get("days")
-            if isinstance(listed, list) and days <= {str(x).replace("-", "") for x in listed}:
-                match = (seq, data, where, lineno)
-                break
-        if match is None:
-            check.fault(
-                f"records {start}..{end - 1} are missing: {PRUNED_FILE} lists them as pruned "
-                f"but no {REMOVAL_EVENT} record in the journal records their removal",
-                rel,
-                1,
-                end,
-            )
-        elif match[0] >= signed_size:
-            check.fault(
-                f"the removal of records {start}..{end - 1} is recorded at seq {match[0]}, which "
-                "no signed checkpoint covers yet (sign one: tradetrail checkpoint)",
-                match[2],
-                match[3],
-                match[0],
-            )
-        else:
+        match = next(
+            (r for r in reversed(signed) if r[0] >= end and _spans_cover(r[1].get("pruned_spans"),
+                                                                          start, end)),
+            None,
+        )  # fmt: skip
+        if match is not None:
             used[match[0]] = match[1:]
-    by_day = {d.day: d for d in pruned}
+            continue
+        late = next(
+            (r for r in removals if type(r[0]) is int and r[0] >= end and r[0] >= signed_size
+             and isinstance(r[1], dict) and _spans_cover(r[1].get("pruned_spans"), start, end)),
+            None,
+        )  # fmt: skip
+        if late is not None:
+            check.fault(
+                f"the removal of records {start}..{end - 1} is recorded at seq {late[0]}, which "
+                "no signed checkpoint covers yet (sign one: tradetrail checkpoint)",
+                late[2],
+                late[3],
+                late[0],
+            )
+            continue
+        check.fault(
+            f"records {start}..{end - 1} are missing: {PRUNED_FILE} lists them as pruned "
+            f"but no {REMOVAL_EVENT} record in the journal records their removal",
+            rel,
+            1,
+            end,
+        )
     for seq, (data, where, lineno) in sorted(used.items()):
         tree = Frontier()
         try:
-            spans = sorted(
-                (
-                    by_day[str(x).replace("-", "")].first_seq,
-                    by_day[str(x).replace("-", "")].last_seq,
-                )
-                for x in data.get("days", [])
-            )
-            for first, last in spans:
-                for leaf in _tile_leaves(tiles_root, first, last + 1):
+            for first, last in data["pruned_spans"]:
+                for leaf in tile_leaves(tiles_root, first, last + 1):
                     tree.append(leaf)
-        except KeyError as exc:
-            check.fault(f"removes day {exc} that {PRUNED_FILE} does not list", where, lineno, seq)
-            continue
         except (TileError, OSError) as exc:
             check.fault(
                 f"the removed records' leaf tiles are unreadable: {exc}", where, lineno, seq
             )
             continue
-        if data.get("range_root") != tree.root().hex():
+        if data.get("pruned_root") != tree.root().hex():
             check.fault(
-                "range_root is not the root of the removed records' leaf hashes in the tiles: "
-                "the tiles or pruned.json were altered",
+                "pruned_root is not the root of the removed records' leaf hashes in the tiles: "
+                "the tiles were altered",
                 where,
                 lineno,
                 seq,
