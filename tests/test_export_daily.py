@@ -27,7 +27,7 @@ from conftest import SimClock
 from tradetrail.cli import main
 from tradetrail.demo import run_demo
 from tradetrail.export import PackError, export_daily
-from tradetrail.export.daily import CHECK_SCRIPT
+from tradetrail.export.daily import CHECK_SCRIPT, FORMAT
 from tradetrail.export.tables import CSV_COLUMNS, exact_product, neutralise
 from tradetrail.keys import VKEY_FILE, read_vkey
 from tradetrail.note import open_note
@@ -679,3 +679,85 @@ def test_nav_and_position_cells_are_neutralised_exactly_once(tmp_path: Path) -> 
     assert position["account"] == "'@acc" and position["symbol"] == "'+XS"
     assert position["qty"] == "-5", "a plain number is left as it is"
     assert verify_pack(result.path, [read_vkey(home / VKEY_FILE)]).ok
+
+
+# ------------------------------------------------------------------------------ formats
+
+V1_FIXTURE = Path(__file__).parent / "fixtures" / "pack_v1"
+"""A tiny trail and its pack of 2024-03-01 in format /1, made by the code of that format."""
+V1_DAY = "2024-03-01"
+
+
+def test_packs_are_made_in_format_2(demo: Path) -> None:
+    manifest = orjson.loads((pack(demo, DAY1) / "manifest.json").read_bytes())
+    assert manifest["format"] == FORMAT == "tradetrail.daily-pack/2"
+    assert "corrections.csv" in {f["name"] for f in manifest["files"]}
+    readme = (pack(demo, DAY1) / "README.md").read_text()
+    assert "format `tradetrail.daily-pack/2`" in readme and "`corrections.csv`" in readme
+    report = verify_pack(pack(demo, DAY1), [read_vkey(demo / VKEY_FILE)])
+    assert report.ok and not any("format /1" in w for w in report.warnings)
+
+
+@pytest.fixture
+def v1_trail(tmp_path: Path) -> Path:
+    """The fixture trail with its /1 pack where `export daily` puts the day's pack."""
+    home = tmp_path / "trail"
+    shutil.copytree(V1_FIXTURE / "trail", home)
+    # the writer leaves a sealed day read-only; a checkout does not keep the mode
+    (home / "journal" / f"audit-{V1_DAY.replace('-', '')}.jsonl").chmod(0o444)
+    shutil.copytree(V1_FIXTURE / "pack", pack(home, V1_DAY))
+    return home
+
+
+def pack_bytes(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in path.iterdir()}
+
+
+def test_an_existing_format_1_pack_is_kept(v1_trail: Path, tmp_path: Path) -> None:
+    before = pack_bytes(pack(v1_trail, V1_DAY))
+    result = export_daily(v1_trail, V1_DAY)
+    assert not result.created and result.path == pack(v1_trail, V1_DAY)
+    assert any("kept the existing pack" in w and "format /1" in w for w in result.warnings)
+    assert {f.name for f in result.files} == set(before) - {"manifest.json", "manifest.sig",
+                                                            "SHA256SUMS"}  # fmt: skip
+    assert result.records == 5 and (result.first_seq, result.last_seq) == (0, 4)
+    assert pack_bytes(pack(v1_trail, V1_DAY)) == before, "left exactly as it was"
+    cli = run("export", "daily", "--home", v1_trail, "--date", V1_DAY, "--json")
+    assert cli.exit_code == 0, cli.output
+    assert orjson.loads(cli.stdout)["created"] is False and "format /1" in cli.stderr
+    assert pack_bytes(pack(v1_trail, V1_DAY)) == before
+
+    # a /2 pack of the same day, elsewhere: the same events, corrections.csv, single quotes
+    fresh = export_daily(v1_trail, V1_DAY, out=tmp_path / "v2")
+    assert fresh.created and not fresh.warnings
+    manifest = orjson.loads((fresh.path / "manifest.json").read_bytes())
+    assert manifest["format"] == "tradetrail.daily-pack/2"
+    assert (fresh.path / "events.jsonl").read_bytes() == before["events.jsonl"]
+    assert [(r["field"], r["corrected_value"]) for r in rows(fresh.path / "corrections.csv")] == [
+        ("fee", "0.05"),
+        ("liquidity", "'=maker"),
+    ]
+    [nav] = rows(fresh.path / "nav.csv")
+    assert nav["account"] == "'@acc" and nav["pricing_source"] == '\'=HYPERLINK("x")'
+    assert nav["strategy"] == "'-momentum"
+    [old_nav] = list(csv.DictReader(io.StringIO(before["nav.csv"].decode(), newline="")))
+    assert old_nav["account"] == "''@acc", "the /1 pack keeps its double quote"
+    report = verify_pack(fresh.path, [read_vkey(v1_trail / VKEY_FILE)])
+    assert report.ok and not any("format /1" in w for w in report.warnings)
+
+
+def test_a_format_1_pack_that_does_not_verify_is_not_kept_silently(v1_trail: Path) -> None:
+    nav = pack(v1_trail, V1_DAY) / "nav.csv"
+    nav.write_bytes(nav.read_bytes().replace(b"''@acc", b"''@acd"))
+    before = pack_bytes(pack(v1_trail, V1_DAY))
+    with pytest.raises(PackError, match=r"format tradetrail\.daily-pack/1 that does not verify"):
+        export_daily(v1_trail, V1_DAY)
+    assert pack_bytes(pack(v1_trail, V1_DAY)) == before
+    assert not [p for p in pack(v1_trail, V1_DAY).parent.iterdir() if p.name.startswith(".")]
+
+
+def test_a_format_1_pack_of_another_day_is_something_else(v1_trail: Path, tmp_path: Path) -> None:
+    target = tmp_path / "other"
+    shutil.copytree(pack(v1_trail, V1_DAY), target)
+    with pytest.raises(PackError, match="holds something else"):
+        export_daily(v1_trail, "2024-02-29", out=target)

@@ -8,8 +8,10 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,18 @@ import tradetrail.cli_export  # noqa: F401  (registers export and verify-pack)
 from tradetrail.cli import main
 from tradetrail.demo import run_demo
 from tradetrail.export import export_daily
-from tradetrail.export.daily import CHECK_SCRIPT, run_passes
-from tradetrail.export.tables import DayTables
-from tradetrail.keys import VKEY_FILE
+from tradetrail.export.daily import (
+    CHECK_SCRIPT,
+    manifest_bytes,
+    run_passes,
+    sha256sums,
+    tables_pass,
+)
+from tradetrail.export.exam import export_exam
+from tradetrail.export.tables import DERIVED_FILES, DayTables
+from tradetrail.keys import VKEY_FILE, load_or_create_signer, read_vkey
 from tradetrail.note import Signer, add_signatures, sign_note
+from tradetrail.verify_exam import verify_exam
 from tradetrail.verify_pack import PackUsageError, verify_pack
 
 TODAY = datetime(2024, 3, 6, tzinfo=UTC)
@@ -348,3 +358,140 @@ def test_sha256sums_checks_with_coreutils(trail: Path, pack: Path) -> None:
         ["sha256sum", "-c", "SHA256SUMS"], cwd=pack, capture_output=True, text=True, check=False
     )
     assert bad.returncode == 1 and "orders.csv: FAILED" in bad.stdout
+
+
+# ------------------------------------------------------------------------------ format /1
+
+FIXTURE = Path(__file__).parent / "fixtures" / "pack_v1"
+"""A tiny trail and its pack of 2024-03-01 in format /1, made by the code of that format
+(tests/fixtures/make_pack_v1.py): no corrections.csv, nav and position cells like ''=x."""
+V1_DAY = "2024-03-01"
+
+
+@pytest.fixture
+def v1(tmp_path: Path) -> Path:
+    """A writable copy of the format /1 fixture: <copy>/trail and <copy>/pack."""
+    copy = tmp_path / "v1"
+    shutil.copytree(FIXTURE, copy)
+    # the writer leaves a sealed day read-only; a checkout does not keep the mode
+    (copy / "trail" / "journal" / f"audit-{V1_DAY.replace('-', '')}.jsonl").chmod(0o444)
+    return copy
+
+
+def v1_check(v1: Path, *extra: Any) -> Result:
+    args = ["verify-pack", str(v1 / "pack"), "--vkey", str(v1 / "trail" / VKEY_FILE)]
+    return CliRunner().invoke(main, [*args, *map(str, extra)])
+
+
+def test_a_format_1_pack_made_by_the_old_code_verifies(v1: Path) -> None:
+    pack_dir = v1 / "pack"
+    manifest = orjson.loads((pack_dir / "manifest.json").read_bytes())
+    assert manifest["format"] == "tradetrail.daily-pack/1"
+    assert not (pack_dir / "corrections.csv").exists()
+    assert "compliance.record_corrected" in manifest["summary"]["events_by_type"]
+    assert b"''@acc" in (pack_dir / "nav.csv").read_bytes(), "the /1 double neutralisation"
+    assert b"''+XS" in (pack_dir / "positions.csv").read_bytes()
+    report = verify_pack(pack_dir, [read_vkey(v1 / "trail" / VKEY_FILE)])
+    assert report.ok, [str(f) for f in report.faults]
+    assert report.records == manifest["records"] == 5
+    assert any("format /1" in w and "corrections.csv" in w for w in report.warnings)
+    result = v1_check(v1)
+    assert result.exit_code == 0, result.output
+    assert "format /1" in result.output
+
+
+def test_format_1_derived_files_are_rebuilt_byte_for_byte(v1: Path, tmp_path: Path) -> None:
+    events = v1 / "pack" / "events.jsonl"
+    for version in (1, 2):
+        (tmp_path / str(version)).mkdir()
+        tables = DayTables(tmp_path / str(version), V1_DAY, version=version)
+        tables_pass(events, limit=None, tables=tables)
+        assert list(tables.finish()) == list(DERIVED_FILES[version])
+    assert "corrections.csv" not in DERIVED_FILES[1] and "corrections.csv" in DERIVED_FILES[2]
+    for name in DERIVED_FILES[1]:
+        made = (tmp_path / "1" / name).read_bytes()
+        assert made == (v1 / "pack" / name).read_bytes(), name
+    assert not (tmp_path / "1" / "corrections.csv").exists()
+    for name in ("nav.csv", "positions.csv"):  # /2 neutralises once
+        v2 = (tmp_path / "2" / name).read_bytes()
+        assert v2 == (v1 / "pack" / name).read_bytes().replace(b"''", b"'"), name
+    assert b"'=maker" in (tmp_path / "2" / "corrections.csv").read_bytes()
+
+
+def test_tampering_a_format_1_pack_is_found(v1: Path) -> None:
+    nav = v1 / "pack" / "nav.csv"
+    nav.write_bytes(nav.read_bytes().replace(b"''=HYPERLINK", b"'=HYPERLINK"))  # "fixed" to /2
+    positions = v1 / "pack" / "positions.csv"
+    positions.write_bytes(positions.read_bytes().replace(b",-5,", b",-6,"))
+    readme = v1 / "pack" / "README.md"
+    readme.write_bytes(readme.read_bytes().replace(b"| `nav.csv` | 1 |", b"| `nav.csv` | 2 |"))
+    result = v1_check(v1, "--json")
+    assert result.exit_code == 1, result.output
+    found = orjson.loads(result.stdout)["faults"]
+    assert any(
+        f["file"] == "nav.csv" and f["row"] == 2 and f["column"] == "pricing_source" for f in found
+    ), found
+    assert any(
+        f["file"] == "positions.csv" and f["row"] == 2 and f["column"] == "qty" for f in found
+    ), found
+    assert any(f["file"] == "README.md" and f["line"] for f in found), found
+
+
+def test_a_format_1_pack_listing_corrections_csv_is_a_fault(v1: Path) -> None:
+    """Each format is held to its own file list: /1 never had corrections.csv."""
+    signer = load_or_create_signer(None, v1 / "trail", "unused")
+    pack_dir = v1 / "pack"
+    extra = pack_dir / "corrections.csv"
+    extra.write_bytes(b"seq\r\n")
+    manifest = orjson.loads((pack_dir / "manifest.json").read_bytes())
+    manifest["files"].append(
+        {"name": extra.name, "sha256": sha256(extra.read_bytes()).hexdigest(), "size": 5,
+         "rows": 0}
+    )  # fmt: skip
+    resign(pack_dir, manifest, signer)
+    report = verify_pack(pack_dir, [read_vkey(v1 / "trail" / VKEY_FILE)])
+    assert any(
+        f.file == "manifest.json" and "corrections.csv" in f.message and "not part" in f.message
+        for f in report.faults
+    ), [str(f) for f in report.faults]
+
+
+def test_an_unknown_format_is_a_fault(v1: Path) -> None:
+    signer = load_or_create_signer(None, v1 / "trail", "unused")
+    manifest = orjson.loads((v1 / "pack" / "manifest.json").read_bytes())
+    manifest["format"] = "tradetrail.daily-pack/9"
+    resign(v1 / "pack", manifest, signer)
+    report = verify_pack(v1 / "pack", [read_vkey(v1 / "trail" / VKEY_FILE)])
+    assert any(
+        f.file == "manifest.json" and "daily-pack/9" in f.message and "is not" in f.message
+        for f in report.faults
+    ), [str(f) for f in report.faults]
+
+
+def resign(pack_dir: Path, manifest: dict[str, Any], signer: Signer) -> None:
+    data = manifest_bytes(manifest)
+    (pack_dir / "manifest.json").write_bytes(data)
+    (pack_dir / "manifest.sig").write_text(sign_note(data.decode(), signer))
+    (pack_dir / "SHA256SUMS").write_bytes(sha256sums(manifest, data))
+
+
+def test_an_exam_package_holding_a_format_1_pack_verifies(v1: Path, tmp_path: Path) -> None:
+    """`export exam` uses the /1 pack in exports/daily as made; the examiner's verify-pack
+    checks it as /1."""
+    home = v1 / "trail"
+    kept = home / "exports" / "daily" / V1_DAY
+    kept.parent.mkdir(parents=True)
+    shutil.copytree(v1 / "pack", kept)
+    out = tmp_path / "exam.zip"
+    export_exam(home, V1_DAY, V1_DAY, out=out)
+    with zipfile.ZipFile(out) as zf:
+        names = zf.namelist()
+        [manifest] = [n for n in names if n.endswith(f"packs/{V1_DAY}/manifest.json")]
+        assert zf.read(manifest) == (v1 / "pack" / "manifest.json").read_bytes()
+        assert not [n for n in names if n.endswith("corrections.csv")]
+    report = verify_exam(out, [read_vkey(home / VKEY_FILE)])
+    assert report.ok, [str(f) for f in report.faults]
+    assert report.packs_checked == 1 and report.records == 5
+    assert any("format /1" in w for w in report.warnings), report.warnings
+    result = CliRunner().invoke(main, ["verify-pack", str(out), "--vkey", str(home / VKEY_FILE)])
+    assert result.exit_code == 0, result.output

@@ -8,6 +8,10 @@ seq/prev chain and Merkle root of events.jsonl (the tree before the day from pro
 extended by every line, must give the checkpoint's root), the inclusion and consistency proofs,
 and every derived file, rebuilt from events.jsonl by the code that made it and compared row by
 row. Every fault names its file and, where it has one, the line or row and column.
+
+A pack is checked in the format its signed manifest names: `tradetrail.daily-pack/2` (made now)
+or `/1` (no corrections.csv; nav.csv and positions.csv cells neutralised twice), whose derived
+files, file list and README are rebuilt as /1 made them; any other format is a fault.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from .export.daily import (
     CHECKPOINT_FILE,
     EVENTS_FILE,
     FORMAT,
+    FORMATS,
     MANIFEST_FILE,
     PROOFS_FILE,
     README_FILE,
@@ -41,13 +46,20 @@ from .export.daily import (
     embedded_document_ok,
     file_sha256,
     fold,
+    format_version,
     parse_date,
     render_readme,
     run_passes,
     sha256sums,
     tables_pass,
 )
-from .export.tables import CSV_COLUMNS, DERIVED_FILES, DayTables, FileInfo
+from .export.tables import (
+    DERIVED_FILES,
+    PACK_VERSION,
+    VERSION_CSV_COLUMNS,
+    DayTables,
+    FileInfo,
+)
 from .note import Note, Verifier, open_note, parse_note
 from .proofs import verify_proof_json
 from .verify import FaultReport
@@ -188,8 +200,9 @@ def _csv_rows(path: Path) -> Iterator[list[str]]:
         yield from csv.reader(fh)
 
 
-def _compare_csv(name: str, pack: Path, rebuilt: Path, fault: _Faults) -> None:
-    columns = CSV_COLUMNS[name]
+def _compare_csv(
+    name: str, columns: Sequence[str], pack: Path, rebuilt: Path, fault: _Faults
+) -> None:
     seq_at = columns.index("seq") if "seq" in columns else -1
     shown = 0
     more = 0
@@ -267,6 +280,8 @@ class _Context:
     manifest: dict[str, Any]
     manifest_data: bytes
     listed: dict[str, dict[str, Any]]
+    version: int = PACK_VERSION
+    """The pack format the manifest names: the derived files are rebuilt in it."""
     pack_hashes: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
@@ -299,12 +314,20 @@ def verify_pack(
         return report
     manifest, data = opened
     listed = {entry["name"]: entry for entry in manifest["files"]}
-    ctx = _Context(path, vkeys, fault, report, manifest, data, listed)
+    version = format_version(manifest.get("format"))
+    ctx = _Context(path, vkeys, fault, report, manifest, data, listed, version or PACK_VERSION)
     report.date = manifest["date"]
     report.partial = manifest.get("partial") is True
     report.checkpoint_size = manifest["checkpoint"]["size"]
-    if manifest.get("format") != FORMAT:
-        fault(MANIFEST_FILE, f"format {manifest.get('format')!r} is not {FORMAT!r}")
+    if version is None:
+        known = " or ".join(repr(name) for name in FORMATS)
+        fault(MANIFEST_FILE, f"format {manifest.get('format')!r} is not {known}")
+    elif version == 1:
+        report.warnings.append(
+            "made in format /1 (no corrections.csv; nav.csv and positions.csv cells starting "
+            "with = + - @ tab, carriage return or ' were neutralised twice, e.g. ''=x: drop "
+            f"both quotes there): checked as /1; packs are now made in {FORMAT}"
+        )
     made_by = (manifest.get("tool") or {}).get("version")
     if made_by != __version__:
         report.warnings.append(
@@ -600,7 +623,7 @@ def _check_events(
             continue
         prior.append(proof["record"].encode("utf-8"))
     documents = _embedded_documents(ctx.path)
-    tables = DayTables(None, day, prior, documents)  # hashed only; written if they differ
+    tables = DayTables(None, day, prior, documents, version=ctx.version)  # hashed only
     others = [n for n in sorted(ctx.listed) if n != EVENTS_FILE and (ctx.path / n).is_file()]
     try:
         scan = run_passes(
@@ -641,7 +664,7 @@ def _check_events(
     def rebuilt_files() -> Path:
         """The derived files rebuilt into `tmp` (a second pass, only when one differs)."""
         if not made:
-            again = DayTables(tmp, day, prior, documents)
+            again = DayTables(tmp, day, prior, documents, version=ctx.version)
             try:
                 tables_pass(ctx.path / EVENTS_FILE, limit=None, tables=again)
                 again.finish()
@@ -792,7 +815,8 @@ def _check_derived(
     was altered, a derived file that still matches the signed manifest is left alone: the
     difference is events.jsonl's, reported there."""
     fault = ctx.fault
-    for name in DERIVED_FILES:
+    columns = VERSION_CSV_COLUMNS[ctx.version]
+    for name in DERIVED_FILES[ctx.version]:
         info = rebuilt[name]
         entry = ctx.listed.get(name)
         sha = ctx.pack_hashes.get(name, (None, None))[0]
@@ -805,8 +829,8 @@ def _check_derived(
         pack_file = ctx.path / name
         if not pack_file.is_file() or sha == info.sha256:
             continue
-        if name in CSV_COLUMNS:
-            _compare_csv(name, pack_file, rebuilt_files() / name, fault)
+        if name in columns:
+            _compare_csv(name, columns[name], pack_file, rebuilt_files() / name, fault)
         else:
             _compare_lines(name, pack_file, rebuilt_files() / name, fault)
 

@@ -3,7 +3,7 @@
 `export_daily(home, "2024-03-04")` writes `<home>/exports/daily/2024-03-04/`:
 
     events.jsonl          the day's journal lines, byte for byte
-    orders.csv ... access.jsonl, config_snapshot.json, config.diff   derived (tables.py)
+    orders.csv ... corrections.csv, alerts.jsonl ... config.diff   derived (tables.py)
     proofs.json           first and last record proven into the checkpoint, the consistency
                           proof from the previous day's checkpoint, and the compact range of
                           the tree before the day (so the root can be recomputed from
@@ -16,6 +16,11 @@
 
 A pack of a sealed day is a function of the journal alone: making it again gives the same bytes.
 Nothing in it says when it was made.
+
+The manifest names the pack's format: packs are made in `tradetrail.daily-pack/2` (FORMAT);
+packs of format /1 (no corrections.csv; nav.csv and positions.csv cells neutralised twice) stay
+valid evidence: verify-pack checks them as /1, and export_daily leaves a verified /1 pack of the
+day where it is rather than calling it "something else".
 """
 
 from __future__ import annotations
@@ -58,26 +63,57 @@ from ..journal import (
 )
 from ..keys import DEFAULT_KEY_FILE, VKEY_FILE, load_or_create_signer, read_vkey
 from ..merkle import EMPTY_ROOT, subtree_decomposition
-from ..note import Signer, parse_note, sign_note
+from ..note import Signer, Verifier, parse_note, sign_note
 from ..proofs import consistency_proof_json, inclusion_proof_json
 from ..tilestore import TileStore
-from .tables import CSV_COLUMNS, PRETTY, SORT, DayTables, FileInfo
+from .tables import (
+    PACK_VERSION,
+    PACK_VERSIONS,
+    PRETTY,
+    SORT,
+    VERSION_CSV_COLUMNS,
+    DayTables,
+    FileInfo,
+    check_version,
+)
 
 __all__ = [
     "EVENTS_FILE",
     "FORMAT",
+    "FORMATS",
     "PackError",
     "PackResult",
     "build_manifest",
     "day_bounds",
     "export_daily",
+    "format_name",
+    "format_version",
     "parse_date",
     "render_readme",
     "run_passes",
     "sha256sums",
 ]
 
-FORMAT: Final = "tradetrail.daily-pack/1"
+FORMAT_PREFIX: Final = "tradetrail.daily-pack/"
+
+
+def format_name(version: int) -> str:
+    """The manifest's `format` of a pack format version: `tradetrail.daily-pack/<version>`."""
+    return f"{FORMAT_PREFIX}{check_version(version)}"
+
+
+FORMAT: Final = format_name(PACK_VERSION)
+"""The format of the packs made now. /2 added corrections.csv and neutralises nav.csv and
+positions.csv cells once; /1 packs stay verifiable (verify-pack rebuilds them as /1)."""
+FORMATS: Final[dict[str, int]] = {format_name(v): v for v in PACK_VERSIONS}
+"""Every pack format verify-pack checks, and its version."""
+
+
+def format_version(value: Any) -> int | None:
+    """The version of a manifest's `format`, or None when it is not a known pack format."""
+    return FORMATS.get(value) if isinstance(value, str) else None
+
+
 EVENTS_FILE: Final = "events.jsonl"
 PROOFS_FILE: Final = "proofs.json"
 CHECKPOINT_FILE: Final = "checkpoint"
@@ -577,7 +613,8 @@ def build_manifest(
     files: Iterable[FileInfo],
     tool_version: str = __version__,
 ) -> dict[str, Any]:
-    """The manifest of a pack (without its README entry when `files` lacks it)."""
+    """The manifest of a pack (without its README entry when `files` lacks it), in the format
+    that `tables` were written in."""
     notes = []
     if partial:
         notes.append(
@@ -595,7 +632,7 @@ def build_manifest(
             "checkpoint was stored at the seal); proofs.json `extension` links the day to it"
         )
     return {
-        "format": FORMAT,
+        "format": format_name(tables.version),
         "tool": {"name": "tradetrail", "version": tool_version},
         "origin": origin,
         "date": date,
@@ -636,7 +673,7 @@ def sha256sums(manifest: dict[str, Any], manifest_data: bytes) -> bytes:
     return "".join(f"{sha}  {name}\n" for sha, name in sorted(rows, key=lambda r: r[1])).encode()
 
 
-_FILE_ROLES: Final = (
+_FILE_ROLES: Final[tuple[tuple[str, str], ...]] = (
     (EVENTS_FILE, "the day's journal lines, byte for byte (one JSON record per line)"),
     ("orders.csv", "every order event (submitted, accepted, rejected, replaced, cancelled, ...)"),
     ("fills.csv", "every execution report (order.filled, order.partially_filled)"),
@@ -670,6 +707,15 @@ _FILE_ROLES: Final = (
     (SIGNATURE_FILE, "manifest.json as a C2SP signed note (Ed25519); more signatures may follow"),
     (SUMS_FILE, "SHA-256 of every file and of manifest.json, for `sha256sum -c`"),
 )
+_FORMAT_2_FILES: Final = frozenset({"corrections.csv"})
+
+
+def file_roles(version: int = PACK_VERSION) -> tuple[tuple[str, str], ...]:
+    """The README's table of files of a pack format, in order: (name, what it is)."""
+    if check_version(version) >= 2:
+        return _FILE_ROLES
+    return tuple(item for item in _FILE_ROLES if item[0] not in _FORMAT_2_FILES)
+
 
 CHECK_SCRIPT: Final = """\
 # check_pack.py: python3 check_pack.py PACK_DIR VKEY  (VKEY: the line of trail.vkey, or its file)
@@ -778,7 +824,9 @@ print(f"OK: {manifest['date']}: {manifest['records']} records, {len(manifest['fi
 
 
 def render_readme(manifest: dict[str, Any]) -> bytes:
-    """The pack's README.md, from its manifest alone (so verify-pack can rebuild it)."""
+    """The pack's README.md, from its manifest alone (so verify-pack can rebuild it), in the
+    format the manifest names (the current one when it names none that is known)."""
+    version = format_version(manifest.get("format")) or PACK_VERSION
     day = manifest.get("date")
     cp = manifest.get("checkpoint") or {}
     seq = manifest.get("seq")
@@ -823,7 +871,7 @@ def render_readme(manifest: dict[str, Any]) -> bytes:
     for note in manifest.get("notes") or []:
         lines.append(f"- Note: {note}.")
     lines += ["", "## Files", "", "| file | rows | what it is |", "|---|---|---|"]
-    for name, role in _FILE_ROLES:
+    for name, role in file_roles(version):
         count = rows.get(name)
         lines.append(f"| `{name}` | {'' if count is None else count} | {role} |")
     lines += [
@@ -845,7 +893,10 @@ def render_readme(manifest: dict[str, Any]) -> bytes:
         "`tradetrail verify-pack` rebuilds each one from events.jsonl and compares them. "
         "Columns, in order (`other`: the event's remaining data fields as JSON):",
         "",
-        *[f"- `{name}`: {', '.join(columns)}" for name, columns in CSV_COLUMNS.items()],
+        *[
+            f"- `{name}`: {', '.join(columns)}"
+            for name, columns in VERSION_CSV_COLUMNS[version].items()
+        ],
         "",
         "## Checking this pack without tradetrail",
         "",
@@ -962,25 +1013,71 @@ def _is_partial_pack(path: Path) -> bool:
         return False
 
 
-def _install(tmp: Path, target: Path, replace_partial: bool) -> bool:
-    """Move the finished pack into place; False when an identical pack is already there."""
+def _older_pack(existing: Path, new: Path, vkeys: Sequence[Verifier]) -> dict[str, Any] | None:
+    """The manifest of `existing` when it is the pack of the same day and records as `new` in
+    an older pack format, and it verifies (verify-pack, with the keys that may sign packs);
+    None when it is no such pack. PackError when it is one that does not verify."""
+    try:
+        manifest = orjson.loads((existing / MANIFEST_FILE).read_bytes())
+        made = orjson.loads((new / MANIFEST_FILE).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+        return None
+    version = format_version(manifest.get("format"))
+    if version is None or version >= PACK_VERSION:
+        return None
+
+    def events(m: dict[str, Any]) -> Any:
+        found = [f for f in m["files"] if isinstance(f, dict) and f.get("name") == EVENTS_FILE]
+        return found[0].get("sha256") if found else None
+
+    if (
+        manifest.get("date") != made["date"]
+        or manifest.get("partial") != made["partial"]
+        or events(manifest) != events(made)
+    ):
+        return None
+    from ..verify_pack import verify_pack  # imports this module
+
+    report = verify_pack(existing, vkeys, max_faults=3)
+    if not report.ok:
+        faults = "; ".join(str(f) for f in report.faults)
+        raise PackError(
+            f"{existing} holds a pack of {made['date']} in format {manifest['format']} that does "
+            f"not verify ({faults}); not overwriting it (run `tradetrail verify-pack`, move it "
+            "away, or choose another --out)"
+        )
+    return manifest
+
+
+def _install(
+    tmp: Path, target: Path, replace_partial: bool, vkeys: Sequence[Verifier]
+) -> tuple[bool, dict[str, Any] | None]:
+    """Move the finished pack into place: (created, None), created False when an identical
+    pack is already there; (False, its manifest) when a verified pack of the same day in an
+    older format is there, which is left as it is (it may be the only copy of a pruned day,
+    attested, or in an exam package)."""
     if target.exists() and target.is_dir() and not any(target.iterdir()):
         target.rmdir()
     if not target.exists():
         os.rename(tmp, target)
         fsync_dir(target.parent)
-        return True
+        return True, None
     if target.is_dir() and _same_pack(target, tmp):
         shutil.rmtree(tmp)
-        return False
+        return False, None
     if replace_partial and target.is_dir() and _is_partial_pack(target):
         old = target.with_name(f".{target.name}.{os.getpid()}.old")
         os.rename(target, old)
         os.rename(tmp, target)
         fsync_dir(target.parent)
         shutil.rmtree(old)
-        return True
+        return True, None
+    older = _older_pack(target, tmp, vkeys) if target.is_dir() else None
     shutil.rmtree(tmp)
+    if older is not None:
+        return False, older
     raise PackError(
         f"{target} already exists and holds something else than this pack; not overwriting it "
         "(move it away, or choose another --out)"
@@ -1090,14 +1187,37 @@ def export_daily(
             progress=progress,
         )
         _fsync_tree(tmp)
-        created = _install(tmp, target, replace_partial=partial)
+        keys = [vkey] if signer.verifier() == vkey else [vkey, signer.verifier()]
+        created, older = _install(tmp, target, replace_partial=partial, vkeys=keys)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     result.path = target
     result.created = created
     result.warnings = warnings
+    if older is not None:
+        _as_kept(result, older)
     return result
+
+
+def _as_kept(result: PackResult, manifest: dict[str, Any]) -> None:
+    """Describe the older pack left in place rather than the one made and dropped."""
+    old = format_version(manifest.get("format"))
+    seq, checkpoint = manifest.get("seq"), manifest.get("checkpoint")
+    seq = seq if isinstance(seq, dict) else {}
+    checkpoint = checkpoint if isinstance(checkpoint, dict) else {}
+    result.files = [
+        FileInfo(str(f.get("name")), str(f.get("sha256")), int(f.get("size", 0)), f.get("rows"))
+        for f in manifest["files"]
+        if isinstance(f, dict)
+    ]
+    result.first_seq, result.last_seq = seq.get("first"), seq.get("last")
+    result.checkpoint_size = int(checkpoint.get("size", result.checkpoint_size))
+    result.warnings.append(
+        f"kept the existing pack of {result.date} in format /{old} ({result.path}); it still "
+        f"verifies. Format /{PACK_VERSION} adds corrections.csv and neutralises nav.csv and "
+        f"positions.csv cells once; to make a /{PACK_VERSION} pack, export with --out elsewhere"
+    )
 
 
 def _build(

@@ -1,10 +1,14 @@
 """The derived files of a daily pack, computed from the day's journal lines in one pass.
 
 `DayTables` takes the day's records in seq order and writes orders.csv, fills.csv, blotter.csv,
-positions.csv, nav.csv, alerts.jsonl, risk_events.jsonl, access.jsonl, config_snapshot.json and
-config.diff. The exporter and `verify-pack` run this same code (the exporter over the journal,
-the verifier over the pack's events.jsonl) and compare bytes, so every row of every derived file
-is checked against the events it came from.
+positions.csv, nav.csv, corrections.csv, alerts.jsonl, risk_events.jsonl, access.jsonl,
+config_snapshot.json and config.diff. The exporter and `verify-pack` run this same code (the
+exporter over the journal, the verifier over the pack's events.jsonl) and compare bytes, so every
+row of every derived file is checked against the events it came from.
+
+Packs are signed evidence kept for years, so the files of every pack format stay reproducible:
+`DayTables(..., version=1)` writes what format 1 (`tradetrail.daily-pack/1`) held, byte for
+byte: no corrections.csv, and nav.csv and positions.csv cells neutralised twice (`''=x`).
 
 Formats (a public contract, see the pack's README):
 
@@ -43,11 +47,15 @@ __all__ = [
     "FILLS_COLUMNS",
     "NAV_COLUMNS",
     "ORDERS_COLUMNS",
+    "PACK_VERSION",
+    "PACK_VERSIONS",
     "POSITIONS_COLUMNS",
+    "VERSION_CSV_COLUMNS",
     "DayTables",
     "FileInfo",
     "Sink",
     "cell",
+    "check_version",
     "neutralise",
 ]
 
@@ -208,14 +216,34 @@ CSV_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "nav.csv": NAV_COLUMNS,
     "corrections.csv": CORRECTIONS_COLUMNS,
 }
+"""The CSV files of the current pack format and their columns (see VERSION_CSV_COLUMNS)."""
 JSONL_FILES: Final = ("alerts.jsonl", "risk_events.jsonl", "access.jsonl")
-DERIVED_FILES: Final = (
-    *CSV_COLUMNS,
-    *JSONL_FILES,
-    "config_snapshot.json",
-    "config.diff",
-)
-"""Every file DayTables writes, in the order it writes them."""
+
+PACK_VERSION: Final = 2
+"""The daily pack format that DayTables writes unless told otherwise (tradetrail.daily-pack/2)."""
+PACK_VERSIONS: Final = (1, 2)
+"""Every daily pack format that DayTables can write again byte for byte (so verify-pack can
+check packs made in it). Version 1 has no corrections.csv, and in nav.csv and positions.csv a
+cell starting with a trigger character got two single quotes (`''=x`) instead of one."""
+VERSION_CSV_COLUMNS: Final[dict[int, dict[str, tuple[str, ...]]]] = {
+    1: {name: cols for name, cols in CSV_COLUMNS.items() if name != "corrections.csv"},
+    2: CSV_COLUMNS,
+}
+"""The CSV files of each pack format and their columns, in the order DayTables writes them."""
+DERIVED_FILES: Final[dict[int, tuple[str, ...]]] = {
+    version: (*columns, *JSONL_FILES, "config_snapshot.json", "config.diff")
+    for version, columns in VERSION_CSV_COLUMNS.items()
+}
+"""Every file DayTables writes in each pack format, in the order it writes them."""
+
+
+def check_version(version: int) -> int:
+    """`version` when it is a pack format DayTables writes, else ValueError."""
+    if version not in PACK_VERSIONS:
+        known = ", ".join(str(v) for v in PACK_VERSIONS)
+        raise ValueError(f"daily pack format {version!r} is not one of {known}")
+    return version
+
 
 ORDER_TYPES: Final = frozenset(
     {
@@ -736,15 +764,18 @@ def _value(value: Any) -> str:
     return "" if value is None else cell(value)
 
 
-def _cells(source: dict[str, Any], names: Sequence[str]) -> list[str]:
-    return [_value(source.get(name)) for name in names]
+def _cells(
+    source: dict[str, Any], names: Sequence[str], value: Callable[[Any], str] = _value
+) -> list[str]:
+    return [value(source.get(name)) for name in names]
 
 
 class DayTables:
     """Writes the derived files of one day into `directory` (None: only hashes them) from the
     day's journal lines, fed in seq order with `add_line`; `prior` are the journal lines
     before the day that the configuration in force depends on (its snapshot and the changes
-    after it)."""
+    after it). `version` is the pack format to write (see PACK_VERSIONS): an older one
+    reproduces the files of packs made in it exactly, so that verify-pack can check them."""
 
     def __init__(
         self,
@@ -752,8 +783,14 @@ class DayTables:
         date: str,
         prior: Sequence[bytes] = (),
         documents: DocumentLoader | None = None,
+        *,
+        version: int = PACK_VERSION,
     ) -> None:
         self.date = date
+        self.version = check_version(version)
+        # Format 1 put each nav and position value through `cell` and the row writer, which
+        # both neutralise: a cell "=x" became "''=x". Kept for format 1 only.
+        self._nav_value: Callable[[Any], str] = cell if version == 1 else _value
         self._counts: dict[bytes, int] = {}
         self._odd_counts: dict[str, int] = {}
         self.orders = 0
@@ -769,7 +806,10 @@ class DayTables:
                 continue
             if type(rec) is dict:
                 self._config.add(rec, in_day=False)
-        self._csv = {name: _CsvTable(directory, name, cols) for name, cols in CSV_COLUMNS.items()}
+        self._csv = {
+            name: _CsvTable(directory, name, cols)
+            for name, cols in VERSION_CSV_COLUMNS[version].items()
+        }
         self._orders_csv = self._csv["orders.csv"]
         self._fills_csv = self._csv["fills.csv"]
         self._blotter_csv = self._csv["blotter.csv"]
@@ -793,7 +833,7 @@ class DayTables:
             return True, self._nav
         if kind in ("config.snapshot", "config.changed"):
             return True, self._config_event
-        if kind == CORRECTION_TYPE:
+        if kind == CORRECTION_TYPE and self.version >= 2:
             return True, self._correction
         if kind == "alert.sent":
             return False, self._jsonl["alerts.jsonl"].add
@@ -1002,14 +1042,15 @@ class DayTables:
         positions = data.get("positions")
         if type(positions) is not list:
             return
+        value = self._nav_value
         account = rec.get("account")
         account_key = account if type(account) is str else cell(account)  # a key only
         tail = [
-            _value(data.get("as_of")),
-            _value(rec.get("strategy")),
-            _value(rec.get("seq")),
-            _value(rec.get("ts")),
-            _value(rec.get("event_id")),
+            value(data.get("as_of")),
+            value(rec.get("strategy")),
+            value(rec.get("seq")),
+            value(rec.get("ts")),
+            value(rec.get("event_id")),
         ]
         for entry in positions:
             if type(entry) is not dict:
@@ -1017,19 +1058,25 @@ class DayTables:
             symbol = entry.get("symbol")
             symbol_key = symbol if type(symbol) is str else cell(symbol)  # a key only
             currency = entry.get("currency", data.get("currency"))
-            row = [_value(account), _value(symbol), *_cells(entry, POSITION_DATA), _value(currency)]
+            row = [
+                value(account),
+                value(symbol),
+                *_cells(entry, POSITION_DATA, value),
+                value(currency),
+            ]
             self._positions[(account_key, symbol_key)] = row + tail
 
     def _nav(self, line: bytes, rec: dict[str, Any]) -> None:
         data, _ = _data(rec)
+        value = self._nav_value
         row = [
-            _value(rec.get("seq")),
-            _value(rec.get("ts")),
-            _value(data.get("as_of")),
-            _value(rec.get("account")),
-            _value(rec.get("strategy")),
-            *_cells(data, NAV_DATA),
-            _value(rec.get("event_id")),
+            value(rec.get("seq")),
+            value(rec.get("ts")),
+            value(data.get("as_of")),
+            value(rec.get("account")),
+            value(rec.get("strategy")),
+            *_cells(data, NAV_DATA, value),
+            value(rec.get("event_id")),
         ]
         self._csv["nav.csv"].add(row)
 
@@ -1078,7 +1125,7 @@ class DayTables:
         diff = Sink(self._directory, "config.diff")
         diff.write(self._config.diff_text())
         infos["config.diff"] = diff.close(self._config.day_changes)
-        return {name: infos[name] for name in DERIVED_FILES}
+        return {name: infos[name] for name in DERIVED_FILES[self.version]}
 
     def abort(self) -> None:
         for csv_table in self._csv.values():
