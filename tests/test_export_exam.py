@@ -411,3 +411,73 @@ def test_reports_are_rebuilt_from_the_packs_and_compared(
     assert any(f.startswith("reports/daily.html") and "rebuilt" in f for f in found), found
     assert not any(f.startswith("reports/risk") for f in found)
     assert report.reports_checked == 10
+
+
+# ------------------------------------------------------------------------------ second review
+
+
+def test_query_terms_are_resolved_and_case_folded_when_made(
+    demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`since=...d` is resolved once, when the package is made, and kept in the signed
+    manifest: checking the package later replays the same times; `type=ORDER.*` selects and
+    replays like the index (types are lower case)."""
+    out = tmp_path / "relative.zip"
+    result = export_exam(demo, DAY1, DAY2, out=out, query="type=ORDER.* since=9999d")
+    assert result.query_records and result.query_records > 0
+    manifest = orjson.loads(zipfile.ZipFile(out).read(f"{FOLDER}/manifest.json"))
+    resolved = manifest["query"]["resolved"]
+    assert resolved["types"] == ["order.*"] and resolved["since"].endswith("Z")
+    import tradetrail.index.query as query_module
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return datetime(2999, 1, 1, tzinfo=UTC)
+
+    monkeypatch.setattr(query_module, "datetime", Later)  # 9999d later no longer reaches back
+    report = verify_exam(out, vkey(demo))
+    assert report.ok, [str(f) for f in report.faults]
+
+
+def test_a_range_starting_before_the_first_record_chains(gap_trail: Path) -> None:
+    out = gap_trail.parent / "early.zip"
+    result = export_exam(gap_trail, "2024-02-27", "2024-03-03", out=out)
+    assert result.days == 6 and result.records == 2
+    report = verify_exam(out, vkey(gap_trail))
+    assert report.ok, [str(f) for f in report.faults]
+
+
+def test_a_damaged_or_malformed_package_is_faulted_not_crashed(
+    demo: Path, package: Path, tmp_path: Path
+) -> None:
+    damaged = tmp_path / "damaged.zip"
+    data = bytearray(package.read_bytes())
+    with zipfile.ZipFile(package) as zf:
+        info = zf.getinfo(f"{FOLDER}/packs/{DAY1}/events.jsonl")
+    middle = info.header_offset + 30 + len(info.filename) + info.compress_size // 2
+    data[middle] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    report = verify_exam(damaged, vkey(demo))
+    assert not report.ok
+    assert any("cannot be read" in str(f) for f in report.faults), [str(f) for f in report.faults]
+
+    for change in (
+        lambda m: {**m, "tool": "x"},
+        lambda m: {**m, "packs": [1, 2]},
+        lambda m: {**m, "files": [{"name": "README.md"}]},
+        lambda m: {**m, "reports": 5},
+        lambda m: {**m, "period": {"from": DAY1, "to": "garbage"}},
+    ):
+
+        def edit(name: str, data: bytes, change: Any = change) -> bytes:
+            if name != "manifest.json":
+                return data
+            return orjson.dumps(change(orjson.loads(data)), option=orjson.OPT_SORT_KEYS)
+
+        bad = rewrite(package, tmp_path / "malformed.zip", edit)
+        report = verify_exam(bad, vkey(demo))
+        assert not report.ok
+        assert any(str(f).startswith("manifest.json: malformed") for f in report.faults), [
+            str(f) for f in report.faults
+        ]

@@ -573,3 +573,23 @@ def test_separate_runs_and_a_pruned_removal_record_still_verify(trail_home: Path
     with tradetrail.open(trail_home, min_free_bytes=0, clock=SimClock("2024-03-08T08:00:00")):
         pass
     assert verify_trail(trail_home).ok
+
+
+def test_an_exam_query_reaches_into_pruned_days_through_their_packs(trail_home: Path) -> None:
+    from tradetrail.export.exam import ExamError, export_exam
+    from tradetrail.verify_exam import verify_exam
+
+    apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    assert not _file(trail_home, D3).exists()
+    out = trail_home.parent / "exam.zip"
+    result = export_exam(trail_home, D1, D3, out=out, query="type=debug.* account=ACC-9")
+    assert result.query_records == 1, "the one ACC-9 record of pruned 3 March"
+    vkey = read_vkey(trail_home / "trail.vkey")
+    report = verify_exam(out, [vkey])
+    assert report.ok, [str(f) for f in report.faults]
+    everything = export_exam(
+        trail_home, D1, D3, out=trail_home.parent / "all.zip", query="type=debug.*"
+    )
+    assert everything.query_records == 290
+    with pytest.raises(ExamError, match="full-text"):
+        export_exam(trail_home, D1, D3, out=trail_home.parent / "t.zip", query="text=tick")

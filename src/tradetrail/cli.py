@@ -604,17 +604,20 @@ def _schema_for(document: dict[str, Any], event_type: str) -> Any:
     return document
 
 
-def _pruned_summary(home: Path) -> list[dict[str, Any]]:
+def _pruned_summary(home: Path) -> tuple[list[dict[str, Any]], str | None]:
+    """The days removed under retention, and the error when pruned.json cannot be read."""
     from .errors import JournalFormatError
     from .journal import pruned_days
 
     try:
-        return [
-            {"day": d.day, "first_seq": d.first_seq, "last_seq": d.last_seq, "state": d.state}
-            for d in pruned_days(home)
-        ]
+        days = pruned_days(home)
     except JournalFormatError as exc:
-        return [{"day": "?", "first_seq": -1, "last_seq": -1, "state": f"unreadable: {exc}"}]
+        return [], str(exc)
+    rows = [
+        {"day": d.day, "first_seq": d.first_seq, "last_seq": d.last_seq, "state": d.state}
+        for d in days
+    ]
+    return rows, None
 
 
 @main.command()
@@ -636,6 +639,7 @@ def info(home: Path, as_json: bool) -> None:
     if lock.exists():
         raw = lock.read_text().strip()
         lock_pid = int(raw) if raw.isdigit() else None
+    pruned, pruned_error = _pruned_summary(home)
     days = [
         {
             "file": f"journal/{p.name}",
@@ -656,7 +660,8 @@ def info(home: Path, as_json: bool) -> None:
         "quarantined": (home / "quarantine" / "quarantine.jsonl").exists(),
         "signing_key_beside_trail": (home / "signing.key").exists(),
         "writer_pid": lock_pid,
-        "pruned": _pruned_summary(home),
+        "pruned": pruned,
+        "pruned_error": pruned_error,
         "daily_packs": sorted(p.name for p in (home / "exports" / "daily").glob("????-??-??")),
         "checked_at": datetime.now(UTC).isoformat(),
     }
@@ -677,6 +682,8 @@ def info(home: Path, as_json: bool) -> None:
             f"  journal/audit-{gone['day']}.jsonl  removed under retention ({gone['state']}), "
             f"seq {gone['first_seq']}-{gone['last_seq']}"
         )
+    if pruned_error:
+        out.print(f"  [red]{pruned_error}[/]", soft_wrap=True)
     if summary["daily_packs"]:
         packs = summary["daily_packs"]
         out.print(f"  daily packs {len(packs)}: {packs[0]} .. {packs[-1]}")

@@ -17,6 +17,8 @@ import re
 import shutil
 import tempfile
 import zipfile
+import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ import orjson
 
 from . import __version__
 from .checkpoint import Checkpoint, open_checkpoint
-from .errors import CheckpointError, IndexStoreError, NoteError, ProofError
+from .errors import CheckpointError, IndexStoreError, NoteError, ProofError, TradetrailError
 from .export.daily import CHECKPOINT_FILE, EVENTS_FILE, MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE
 from .export.exam import (
     CONTENTS,
@@ -35,11 +37,12 @@ from .export.exam import (
     QUERY_PROOFS,
     QUERY_RECORDS,
     README,
+    chains,
     exam_sums,
     render_contents,
     render_exam_readme,
 )
-from .index import IndexRow, Query, QueryError, parse_query_text, row_from_line
+from .index import QueryError, parse_query_text, query_from_json, query_matches, row_from_line
 from .journal import JOURNAL_DIR, day_file_name
 from .keys import VKEY_FILE
 from .merkle import leaf_hash
@@ -52,6 +55,8 @@ __all__ = ["ExamReport", "is_exam_package", "verify_exam"]
 
 _BLOCK: Final = 1 << 20
 _UNLISTED: Final = (MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE)
+_UNREADABLE: Final = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
+"""What reading a damaged zip entry raises."""
 _DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -94,7 +99,8 @@ class _Source:
             self.prefix = folders.pop() + "/"
             self.names = [n[len(self.prefix) :] for n in names if not n.endswith("/")]
             # two entries of one name: tools disagree on which one an examiner sees
-            self.duplicates = sorted({n for n in self.names if self.names.count(n) > 1})
+            counts = Counter(self.names)
+            self.duplicates = sorted(n for n, c in counts.items() if c > 1)
         else:
             root = path
             if not (root / MANIFEST_FILE).is_file():
@@ -106,9 +112,13 @@ class _Source:
             self.names = sorted(
                 p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()
             )
+        self._known = set(self.names)
+        self.by_folder: dict[str, list[str]] = {}
+        for name in self.names:
+            self.by_folder.setdefault(name.rpartition("/")[0], []).append(name)
 
     def __contains__(self, name: str) -> bool:
-        return name in set(self.names)
+        return name in self._known
 
     @contextmanager
     def open(self, name: str) -> Iterator[IO[bytes]]:
@@ -124,9 +134,61 @@ class _Source:
         with self.open(name) as fh:
             return fh.read()
 
+    def read_or_none(self, name: str) -> bytes | None:
+        """The bytes, or None when the entry cannot be read (a damaged zip): a fault, not a
+        crash, for the caller to report."""
+        try:
+            return self.read(name)
+        except _UNREADABLE:
+            return None
+
     def close(self) -> None:
         if self.zip is not None:
             self.zip.close()
+
+
+def _manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of an exam package manifest, before anything trusts it."""
+
+    def is_date(value: Any) -> bool:
+        return isinstance(value, str) and _DAY.fullmatch(value) is not None
+
+    period, cp = manifest.get("period"), manifest.get("checkpoint")
+    if not isinstance(period, dict) or not (
+        is_date(period.get("from")) and is_date(period.get("to"))
+    ):
+        return "period: expected {from, to} dates"
+    if (
+        not isinstance(cp, dict)
+        or type(cp.get("size")) is not int
+        or not isinstance(cp.get("root"), str)
+    ):
+        return "checkpoint: expected {size, root}"
+    if not isinstance(manifest.get("tool"), dict):
+        return "tool: expected an object"
+    files = manifest.get("files")
+    if not isinstance(files, list) or not all(
+        isinstance(f, dict)
+        and isinstance(f.get("name"), str)
+        and isinstance(f.get("sha256"), str)
+        and type(f.get("size")) is int
+        for f in files
+    ):
+        return "files: expected a list of {name, sha256, size}"
+    packs = manifest.get("packs")
+    if not isinstance(packs, list) or not all(
+        isinstance(p, dict) and is_date(p.get("date")) for p in packs
+    ):
+        return "packs: expected a list of objects with a date"
+    reports = manifest.get("reports")
+    if not isinstance(reports, list) or not all(isinstance(r, str) for r in reports):
+        return "reports: expected a list of file names"
+    query = manifest.get("query")
+    if query is not None and (
+        not isinstance(query, dict) or not isinstance(query.get("text"), str)
+    ):
+        return "query: expected an object with the query text"
+    return None
 
 
 def is_exam_package(path: Path) -> bool:
@@ -163,6 +225,9 @@ def verify_exam(
     source = _Source(path)
     try:
         _verify(source, vkeys, attesters, report, max_faults, progress)
+    except _UNREADABLE as exc:  # a damaged entry not caught where it is read
+        report.fault_count += 1
+        report.faults.append(PackFault(None, f"the package cannot be read (damaged?): {exc}"))
     finally:
         source.close()
     if report.ok and report.period is not None:
@@ -206,14 +271,14 @@ def _verify(
                 fault(SIGNATURE_FILE, "signs a text that is not manifest.json")
         except (NoteError, UnicodeDecodeError) as exc:
             fault(SIGNATURE_FILE, f"does not verify with the given key(s): {exc}")
-    try:
-        report.period = dict(manifest["period"])
-        report.checkpoint_size = int(manifest["checkpoint"]["size"])
-        listed = {str(f["name"]): f for f in manifest["files"]}
-        packs = list(manifest["packs"])
-    except (KeyError, TypeError, ValueError) as exc:
-        fault(MANIFEST_FILE, f"malformed: {exc!r}")
+    problem = _manifest_problem(manifest)
+    if problem is not None:
+        fault(MANIFEST_FILE, f"malformed: {problem}")
         return
+    report.period = dict(manifest["period"])
+    report.checkpoint_size = int(manifest["checkpoint"]["size"])
+    listed = {str(f["name"]): f for f in manifest["files"]}
+    packs = list(manifest["packs"])
     for name in source.duplicates:
         fault(name, "appears more than once in the zip (which copy a tool shows is undefined)")
     for name in source.names:
@@ -227,10 +292,14 @@ def _verify(
             fault(name, "listed in manifest.json but missing")
             continue
         digest, size = hashlib.sha256(), 0
-        with source.open(name) as fh:
-            while block := fh.read(_BLOCK):
-                digest.update(block)
-                size += len(block)
+        try:
+            with source.open(name) as fh:
+                while block := fh.read(_BLOCK):
+                    digest.update(block)
+                    size += len(block)
+        except _UNREADABLE as exc:
+            fault(name, f"cannot be read from the package (damaged?): {exc}")
+            continue
         done += size
         if progress is not None:
             progress(done)
@@ -239,15 +308,15 @@ def _verify(
             fault(name, f"{size} bytes, the manifest says {entry.get('size')}")
         if digest.hexdigest() != entry.get("sha256"):
             fault(name, "SHA-256 differs from the manifest (the file was altered)")
-    if SUMS_FILE not in source or source.read(SUMS_FILE) != exam_sums(manifest, data):
+    if SUMS_FILE not in source or source.read_or_none(SUMS_FILE) != exam_sums(manifest, data):
         fault(SUMS_FILE, "does not match the manifest")
     for name, render in ((README, render_exam_readme), (CONTENTS, render_contents)):
         try:
             rebuilt = render(manifest)
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             fault(MANIFEST_FILE, f"cannot rebuild {name}: {exc!r}")
             continue
-        if name in source and source.read(name) != rebuilt:
+        if name in source and source.read_or_none(name) != rebuilt:
             fault(name, "differs from the text the manifest gives (edited after signing)")
     checkpoint = _package_checkpoint(source, manifest, vkeys, fault)
     if VKEY_FILE in source:
@@ -302,6 +371,9 @@ def _verify_packs(
     journal/ (each day's events.jsonl, read-only like a sealed day file) and checkpoints/."""
     (scratch / JOURNAL_DIR).mkdir()
     (scratch / "checkpoints").mkdir()
+    for name in source.names:
+        if name.startswith("packs/") and name.count("/") != 2:
+            fault(name, "not a file of a daily pack (packs hold no sub-folders)")
     previous: dict[str, Any] | None = None
     for summary in packs:
         day = str(summary.get("date"))
@@ -310,22 +382,25 @@ def _verify_packs(
             continue
         folder = f"packs/{day}"
         names = []
-        for name in source.names:
-            if name.startswith(folder + "/"):
-                leaf = name[len(folder) + 1 :]
-                if "/" in leaf or leaf in ("", ".", "..") or "\\" in leaf:
-                    fault(name, "not a file of a daily pack (packs hold no sub-folders)")
-                else:
-                    names.append((name, leaf))
+        for name in source.by_folder.get(folder, []):
+            leaf = name[len(folder) + 1 :]
+            if leaf in ("", ".", "..") or "\\" in leaf:
+                fault(name, "not a file of a daily pack")
+            else:
+                names.append((name, leaf))
         if not names:
             fault(folder, "the pack is missing")
             continue
         with tempfile.TemporaryDirectory(prefix="tradetrail-exam-") as tmp:
             target = Path(tmp) / day
             target.mkdir()
-            for name, leaf in names:
-                with source.open(name) as src, (target / leaf).open("wb") as dst:
-                    shutil.copyfileobj(src, dst, _BLOCK)
+            try:
+                for name, leaf in names:
+                    with source.open(name) as src, (target / leaf).open("wb") as dst:
+                        shutil.copyfileobj(src, dst, _BLOCK)
+            except _UNREADABLE as exc:
+                fault(folder, f"cannot be read from the package (damaged?): {exc}")
+                continue
             try:
                 pack_report = verify_pack(target, vkeys, attesters=attesters, max_faults=max_faults)
                 pack_manifest = (target / MANIFEST_FILE).read_bytes()
@@ -352,10 +427,7 @@ def _verify_packs(
             continue
         if previous is not None:
             prev, cp = pack.get("previous_checkpoint"), previous.get("checkpoint") or {}
-            mismatch = prev is not None and (
-                prev.get("size") != cp.get("size") or prev.get("root") != cp.get("root")
-            )
-            if mismatch or (prev is None and previous.get("records")):
+            if not chains(cp, prev):
                 fault(
                     f"{folder}/{MANIFEST_FILE}",
                     f"does not chain to the pack of {previous.get('date')}: previous checkpoint "
@@ -411,11 +483,15 @@ def _verify_reports(
     if not wanted:
         return
     kinds = sorted(wanted, key=REPORT_KINDS.index)
-    rebuilt = build_reports(scratch, kinds, str(period.get("from")), str(period.get("to")))
+    try:
+        rebuilt = build_reports(scratch, kinds, str(period.get("from")), str(period.get("to")))
+    except (TradetrailError, OSError) as exc:
+        fault("reports", f"cannot be rebuilt from the packs: {exc}")
+        return
     for kind, built in zip(kinds, rebuilt, strict=True):
         for fmt in wanted[kind]:
             name = f"reports/{kind}.{fmt}"
-            if name in source and source.read(name) != render(built, fmt):
+            if name in source and source.read_or_none(name) != render(built, fmt):
                 fault(name, "is not the report the packs' events give (rebuilt and compared)")
     report.reports_checked = sum(len(v) for v in wanted.values())
 
@@ -454,19 +530,6 @@ def _verify_query(
             fault(QUERY_PROOFS, "does not prove into the package checkpoint", number)
 
 
-def _matches(query: Query, row: IndexRow) -> bool:
-    """Whether a record is one the query selects (the index's rules, without full text)."""
-    if query.types and not any(
-        row.type.startswith(t[:-1]) if t.endswith(".*") else row.type == t for t in query.types
-    ):
-        return False
-    if any(getattr(row, name) != value for name, value in query.equals.items()):
-        return False
-    if query.since is not None and row.ts < query.since:
-        return False
-    return query.until is None or row.ts < query.until
-
-
 def _check_selection(
     source: _Source,
     query: dict[str, Any],
@@ -478,7 +541,10 @@ def _check_selection(
     in query/records.jsonl, and nothing else is (full-text terms excepted: their matching is
     the index's tokenizer, which this check does not replay)."""
     try:
-        parsed = parse_query_text(str(query.get("text")))
+        if query.get("resolved") is not None:  # times as resolved when the package was made
+            parsed = query_from_json(query["resolved"], "manifest.json query.resolved")
+        else:
+            parsed = parse_query_text(str(query.get("text")))
     except QueryError as exc:
         fault(MANIFEST_FILE, f"query: {exc}")
         return
@@ -505,7 +571,7 @@ def _check_selection(
                     row = row_from_line("", raw.rstrip(b"\n"), f"{name} line {number}")
                 except IndexStoreError:
                     continue  # verify_pack reports the line
-                if _matches(parsed, row):
+                if query_matches(parsed, row):
                     expected.append(row.seq)
     missing = sorted(set(expected) - set(selected))
     extra = sorted(set(selected) - set(expected))

@@ -39,10 +39,19 @@ import orjson
 from .. import __version__
 from ..checkpoint import Checkpoint, open_checkpoint
 from ..errors import ConfigError, NoteError, TileError
-from ..index import Query, open_index, parse_query_text, trail_origin, update_index
-from ..journal import JOURNAL_DIR
+from ..index import (
+    Query,
+    open_index,
+    parse_query_text,
+    query_json,
+    query_matches,
+    row_from_line,
+    trail_origin,
+    update_index,
+)
+from ..journal import JOURNAL_DIR, day_file_name, pruned_days
 from ..keys import VKEY_FILE, read_vkey
-from ..merkle import inclusion_proof
+from ..merkle import inclusion_proof, leaf_hash
 from ..note import Verifier, parse_note, sign_note
 from ..tilestore import TileStore
 from .daily import (
@@ -62,6 +71,7 @@ __all__ = [
     "EXAM_FORMAT",
     "ExamError",
     "ExamResult",
+    "chains",
     "exam_sums",
     "export_exam",
     "package_folder",
@@ -371,14 +381,27 @@ def _check_pack_signature(pack: Path, vkey: Verifier, signing_key: str | None, h
         raise ExamError(f"{pack}: manifest.sig does not sign manifest.json")
 
 
+def chains(checkpoint: Any, previous: Any) -> bool:
+    """Whether a pack whose manifest names `previous` as its previous checkpoint follows the
+    pack whose checkpoint is `checkpoint`. A pack with none starts the tree: the one before it
+    can only be a day before the first record (a checkpoint of size 0)."""
+    if not isinstance(checkpoint, dict):
+        return False
+    if previous is None:
+        return checkpoint.get("size") == 0
+    return (
+        isinstance(previous, dict)
+        and previous.get("size") == checkpoint.get("size")
+        and previous.get("root") == checkpoint.get("root")
+    )
+
+
 def _check_chain(summaries: list[dict[str, Any]]) -> None:
     """Consecutive packs must chain: each one's previous checkpoint is the one before it."""
     for before, after in itertools.pairwise(summaries):
         prev = after["previous_checkpoint"]
         cp = before["checkpoint"]
-        if after["records"] and (
-            prev is None or prev["size"] != cp["size"] or prev["root"] != cp["root"]
-        ):
+        if not chains(cp, prev):
             raise ExamError(
                 f"the pack of {after['date']} does not chain to the pack of {before['date']} "
                 f"(its previous checkpoint is {prev}, the earlier pack's is size {cp['size']}); "
@@ -413,11 +436,13 @@ def _query_entries(
 ) -> dict[str, Any]:
     """The records the query selects within the range, each proven into the checkpoint.
     Searched one day at a time and written to scratch files, so memory holds one day's
-    matches at most, whatever the range."""
+    matches at most, whatever the range. A day pruned under retention is not in the index
+    any more: its pack's events.jsonl (the same lines) is searched instead."""
     from dataclasses import replace
 
     size, root = checkpoint.size, checkpoint.root.hex()
     store = TileStore(home / "tiles")
+    pruned = {d.day for d in pruned_days(home)}
     records_path, proofs_path = scratch / "query-records.jsonl", scratch / "query-proofs.jsonl"
     count, first, last = 0, None, None
     index = open_index(home, database_url)
@@ -437,43 +462,68 @@ def _query_entries(
                 )
                 if window.since is None or window.until is None or window.since >= window.until:
                     continue
-                for row in sorted(index.search(window), key=lambda r: r.seq):
-                    if row.seq >= size:
+                compact = day.replace("-", "")
+                if compact in pruned and not (home / JOURNAL_DIR / day_file_name(compact)).exists():
+                    found = _pack_matches(home, day, window)
+                else:
+                    found = [
+                        (row.seq, row.record.encode("utf-8"))
+                        for row in sorted(index.search(window), key=lambda r: r.seq)
+                    ]
+                for seq, line in found:
+                    if seq >= size:
                         continue
                     try:
-                        hashes = inclusion_proof(row.seq, size, store.node)
-                        leaf = store.node(0, row.seq).hex()
+                        hashes = inclusion_proof(seq, size, store.node)
+                        leaf = store.node(0, seq)
                     except TileError as exc:
+                        raise ExamError(f"cannot prove seq {seq} from the tiles: {exc}") from None
+                    if leaf_hash(line) != leaf:
                         raise ExamError(
-                            f"cannot prove seq {row.seq} from the tiles: {exc}"
-                        ) from None
-                    if leaf != row.leaf_hash:
-                        raise ExamError(
-                            f"the index row of seq {row.seq} is not the journal's record "
-                            "(run `tradetrail verify --index`)"
+                            f"the record of seq {seq} found by the query is not the one the "
+                            "tiles commit to (run `tradetrail verify --index`)"
                         )
-                    records.write(row.record.encode("utf-8") + b"\n")
+                    records.write(line + b"\n")
                     proof = {
-                        "leaf_index": row.seq,
+                        "leaf_index": seq,
                         "tree_size": size,
-                        "leaf_hash": leaf,
+                        "leaf_hash": leaf.hex(),
                         "root": root,
                         "hashes": [h.hex() for h in hashes],
                     }
                     proofs.write(orjson.dumps(proof, option=SORT) + b"\n")
                     count += 1
-                    first = row.seq if first is None else first
-                    last = row.seq
+                    first = seq if first is None else first
+                    last = seq
     finally:
         index.close()
     entries.append(_Entry(QUERY_RECORDS, path=records_path))
     entries.append(_Entry(QUERY_PROOFS, path=proofs_path))
     return {
         "text": text,
+        "resolved": query_json(query),
         "records": count,
         "seq": [first, last] if count else None,
         "files": [QUERY_RECORDS, QUERY_PROOFS],
     }
+
+
+def _pack_matches(home: Path, day: str, window: Query) -> list[tuple[int, bytes]]:
+    """(seq, line) of the records of a pruned day's pack that the query selects."""
+    if window.text is not None:
+        raise ExamError(
+            f"{day} was removed under retention and is searched in its pack, where full-text "
+            "terms cannot be matched as the index does: drop `text=` or narrow the range"
+        )
+    events = home / "exports" / "daily" / day / "events.jsonl"
+    found = []
+    with events.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            line = raw.rstrip(b"\n")
+            row = row_from_line("", line, f"{events} line {number}")
+            if query_matches(window, row):
+                found.append((row.seq, line))
+    return found
 
 
 def _zip_info(name: str, size: int) -> zipfile.ZipInfo:

@@ -11,7 +11,15 @@ from ..errors import ConfigError
 from .base import IndexBackend
 from .feed import IndexCheck, UpdateResult, check_index, trail_origin, update_index
 from .lineage import Lineage, lineage
-from .query import Query, QueryError, parse_query_text, parse_when
+from .query import (
+    Query,
+    QueryError,
+    parse_query_text,
+    parse_when,
+    query_from_json,
+    query_json,
+    query_matches,
+)
 from .rows import IndexRow, row_from_line
 from .sqlite import INDEX_FILE, SqliteIndex
 
@@ -31,6 +39,9 @@ __all__ = [
     "open_index",
     "parse_query_text",
     "parse_when",
+    "query_from_json",
+    "query_json",
+    "query_matches",
     "row_from_line",
     "trail_origin",
     "update_index",

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..timefmt import RFC3339_ANY, format_datetime, parse_time
+
+if TYPE_CHECKING:
+    from .rows import IndexRow
 
 _RELATIVE: Final = re.compile(r"^(\d+)(s|m|h|d|w)$")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -112,7 +115,7 @@ def parse_query_text(text: str, option: str = "--query") -> Query:
                 f"{option}: {term!r}: unknown name {name!r} (use one of {', '.join(_TEXT_TERMS)})"
             )
         if name == "type":
-            types.append(value)
+            types.append(value.lower())  # types are lower case; the index matches them so
         elif name == "text":
             words_text = f"{words_text} {value}" if words_text else value
         elif name in ("since", "until"):
@@ -125,3 +128,43 @@ def parse_query_text(text: str, option: str = "--query") -> Query:
     return Query(
         types=tuple(types), equals=equals, since=since, until=until, text=words_text, limit=None
     )
+
+
+def query_matches(query: Query, row: IndexRow) -> bool:
+    """Whether the index would select this record for `query`, full text aside: the same
+    rules, for records outside the index (a pruned day's pack, an examiner's replay)."""
+    if query.types and not any(
+        row.type.startswith(t[:-1]) if t.endswith(".*") else row.type == t for t in query.types
+    ):
+        return False
+    if any(getattr(row, name) != value for name, value in query.equals.items()):
+        return False
+    if query.since is not None and row.ts < query.since:
+        return False
+    return query.until is None or row.ts < query.until
+
+
+def query_json(query: Query) -> dict[str, Any]:
+    """A query with its times resolved (`since=3d` becomes a time), to be replayed later."""
+    return {
+        "types": list(query.types),
+        "equals": dict(sorted(query.equals.items())),
+        "since": query.since,
+        "until": query.until,
+        "text": query.text,
+    }
+
+
+def query_from_json(doc: Any, where: str) -> Query:
+    """The query `query_json` wrote; QueryError naming `where` when it is not one."""
+    try:
+        return Query(
+            types=tuple(str(t) for t in doc["types"]),
+            equals={str(k): str(v) for k, v in dict(doc["equals"]).items()},
+            since=None if doc["since"] is None else str(doc["since"]),
+            until=None if doc["until"] is None else str(doc["until"]),
+            text=None if doc["text"] is None else str(doc["text"]),
+            limit=None,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise QueryError(f"{where}: not a resolved query ({exc!r})") from None

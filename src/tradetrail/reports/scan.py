@@ -103,6 +103,8 @@ def scan_range(
         raise ReportError(f"{home} is not a trail (no {JOURNAL_DIR}/ directory)")
     scan = Scan(days=days, present=[], open_days=[])
     pruned = {d.day for d in pruned_days(home)}
+    files = sorted(p.name for p in (home / JOURNAL_DIR).glob("audit-*.jsonl"))
+    newest = files[-1] if files else None
     for day in days:
         path = home / JOURNAL_DIR / day_file_name(day.replace("-", ""))
         if not path.is_file() and day.replace("-", "") in pruned:
@@ -116,7 +118,8 @@ def scan_range(
         elif not path.is_file():
             continue
         scan.present.append(day)
-        if path.parent.name == JOURNAL_DIR and path.stat().st_mode & 0o222:
+        # open: the newest day file while still writable (the rule of export's day_bounds)
+        if path.name == newest and path.parent.name == JOURNAL_DIR and path.stat().st_mode & 0o222:
             scan.open_days.append(day)
         last: bytes | None = None
         for lineno, (_, line, complete) in enumerate(iter_lines(path), 1):
