@@ -593,3 +593,31 @@ def test_an_exam_query_reaches_into_pruned_days_through_their_packs(trail_home: 
     assert everything.query_records == 290
     with pytest.raises(ExamError, match="full-text"):
         export_exam(trail_home, D1, D3, out=trail_home.parent / "t.zip", query="text=tick")
+
+
+def test_an_empty_day_between_pruned_days_gets_the_right_bounds(tmp_path: Path) -> None:
+    from tradetrail.export.daily import day_bounds
+    from tradetrail.export.exam import export_exam
+    from tradetrail.verify_exam import verify_exam
+
+    home = tmp_path / "trail"
+    clock = SimClock("2024-03-01T09:00:00")
+    with tradetrail.open(home, origin=ORIGIN, clock=clock, min_free_bytes=0) as trail:
+        for day in ("2024-03-01", "2024-03-03"):  # nothing on 2 March
+            clock.set(f"{day}T09:00:00")
+            for i in range(20):
+                trail.record("system.heartbeat", {"n": i})
+            trail.flush()
+        clock.set("2024-03-04T09:00:00")
+        trail.record("system.heartbeat", {"n": -1})
+        trail.flush()
+    for day in ("2024-03-01", "2024-03-03"):
+        export_daily(home, day, today=TODAY)
+    removed = apply_retention(home, _policy(home), as_of=AS_OF).removed
+    assert removed == ["2024-03-01", "2024-03-03"]
+    bounds = day_bounds(home, "2024-03-02", TODAY)
+    assert (bounds.start, bounds.end, bounds.sealed) == (20, 20, True)
+    out = tmp_path / "exam.zip"
+    export_exam(home, "2024-03-01", "2024-03-03", out=out)
+    report = verify_exam(out, [read_vkey(home / "trail.vkey")])
+    assert report.ok, [str(f) for f in report.faults]

@@ -186,18 +186,22 @@ def day_bounds(home: Path, day: str, today: date | None = None) -> DayBounds:
         if last is not None:
             start = last + 1
             break
+    gone = pruned_days(home)  # days removed under retention still hold their seq range
+    start = max([start, *(d.last_seq + 1 for d in gone if d.day < compact)])
     future = date.fromisoformat(day) > today
     if path.is_file() and (first := first_seq(path)) is not None:
         last = _last_seq(path)
         end = (last + 1) if last is not None else first
         read_only = not path.stat().st_mode & 0o222
         return DayBounds(day, path, first, end, read_only or bool(later), future)
-    if later:
+    later_pruned = [d.first_seq for d in gone if d.day > compact]
+    if later or later_pruned:
         first_later = next((s for p in later if (s := first_seq(p)) is not None), None)
-        if first_later is not None:
-            start = first_later
+        candidates = [*later_pruned, *([first_later] if first_later is not None else [])]
+        if candidates:
+            start = min(candidates)
     before_today = date.fromisoformat(day) < today
-    return DayBounds(day, None, start, start, bool(later) or before_today, future)
+    return DayBounds(day, None, start, start, bool(later or later_pruned) or before_today, future)
 
 
 def covering_checkpoint(home: Path, size: int) -> tuple[int, str, bool] | None:
