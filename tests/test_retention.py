@@ -458,7 +458,7 @@ def test_a_forged_tombstone_does_not_excuse_a_deleted_day(trail_home: Path) -> N
     )
     report = verify_trail(trail_home)
     assert not report.ok
-    assert any("no compliance.records_removed record" in f.message for f in report.faults)
+    assert any("does not record their removal" in f.message for f in report.faults)
 
 
 def test_a_day_added_to_a_real_tombstone_is_still_a_fault(trail_home: Path) -> None:
@@ -471,7 +471,7 @@ def test_a_day_added_to_a_real_tombstone_is_still_a_fault(trail_home: Path) -> N
     _file(trail_home, D2).unlink()
     report = verify_trail(trail_home)
     assert not report.ok
-    assert any("no compliance.records_removed record" in f.message for f in report.faults)
+    assert any("does not record their removal" in f.message for f in report.faults)
 
 
 def test_a_tombstone_that_is_not_one_is_a_fault(trail_home: Path) -> None:
@@ -492,15 +492,73 @@ def test_a_hold_added_after_an_interrupted_intent_abandons_the_batch(
     assert verify_trail(trail_home).ok
 
 
-def test_a_hold_added_after_the_removal_was_recorded_stops_apply(
+def test_a_hold_added_after_the_removal_was_recorded_narrows_it(
     trail_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The removal was recorded, then a hold keeps one of its days: apply records the removal
+    again without that day, and the newest record is the one verify goes by, so deleting the
+    held day later (with pruned.json edited to match) is still a fault."""
     crash_apply_at(trail_home, "after_event", monkeypatch)
     held = _policy(trail_home, "[[hold]]\nname='late hold'\nfrom=2024-03-01\nto=2024-03-01\n")
-    with pytest.raises(RetentionError, match="already recorded"):
-        apply_retention(trail_home, held, as_of=AS_OF)
-    assert _file(trail_home, D1).exists() and _file(trail_home, D3).exists()
+    result = apply_retention(trail_home, held, as_of=AS_OF)
+    assert any("narrowed" in w and D1 in w for w in result.warnings)
+    assert _file(trail_home, D1).exists() and not _file(trail_home, D3).exists()
+    events = [r for r in journal_records(trail_home) if r["type"] == EVENT_TYPE]
+    assert len(events) == 2
+    assert events[-1]["data"]["days"] == [D3]
+    assert events[-1]["data"]["pruned_spans"] == [[500, 789]]
     assert verify_trail(trail_home).ok
+    # someone puts 1 March back into pruned.json and deletes it: the old record no longer counts
+    doc = orjson.loads((trail_home / "pruned.json").read_bytes())
+    first = events[0]["data"]
+    doc["days"].append(
+        {"day": "20240301", "date": D1, "file": "journal/audit-20240301.jsonl",
+         "batch": "x", "state": "removed", "first_seq": 0, "last_seq": 299}
+    )  # fmt: skip
+    (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))
+    _file(trail_home, D1).unlink()
+    report = verify_trail(trail_home)
+    assert not report.ok, "an older removal record that was narrowed excuses nothing"
+    assert first["pruned_spans"] == [[0, 299], [500, 789]]
+
+
+def test_a_removal_record_anyone_could_record_excuses_nothing(trail_home: Path) -> None:
+    """Without the trail's key no removal counts: a record(ed) or spilled removal event with
+    made-up spans, then a deleted day, is a fault."""
+    from tradetrail.retention import spans_root
+
+    spans = [[0, 299]]
+    forged = {
+        "reason": "cleanup", "days": [D1], "first_seq": 0, "last_seq": 299,
+        "pruned_spans": spans, "pruned_root": spans_root(trail_home, spans),
+        "seal": "forged\n\n— retention.test/desk AAAAAAAA\n",
+    }  # fmt: skip
+    with tradetrail.open(trail_home, min_free_bytes=0) as trail:
+        trail.record(EVENT_TYPE, forged).wait()
+    (trail_home / "pruned.json").write_bytes(
+        orjson.dumps({
+            "format": "tradetrail-pruned/1",
+            "days": [{"day": "20240301", "first_seq": 0, "last_seq": 299, "state": "removed"}],
+            "batches": [],
+        })
+    )  # fmt: skip
+    _file(trail_home, D1).unlink()
+    report = verify_trail(trail_home)
+    assert not report.ok
+    assert any("did not authorize" in w for w in report.warnings)
+
+
+def test_a_day_slipped_into_pruned_json_is_never_signed(trail_home: Path) -> None:
+    """A line added to pruned.json must not get signed into the next legitimate removal."""
+    held = _policy(trail_home, "[[hold]]\nname='h'\nfrom=2024-03-03\n")
+    apply_retention(trail_home, held, as_of=AS_OF)  # removes 1 March, properly
+    doc = orjson.loads((trail_home / "pruned.json").read_bytes())
+    doc["days"].append(dict(doc["days"][0], day="20240302", date=D2, first_seq=300,
+                            last_seq=499))  # fmt: skip
+    (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))
+    with pytest.raises(RetentionError, match="no authorized removal covers"):
+        apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    assert _file(trail_home, D3).exists() and _file(trail_home, D2).exists()
 
 
 def test_apply_refuses_a_future_as_of(trail_home: Path) -> None:

@@ -778,6 +778,9 @@ class ComplianceRecordsRemoved(EventData, kw_only=True, frozen=True):
     """Every record pruned so far, this removal included, as [first_seq, last_seq] spans."""
     pruned_root: str | None = None
     """RFC 6962 root over the leaf hashes of `pruned_spans`, in seq order."""
+    seal: str | None = None
+    """The trail key's signed note over the log, `pruned_spans` and `pruned_root`: only the
+    holder of the key (`retention apply`) can make a removal count (see verify)."""
 
 
 BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (

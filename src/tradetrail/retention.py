@@ -50,6 +50,7 @@ from .journal import (
 )
 from .keys import VKEY_FILE, read_vkey
 from .merkle import Frontier
+from .note import Verifier, sign_note
 from .tilestore import TileStore, write_atomic
 from .timefmt import Clock
 
@@ -705,25 +706,83 @@ def _event_data(batch: dict[str, Any], days: list[dict[str, Any]]) -> dict[str, 
             f"(per-day seq ranges and compact ranges in {PRUNED_FILE})"
         ),
         "days": [d["date"] for d in days],
-        "first_seq": min(d["first_seq"] for d in days),
-        "last_seq": max(d["last_seq"] for d in days),
+        # a batch narrowed to nothing (every day kept after all) still names its span
+        "first_seq": min((d["first_seq"] for d in days), default=_span_edge(batch, 0)),
+        "last_seq": max((d["last_seq"] for d in days), default=_span_edge(batch, -1)),
         "policy_digest": batch["policy_sha256"],
         "pack_digests": {d["date"]: d["pack_manifest_sha256"] for d in days},
         "range_root": batch["range_root"],
         "pruned_spans": batch["pruned_spans"],
         "pruned_root": batch["pruned_root"],
+        "seal": batch["seal"],
     }
+
+
+def _span_edge(batch: dict[str, Any], end: int) -> int:
+    spans = batch.get("pruned_spans") or [[0, 0]]
+    return int(spans[end][end])
 
 
 def merged_spans(days: list[dict[str, Any]]) -> list[list[int]]:
     """The seq spans [[first, last], ...] of the listed days, ascending, adjacent ones merged."""
-    spans: list[list[int]] = []
-    for first, last in sorted((int(d["first_seq"]), int(d["last_seq"])) for d in days):
-        if spans and first <= spans[-1][1] + 1:
-            spans[-1][1] = max(spans[-1][1], last)
+    return merge_spans([[int(d["first_seq"]), int(d["last_seq"])] for d in days])
+
+
+def merge_spans(spans: Iterable[list[int]]) -> list[list[int]]:
+    """Seq spans sorted, overlapping and adjacent ones merged."""
+    out: list[list[int]] = []
+    for first, last in sorted((int(a), int(b)) for a, b in spans):
+        if out and first <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], last)
         else:
-            spans.append([first, last])
-    return spans
+            out.append([first, last])
+    return out
+
+
+def _within(inner: list[list[int]], outer: list[list[int]]) -> bool:
+    return all(any(a <= first and last <= b for a, b in outer) for first, last in inner)
+
+
+def signed_base(
+    home: Path, doc: dict[str, Any], verifier: Verifier, origin: str, skip: str | None = None
+) -> list[list[int]]:
+    """What is already pruned, as the newest removal the trail's key authorized says (never
+    what pruned.json says alone: a line added there must not get signed into the next
+    removal). Raises RetentionError when pruned.json lists removed days that no authorized
+    removal covers."""
+    from .verify import removal_authorized
+
+    done = [
+        b
+        for b in doc["batches"]
+        if b.get("id") != skip and b.get("state") == "removed" and type(b.get("event_seq")) is int
+    ]
+    base: list[list[int]] = []
+    if done:
+        newest = max(done, key=lambda b: int(b["event_seq"]))
+        if not removal_authorized(newest, [verifier], origin):
+            raise RetentionError(
+                f"{PRUNED_FILE}: the newest removal (batch {newest.get('id')}) is not one the "
+                "trail's key authorized: the file was edited; run `tradetrail verify`"
+            )
+        base = merge_spans(newest["pruned_spans"])
+    listed = merged_spans([d for d in doc["days"] if d.get("state") == "removed"])
+    if not _within(listed, base):
+        raise RetentionError(
+            f"{PRUNED_FILE} lists removed days that no authorized removal covers: the file was "
+            "edited; nothing was removed; run `tradetrail verify`"
+        )
+    return base
+
+
+def _authorize(home: Path, batch: dict[str, Any], spans: list[list[int]], trail: Any) -> None:
+    """Sign what will then be pruned (see verify.removal_statement) with the trail's key."""
+    from .verify import removal_statement
+
+    batch["pruned_spans"] = spans
+    batch["pruned_root"] = spans_root(home, spans)
+    text = removal_statement(trail.origin, spans, batch["pruned_root"])
+    batch["seal"] = sign_note(text, trail.signer)
 
 
 def spans_root(home: Path, spans: list[list[int]]) -> str:
@@ -803,9 +862,12 @@ def _finish_batch(home: Path, doc: dict[str, Any], batch: dict[str, Any], trail:
     return int(seq)
 
 
-def _blocked(home: Path, doc: dict[str, Any], batch: dict[str, Any], plan: Plan) -> list[str]:
-    """Days of an interrupted batch, still on disk, that the current policy would not remove
-    (a hold added since, a pack gone): resuming must not override a later decision."""
+def _blocked(
+    home: Path, doc: dict[str, Any], batch: dict[str, Any], plan: Plan
+) -> list[tuple[str, str]]:
+    """(date, why) of the days of an interrupted batch, still on disk, that the current
+    policy would not remove (a hold added since, a pack gone): resuming must not override a
+    later decision."""
     decided = {d.day: d for d in plan.days}
     out = []
     for entry in doc["days"]:
@@ -814,8 +876,61 @@ def _blocked(home: Path, doc: dict[str, Any], batch: dict[str, Any], plan: Plan)
         d = decided.get(entry["date"])
         if d is None or d.decision != "removable":
             why = "; ".join(d.reasons) if d is not None else "not in the plan"
-            out.append(f"{entry['date']} is no longer removable ({why})")
+            out.append((entry["date"], f"{entry['date']} is no longer removable ({why})"))
     return out
+
+
+def _check_recorded(
+    home: Path, doc: dict[str, Any], batch: dict[str, Any], seq: int, trail: Any
+) -> None:
+    """The record an interrupted batch names must be an authorized removal of its days."""
+    from .verify import removal_authorized
+
+    record: Any = None
+    for _, line in lines_from_seq(home, seq):
+        record = orjson.loads(line)
+        break
+    data = record.get("data") if isinstance(record, dict) else None
+    days = merged_spans([d for d in doc["days"] if d["batch"] == batch["id"]])
+    if (
+        not isinstance(record, dict)
+        or record.get("seq") != seq
+        or record.get("type") != EVENT_TYPE
+        or not isinstance(data, dict)
+        or not removal_authorized(data, [trail.verifier], trail.origin)
+        or not _within(days, merge_spans(data["pruned_spans"]))
+    ):
+        raise RetentionError(
+            f"{PRUNED_FILE}: batch {batch.get('id')} names seq {seq}, which is not an authorized "
+            "removal of its days: the file was edited; nothing was removed; run `tradetrail verify`"
+        )
+
+
+def _retract(
+    home: Path, doc: dict[str, Any], batch: dict[str, Any], blocked: list[tuple[str, str]],
+    trail: Any,
+) -> int:  # fmt: skip
+    """Record the batch's removal again without the blocked days, and forget those days."""
+    kept = {day for day, _ in blocked}
+    doc["days"] = [d for d in doc["days"] if not (d["batch"] == batch["id"] and d["date"] in kept)]
+    days = [d for d in doc["days"] if d["batch"] == batch["id"]]
+    base = signed_base(home, doc, trail.verifier, trail.origin, skip=batch["id"])
+    _authorize(home, batch, merge_spans([*base, *merged_spans(days)]), trail)
+    batch["days"] = [d["date"] for d in days]
+    batch["retracted"] = sorted(kept)
+    batch["range_root"] = _range_root(home, days) if days else Frontier().root().hex()
+    data = _event_data(batch, days)
+    data["reason"] = (
+        f"batch {batch['id']} narrowed: {', '.join(sorted(kept))} kept by a later decision "
+        "(a legal hold or a missing pack); the removal record before this one no longer counts"
+    )
+    actor: dict[str, Any] = {}
+    with contextlib.suppress(Exception):
+        actor["actor"] = getpass.getuser()
+    seq = int(trail.record(EVENT_TYPE, data, **actor).wait())
+    batch["event_seq"] = seq
+    _write_tombstone(home, doc)
+    return seq
 
 
 def _abandon(home: Path, doc: dict[str, Any], batch: dict[str, Any]) -> None:
@@ -862,20 +977,33 @@ def apply_retention(
             if batch.get("state") == "removed":
                 continue
             blocked = _blocked(home, doc, batch, plan_retention(home, policy, as_of=as_of))
-            if blocked:
-                if batch.get("event_seq") is None and _find_event(home, batch) is None:
-                    _abandon(home, doc, batch)  # nothing was recorded or removed: drop it
-                    warnings.append(
-                        f"an interrupted removal (batch {batch['id']}) was abandoned: "
-                        f"{'; '.join(blocked)}"
-                    )
-                    continue
-                raise RetentionError(
-                    f"an interrupted removal (batch {batch['id']}) is already recorded in the "
-                    f"journal, but {'; '.join(blocked)}: nothing more was removed; decide with "
-                    f"your compliance officer, then edit the batch in {PRUNED_FILE} or release "
-                    "the hold"
+            recorded = batch.get("event_seq")
+            if recorded is None:
+                recorded = _find_event(home, batch)
+            if recorded is not None:
+                _check_recorded(home, doc, batch, int(recorded), trail)
+                batch["event_seq"] = int(recorded)
+            if blocked and recorded is None:
+                _abandon(home, doc, batch)  # nothing was recorded or removed: drop it
+                warnings.append(
+                    f"an interrupted removal (batch {batch['id']}) was abandoned: "
+                    f"{'; '.join(text for _, text in blocked)}"
                 )
+                continue
+            if blocked:
+                # recorded, but a later decision keeps some days: record the removal again
+                # without them (the newest removal record is the one that counts)
+                _retract(home, doc, batch, blocked, trail)
+                warnings.append(
+                    f"an interrupted removal (batch {batch['id']}) was narrowed and recorded "
+                    f"again: {'; '.join(text for _, text in blocked)}"
+                )
+            elif recorded is None:
+                # not recorded yet: sign afresh from what is authorized now, never trusting a
+                # seal stored in pruned.json
+                days = [d for d in doc["days"] if d["batch"] == batch["id"]]
+                base = signed_base(home, doc, trail.verifier, trail.origin, skip=batch["id"])
+                _authorize(home, batch, merge_spans([*base, *merged_spans(days)]), trail)
             seqs.append(_finish_batch(home, doc, batch, trail))
             resumed.append(str(batch["id"]))
         plan = plan_retention(home, policy, as_of=as_of)
@@ -900,11 +1028,11 @@ def apply_retention(
             "days": [e["date"] for e in entries],
             "range_root": _range_root(home, entries),
         }
+        base = signed_base(home, doc, trail.verifier, trail.origin)
         doc["days"].extend(entries)
-        # every record pruned so far, this batch included: each removal event carries the
+        # every record pruned so far, this batch included: each removal record carries the
         # whole list, so the evidence survives when the day holding an earlier one goes too
-        batch["pruned_spans"] = merged_spans(doc["days"])
-        batch["pruned_root"] = spans_root(home, batch["pruned_spans"])
+        _authorize(home, batch, merge_spans([*base, *merged_spans(entries)]), trail)
         doc["batches"].append(batch)
         _write_tombstone(home, doc)  # the intent, durable before anything is removed
         _crash_point("after_intent")

@@ -33,7 +33,7 @@ from .journal import (
 )
 from .keys import VKEY_FILE, read_vkey
 from .merkle import Frontier
-from .note import Verifier
+from .note import Verifier, open_note
 from .tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -321,7 +321,7 @@ def verify_trail(
     if progress is not None:
         progress(done_bytes)
     if gaps:
-        _check_removals(gaps, removals, tiles_root, signed_size, check)
+        _check_removals(gaps, removals, tiles_root, signed_size, vkeys, origin, check)
     report.size = frontier.size
     report.bytes = done_bytes
     for size in sorted(wanted):
@@ -423,34 +423,66 @@ def _spans_cover(spans: Any, start: int, end: int) -> bool:
     return False
 
 
+def removal_statement(origin: str, spans: Any, root: Any) -> str:
+    """The text the trail's key signs to authorize a removal under retention: the log, every
+    record pruned so far (seq spans) and the root of their leaf hashes. Only `retention apply`
+    holds the key and makes it; a removal record without it proves nothing."""
+    return f"tradetrail records removed\n{origin}\n{orjson.dumps(spans).decode()}\n{root}\n"
+
+
+def removal_authorized(data: Any, verifiers: Sequence[Verifier], origin: str | None) -> bool:
+    """Whether a removal record's `authorization` is the trail key's signature over its own
+    spans and root."""
+    if not isinstance(data, dict) or origin is None or not isinstance(data.get("seal"), str):
+        return False
+    try:
+        note, _ = open_note(data["seal"], verifiers)
+    except (NoteError, ValueError):
+        return False
+    expected = removal_statement(origin, data.get("pruned_spans"), data.get("pruned_root"))
+    return note.text == expected
+
+
 def _check_removals(
     gaps: list[tuple[int, int, str]],
     removals: list[tuple[Any, Any, str, int]],
     tiles_root: Path,
     signed_size: int,
+    verifiers: Sequence[Verifier],
+    origin: str | None,
     check: _Checker,
 ) -> None:
-    """pruned.json alone proves nothing (anyone who can delete a file can write it): every gap
-    must be recorded as removed by a compliance.records_removed record later in the chain,
-    covered by a signed checkpoint. Each such record lists every record pruned so far
-    (`pruned_spans`, so the evidence survives when the day holding an earlier one is pruned
-    too) and `pruned_root`, the root of exactly the leaves the tiles hold for them."""
-    signed = [
-        r for r in removals if type(r[0]) is int and r[0] < signed_size and isinstance(r[1], dict)
-    ]
-    used: dict[int, tuple[Any, str, int]] = {}
+    """pruned.json alone proves nothing (whoever can delete a file can write it), and neither
+    does a removal record anyone could have recorded: every gap must lie within the spans of
+    the newest compliance.records_removed record that the trail's key authorized (a signature
+    over its spans and root that only `retention apply` makes) and that a signed checkpoint
+    covers. Each such record lists every record pruned so far, so the newest one decides; its
+    `pruned_root` must be the root of exactly the leaves the tiles hold for its spans."""
+    authorized = []
+    for seq, data, where, lineno in removals:
+        if type(seq) is not int or not isinstance(data, dict):
+            continue
+        if removal_authorized(data, verifiers, origin):
+            authorized.append((seq, data, where, lineno))
+        else:
+            check.report.warnings.append(
+                f"{where}:{lineno} (seq {seq}): a {REMOVAL_EVENT} record the trail's key did not "
+                "authorize: it excuses no missing record"
+            )
+    covered = [r for r in authorized if r[0] < signed_size]
+    newest = covered[-1] if covered else None
+    needed = False
     for start, end, rel in gaps:
-        match = next(
-            (r for r in reversed(signed) if r[0] >= end and _spans_cover(r[1].get("pruned_spans"),
-                                                                          start, end)),
-            None,
-        )  # fmt: skip
-        if match is not None:
-            used[match[0]] = match[1:]
+        if (
+            newest is not None
+            and newest[0] >= end
+            and _spans_cover(newest[1].get("pruned_spans"), start, end)
+        ):
+            needed = True
             continue
         late = next(
-            (r for r in removals if type(r[0]) is int and r[0] >= end and r[0] >= signed_size
-             and isinstance(r[1], dict) and _spans_cover(r[1].get("pruned_spans"), start, end)),
+            (r for r in authorized if r[0] >= signed_size and r[0] >= end
+             and _spans_cover(r[1].get("pruned_spans"), start, end)),
             None,
         )  # fmt: skip
         if late is not None:
@@ -463,31 +495,32 @@ def _check_removals(
             )
             continue
         check.fault(
-            f"records {start}..{end - 1} are missing: {PRUNED_FILE} lists them as pruned "
-            f"but no {REMOVAL_EVENT} record in the journal records their removal",
+            f"records {start}..{end - 1} are missing: {PRUNED_FILE} lists them as pruned but "
+            f"the newest authorized {REMOVAL_EVENT} record under a signed checkpoint does not "
+            "record their removal",
             rel,
             1,
             end,
         )
-    for seq, (data, where, lineno) in sorted(used.items()):
-        tree = Frontier()
-        try:
-            for first, last in data["pruned_spans"]:
-                for leaf in tile_leaves(tiles_root, first, last + 1):
-                    tree.append(leaf)
-        except (TileError, OSError) as exc:
-            check.fault(
-                f"the removed records' leaf tiles are unreadable: {exc}", where, lineno, seq
-            )
-            continue
-        if data.get("pruned_root") != tree.root().hex():
-            check.fault(
-                "pruned_root is not the root of the removed records' leaf hashes in the tiles: "
-                "the tiles were altered",
-                where,
-                lineno,
-                seq,
-            )
+    if not needed or newest is None:
+        return
+    seq, data, where, lineno = newest
+    tree = Frontier()
+    try:
+        for first, last in data["pruned_spans"]:
+            for leaf in tile_leaves(tiles_root, first, last + 1):
+                tree.append(leaf)
+    except (TileError, OSError, TypeError, ValueError) as exc:
+        check.fault(f"the removed records' leaf tiles are unreadable: {exc}", where, lineno, seq)
+        return
+    if data.get("pruned_root") != tree.root().hex():
+        check.fault(
+            "pruned_root is not the root of the removed records' leaf hashes in the tiles: the "
+            "tiles were altered",
+            where,
+            lineno,
+            seq,
+        )
 
 
 def _check_record(
