@@ -779,6 +779,11 @@ class ComplianceRecordsRemoved(EventData, kw_only=True, frozen=True):
     pruned_root: str | None = None
     """RFC 6962 root over the leaf hashes of `pruned_spans`, in seq order."""
     seal: str | None = None
+    previous_removal: EventId | None = None
+    """The event id of the removal record before this one (each seals its predecessor, so a
+    replayed copy of an older record is out of the chain)."""
+    batch_id: str | None = None
+    """The `retention apply` batch this record belongs to (see pruned.json)."""
     """The trail key's signed note over the log, `pruned_spans` and `pruned_root`: only the
     holder of the key (`retention apply`) can make a removal count (see verify)."""
 

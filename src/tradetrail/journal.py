@@ -229,6 +229,8 @@ def pruned_gap(pruned: list[PrunedDay], start: int, end: int) -> bool:
     at `end - 1` (a reader may start inside a pruned day, never stop inside one)."""
     at = start
     for day in pruned:
+        if at >= end:
+            break  # the days after the gap (listed, perhaps still on disk) are not part of it
         if day.first_seq <= at <= day.last_seq:
             at = day.last_seq + 1
     return at == end and end > start

@@ -697,30 +697,32 @@ def compact_range(start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
-def _event_data(batch: dict[str, Any], days: list[dict[str, Any]]) -> dict[str, Any]:
-    """The data of the compliance.records_removed event (events.ComplianceRecordsRemoved)."""
+def _event_data(
+    home: Path, batch: dict[str, Any], days: list[dict[str, Any]], head: Head,
+    spans: list[list[int]], root: str, reason: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The data of a compliance.records_removed record (events.ComplianceRecordsRemoved),
+    without its seal (added just before it is recorded)."""
+    own = merged_spans(days)
     return {
-        "reason": (
+        "reason": reason
+        or (
             f"retention policy {batch['policy']}: every record past its retention period as of "
             f"{batch['as_of']}, no legal hold, packs verified; batch {batch['id']} "
             f"(per-day seq ranges and compact ranges in {PRUNED_FILE})"
         ),
+        "batch_id": batch["id"],
         "days": [d["date"] for d in days],
-        # a batch narrowed to nothing (every day kept after all) still names its span
-        "first_seq": min((d["first_seq"] for d in days), default=_span_edge(batch, 0)),
-        "last_seq": max((d["last_seq"] for d in days), default=_span_edge(batch, -1)),
+        # a batch narrowed to nothing still names the span it once had
+        "first_seq": own[0][0] if own else int(batch.get("first_seq", 0)),
+        "last_seq": own[-1][1] if own else int(batch.get("last_seq", 0)),
         "policy_digest": batch["policy_sha256"],
         "pack_digests": {d["date"]: d["pack_manifest_sha256"] for d in days},
-        "range_root": batch["range_root"],
-        "pruned_spans": batch["pruned_spans"],
-        "pruned_root": batch["pruned_root"],
-        "seal": batch["seal"],
+        "range_root": spans_root(home, own),
+        "pruned_spans": spans,
+        "pruned_root": root,
+        "previous_removal": head.event_id,
     }
-
-
-def _span_edge(batch: dict[str, Any], end: int) -> int:
-    spans = batch.get("pruned_spans") or [[0, 0]]
-    return int(spans[end][end])
 
 
 def merged_spans(days: list[dict[str, Any]]) -> list[list[int]]:
@@ -739,50 +741,123 @@ def merge_spans(spans: Iterable[list[int]]) -> list[list[int]]:
     return out
 
 
+def subtract_spans(spans: list[list[int]], remove: list[list[int]]) -> list[list[int]]:
+    """`spans` without the records of `remove`."""
+    out: list[list[int]] = []
+    for first, last in merge_spans(spans):
+        pieces = [[first, last]]
+        for a, b in merge_spans(remove):
+            pieces = [
+                part
+                for p_first, p_last in pieces
+                for part in ([p_first, min(p_last, a - 1)], [max(p_first, b + 1), p_last])
+                if part[0] <= part[1]
+            ]
+        out.extend(pieces)
+    return merge_spans(out)
+
+
 def _within(inner: list[list[int]], outer: list[list[int]]) -> bool:
     return all(any(a <= first and last <= b for a, b in outer) for first, last in inner)
 
 
-def signed_base(
-    home: Path, doc: dict[str, Any], verifier: Verifier, origin: str, skip: str | None = None
-) -> list[list[int]]:
-    """What is already pruned, as the newest removal the trail's key authorized says (never
-    what pruned.json says alone: a line added there must not get signed into the next
-    removal). Raises RetentionError when pruned.json lists removed days that no authorized
-    removal covers."""
+@dataclass(frozen=True)
+class Head:
+    """The newest removal record of the sealed chain: what is pruned so far."""
+
+    spans: list[list[int]]
+    event_id: str | None = None
+    seq: int | None = None
+    batch_id: str | None = None
+
+
+def _record_at(home: Path, seq: int, gone: list[Any]) -> dict[str, Any] | None:
+    """The record `seq`, from the journal or, when its day was pruned, from the day's pack."""
+    for day in gone:
+        if day.first_seq <= seq <= day.last_seq:
+            pack = home / "exports" / "daily" / _iso(day.day) / "events.jsonl"
+            if not pack.is_file():
+                return None
+            with pack.open("rb") as fh:
+                for line in fh:
+                    if b'"seq":%d,' % seq in line:
+                        record = orjson.loads(line)
+                        if record.get("seq") == seq:
+                            return dict(record)
+            return None
+    for _, line in lines_from_seq(home, seq):
+        record = orjson.loads(line)
+        return dict(record) if record.get("seq") == seq else None
+    return None
+
+
+def chain_head(home: Path, doc: dict[str, Any], verifier: Verifier, origin: str) -> Head:
+    """What is already pruned, as the newest sealed removal record says: found from the newest
+    batch pruned.json names, checked against the journal (or the pack of its pruned day),
+    then followed along the chain to any later record. Never what pruned.json says alone: a
+    line added there must not get signed into the next removal. Raises RetentionError when
+    pruned.json lists removed days that the head does not cover, or names a record that is
+    not a sealed removal."""
     from .verify import removal_authorized
 
-    done = [
-        b
+    gone = pruned_days(home)
+    hints = [b for b in doc["batches"] if type(b.get("event_seq")) is int]
+    pending = [
+        int(b["journal_size"])
         for b in doc["batches"]
-        if b.get("id") != skip and b.get("state") == "removed" and type(b.get("event_seq")) is int
+        if b.get("state") != "removed" and type(b.get("journal_size")) is int
     ]
-    base: list[list[int]] = []
-    if done:
-        newest = max(done, key=lambda b: int(b["event_seq"]))
-        if not removal_authorized(newest, [verifier], origin):
+    head = Head([])
+    scan_from: int | None = min(pending) if pending else None
+    if hints:
+        hint = max(hints, key=lambda b: int(b["event_seq"]))
+        record = _record_at(home, int(hint["event_seq"]), gone)
+        if (
+            record is None
+            or record.get("type") != EVENT_TYPE
+            or not removal_authorized(record, [verifier], origin)
+        ):
             raise RetentionError(
-                f"{PRUNED_FILE}: the newest removal (batch {newest.get('id')}) is not one the "
-                "trail's key authorized: the file was edited; run `tradetrail verify`"
+                f"{PRUNED_FILE}: batch {hint.get('id')} names seq {hint['event_seq']}, which is "
+                "not a sealed removal record: the file was edited; nothing was removed; run "
+                "`tradetrail verify`"
             )
-        base = merge_spans(newest["pruned_spans"])
+        head = _head_of(record)
+        after = int(record["seq"]) + 1
+        scan_from = after if scan_from is None else min(scan_from, after)
+    if scan_from is not None:
+        # a later record of the chain (one a crash kept out of pruned.json); with no head
+        # yet, the first sealed record met starts the chain (what came before may be pruned)
+        for _, line in lines_from_seq(home, scan_from):
+            if EVENT_TYPE.encode() not in line:
+                continue
+            later = orjson.loads(line)
+            if (
+                later.get("type") == EVENT_TYPE
+                and (head.seq is None or later.get("seq", -1) > head.seq)
+                and removal_authorized(later, [verifier], origin)
+                and (
+                    head.event_id is None or later["data"].get("previous_removal") == head.event_id
+                )
+            ):
+                head = _head_of(later)
     listed = merged_spans([d for d in doc["days"] if d.get("state") == "removed"])
-    if not _within(listed, base):
+    if not _within(listed, head.spans):
         raise RetentionError(
-            f"{PRUNED_FILE} lists removed days that no authorized removal covers: the file was "
+            f"{PRUNED_FILE} lists removed days that no sealed removal covers: the file was "
             "edited; nothing was removed; run `tradetrail verify`"
         )
-    return base
+    return head
 
 
-def _authorize(home: Path, batch: dict[str, Any], spans: list[list[int]], trail: Any) -> None:
-    """Sign what will then be pruned (see verify.removal_statement) with the trail's key."""
-    from .verify import removal_statement
-
-    batch["pruned_spans"] = spans
-    batch["pruned_root"] = spans_root(home, spans)
-    text = removal_statement(trail.origin, spans, batch["pruned_root"])
-    batch["seal"] = sign_note(text, trail.signer)
+def _head_of(record: dict[str, Any]) -> Head:
+    data = record["data"]
+    return Head(
+        merge_spans(data.get("pruned_spans") or []),
+        str(record["event_id"]),
+        int(record["seq"]),
+        data.get("batch_id"),
+    )
 
 
 def spans_root(home: Path, spans: list[list[int]]) -> str:
@@ -796,70 +871,60 @@ def spans_root(home: Path, spans: list[list[int]]) -> str:
     return tree.root().hex()
 
 
-def _range_root(home: Path, days: list[dict[str, Any]]) -> str:
-    """RFC 6962 root over the leaf hashes of the removed records in seq order: anyone holding
-    the days' packs recomputes it from their events.jsonl lines."""
-    tree = Frontier()
-    for d in days:
-        with open(Path(home) / d["file"], "rb") as fh:
-            for raw in fh:
-                tree.append(hashlib.sha256(b"\x00" + raw.rstrip(b"\n")).digest())
-    return tree.root().hex()
+def _record_removal(
+    home: Path, batch: dict[str, Any], days: list[dict[str, Any]], head: Head,
+    spans: list[list[int]], trail: Any, reason: str | None = None,
+) -> int:  # fmt: skip
+    """Seal and record one removal: the seal is made here, just before the record that
+    carries it, and is never stored anywhere else."""
+    from .canonical import new_event_id
+    from .verify import removal_statement
 
-
-def _find_event(home: Path, batch: dict[str, Any]) -> int | None:
-    """The seq of this batch's event when a crashed run journaled it already."""
-    for _, line in lines_from_seq(home, int(batch["journal_size"])):
-        if EVENT_TYPE.encode() not in line or str(batch["id"]).encode() not in line:
-            continue
-        record = orjson.loads(line)
-        data = record.get("data")
-        if (
-            record.get("type") == EVENT_TYPE
-            and isinstance(data, dict)
-            and str(batch["id"]) in str(data.get("reason"))
-        ):
-            seq = record.get("seq")
-            return seq if isinstance(seq, int) else None
-    return None
-
-
-def _finish_batch(home: Path, doc: dict[str, Any], batch: dict[str, Any], trail: Any) -> int:
-    """Journal the batch's event (unless a crashed run did), unlink its files, mark it done."""
-    days = [d for d in doc["days"] if d["batch"] == batch["id"]]
-    for d in days:
-        path = home / d["file"]
-        if path.exists():
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            if digest != d["file_sha256"]:
-                raise RetentionError(
-                    f"{d['file']}: its bytes differ from the hash recorded when its removal "
-                    f"was decided (batch {batch['id']}); nothing was removed: run verify"
-                )
-    seq = batch.get("event_seq")
-    if seq is None:
-        seq = _find_event(home, batch)
-    if seq is None:
-        actor: dict[str, Any] = {}
-        with contextlib.suppress(Exception):
-            actor["actor"] = getpass.getuser()
-        seq = int(trail.record(EVENT_TYPE, _event_data(batch, days), **actor).wait())
-        _crash_point("after_event")
+    root = spans_root(home, spans)
+    data = _event_data(home, batch, days, head, spans, root, reason)
+    event_id = new_event_id()
+    text = removal_statement(trail.origin, event_id, head.event_id, spans, root)
+    data["seal"] = sign_note(text, trail.signer)
+    fields: dict[str, Any] = {"event_id": event_id}
+    with contextlib.suppress(Exception):
+        fields["actor"] = getpass.getuser()
+    seq = int(trail.record(EVENT_TYPE, data, **fields).wait())
     batch["event_seq"] = seq
+    return seq
+
+
+def _unlink_days(home: Path, doc: dict[str, Any], batch: dict[str, Any]) -> None:
+    """Remove the batch's day files (the removal is recorded) and mark the batch done."""
+    days = [d for d in doc["days"] if d["batch"] == batch["id"]]
     _write_tombstone(home, doc)
-    journal_dir = home / JOURNAL_DIR
     for d in days:
         with contextlib.suppress(FileNotFoundError):
             (home / d["file"]).unlink()
         _crash_point("after_unlink")
-    fsync_dir(journal_dir)
-    now = datetime.now(UTC).isoformat()
+    fsync_dir(home / JOURNAL_DIR)
     for d in days:
         d["state"] = "removed"
     batch["state"] = "removed"
-    batch["removed_at"] = now
+    batch["removed_at"] = datetime.now(UTC).isoformat()
     _write_tombstone(home, doc)
-    return int(seq)
+
+
+def _check_files(home: Path, batch: dict[str, Any], days: list[dict[str, Any]]) -> None:
+    """Before a removal is recorded every day file is still there, with the bytes decided on:
+    apply unlinks only after recording, so anything else is tampering."""
+    for d in days:
+        path = home / d["file"]
+        if not path.exists():
+            raise RetentionError(
+                f"{d['file']} is gone although its removal (batch {batch['id']}) was never "
+                "recorded: it was deleted by hand or pruned.json was edited; nothing was "
+                "removed; run `tradetrail verify`"
+            )
+        if hashlib.sha256(path.read_bytes()).hexdigest() != d["file_sha256"]:
+            raise RetentionError(
+                f"{d['file']}: its bytes differ from the hash recorded when its removal was "
+                f"decided (batch {batch['id']}); nothing was removed: run `tradetrail verify`"
+            )
 
 
 def _blocked(
@@ -880,63 +945,66 @@ def _blocked(
     return out
 
 
-def _check_recorded(
-    home: Path, doc: dict[str, Any], batch: dict[str, Any], seq: int, trail: Any
-) -> None:
-    """The record an interrupted batch names must be an authorized removal of its days."""
-    from .verify import removal_authorized
-
-    record: Any = None
-    for _, line in lines_from_seq(home, seq):
-        record = orjson.loads(line)
-        break
-    data = record.get("data") if isinstance(record, dict) else None
-    days = merged_spans([d for d in doc["days"] if d["batch"] == batch["id"]])
-    if (
-        not isinstance(record, dict)
-        or record.get("seq") != seq
-        or record.get("type") != EVENT_TYPE
-        or not isinstance(data, dict)
-        or not removal_authorized(data, [trail.verifier], trail.origin)
-        or not _within(days, merge_spans(data["pruned_spans"]))
-    ):
-        raise RetentionError(
-            f"{PRUNED_FILE}: batch {batch.get('id')} names seq {seq}, which is not an authorized "
-            "removal of its days: the file was edited; nothing was removed; run `tradetrail verify`"
-        )
-
-
-def _retract(
-    home: Path, doc: dict[str, Any], batch: dict[str, Any], blocked: list[tuple[str, str]],
-    trail: Any,
-) -> int:  # fmt: skip
-    """Record the batch's removal again without the blocked days, and forget those days."""
-    kept = {day for day, _ in blocked}
-    doc["days"] = [d for d in doc["days"] if not (d["batch"] == batch["id"] and d["date"] in kept)]
+def _resume(
+    home: Path, doc: dict[str, Any], batch: dict[str, Any], plan: Plan, trail: Any,
+    warnings: list[str],
+) -> int | None:  # fmt: skip
+    """Finish a batch a crash interrupted, by what the sealed chain says happened."""
+    head = chain_head(home, doc, trail.verifier, trail.origin)
+    blocked = _blocked(home, doc, batch, plan)
     days = [d for d in doc["days"] if d["batch"] == batch["id"]]
-    base = signed_base(home, doc, trail.verifier, trail.origin, skip=batch["id"])
-    _authorize(home, batch, merge_spans([*base, *merged_spans(days)]), trail)
-    batch["days"] = [d["date"] for d in days]
-    batch["retracted"] = sorted(kept)
-    batch["range_root"] = _range_root(home, days) if days else Frontier().root().hex()
-    data = _event_data(batch, days)
-    data["reason"] = (
-        f"batch {batch['id']} narrowed: {', '.join(sorted(kept))} kept by a later decision "
-        "(a legal hold or a missing pack); the removal record before this one no longer counts"
-    )
-    actor: dict[str, Any] = {}
-    with contextlib.suppress(Exception):
-        actor["actor"] = getpass.getuser()
-    seq = int(trail.record(EVENT_TYPE, data, **actor).wait())
+    if head.batch_id != batch["id"]:  # never recorded
+        if type(batch.get("event_seq")) is int:
+            raise RetentionError(
+                f"{PRUNED_FILE}: batch {batch['id']} says it was recorded at seq "
+                f"{batch['event_seq']} but the newest sealed removal is not it: the file was "
+                "edited; nothing was removed; run `tradetrail verify`"
+            )
+        if blocked:
+            doc["days"] = [d for d in doc["days"] if d["batch"] != batch["id"]]
+            doc["batches"] = [b for b in doc["batches"] if b["id"] != batch["id"]]
+            _write_tombstone(home, doc)
+            warnings.append(
+                f"an interrupted removal (batch {batch['id']}) was abandoned: "
+                f"{'; '.join(text for _, text in blocked)}"
+            )
+            return None
+        _check_files(home, batch, days)
+        spans = merge_spans([*head.spans, *merged_spans(days)])
+        recorded = _record_removal(home, batch, days, head, spans, trail)
+        _crash_point("after_event")
+        _unlink_days(home, doc, batch)
+        return recorded
+    # recorded: the head says which of its days count (a narrowing may have been recorded
+    # before a crash kept pruned.json from saying so)
+    counted = [d for d in days if _within(merged_spans([d]), head.spans)]
+    doc["days"] = [d for d in doc["days"] if d["batch"] != batch["id"] or d in counted]
+    kept = [day for day, _ in blocked if any(d["date"] == day for d in counted)]
+    seq: int | None = head.seq
+    if kept:
+        # recorded, but a later decision keeps some days: record the removal again without
+        # them (the newest removal record of the chain is the one that counts)
+        remaining = [d for d in counted if d["date"] not in kept]
+        kept_spans = merged_spans([d for d in counted if d["date"] in kept])
+        spans = subtract_spans(head.spans, kept_spans)
+        reason = (
+            f"batch {batch['id']} narrowed: {', '.join(sorted(kept))} kept by a later decision "
+            "(a legal hold or a missing pack); the removal record before this one no longer "
+            "counts for them"
+        )
+        if counted:
+            batch["first_seq"], batch["last_seq"] = counted[0]["first_seq"], counted[-1]["last_seq"]
+        seq = _record_removal(home, batch, remaining, head, spans, trail, reason)
+        doc["days"] = [d for d in doc["days"] if d["batch"] != batch["id"] or d in remaining]
+        batch["days"] = [d["date"] for d in remaining]
+        batch["retracted"] = sorted(kept)
+        warnings.append(
+            f"an interrupted removal (batch {batch['id']}) was narrowed and recorded again: "
+            f"{'; '.join(text for _, text in blocked)}"
+        )
     batch["event_seq"] = seq
-    _write_tombstone(home, doc)
+    _unlink_days(home, doc, batch)
     return seq
-
-
-def _abandon(home: Path, doc: dict[str, Any], batch: dict[str, Any]) -> None:
-    doc["days"] = [d for d in doc["days"] if d["batch"] != batch["id"]]
-    doc["batches"] = [b for b in doc["batches"] if b["id"] != batch["id"]]
-    _write_tombstone(home, doc)
 
 
 def apply_retention(
@@ -976,36 +1044,11 @@ def apply_retention(
         for batch in list(doc["batches"]):
             if batch.get("state") == "removed":
                 continue
-            blocked = _blocked(home, doc, batch, plan_retention(home, policy, as_of=as_of))
-            recorded = batch.get("event_seq")
-            if recorded is None:
-                recorded = _find_event(home, batch)
-            if recorded is not None:
-                _check_recorded(home, doc, batch, int(recorded), trail)
-                batch["event_seq"] = int(recorded)
-            if blocked and recorded is None:
-                _abandon(home, doc, batch)  # nothing was recorded or removed: drop it
-                warnings.append(
-                    f"an interrupted removal (batch {batch['id']}) was abandoned: "
-                    f"{'; '.join(text for _, text in blocked)}"
-                )
-                continue
-            if blocked:
-                # recorded, but a later decision keeps some days: record the removal again
-                # without them (the newest removal record is the one that counts)
-                _retract(home, doc, batch, blocked, trail)
-                warnings.append(
-                    f"an interrupted removal (batch {batch['id']}) was narrowed and recorded "
-                    f"again: {'; '.join(text for _, text in blocked)}"
-                )
-            elif recorded is None:
-                # not recorded yet: sign afresh from what is authorized now, never trusting a
-                # seal stored in pruned.json
-                days = [d for d in doc["days"] if d["batch"] == batch["id"]]
-                base = signed_base(home, doc, trail.verifier, trail.origin, skip=batch["id"])
-                _authorize(home, batch, merge_spans([*base, *merged_spans(days)]), trail)
-            seqs.append(_finish_batch(home, doc, batch, trail))
-            resumed.append(str(batch["id"]))
+            seq = _resume(home, doc, batch, plan_retention(home, policy, as_of=as_of), trail,
+                          warnings)  # fmt: skip
+            if seq is not None:
+                seqs.append(seq)
+                resumed.append(str(batch["id"]))
         plan = plan_retention(home, policy, as_of=as_of)
         result = ApplyResult(
             plan, batches=list(resumed), event_seqs=seqs, resumed=resumed, warnings=warnings
@@ -1013,6 +1056,7 @@ def apply_retention(
         chosen = plan.removable
         if not chosen or (confirm is not None and not confirm(plan)):
             return result
+        head = chain_head(home, doc, trail.verifier, trail.origin)
         batch_id = str(uuid.uuid4())
         store = TileStore(home / "tiles")
         entries = [_day_entry(home, d, batch_id, store) for d in chosen]
@@ -1026,17 +1070,19 @@ def apply_retention(
             "journal_size": trail.durable_size,
             "event_seq": None,
             "days": [e["date"] for e in entries],
-            "range_root": _range_root(home, entries),
         }
-        base = signed_base(home, doc, trail.verifier, trail.origin)
         doc["days"].extend(entries)
-        # every record pruned so far, this batch included: each removal record carries the
-        # whole list, so the evidence survives when the day holding an earlier one goes too
-        _authorize(home, batch, merge_spans([*base, *merged_spans(entries)]), trail)
         doc["batches"].append(batch)
         _write_tombstone(home, doc)  # the intent, durable before anything is removed
         _crash_point("after_intent")
-        result.event_seqs.append(_finish_batch(home, doc, batch, trail))
+        _check_files(home, batch, entries)
+        # every record pruned so far, this batch included: each removal record carries the
+        # whole list, so the evidence survives when the day holding an earlier one goes too
+        spans = merge_spans([*head.spans, *merged_spans(entries)])
+        seq = _record_removal(home, batch, entries, head, spans, trail)
+        _crash_point("after_event")
+        _unlink_days(home, doc, batch)
+        result.event_seqs.append(seq)
         result.batches.append(batch_id)
         result.removed = [e["date"] for e in entries]
         for d in plan.days:

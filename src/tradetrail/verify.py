@@ -301,7 +301,7 @@ def verify_trail(
                 if type(record) is dict:
                     seq = record.get("seq")
                     if record.get("type") == REMOVAL_EVENT:
-                        removals.append((seq, record.get("data"), rel, lineno))
+                        removals.append((seq, record, rel, lineno))
                     if lineno == 1 and type(seq) is int and seq > expected_seq:
                         # records before this file are missing: deliberate only when pruned
                         # under retention, and then their leaf hashes come from the tiles
@@ -423,24 +423,53 @@ def _spans_cover(spans: Any, start: int, end: int) -> bool:
     return False
 
 
-def removal_statement(origin: str, spans: Any, root: Any) -> str:
-    """The text the trail's key signs to authorize a removal under retention: the log, every
-    record pruned so far (seq spans) and the root of their leaf hashes. Only `retention apply`
-    holds the key and makes it; a removal record without it proves nothing."""
-    return f"tradetrail records removed\n{origin}\n{orjson.dumps(spans).decode()}\n{root}\n"
+def removal_statement(
+    origin: str, event_id: str, previous: str | None, spans: Any, root: Any
+) -> str:
+    """The text the trail's key signs to authorize a removal under retention: the log, the
+    record that carries it (event id) and the removal record before it, every record pruned so
+    far (seq spans) and the root of their leaf hashes. Only `retention apply` holds the key
+    and makes it; a removal record without it proves nothing."""
+    return (
+        f"tradetrail records removed\n{origin}\n{event_id}\n{previous or '-'}\n"
+        f"{orjson.dumps(spans).decode()}\n{root}\n"
+    )
 
 
-def removal_authorized(data: Any, verifiers: Sequence[Verifier], origin: str | None) -> bool:
-    """Whether a removal record's `authorization` is the trail key's signature over its own
-    spans and root."""
+def removal_authorized(record: Any, verifiers: Sequence[Verifier], origin: str | None) -> bool:
+    """Whether a removal record's `seal` is the trail key's signature over its own event id,
+    predecessor, spans and root."""
+    data = record.get("data") if isinstance(record, dict) else None
     if not isinstance(data, dict) or origin is None or not isinstance(data.get("seal"), str):
+        return False
+    event_id = record.get("event_id")
+    if not isinstance(event_id, str):
         return False
     try:
         note, _ = open_note(data["seal"], verifiers)
     except (NoteError, ValueError):
         return False
-    expected = removal_statement(origin, data.get("pruned_spans"), data.get("pruned_root"))
+    expected = removal_statement(
+        origin, event_id, data.get("previous_removal"), data.get("pruned_spans"),
+        data.get("pruned_root"),
+    )  # fmt: skip
     return note.text == expected
+
+
+def removal_chain(records: list[Any]) -> Any:
+    """The newest removal record of the chain among sealed `records` (in seq order): each must
+    name the one before it; the first one seen starts the chain (those before it may have been
+    pruned). A copy of an older record appended later is out of the chain."""
+    head: Any = None
+    seen: set[str] = set()
+    for record in records:
+        event_id = record.get("event_id")
+        if event_id in seen:
+            continue
+        if head is None or record["data"].get("previous_removal") == head.get("event_id"):
+            head = record
+            seen.add(event_id)
+    return head
 
 
 def _check_removals(
@@ -454,38 +483,35 @@ def _check_removals(
 ) -> None:
     """pruned.json alone proves nothing (whoever can delete a file can write it), and neither
     does a removal record anyone could have recorded: every gap must lie within the spans of
-    the newest compliance.records_removed record that the trail's key authorized (a signature
-    over its spans and root that only `retention apply` makes) and that a signed checkpoint
-    covers. Each such record lists every record pruned so far, so the newest one decides; its
+    the newest removal record of the sealed chain (see removal_chain) that a signed checkpoint
+    covers. Each record lists every record pruned so far, so the newest one decides; its
     `pruned_root` must be the root of exactly the leaves the tiles hold for its spans."""
-    authorized = []
-    for seq, data, where, lineno in removals:
-        if type(seq) is not int or not isinstance(data, dict):
+    sealed = []
+    for seq, record, where, lineno in removals:
+        if type(seq) is not int or not isinstance(record, dict):
             continue
-        if removal_authorized(data, verifiers, origin):
-            authorized.append((seq, data, where, lineno))
+        if removal_authorized(record, verifiers, origin):
+            sealed.append((seq, record, where, lineno))
         else:
             check.report.warnings.append(
                 f"{where}:{lineno} (seq {seq}): a {REMOVAL_EVENT} record the trail's key did not "
-                "authorize: it excuses no missing record"
+                "seal: it excuses no missing record"
             )
-    covered = [r for r in authorized if r[0] < signed_size]
-    newest = covered[-1] if covered else None
+    covered = [r for r in sealed if r[0] < signed_size]
+    head_record = removal_chain([r[1] for r in covered])
+    head = next((r for r in covered if r[1] is head_record), None)
+    everyone = removal_chain([r[1] for r in sealed])
+    late = next((r for r in sealed if r[1] is everyone and r[0] >= signed_size), None)
     needed = False
     for start, end, rel in gaps:
         if (
-            newest is not None
-            and newest[0] >= end
-            and _spans_cover(newest[1].get("pruned_spans"), start, end)
+            head is not None
+            and head[0] >= end
+            and _spans_cover(head[1]["data"].get("pruned_spans"), start, end)
         ):
             needed = True
             continue
-        late = next(
-            (r for r in authorized if r[0] >= signed_size and r[0] >= end
-             and _spans_cover(r[1].get("pruned_spans"), start, end)),
-            None,
-        )  # fmt: skip
-        if late is not None:
+        if late is not None and _spans_cover(late[1]["data"].get("pruned_spans"), start, end):
             check.fault(
                 f"the removal of records {start}..{end - 1} is recorded at seq {late[0]}, which "
                 "no signed checkpoint covers yet (sign one: tradetrail checkpoint)",
@@ -496,15 +522,16 @@ def _check_removals(
             continue
         check.fault(
             f"records {start}..{end - 1} are missing: {PRUNED_FILE} lists them as pruned but "
-            f"the newest authorized {REMOVAL_EVENT} record under a signed checkpoint does not "
+            f"the newest sealed {REMOVAL_EVENT} record under a signed checkpoint does not "
             "record their removal",
             rel,
             1,
             end,
         )
-    if not needed or newest is None:
+    if not needed or head is None:
         return
-    seq, data, where, lineno = newest
+    seq, record, where, lineno = head
+    data = record["data"]
     tree = Frontier()
     try:
         for first, last in data["pruned_spans"]:
