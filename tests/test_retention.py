@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -806,3 +808,100 @@ def test_daily_runs_with_a_crash_keep_the_trail_openable(
     apply_retention(trail_home, policy, as_of=AS_OF)
     assert not _file(trail_home, D2).exists()
     assert verify_trail(trail_home).ok
+
+
+# ------------------------------------------------------------------------------ fifth review
+
+
+def test_the_newest_sealed_record_decides_even_when_an_older_one_is_held(
+    trail_home: Path,
+) -> None:
+    """The day holding an earlier removal record is kept by a hold while later ones go: the
+    record in between is pruned, and the newest sealed record still decides."""
+
+    def run_at(when: str, holds: str) -> list[str]:
+        policy = _policy(trail_home, SHORT + holds)
+        return apply_retention(trail_home, policy, as_of=AS_OF, clock=SimClock(when)).removed
+
+    def seal_with_a_record(when: str, days: tuple[str, ...]) -> None:
+        with tradetrail.open(trail_home, min_free_bytes=0, clock=SimClock(when)) as t:
+            t.record("system.heartbeat", {"n": 0})
+        for day in days:
+            export_daily(trail_home, day, today=date(2024, 3, 20))
+
+    hold = "[[hold]]\nname='{n}'\nfrom={a}\nto={b}\n"
+    assert run_at("2024-03-05T08:00", hold.format(n="h", a=D2, b=D3)) == [D1]  # record R1
+    seal_with_a_record("2024-03-06T08:00", ("2024-03-04", "2024-03-05"))
+    keep = hold.format(n="r1", a="2024-03-05", b="2024-03-05") + hold.format(n="d3", a=D3, b=D3)
+    assert run_at("2024-03-07T08:00", keep) == [D2, "2024-03-04"]  # record R2
+    seal_with_a_record("2024-03-08T08:00", ("2024-03-06", "2024-03-07"))
+    assert run_at("2024-03-09T08:00", keep) == ["2024-03-06", "2024-03-07"]  # R2's day goes
+    report = verify_trail(trail_home)
+    assert report.ok, [str(f) for f in report.faults]
+
+
+def test_a_copied_sealed_record_is_sealed_for_nowhere(
+    trail_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crash_apply_at(trail_home, "after_event", monkeypatch)
+    held = _policy(trail_home, "[[hold]]\nname='late hold'\nfrom=2024-03-01\nto=2024-03-01\n")
+    apply_retention(trail_home, held, as_of=AS_OF)  # narrowed: 1 March kept
+    wide = next(r for r in journal_records(trail_home) if r["type"] == EVENT_TYPE)
+    with tradetrail.open(trail_home, min_free_bytes=0) as trail:
+        copy = trail.record(EVENT_TYPE, wide["data"], event_id=wide["event_id"]).wait()
+    doc = orjson.loads((trail_home / "pruned.json").read_bytes())
+    doc["batches"][-1]["event_seq"] = copy  # steer apply to the copy
+    (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))
+    with pytest.raises(RetentionError, match="not a sealed removal record"):
+        apply_retention(trail_home, _policy(trail_home, SHORT), as_of=AS_OF)
+    report = verify_trail(trail_home)
+    assert report.ok and any("did not seal at this position" in w for w in report.warnings)
+
+
+def test_dropping_the_newest_checkpoints_does_not_bring_back_a_wider_removal(
+    trail_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crash_apply_at(trail_home, "after_event", monkeypatch)
+    held = _policy(trail_home, "[[hold]]\nname='late hold'\nfrom=2024-03-01\nto=2024-03-01\n")
+    apply_retention(trail_home, held, as_of=AS_OF)
+    events = [r for r in journal_records(trail_home) if r["type"] == EVENT_TYPE]
+    narrow = events[-1]["seq"]
+    for cp in (trail_home / "checkpoints").iterdir():
+        if int(cp.name) > narrow:
+            cp.unlink()
+    shutil.copy(trail_home / "checkpoints" / str(narrow), trail_home / "checkpoint")
+    doc = orjson.loads((trail_home / "pruned.json").read_bytes())
+    doc["days"].append(
+        {
+            "day": "20240301",
+            "date": D1,
+            "file": "journal/audit-20240301.jsonl",
+            "batch": "x",
+            "state": "removed",
+            "first_seq": 0,
+            "last_seq": 299,
+        }
+    )
+    (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))  # fmt: skip
+    _file(trail_home, D1).unlink()
+    assert not verify_trail(trail_home).ok
+
+
+def test_a_process_killed_after_an_unlink_leaves_a_verifiable_trail(trail_home: Path) -> None:
+    """A real kill (no finally, no close): the removal was checkpointed before any unlink."""
+    code = (
+        "import os, sys\n"
+        "from datetime import date\n"
+        "from tradetrail import retention\n"
+        "def crash(name):\n"
+        "    if name == 'after_unlink':\n"
+        "        os._exit(9)\n"
+        "retention._crash_point = crash\n"
+        "home = sys.argv[1]\n"
+        "retention.apply_retention(home, retention.load_policy(__import__('pathlib').Path(home)),"
+        " as_of=date(2024, 7, 1))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(trail_home)], capture_output=True)
+    assert done.returncode == 9, done.stderr
+    report = verify_trail(trail_home)
+    assert report.ok, [str(f) for f in report.faults]

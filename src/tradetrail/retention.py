@@ -37,7 +37,7 @@ from typing import Any, Final
 import orjson
 
 from .canonical import TYPE_PATTERN
-from .errors import TradetrailError, TrailLockedError
+from .errors import TileError, TradetrailError, TrailLockedError
 from .journal import (
     JOURNAL_DIR,
     PRUNED_FILE,
@@ -49,7 +49,7 @@ from .journal import (
     pruned_days,
 )
 from .keys import VKEY_FILE, read_vkey
-from .merkle import Frontier
+from .merkle import Frontier, leaf_hash
 from .note import Verifier, sign_note
 from .tilestore import TileStore, write_atomic
 from .timefmt import Clock
@@ -772,32 +772,37 @@ class Head:
 
 
 def _record_at(home: Path, seq: int, gone: list[Any]) -> dict[str, Any] | None:
-    """The record `seq`, from the journal or, when its day was pruned, from the day's pack."""
+    """The record `seq`, from the journal or, when its day was pruned, from the day's pack;
+    only when its bytes are the leaf the tiles hold for that seq."""
+    line: bytes | None = None
     for day in gone:
         if day.first_seq <= seq <= day.last_seq:
             pack = home / "exports" / "daily" / _iso(day.day) / "events.jsonl"
-            if not pack.is_file():
-                return None
-            with pack.open("rb") as fh:
-                for line in fh:
-                    if b'"seq":%d,' % seq in line:
-                        record = orjson.loads(line)
-                        if record.get("seq") == seq:
-                            return dict(record)
+            if pack.is_file():
+                with pack.open("rb") as fh:
+                    line = next((x.rstrip(b"\n") for x in fh if b'"seq":%d,' % seq in x), None)
+            break
+    else:
+        line = next((x for _, x in lines_from_seq(home, seq)), None)
+    if line is None:
+        return None
+    try:
+        if leaf_hash(line) != TileStore(home / "tiles").node(0, seq):
             return None
-    for _, line in lines_from_seq(home, seq):
-        record = orjson.loads(line)
-        return dict(record) if record.get("seq") == seq else None
-    return None
+    except TileError:
+        return None
+    record = orjson.loads(line)
+    return dict(record) if record.get("seq") == seq else None
 
 
 def chain_head(home: Path, doc: dict[str, Any], verifier: Verifier, origin: str) -> Head:
-    """What is already pruned, as the newest sealed removal record says: found from the newest
-    batch pruned.json names, checked against the journal (or the pack of its pruned day),
-    then followed along the chain to any later record. Never what pruned.json says alone: a
-    line added there must not get signed into the next removal. Raises RetentionError when
-    pruned.json lists removed days that the head does not cover, or names a record that is
-    not a sealed removal."""
+    """What is already pruned: the newest removal record sealed at its own position. The
+    newest batch pruned.json names is where the search starts (checked against the tiles, in
+    the journal or the pack of its pruned day), and every later record of the journal is
+    looked at; the newest real removal record is always still in the journal, since a day
+    goes only by a later removal. Never what pruned.json says alone: a line added there must
+    not get signed into the next removal. Raises RetentionError when pruned.json lists
+    removed days the head does not cover, or names a record that is not a sealed removal."""
     from .verify import removal_authorized
 
     gone = pruned_days(home)
@@ -825,9 +830,7 @@ def chain_head(home: Path, doc: dict[str, Any], verifier: Verifier, origin: str)
         head = _head_of(record)
         after = int(record["seq"]) + 1
         scan_from = after if scan_from is None else min(scan_from, after)
-    if scan_from is not None:
-        # a later record of the chain (one a crash kept out of pruned.json); with no head
-        # yet, the first sealed record met starts the chain (what came before may be pruned)
+    if scan_from is not None:  # a later one, e.g. one a crash kept out of pruned.json
         for _, line in lines_from_seq(home, scan_from):
             if EVENT_TYPE.encode() not in line:
                 continue
@@ -836,9 +839,6 @@ def chain_head(home: Path, doc: dict[str, Any], verifier: Verifier, origin: str)
                 later.get("type") == EVENT_TYPE
                 and (head.seq is None or later.get("seq", -1) > head.seq)
                 and removal_authorized(later, [verifier], origin)
-                and (
-                    head.event_id is None or later["data"].get("previous_removal") == head.event_id
-                )
             ):
                 head = _head_of(later)
     listed = merged_spans([d for d in doc["days"] if d.get("state") == "removed"])
@@ -875,22 +875,32 @@ def _record_removal(
     home: Path, batch: dict[str, Any], days: list[dict[str, Any]], head: Head,
     spans: list[list[int]], trail: Any, reason: str | None = None,
 ) -> int:  # fmt: skip
-    """Seal and record one removal: the seal is made here, just before the record that
-    carries it, and is never stored anywhere else."""
+    """Seal and record one removal, then sign a checkpoint over it before anything is
+    unlinked. The seal binds the record's own seq: it is made here, for the seq the record
+    will get (apply holds the writer lock; should another event slip in first, e.g. one a
+    command left in spill/, the record is sealed again for its new place)."""
     from .canonical import new_event_id
     from .verify import removal_statement
 
     root = spans_root(home, spans)
     data = _event_data(home, batch, days, head, spans, root, reason)
-    event_id = new_event_id()
-    text = removal_statement(trail.origin, event_id, head.event_id, spans, root)
-    data["seal"] = sign_note(text, trail.signer)
-    fields: dict[str, Any] = {"event_id": event_id}
+    fields: dict[str, Any] = {}
     with contextlib.suppress(Exception):
         fields["actor"] = getpass.getuser()
-    seq = int(trail.record(EVENT_TYPE, data, **fields).wait())
-    batch["event_seq"] = seq
-    return seq
+    for _ in range(5):
+        trail.flush()
+        expected, event_id = trail.size, new_event_id()
+        text = removal_statement(trail.origin, expected, event_id, data)
+        sealed = {**data, "seal": sign_note(text, trail.signer)}
+        seq = int(trail.record(EVENT_TYPE, sealed, event_id=event_id, **fields).wait())
+        if seq == expected:
+            batch["event_seq"] = seq
+            trail.checkpoint()  # a signed checkpoint covers the removal before any unlink
+            return seq
+    raise RetentionError(
+        "could not record the removal at a stable position (other events kept arriving); "
+        "nothing was removed; run apply again"
+    )
 
 
 def _unlink_days(home: Path, doc: dict[str, Any], batch: dict[str, Any]) -> None:

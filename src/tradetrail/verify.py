@@ -423,53 +423,34 @@ def _spans_cover(spans: Any, start: int, end: int) -> bool:
     return False
 
 
-def removal_statement(
-    origin: str, event_id: str, previous: str | None, spans: Any, root: Any
-) -> str:
+def removal_statement(origin: str, seq: int, event_id: str, data: dict[str, Any]) -> str:
     """The text the trail's key signs to authorize a removal under retention: the log, the
-    record that carries it (event id) and the removal record before it, every record pruned so
-    far (seq spans) and the root of their leaf hashes. Only `retention apply` holds the key
-    and makes it; a removal record without it proves nothing."""
+    position and event id of the record that carries it, and everything that record says
+    (canonical JSON of its data without the seal: every record pruned so far, the root of
+    their leaf hashes, the removal before it, the batch). Bound to its own seq, a seal is
+    worthless anywhere else, so a copied record counts for nothing. Only `retention apply`
+    holds the key and makes it."""
+    body = {k: v for k, v in data.items() if k != "seal" and v is not None}  # as journaled
     return (
-        f"tradetrail records removed\n{origin}\n{event_id}\n{previous or '-'}\n"
-        f"{orjson.dumps(spans).decode()}\n{root}\n"
+        f"tradetrail records removed\n{origin}\n{seq}\n{event_id}\n"
+        f"{orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()}\n"
     )
 
 
 def removal_authorized(record: Any, verifiers: Sequence[Verifier], origin: str | None) -> bool:
-    """Whether a removal record's `seal` is the trail key's signature over its own event id,
-    predecessor, spans and root."""
+    """Whether a removal record's `seal` is the trail key's signature over this very record
+    (its seq, event id and data)."""
     data = record.get("data") if isinstance(record, dict) else None
     if not isinstance(data, dict) or origin is None or not isinstance(data.get("seal"), str):
         return False
-    event_id = record.get("event_id")
-    if not isinstance(event_id, str):
+    seq, event_id = record.get("seq"), record.get("event_id")
+    if type(seq) is not int or not isinstance(event_id, str):
         return False
     try:
         note, _ = open_note(data["seal"], verifiers)
     except (NoteError, ValueError):
         return False
-    expected = removal_statement(
-        origin, event_id, data.get("previous_removal"), data.get("pruned_spans"),
-        data.get("pruned_root"),
-    )  # fmt: skip
-    return note.text == expected
-
-
-def removal_chain(records: list[Any]) -> Any:
-    """The newest removal record of the chain among sealed `records` (in seq order): each must
-    name the one before it; the first one seen starts the chain (those before it may have been
-    pruned). A copy of an older record appended later is out of the chain."""
-    head: Any = None
-    seen: set[str] = set()
-    for record in records:
-        event_id = record.get("event_id")
-        if event_id in seen:
-            continue
-        if head is None or record["data"].get("previous_removal") == head.get("event_id"):
-            head = record
-            seen.add(event_id)
-    return head
+    return note.text == removal_statement(origin, seq, event_id, data)
 
 
 def _check_removals(
@@ -482,56 +463,46 @@ def _check_removals(
     check: _Checker,
 ) -> None:
     """pruned.json alone proves nothing (whoever can delete a file can write it), and neither
-    does a removal record anyone could have recorded: every gap must lie within the spans of
-    the newest removal record of the sealed chain (see removal_chain) that a signed checkpoint
-    covers. Each record lists every record pruned so far, so the newest one decides; its
-    `pruned_root` must be the root of exactly the leaves the tiles hold for its spans."""
-    sealed = []
+    does a removal record anyone could have recorded or copied: every gap must lie within the
+    spans of the newest removal record sealed at its own position (see removal_statement),
+    which must be under a signed checkpoint. Each record lists every record pruned so far,
+    so the newest one decides; its `pruned_root` must be the root of exactly the leaves the
+    tiles hold for its spans."""
+    head = None
     for seq, record, where, lineno in removals:
         if type(seq) is not int or not isinstance(record, dict):
             continue
         if removal_authorized(record, verifiers, origin):
-            sealed.append((seq, record, where, lineno))
+            head = (seq, record, where, lineno)
         else:
             check.report.warnings.append(
                 f"{where}:{lineno} (seq {seq}): a {REMOVAL_EVENT} record the trail's key did not "
-                "seal: it excuses no missing record"
+                "seal at this position: it excuses no missing record"
             )
-    covered = [r for r in sealed if r[0] < signed_size]
-    head_record = removal_chain([r[1] for r in covered])
-    head = next((r for r in covered if r[1] is head_record), None)
-    everyone = removal_chain([r[1] for r in sealed])
-    late = next((r for r in sealed if r[1] is everyone and r[0] >= signed_size), None)
-    needed = False
-    for start, end, rel in gaps:
-        if (
-            head is not None
-            and head[0] >= end
-            and _spans_cover(head[1]["data"].get("pruned_spans"), start, end)
-        ):
-            needed = True
-            continue
-        if late is not None and _spans_cover(late[1]["data"].get("pruned_spans"), start, end):
-            check.fault(
-                f"the removal of records {start}..{end - 1} is recorded at seq {late[0]}, which "
-                "no signed checkpoint covers yet (sign one: tradetrail checkpoint)",
-                late[2],
-                late[3],
-                late[0],
-            )
-            continue
-        check.fault(
-            f"records {start}..{end - 1} are missing: {PRUNED_FILE} lists them as pruned but "
-            f"the newest sealed {REMOVAL_EVENT} record under a signed checkpoint does not "
-            "record their removal",
-            rel,
-            1,
-            end,
-        )
-    if not needed or head is None:
+    if not gaps:
         return
-    seq, record, where, lineno = head
-    data = record["data"]
+    if head is not None and head[0] >= signed_size:
+        check.fault(
+            f"the newest removal is recorded at seq {head[0]}, which no signed checkpoint covers "
+            "yet (sign one: tradetrail checkpoint)",
+            head[2],
+            head[3],
+            head[0],
+        )
+        return
+    data = head[1]["data"] if head is not None else {}
+    for start, end, rel in gaps:
+        if head is None or head[0] < end or not _spans_cover(data.get("pruned_spans"), start, end):
+            check.fault(
+                f"records {start}..{end - 1} are missing: {PRUNED_FILE} lists them as pruned but "
+                f"the newest sealed {REMOVAL_EVENT} record does not record their removal",
+                rel,
+                1,
+                end,
+            )
+    if head is None:
+        return
+    seq, _record, where, lineno = head
     tree = Frontier()
     try:
         for first, last in data["pruned_spans"]:
