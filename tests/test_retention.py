@@ -905,3 +905,22 @@ def test_a_process_killed_after_an_unlink_leaves_a_verifiable_trail(trail_home: 
     assert done.returncode == 9, done.stderr
     report = verify_trail(trail_home)
     assert report.ok, [str(f) for f in report.faults]
+
+
+def test_a_removal_record_the_redactor_would_alter_is_never_acted_on(
+    trail_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should anything in a removal record look like a secret, the journaled record would not
+    match its seal: apply notices before unlinking anything."""
+    real = retention._event_data
+
+    def leaky(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        data = real(*args, **kwargs)
+        data["reason"] += " see https://ops:hunter2@wiki.example/retention"
+        return data
+
+    monkeypatch.setattr(retention, "_event_data", leaky)
+    with pytest.raises(RetentionError, match="journaled differently"):
+        apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    assert _file(trail_home, D1).exists() and _file(trail_home, D3).exists()
+    assert verify_trail(trail_home).ok

@@ -707,7 +707,7 @@ def _event_data(
     return {
         "reason": reason
         or (
-            f"retention policy {batch['policy']}: every record past its retention period as of "
+            "retention policy (policy_digest): every record past its retention period as of "
             f"{batch['as_of']}, no legal hold, packs verified; batch {batch['id']} "
             f"(per-day seq ranges and compact ranges in {PRUNED_FILE})"
         ),
@@ -880,7 +880,7 @@ def _record_removal(
     will get (apply holds the writer lock; should another event slip in first, e.g. one a
     command left in spill/, the record is sealed again for its new place)."""
     from .canonical import new_event_id
-    from .verify import removal_statement
+    from .verify import removal_authorized, removal_statement
 
     root = spans_root(home, spans)
     data = _event_data(home, batch, days, head, spans, root, reason)
@@ -896,6 +896,13 @@ def _record_removal(
         if seq == expected:
             batch["event_seq"] = seq
             trail.checkpoint()  # a signed checkpoint covers the removal before any unlink
+            record = _record_at(home, seq, [])
+            if record is None or not removal_authorized(record, [trail.verifier], trail.origin):
+                # e.g. the redactor took a value of it for a secret: it would excuse nothing
+                raise RetentionError(
+                    f"the removal record at seq {seq} was journaled differently from what was "
+                    f"sealed (redacted: {(record or {}).get('redacted')}); nothing was removed"
+                )
             return seq
     raise RetentionError(
         "could not record the removal at a stable position (other events kept arriving); "
