@@ -746,9 +746,11 @@ def test_a_laundered_batch_in_pruned_json_is_refused(
     doc = orjson.loads((trail_home / "pruned.json").read_bytes())
     doc["batches"].append({"id": "fake", "state": "removed", "event_seq": 10**9, "days": []})
     (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))
-    with pytest.raises(RetentionError, match="not a sealed removal record"):
-        apply_retention(trail_home, _policy(trail_home, SHORT), as_of=AS_OF)
-    assert _file(trail_home, D1).exists() and _file(trail_home, D2).exists()
+    apply_retention(
+        trail_home, _policy(trail_home, SHORT), as_of=AS_OF
+    )  # pruned.json decides nothing
+    report = verify_trail(trail_home)
+    assert report.ok, [str(f) for f in report.faults]
 
 
 def test_a_crash_inside_a_narrowing_then_the_hold_released_still_verifies(
@@ -852,10 +854,10 @@ def test_a_copied_sealed_record_is_sealed_for_nowhere(
     doc = orjson.loads((trail_home / "pruned.json").read_bytes())
     doc["batches"][-1]["event_seq"] = copy  # steer apply to the copy
     (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))
-    with pytest.raises(RetentionError, match="not a sealed removal record"):
-        apply_retention(trail_home, _policy(trail_home, SHORT), as_of=AS_OF)
+    apply_retention(trail_home, _policy(trail_home, SHORT), as_of=AS_OF)  # the copy is ignored
     report = verify_trail(trail_home)
-    assert report.ok and any("did not seal at this position" in w for w in report.warnings)
+    assert report.ok, [str(f) for f in report.faults]
+    assert any("did not seal at this position" in w for w in report.warnings)
 
 
 def test_dropping_the_newest_checkpoints_does_not_bring_back_a_wider_removal(
@@ -924,3 +926,54 @@ def test_a_removal_record_the_redactor_would_alter_is_never_acted_on(
         apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
     assert _file(trail_home, D1).exists() and _file(trail_home, D3).exists()
     assert verify_trail(trail_home).ok
+
+
+# ------------------------------------------------------------------------------ sixth review
+
+
+def test_a_dropped_batch_does_not_stop_the_narrowing(
+    trail_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pruned.json decides nothing: with the interrupted batch gone from it, apply still finds
+    the recorded removal in the journal, keeps the held day by narrowing it, and finishes."""
+    crash_apply_at(trail_home, "after_event", monkeypatch)
+    (trail_home / "pruned.json").write_bytes(
+        orjson.dumps({"format": "tradetrail-pruned/1", "days": [], "batches": []})
+    )
+    held = _policy(trail_home, "[[hold]]\nname='late hold'\nfrom=2024-03-01\nto=2024-03-01\n")
+    result = apply_retention(trail_home, held, as_of=AS_OF)
+    assert any("narrowed" in w for w in result.warnings)
+    assert _file(trail_home, D1).exists() and not _file(trail_home, D3).exists()
+    assert verify_trail(trail_home).ok
+    doc = orjson.loads((trail_home / "pruned.json").read_bytes())
+    doc["days"].append(
+        {
+            "day": "20240301",
+            "date": D1,
+            "file": "journal/audit-20240301.jsonl",
+            "batch": "x",
+            "state": "removed",
+            "first_seq": 0,
+            "last_seq": 299,
+        }
+    )
+    (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))  # fmt: skip
+    _file(trail_home, D1).unlink()
+    assert not verify_trail(trail_home).ok
+
+
+def test_an_emptied_pruned_json_cannot_make_apply_sign_away_earlier_removals(
+    trail_home: Path,
+) -> None:
+    held = _policy(trail_home, "[[hold]]\nname='h'\nfrom=2024-03-03\n")
+    assert apply_retention(trail_home, held, as_of=AS_OF).removed == [D1]
+    doc = orjson.loads((trail_home / "pruned.json").read_bytes())
+    for day in doc["days"]:
+        day["state"] = "intent"
+    doc["batches"] = []
+    (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))
+    apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)  # removes 3 March
+    events = [r for r in journal_records(trail_home) if r["type"] == EVENT_TYPE]
+    assert events[-1]["data"]["pruned_spans"] == [[0, 299], [500, 789]]
+    report = verify_trail(trail_home)
+    assert report.ok, [str(f) for f in report.faults]

@@ -43,10 +43,13 @@ from .journal import (
     PRUNED_FILE,
     PRUNED_FORMAT,
     file_day,
+    first_seq,
     fsync_dir,
     journal_files,
     lines_from_seq,
     pruned_days,
+    record_seq,
+    tail_lines,
 )
 from .keys import VKEY_FILE, read_vkey
 from .merkle import Frontier, leaf_hash
@@ -796,51 +799,25 @@ def _record_at(home: Path, seq: int, gone: list[Any]) -> dict[str, Any] | None:
 
 
 def chain_head(home: Path, doc: dict[str, Any], verifier: Verifier, origin: str) -> Head:
-    """What is already pruned: the newest removal record sealed at its own position. The
-    newest batch pruned.json names is where the search starts (checked against the tiles, in
-    the journal or the pack of its pruned day), and every later record of the journal is
-    looked at; the newest real removal record is always still in the journal, since a day
-    goes only by a later removal. Never what pruned.json says alone: a line added there must
-    not get signed into the next removal. Raises RetentionError when pruned.json lists
-    removed days the head does not cover, or names a record that is not a sealed removal."""
+    """What is already pruned: the newest removal record sealed at its own position, found
+    in the journal itself (a byte-filtered pass over the day files, like `verify`'s). The
+    newest real removal record is always still in the journal, since a day goes only by a
+    later removal; pruned.json, which anyone able to write files can edit, decides nothing.
+    Raises RetentionError when pruned.json lists removed days the head does not cover."""
     from .verify import removal_authorized
 
-    gone = pruned_days(home)
-    hints = [b for b in doc["batches"] if type(b.get("event_seq")) is int]
-    pending = [
-        int(b["journal_size"])
-        for b in doc["batches"]
-        if b.get("state") != "removed" and type(b.get("journal_size")) is int
-    ]
+    needle = b'"type":"' + EVENT_TYPE.encode() + b'"'
     head = Head([])
-    scan_from: int | None = min(pending) if pending else None
-    if hints:
-        hint = max(hints, key=lambda b: int(b["event_seq"]))
-        record = _record_at(home, int(hint["event_seq"]), gone)
-        if (
-            record is None
-            or record.get("type") != EVENT_TYPE
-            or not removal_authorized(record, [verifier], origin)
-        ):
-            raise RetentionError(
-                f"{PRUNED_FILE}: batch {hint.get('id')} names seq {hint['event_seq']}, which is "
-                "not a sealed removal record: the file was edited; nothing was removed; run "
-                "`tradetrail verify`"
-            )
-        head = _head_of(record)
-        after = int(record["seq"]) + 1
-        scan_from = after if scan_from is None else min(scan_from, after)
-    if scan_from is not None:  # a later one, e.g. one a crash kept out of pruned.json
-        for _, line in lines_from_seq(home, scan_from):
-            if EVENT_TYPE.encode() not in line:
-                continue
-            later = orjson.loads(line)
-            if (
-                later.get("type") == EVENT_TYPE
-                and (head.seq is None or later.get("seq", -1) > head.seq)
-                and removal_authorized(later, [verifier], origin)
-            ):
-                head = _head_of(later)
+    for path in journal_files(home):
+        with path.open("rb") as fh:
+            for line in fh:
+                if needle not in line:
+                    continue
+                record = orjson.loads(line)
+                if record.get("type") == EVENT_TYPE and removal_authorized(
+                    record, [verifier], origin
+                ):
+                    head = _head_of(record)
     listed = merged_spans([d for d in doc["days"] if d.get("state") == "removed"])
     if not _within(listed, head.spans):
         raise RetentionError(
@@ -848,6 +825,21 @@ def chain_head(home: Path, doc: dict[str, Any], verifier: Verifier, origin: str)
             "edited; nothing was removed; run `tradetrail verify`"
         )
     return head
+
+
+def journal_gaps(home: Path) -> list[list[int]]:
+    """Seq spans no day file holds (before the first file, between files)."""
+    gaps: list[list[int]] = []
+    expected = 0
+    for path in journal_files(home):
+        first = first_seq(path)
+        if first is None:
+            continue
+        if first > expected:
+            gaps.append([expected, first - 1])
+        lines, _ = tail_lines(path, 1)
+        expected = record_seq(lines[-1]) + 1 if lines else first
+    return gaps
 
 
 def _head_of(record: dict[str, Any]) -> Head:
@@ -882,6 +874,13 @@ def _record_removal(
     from .canonical import new_event_id
     from .verify import removal_authorized, removal_statement
 
+    missing = journal_gaps(home)
+    if not _within(missing, spans):
+        raise RetentionError(
+            f"records {missing} are gone from the journal but this removal would not cover "
+            f"them all ({spans}): pruned.json or the journal was edited; nothing was removed; "
+            "run `tradetrail verify`"
+        )
     root = spans_root(home, spans)
     data = _event_data(home, batch, days, head, spans, root, reason)
     fields: dict[str, Any] = {}
@@ -1024,6 +1023,65 @@ def _resume(
     return seq
 
 
+def _reconcile(
+    home: Path, doc: dict[str, Any], policy: Policy, plan: Plan, trail: Any,
+    warnings: list[str],
+) -> int | None:  # fmt: skip
+    """Day files the newest sealed removal covers but that are still on disk (a run stopped
+    before unlinking, whatever pruned.json now says): removed when still removable, else
+    kept by recording a narrower removal, so no later decision is overridden."""
+    head = chain_head(home, doc, trail.verifier, trail.origin)
+    on_disk = []
+    for path in journal_files(home):
+        first = first_seq(path)
+        lines, _ = tail_lines(path, 1)
+        if first is None or not lines:
+            continue
+        if _within([[first, record_seq(lines[-1])]], head.spans):
+            on_disk.append((path, first, record_seq(lines[-1])))
+    if not on_disk:
+        return None
+    decided = {d.day: d for d in plan.days}
+    removable = {
+        _iso(file_day(p)) for p, _, _ in on_disk
+        if (d := decided.get(_iso(file_day(p)))) is not None and d.decision == "removable"
+    }  # fmt: skip
+    batch: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "state": "intent",
+        "created": datetime.now(UTC).isoformat(),
+        "as_of": plan.as_of,
+        "policy": policy.source,
+        "policy_sha256": policy.sha256,
+        "journal_size": trail.durable_size,
+        "event_seq": None,
+        "days": sorted(removable),
+    }
+    kept = [(p, f, last) for p, f, last in on_disk if _iso(file_day(p)) not in removable]
+    seq = None
+    if kept:
+        names = ", ".join(_iso(file_day(p)) for p, _, _ in kept)
+        batch["first_seq"], batch["last_seq"] = kept[0][1], kept[-1][2]
+        spans = subtract_spans(head.spans, [[f, last] for _, f, last in kept])
+        reason = (
+            f"narrowed: {names} kept by a later decision (a legal hold or a missing pack); "
+            "the removal record before this one no longer counts for them"
+        )
+        seq = _record_removal(home, batch, [], head, spans, trail, reason)
+        warnings.append(f"a recorded removal was narrowed: {names} kept")
+    store = TileStore(home / "tiles")
+    entries = [_day_entry(home, decided[day], batch["id"], store) for day in sorted(removable)]
+    doc["days"] = [d for d in doc["days"] if d.get("date") not in removable] + entries
+    doc["batches"].append(batch)
+    _unlink_days(home, doc, batch)
+    if removable:
+        warnings.append(
+            f"finished removing {', '.join(sorted(removable))}, which the newest sealed removal "
+            "records as removed"
+        )
+    return seq
+
+
 def apply_retention(
     home: Path | str,
     policy: Policy,
@@ -1067,6 +1125,10 @@ def apply_retention(
                 seqs.append(seq)
                 resumed.append(str(batch["id"]))
         plan = plan_retention(home, policy, as_of=as_of)
+        reconciled = _reconcile(home, doc, policy, plan, trail, warnings)
+        if reconciled is not None:
+            seqs.append(reconciled)
+            plan = plan_retention(home, policy, as_of=as_of)
         result = ApplyResult(
             plan, batches=list(resumed), event_seqs=seqs, resumed=resumed, warnings=warnings
         )
