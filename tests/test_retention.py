@@ -376,6 +376,18 @@ def test_verify_faults_an_altered_leaf_tile_of_a_pruned_range(trail_home: Path) 
     assert any("differs from this signed checkpoint" in f.message for f in report.faults)
 
 
+def claim_removed_and_delete(home: Path, day: str, first: int, last: int) -> None:
+    """What an attacker does: list a day as pruned in pruned.json and delete its file."""
+    doc = orjson.loads((home / "pruned.json").read_bytes())
+    compact = day.replace("-", "")
+    doc["days"].append(
+        {"day": compact, "date": day, "file": f"journal/audit-{compact}.jsonl", "batch": "x",
+         "state": "removed", "first_seq": first, "last_seq": last}
+    )  # fmt: skip
+    (home / "pruned.json").write_bytes(orjson.dumps(doc))
+    _file(home, day).unlink()
+
+
 class Crash(Exception):
     """A simulated crash between two steps of a removal."""
 
@@ -511,14 +523,8 @@ def test_a_hold_added_after_the_removal_was_recorded_narrows_it(
     assert events[-1]["data"]["pruned_spans"] == [[500, 789]]
     assert verify_trail(trail_home).ok
     # someone puts 1 March back into pruned.json and deletes it: the old record no longer counts
-    doc = orjson.loads((trail_home / "pruned.json").read_bytes())
     first = events[0]["data"]
-    doc["days"].append(
-        {"day": "20240301", "date": D1, "file": "journal/audit-20240301.jsonl",
-         "batch": "x", "state": "removed", "first_seq": 0, "last_seq": 299}
-    )  # fmt: skip
-    (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))
-    _file(trail_home, D1).unlink()
+    claim_removed_and_delete(trail_home, D1, 0, 299)
     report = verify_trail(trail_home)
     assert not report.ok, "an older removal record that was narrowed excuses nothing"
     assert first["pruned_spans"] == [[0, 299], [500, 789]]
@@ -720,20 +726,7 @@ def test_a_replayed_old_removal_record_is_out_of_the_chain(
     with tradetrail.open(trail_home, min_free_bytes=0) as trail:  # replay it, twice
         trail.record(EVENT_TYPE, first["data"], event_id=first["event_id"]).wait()
         trail.record(EVENT_TYPE, first["data"]).wait()
-    doc = orjson.loads((trail_home / "pruned.json").read_bytes())
-    doc["days"].append(
-        {
-            "day": "20240301",
-            "date": D1,
-            "file": "journal/audit-20240301.jsonl",
-            "batch": "x",
-            "state": "removed",
-            "first_seq": 0,
-            "last_seq": 299,
-        }
-    )
-    (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))  # fmt: skip
-    _file(trail_home, D1).unlink()
+    claim_removed_and_delete(trail_home, D1, 0, 299)
     assert not verify_trail(trail_home).ok
 
 
@@ -872,20 +865,7 @@ def test_dropping_the_newest_checkpoints_does_not_bring_back_a_wider_removal(
         if int(cp.name) > narrow:
             cp.unlink()
     shutil.copy(trail_home / "checkpoints" / str(narrow), trail_home / "checkpoint")
-    doc = orjson.loads((trail_home / "pruned.json").read_bytes())
-    doc["days"].append(
-        {
-            "day": "20240301",
-            "date": D1,
-            "file": "journal/audit-20240301.jsonl",
-            "batch": "x",
-            "state": "removed",
-            "first_seq": 0,
-            "last_seq": 299,
-        }
-    )
-    (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))  # fmt: skip
-    _file(trail_home, D1).unlink()
+    claim_removed_and_delete(trail_home, D1, 0, 299)
     assert not verify_trail(trail_home).ok
 
 
@@ -945,20 +925,7 @@ def test_a_dropped_batch_does_not_stop_the_narrowing(
     assert any("narrowed" in w for w in result.warnings)
     assert _file(trail_home, D1).exists() and not _file(trail_home, D3).exists()
     assert verify_trail(trail_home).ok
-    doc = orjson.loads((trail_home / "pruned.json").read_bytes())
-    doc["days"].append(
-        {
-            "day": "20240301",
-            "date": D1,
-            "file": "journal/audit-20240301.jsonl",
-            "batch": "x",
-            "state": "removed",
-            "first_seq": 0,
-            "last_seq": 299,
-        }
-    )
-    (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))  # fmt: skip
-    _file(trail_home, D1).unlink()
+    claim_removed_and_delete(trail_home, D1, 0, 299)
     assert not verify_trail(trail_home).ok
 
 

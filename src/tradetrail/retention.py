@@ -1023,6 +1023,23 @@ def _resume(
     return seq
 
 
+def _new_batch(
+    batch_id: str, policy: Policy, plan: Plan, trail: Any, days: list[str]
+) -> dict[str, Any]:
+    """A batch as pruned.json lists it, before its removal is recorded."""
+    return {
+        "id": batch_id,
+        "state": "intent",
+        "created": datetime.now(UTC).isoformat(),
+        "as_of": plan.as_of,
+        "policy": policy.source,
+        "policy_sha256": policy.sha256,
+        "journal_size": trail.durable_size,
+        "event_seq": None,
+        "days": days,
+    }
+
+
 def _reconcile(
     home: Path, doc: dict[str, Any], policy: Policy, plan: Plan, trail: Any,
     warnings: list[str],
@@ -1046,17 +1063,7 @@ def _reconcile(
         _iso(file_day(p)) for p, _, _ in on_disk
         if (d := decided.get(_iso(file_day(p)))) is not None and d.decision == "removable"
     }  # fmt: skip
-    batch: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "state": "intent",
-        "created": datetime.now(UTC).isoformat(),
-        "as_of": plan.as_of,
-        "policy": policy.source,
-        "policy_sha256": policy.sha256,
-        "journal_size": trail.durable_size,
-        "event_seq": None,
-        "days": sorted(removable),
-    }
+    batch = _new_batch(str(uuid.uuid4()), policy, plan, trail, sorted(removable))
     kept = [(p, f, last) for p, f, last in on_disk if _iso(file_day(p)) not in removable]
     seq = None
     if kept:
@@ -1139,17 +1146,7 @@ def apply_retention(
         batch_id = str(uuid.uuid4())
         store = TileStore(home / "tiles")
         entries = [_day_entry(home, d, batch_id, store) for d in chosen]
-        batch = {
-            "id": batch_id,
-            "state": "intent",
-            "created": datetime.now(UTC).isoformat(),
-            "as_of": plan.as_of,
-            "policy": policy.source,
-            "policy_sha256": policy.sha256,
-            "journal_size": trail.durable_size,
-            "event_seq": None,
-            "days": [e["date"] for e in entries],
-        }
+        batch = _new_batch(batch_id, policy, plan, trail, [e["date"] for e in entries])
         doc["days"].extend(entries)
         doc["batches"].append(batch)
         _write_tombstone(home, doc)  # the intent, durable before anything is removed
