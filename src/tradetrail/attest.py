@@ -38,7 +38,7 @@ from .errors import ConfigError, NoteError, TradetrailError
 from .events import ComplianceAttestation
 from .export.daily import MANIFEST_FILE, SIGNATURE_FILE, parse_date
 from .journal import JOURNAL_DIR, file_day, journal_files, pruned_days
-from .keys import VKEY_FILE, read_vkey
+from .keys import VKEY_FILE, parse_verifier, read_vkey
 from .note import Note, NoteSignature, Signer, Verifier, add_signatures, open_note, parse_note
 from .tilestore import write_atomic
 
@@ -151,16 +151,10 @@ def parse_subject(subject: object) -> tuple[str, Verifier | None] | None:
 
 def load_verifier(spec: str, option: str) -> Verifier:
     """A verifier key from its text or from a file holding it; `option` names the setting."""
-    text = spec.strip()
-    if "+" not in text or Path(text).exists():
-        try:
-            text = Path(text).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise AttestKeyError(f"{option} {spec}: cannot read ({exc.strerror})") from None
     try:
-        return Verifier.from_vkey(text)
-    except NoteError as exc:
-        raise AttestKeyError(f"{option} {spec}: {exc}") from None
+        return parse_verifier(spec, option)
+    except ConfigError as exc:
+        raise AttestKeyError(str(exc)) from None
 
 
 def key_file_warning(spec: str) -> str | None:

@@ -22,9 +22,9 @@ from . import __version__
 from .canonical import SORT
 from .checkpoint import open_checkpoint
 from .config import DEFAULT_HOME, check_origin
-from .errors import ConfigError, NoteError, ProofError, TradetrailError
+from .errors import ConfigError, ProofError, TradetrailError
 from .journal import journal_files
-from .keys import VKEY_FILE, read_vkey, write_private
+from .keys import VKEY_FILE, parse_verifier, read_vkey, write_private
 from .note import Signer, Verifier
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -71,19 +71,10 @@ def load_verifiers(vkeys: tuple[str, ...]) -> list[Verifier] | None:
     """--vkey values are verifier-key text or files holding it."""
     if not vkeys:
         return None
-    found = []
-    for spec in vkeys:
-        text = spec
-        if "+" not in spec or Path(spec).exists():
-            try:
-                text = Path(spec).read_text().strip()
-            except OSError as exc:
-                fail(f"--vkey {spec}: cannot read ({exc.strerror})")
-        try:
-            found.append(Verifier.from_vkey(text))
-        except NoteError as exc:
-            fail(f"--vkey {spec}: {exc}")
-    return found
+    try:
+        return [parse_verifier(spec, "--vkey") for spec in vkeys]
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 class Main(click.Group):

@@ -69,3 +69,18 @@ def read_vkey(path: Path) -> Verifier:
         return Verifier.from_vkey(text)
     except NoteError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def parse_verifier(spec: str, option: str) -> Verifier:
+    """A verifier key given as its text or as a file holding it (`option` names the setting
+    in errors): what --vkey and --attester take."""
+    text = spec.strip()
+    if "+" not in text or Path(text).exists():
+        try:
+            text = Path(text).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{option} {spec}: cannot read ({exc.strerror})") from None
+    try:
+        return Verifier.from_vkey(text)
+    except NoteError as exc:
+        raise ConfigError(f"{option} {spec}: {exc}") from None
