@@ -60,7 +60,7 @@ def home(tmp_path: Path) -> Path:
     path = tmp_path / "trail"
     with tradetrail.open(path, origin=ORIGIN, durability="write", min_free_bytes=0) as trail:
         for i in range(3):
-            trail.record("order.accepted", {"i": i}, order_id=f"O-{i}").wait(timeout=10)
+            trail.record("order.note", {"i": i}, order_id=f"O-{i}").wait(timeout=10)
     return path
 
 
@@ -89,17 +89,178 @@ def test_demo_refuses_to_clear_a_directory_that_is_not_a_trail(tmp_path: Path) -
     assert (precious / "thesis.tex").read_text() == "years of work"
 
 
+def journal_bytes(home: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in journal_files(home))
+
+
+def test_demo_never_touches_a_trail_it_did_not_make(home: Path, tmp_path: Path) -> None:
+    before = journal_bytes(home)
+    key = (home / "signing.key").read_bytes()
+    for args, env in (
+        (("demo", "--events", 100), {"TRADETRAIL_HOME": str(home)}),
+        (("demo", "--events", 100, "--home", home), None),
+        (("demo", "--events", 100, "--keep", "--home", home), None),
+    ):
+        message = assert_one_line_error(invoke(*args, env=env), 2, "did not make")
+        assert str(home) in message
+    assert journal_bytes(home) == before
+    assert (home / "signing.key").read_bytes() == key
+    assert invoke("verify", "--home", home).exit_code == 0
+
+
+def test_demo_refuses_its_own_trail_while_a_writer_holds_it(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    assert invoke("demo", "--events", 100, "--days", 1, "--home", demo).exit_code == 0
+    assert (demo / ".tradetrail-demo").is_file()
+    with tradetrail.open(demo) as trail:
+        size = trail.size
+        assert_one_line_error(
+            invoke("demo", "--events", 100, "--home", demo), 2, "open for writing"
+        )
+        seq = trail.record("demo.note", {"after": "refused demo"}).wait(timeout=10)
+    assert seq == size
+    assert records(demo)[-1]["seq"] == seq
+    assert invoke("verify", "--home", demo).exit_code == 0
+    assert invoke("info", "--home", demo).exit_code == 0
+
+
+def test_commands_refuse_a_directory_that_is_not_a_trail(tmp_path: Path) -> None:
+    typo = tmp_path / "trial"
+    for args in (
+        ("record", "--home", typo, "--type", "order.note"),
+        ("record", "--home", typo, "-"),
+        ("checkpoint", "--home", typo),
+        ("snapshot", "--home", typo, __file__),
+        ("export", "daily", "--home", typo, "--date", "2026-01-02"),
+    ):
+        message = assert_one_line_error(invoke(*args, input=""), 2, "is not a trail")
+        assert "tradetrail init" in message or "not a trail" in message
+        assert not typo.exists(), args
+
+
+def test_init_creates_a_trail_once(tmp_path: Path) -> None:
+    home = tmp_path / "new"
+    result = invoke("init", "--home", home, "--origin", ORIGIN, "--json")
+    assert result.exit_code == 0, result.output
+    made = json.loads(result.stdout)
+    assert made["created"] is True and made["origin"] == ORIGIN and made["records"] == 0
+    assert made["vkey"] == (home / "trail.vkey").read_text().strip()
+    again = json.loads(invoke("init", "--home", home, "--json").stdout)
+    assert again["created"] is False and again["vkey"] == made["vkey"]
+    assert_one_line_error(
+        invoke("init", "--home", home, "--origin", "other.example/x"), 2, "origin"
+    )
+    assert invoke("record", "--home", home, "--type", "order.note").exit_code == 0
+    assert invoke("verify", "--home", home).exit_code == 0
+
+
+def test_open_create_false_refuses_a_missing_trail(tmp_path: Path) -> None:
+    with pytest.raises(tradetrail.TrailNotFoundError, match="is not a trail"):
+        tradetrail.open(tmp_path / "nope", create=False)
+    assert not (tmp_path / "nope").exists()
+
+
+def test_record_reads_json_numbers_exactly(home: Path) -> None:
+    text = (
+        '{"type": "x.note", "data": {"px": 12345678901234567.891, "big": 123456789012345678901234,'
+        ' "n": 7, "neg": -0.5, "e": 1.5E+3}}\n'
+    )
+    assert invoke("record", "--home", home, "-", input=text).exit_code == 0
+    arg = invoke(
+        "record", "--home", home, "--type", "x.note", "--data", '{"px": 0.1000000000000000055}'
+    )
+    assert arg.exit_code == 0, arg.output
+    got = records(home)[-2:]
+    assert got[0]["data"] == {
+        "px": "12345678901234567.891",
+        "big": "123456789012345678901234",
+        "n": 7,
+        "neg": "-0.5",
+        "e": "1500",
+    }
+    assert got[1]["data"] == {"px": "0.1000000000000000055"}
+    assert "schema_error" not in got[0] and "schema_error" not in got[1]
+
+
+def _console_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def test_record_stops_reading_a_line_at_the_limit(home: Path) -> None:
+    """A huge stdin line is refused at the limit, not read whole: the pipe stays open."""
+    env = {**_console_env(), "TRADETRAIL_MAX_EVENT_BYTES": "1000"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradetrail", "record", "--home", str(home), "-"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.write(b'{"type": "x.note"}\n' + b" " * 5000)  # no newline; the pipe stays open
+    proc.stdin.flush()
+    try:
+        assert proc.wait(timeout=60) == 1
+    finally:
+        proc.kill()
+    message = proc.stderr.read().decode()
+    assert "stdin line 2: longer than 2000 bytes" in message
+    assert "1 event(s) before it were recorded" in message
+    assert records(home)[-1]["type"] == "x.note"
+
+
+def test_interrupted_record_says_what_was_recorded(home: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradetrail", "record", "--home", str(home), "-"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=_console_env(),
+    )
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.write(b'{"type": "x.note"}\n{"type": "x.note"}\n')
+    proc.stdin.flush()
+    deadline = time.monotonic() + 60
+    while len(records(home)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    message = proc.stderr.read().decode()
+    assert "interrupted" in message and "2 event(s) were recorded" in message
+    assert "Traceback" not in message
+    assert len(records(home)) == 5
+
+
+def test_output_piped_to_head_is_not_an_error(home: Path) -> None:
+    for args in (("tail", "-n", "3"), ("search",), ("search", "--json"), ("search", "--csv")):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tradetrail", *args, "--home", str(home)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()  # `| head -0`: the reader is gone before the first line
+        code = proc.wait(timeout=60)
+        stderr = proc.stderr.read().decode()
+        assert code == 0, (args, stderr)
+        assert "Broken pipe" not in stderr and "Traceback" not in stderr, (args, stderr)
+
+
 # ------------------------------------------------------------------------------- record, tail
 
 
 def test_record_then_tail(tmp_path: Path) -> None:
     home = tmp_path / "trail"
+    assert invoke("init", "--home", home, "--origin", ORIGIN).exit_code == 0
     result = invoke(
         "record",
         "--home",
         home,
         "--type",
-        "order.accepted",
+        "order.note",
         "--data",
         '{"qty": "1.5", "px": "64000.25", "side": "buy"}',
         "--field",
@@ -112,7 +273,7 @@ def test_record_then_tail(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"seq": 0}
-    second = invoke("record", "--home", home, "--type", "risk.rejected", "--field", "actor=bot")
+    second = invoke("record", "--home", home, "--type", "risk.note", "--field", "actor=bot")
     assert second.exit_code == 0 and "recorded seq 1" in second.stdout
 
     tail = invoke("tail", "--home", home, "--json", "-n", 5)
@@ -120,7 +281,7 @@ def test_record_then_tail(tmp_path: Path) -> None:
     lines = tail.stdout.splitlines()
     assert len(lines) == 2
     first = json.loads(lines[0])
-    assert first["type"] == "order.accepted"
+    assert first["type"] == "order.note"
     assert first["data"] == {"qty": "1.5", "px": "64000.25", "side": "buy"}
     assert first["order_id"] == "O-1" and first["symbol"] == "BTC-USD"
     assert first["priority"] == "high" and first["seq"] == 0
@@ -129,7 +290,7 @@ def test_record_then_tail(tmp_path: Path) -> None:
     assert tail.stdout.encode() == b"".join(p.read_bytes() for p in journal_files(home))
 
     text = invoke("tail", "--home", home, "-n", 1)
-    assert "risk.rejected" in text.stdout and "order.accepted" not in text.stdout
+    assert "risk.note" in text.stdout and "order.note" not in text.stdout
     assert invoke("tail", "--home", home, "-n", 1, env={"TRADETRAIL_HOME": str(home)}).stdout
     assert (
         json.loads(invoke("tail", "--json", "-n", 1, env={"TRADETRAIL_HOME": str(home)}).stdout)[
@@ -160,13 +321,15 @@ def test_record_from_stdin(home: Path) -> None:
     ("bad", "words"),
     [
         ("{not json", "stdin line 4"),
-        ("[1, 2]", "not a JSON object"),
+        ("[1, 2]", "expected a JSON object"),
         ('{"data": {}}', "missing 'type'"),
         ('{"type": "Order"}', "dotted lower-case"),
         ('{"type": "order.x", "colour": "red"}', "unknown envelope field"),
         ('{"type": "order.x", "seq": 5}', "set by tradetrail"),
         ('{"type": "order.x", "data": [1]}', "data: expected a mapping"),
-        ('{"type": "order.x", "data": {"px": 1e999}}', "stdin line 4"),
+        ('{"type": "order.x", "data": {"px": 1e999999999}}', "data.px"),
+        ('{"type": "order.x", "data": {"px": NaN}}', "NaN"),
+        ('{"type": "order.x", "data": {"px": 1, "px": 2}}', "duplicate key 'px'"),
     ],
 )
 def test_record_from_stdin_stops_at_a_bad_line(home: Path, bad: str, words: str) -> None:
@@ -189,7 +352,7 @@ def test_record_from_stdin_stops_at_a_bad_line(home: Path, bad: str, words: str)
 def test_usage_errors_are_one_line_exit_2(home: Path, tmp_path: Path) -> None:
     before = records(home)
     cases = [
-        (("record", "--home", home, "--type", "order.x", "--data", "{bad"), "--data is not valid"),
+        (("record", "--home", home, "--type", "order.x", "--data", "{bad"), "--data: not valid"),
         (("record", "--home", home, "--type", "order.x", "--field", "colour=red"), "colour"),
         (("record", "--home", home, "--type", "order.x", "--field", "novalue"), "NAME=VALUE"),
         (("record", "--home", home, "--type", "Order"), "dotted lower-case"),
@@ -280,6 +443,7 @@ def test_keygen_key_signs_a_trail_an_auditor_verifies(tmp_path: Path) -> None:
     vkey = out / "trail.example.com_cli-desk.vkey"
     home = tmp_path / "trail"
     env = {"TRADETRAIL_SIGNING_KEY": str(key), "TRADETRAIL_ORIGIN": ORIGIN}
+    assert invoke("init", "--home", home, env=env).exit_code == 0
     result = invoke("record", "--home", home, "--type", "auth.login", "--field", "actor=a", env=env)
     assert result.exit_code == 0, result.output
     assert not (home / "signing.key").exists()
@@ -372,9 +536,10 @@ def run_console(*args: Any, input: bytes | None = None) -> subprocess.CompletedP
 def test_console_script(tmp_path: Path) -> None:
     home = tmp_path / "trail"
     events = b"".join(
-        orjson.dumps({"type": "order.accepted", "data": {"n": n}, "symbol": "AAPL"}) + b"\n"
+        orjson.dumps({"type": "order.note", "data": {"n": n}, "symbol": "AAPL"}) + b"\n"
         for n in range(5)
     )
+    assert run_console("init", "--home", home).returncode == 0
     recorded = run_console("record", "--home", home, "-", "--json", input=events)
     assert recorded.returncode == 0, recorded.stderr
     assert json.loads(recorded.stdout)["recorded"] == 5

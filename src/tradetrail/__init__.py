@@ -24,6 +24,7 @@ from .errors import (
     TrailClosedError,
     TrailCorruptError,
     TrailLockedError,
+    TrailNotFoundError,
 )
 from .trail import Receipt, Trail, open
 
@@ -43,6 +44,7 @@ __all__ = [
     "TrailClosedError",
     "TrailCorruptError",
     "TrailLockedError",
+    "TrailNotFoundError",
     "__version__",
     "bind",
     "open",

@@ -112,7 +112,7 @@ def record_admin_event(
 
     home = Path(home)
     try:
-        trail = open_trail(home, strict=True)
+        trail = open_trail(home, strict=True, create=False)
     except TrailLockedError:
         return AdminRecord(None, _spill(home, event_type, data, fields))
     with trail:

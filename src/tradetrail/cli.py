@@ -27,8 +27,16 @@ from .journal import journal_files
 from .keys import VKEY_FILE, parse_verifier, read_vkey, write_private
 from .note import Signer, Verifier
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+
+class CliConsole(Console):
+    def on_broken_pipe(self) -> None:
+        """`tradetrail tail | head`: the reader has what it wanted; not an error (rich exits 1)."""
+        _silence_stdout()
+        raise SystemExit(0)
+
+
+err = CliConsole(stderr=True, highlight=False, soft_wrap=True)
+out = CliConsole(highlight=False, soft_wrap=True)
 
 HOME_OPTION = click.option(
     "--home",
@@ -77,6 +85,12 @@ def load_verifiers(vkeys: tuple[str, ...]) -> list[Verifier] | None:
         fail(str(exc))
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot raise on a closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 class Main(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -86,9 +100,11 @@ class Main(click.Group):
         except (ValueError, TypeError) as exc:
             fail(str(exc))
         except BrokenPipeError:  # `tradetrail search ... | head`: the reader has what it wanted
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            _silence_stdout()
             sys.exit(0)
+        except KeyboardInterrupt:
+            err.print("\ntradetrail: interrupted", soft_wrap=True)
+            sys.exit(130)
         except OSError as exc:
             fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
 
@@ -120,17 +136,12 @@ def demo(home: Path, events: int, days: int, seed: int, fresh: bool) -> None:
     Example:
       tradetrail demo --events 100000 --days 3 --home ./demo-trail
     """
-    from .demo import run_demo
+    from .demo import prepare_demo_home, run_demo
     from .verify import verify_trail
 
     if home == Path(DEFAULT_HOME) and "TRADETRAIL_HOME" not in os.environ:
         home = Path("./tradetrail-demo")
-    if fresh and home.exists():
-        if not (home / "journal").is_dir() and any(home.iterdir()):
-            fail(f"{home} exists and is not a trail; refusing to clear it")
-        import shutil
-
-        shutil.rmtree(home)
+    prepare_demo_home(home, fresh=fresh)
     started = time.perf_counter()
     with progress_bar(events, "simulating") as update:
         summary = run_demo(home, events=events, days=days, seed=seed, progress=update)
@@ -173,6 +184,38 @@ def demo(home: Path, events: int, days: int, seed: int, fresh: bool) -> None:
         sys.exit(1)
 
 
+@main.command()
+@HOME_OPTION
+@click.option("--origin", envvar="TRADETRAIL_ORIGIN", help="The log's name, fixed for its life.")
+@JSON_OPTION
+def init(home: Path, origin: str | None, as_json: bool) -> None:
+    """Create a trail: its journal, a signing key (unless TRADETRAIL_SIGNING_KEY names one) and
+    its first signed checkpoint. Every other command refuses a directory that is not a trail.
+
+    \b
+    Example:
+      tradetrail init --home ./trail --origin trail.example.com/desk-1
+    """
+    from .journal import is_trail
+    from .trail import open as open_trail
+
+    existed = is_trail(home)
+    with open_trail(home, origin=origin) as trail:
+        summary = {
+            "home": str(home),
+            "origin": trail.origin,
+            "records": trail.size,
+            "vkey": trail.verifier.vkey(),
+            "created": not existed,
+        }
+    if as_json:
+        emit_json(summary)
+        return
+    verb = "created" if not existed else "already a trail:"
+    out.print(f"{verb} [cyan]{home}[/] (origin {trail.origin}, {summary['records']} records)")
+    out.print(f"verifier key ({home / VKEY_FILE}): {summary['vkey']}")
+
+
 def _parse_fields(pairs: tuple[str, ...]) -> dict[str, str]:
     fields = {}
     for pair in pairs:
@@ -183,11 +226,24 @@ def _parse_fields(pairs: tuple[str, ...]) -> dict[str, str]:
     return fields
 
 
+def _event_of_line(raw: bytes) -> tuple[Any, Any, dict[str, Any]]:
+    """(type, data, envelope fields) of one JSON line of `record -`, numbers read exactly."""
+    from .exactjson import loads_exact
+
+    obj = loads_exact(raw)
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    kind = obj.pop("type", None)
+    if kind is None:
+        raise ValueError("missing 'type'")
+    return kind, obj.pop("data", None), obj
+
+
 @main.command()
 @HOME_OPTION
 @click.argument("stdin", required=False, type=click.Choice(["-"]))
 @click.option("--type", "event_type", help="Event type, e.g. order.accepted.")
-@click.option("--data", default=None, help="Event data as a JSON object.")
+@click.option("--data", default=None, help="Event data as a JSON object (numbers kept exact).")
 @click.option("--field", "fields", multiple=True, help="Envelope field NAME=VALUE (repeatable).")
 @JSON_OPTION
 def record(
@@ -202,12 +258,14 @@ def record(
 
     \b
     Examples:
-      tradetrail record --type order.accepted --data '{"qty": "1.5"}' --field order_id=O-1
+      tradetrail record --type order.accepted --data '{"price": "64250.10"}' --field order_id=O-1
       cat events.jsonl | tradetrail record -
-    Each stdin line is an object with "type", optional "data" and envelope fields. A bad line
-    stops the run with its line number; the lines before it are recorded, none after it.
+    Each stdin line is an object with "type", optional "data" and envelope fields. JSON numbers
+    are read exactly (never through a binary float). A bad line stops the run with its line
+    number; the lines before it are recorded, none after it.
     """
     from .canonical import build_envelope
+    from .exactjson import loads_exact
     from .trail import open as open_trail
 
     if stdin is None and not event_type:
@@ -217,42 +275,51 @@ def record(
     if stdin is None:
         assert event_type is not None
         try:
-            payload = orjson.loads(data) if data else None
-        except orjson.JSONDecodeError as exc:
-            fail(f"--data is not valid JSON: {exc}")
+            payload = loads_exact(data) if data else None
+        except ValueError as exc:
+            fail(f"--data: {exc}")
         envelope = _parse_fields(fields)
         build_envelope(event_type, payload, envelope)  # refuse a bad event before opening
-        with open_trail(home) as trail:
+        with open_trail(home, create=False) as trail:
             seq = trail.record(event_type, payload, **envelope).wait()
         if as_json:
             emit_json({"seq": seq})
         else:
             out.print(f"recorded seq {seq}")
         return
-    with open_trail(home) as trail:
-        count = 0
-        for lineno, raw in enumerate(sys.stdin.buffer, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = orjson.loads(raw)
-                if not isinstance(obj, dict):
-                    raise ValueError("not a JSON object")
-                obj = dict(obj)
-                kind = obj.pop("type", None)
-                if kind is None:
-                    raise ValueError("missing 'type'")
-                payload = obj.pop("data", None)
-                trail.record(kind, payload, **obj)
-            except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
-                trail.flush()
-                err.print(
-                    f"[bold red]tradetrail: error:[/] stdin line {lineno}: {exc}; "
-                    f"{count} event(s) before it were recorded, nothing from line {lineno} on",
-                    soft_wrap=True,
-                )
-                sys.exit(1)
-            count += 1
+    with open_trail(home, create=False) as trail:
+        limit = 2 * trail.settings.max_event_bytes  # room for whitespace around the largest event
+        count = lineno = 0
+
+        def stop(message: str, code: int) -> NoReturn:
+            trail.flush()
+            err.print(f"[bold red]tradetrail: error:[/] {message}", soft_wrap=True)
+            sys.exit(code)
+
+        try:
+            while raw := sys.stdin.buffer.readline(limit + 1):
+                lineno += 1
+                if len(raw) > limit and not raw.endswith(b"\n"):
+                    stop(
+                        f"stdin line {lineno}: longer than {limit} bytes (an event is at most "
+                        f"max_event_bytes = {trail.settings.max_event_bytes}); {count} event(s) "
+                        f"before it were recorded, nothing from line {lineno} on",
+                        1,
+                    )
+                if not raw.strip():
+                    continue
+                try:
+                    kind, payload, envelope = _event_of_line(raw)
+                    trail.record(kind, payload, **envelope)
+                except (ValueError, TypeError) as exc:
+                    stop(
+                        f"stdin line {lineno}: {exc}; {count} event(s) before it were "
+                        f"recorded, nothing from line {lineno} on",
+                        1,
+                    )
+                count += 1
+        except KeyboardInterrupt:
+            stop(f"interrupted at stdin line {lineno + 1}: {count} event(s) were recorded", 130)
         ok = trail.flush()
         summary = {"recorded": count, "size": trail.size, "all_journaled": ok}
         if as_json:
@@ -429,7 +496,7 @@ def checkpoint(home: Path, as_json: bool, show: bool) -> None:
     if show:
         text = (home / "checkpoint").read_text()
     else:
-        with open_trail(home) as trail:
+        with open_trail(home, create=False) as trail:
             text = trail.checkpoint()
     if as_json:
         cp = open_checkpoint(text, [read_vkey(home / VKEY_FILE)])

@@ -12,7 +12,17 @@ import click
 import orjson
 from rich.tree import Tree
 
-from .cli import HOME_OPTION, JSON_OPTION, emit_json, err, fail, main, out, progress_bar
+from .cli import (
+    HOME_OPTION,
+    JSON_OPTION,
+    CliConsole,
+    emit_json,
+    err,
+    fail,
+    main,
+    out,
+    progress_bar,
+)
 from .cli import require_trail as _require_trail
 from .index import (
     IndexBackend,
@@ -251,7 +261,6 @@ def _cell(value: Any) -> str:
 
 
 def _table(hits: list[IndexRow], proof: bool) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(show_lines=False)
@@ -267,7 +276,7 @@ def _table(hits: list[IndexRow], proof: bool) -> None:
         )
         table.add_row(str(row.seq), row.ts, row.type, ids, _summary(row))
     # a pipe gets the full width a terminal would: the lines are long by nature
-    console = out if out.is_terminal else Console(width=160, highlight=False, soft_wrap=False)
+    console = out if out.is_terminal else CliConsole(width=160, highlight=False, soft_wrap=False)
     console.print(table)
     note = " (each with an inclusion proof: use --json to see them)" if proof else ""
     err.print(f"{len(hits)} record(s){note}")

@@ -81,7 +81,7 @@ def _open_for_writing(home: Path) -> Trail:
     from .trail import open as open_trail
 
     try:
-        return open_trail(home)
+        return open_trail(home, create=False)
     except TrailLockedError as exc:
         _fail(
             f"{exc}: a running application holds the writer lock, so the CLI cannot record "

@@ -24,6 +24,7 @@ import heapq
 import logging
 import math
 import random
+import shutil
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -39,12 +40,22 @@ import orjson
 from . import __version__
 from .auditor import Auditor, TrailAuditor
 from .context import bind
+from .errors import ConfigError
 from .events import BUILTIN_TYPES, EventData, EventModel
+from .journal import is_trail
 from .logging_handler import AuditHandler
-from .trail import Receipt, Trail
+from .trail import LOCK_FILE, Receipt, Trail, writer_lock
 from .trail import open as open_trail
 
-__all__ = ["DEMO_MODEL", "DemoSummary", "SimClock", "run_demo"]
+__all__ = [
+    "DEMO_MARKER",
+    "DEMO_MODEL",
+    "DemoHomeError",
+    "DemoSummary",
+    "SimClock",
+    "prepare_demo_home",
+    "run_demo",
+]
 
 NS: Final = 1_000_000_000
 ZERO: Final = Decimal(0)
@@ -82,6 +93,40 @@ class DemoSessionFinished(EventData, kw_only=True, frozen=True):
     simulated: bool
     days: list[str]
     events: int
+
+
+DEMO_MARKER: Final = ".tradetrail-demo"
+"""Written by the demo into a directory it made: the only kind of directory it will ever clear."""
+
+
+class DemoHomeError(ConfigError):
+    """The demo was pointed at a directory it did not make; it never clears or writes into one."""
+
+
+def prepare_demo_home(home: Path, *, fresh: bool) -> None:
+    """Make `home` ready for a simulation: a new directory marked as the demo's, or one the demo
+    made before (cleared when `fresh`, under the writer lock so no writer holds it meanwhile).
+    Refuses anything else: simulated records must never replace or join real ones."""
+    if home.is_dir() and any(home.iterdir()):
+        if not (home / DEMO_MARKER).is_file():
+            what = "holds a trail" if is_trail(home) else "is not empty"
+            raise DemoHomeError(
+                f"{home} {what} that the demo did not make; refusing to touch it "
+                "(pick another --home; the demo only clears directories it created)"
+            )
+        with writer_lock(home):  # TrailLockedError when a writer has it open
+            if not fresh:
+                return
+            for entry in list(home.iterdir()):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                elif entry.name != LOCK_FILE:
+                    entry.unlink()
+    else:
+        home.mkdir(parents=True, exist_ok=True)
+    (home / DEMO_MARKER).write_text(
+        "made by `tradetrail demo`: simulated records only; the demo may clear this directory\n"
+    )
 
 
 DEMO_MODEL: Final = EventModel((*BUILTIN_TYPES, DemoSessionStarted, DemoSessionFinished))
@@ -1426,6 +1471,7 @@ def run_demo(
     the trail at `home`; past days are sealed and a closing record is written today."""
     if days < 1:
         raise ValueError("days: at least 1")
+    prepare_demo_home(home, fresh=False)  # never into a directory the demo did not make
     today = (today or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
     first = today - timedelta(days=days)
     day_names = [(first + timedelta(days=d)).date().isoformat() for d in range(days)]

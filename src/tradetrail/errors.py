@@ -41,6 +41,18 @@ class TrailLockedError(TradetrailError):
         self.pid = pid
 
 
+class TrailNotFoundError(TradetrailError):
+    """A command or `open(create=False)` was pointed at a directory that holds no trail: a
+    mistyped path must not silently become a new trail with a new key."""
+
+    def __init__(self, home: str) -> None:
+        super().__init__(
+            f"{home} is not a trail (no journal/ directory); create one with "
+            f"`tradetrail init --home {home}`, or set --home / TRADETRAIL_HOME to an existing trail"
+        )
+        self.home = home
+
+
 class TrailClosedError(TradetrailError):
     """The trail was closed (or belongs to the parent of a fork) and cannot take records."""
 

@@ -20,6 +20,11 @@ PRUNED_FORMAT = "tradetrail-pruned/1"
 _BLOCK = 1 << 16
 
 
+def is_trail(home: Path) -> bool:
+    """Whether `home` holds a trail: the writer makes journal/ when it creates one."""
+    return (home / JOURNAL_DIR).is_dir()
+
+
 def day_file_name(day: str) -> str:
     return f"audit-{day}.jsonl"
 

@@ -1111,7 +1111,7 @@ def apply_retention(
             "retention now (use `retention plan --as-of` to look ahead)"
         )
     try:
-        trail = open_trail(home, clock=clock, strict=False)
+        trail = open_trail(home, clock=clock, strict=False, create=False)
     except TrailLockedError as exc:
         raise RetentionError(
             f"{exc}: retention apply needs the trail to itself (it records the removal and "

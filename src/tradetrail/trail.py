@@ -46,6 +46,7 @@ from .errors import (
     TrailClosedError,
     TrailCorruptError,
     TrailLockedError,
+    TrailNotFoundError,
 )
 from .events import DEFAULT_MODEL, EventModel
 from .index.follow import Indexer
@@ -227,13 +228,7 @@ class Trail:
     # ------------------------------------------------------------------ set-up
 
     def _acquire_lock(self) -> None:
-        fd = os.open(self.home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raw = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            os.close(fd)
-            raise TrailLockedError(str(self.home), int(raw) if raw.isdigit() else None) from None
+        fd = _lock_writer(self.home)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock_fd = fd
@@ -1287,6 +1282,29 @@ def _before_fork() -> None:
 os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
+def _lock_writer(home: Path) -> int:
+    """Take the trail's writer lock (an open fd holding flock), or raise naming its holder."""
+    fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raw = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise TrailLockedError(str(home), int(raw) if raw.isdigit() else None) from None
+    return fd
+
+
+@contextlib.contextmanager
+def writer_lock(home: Path) -> Generator[None, None, None]:
+    """Hold the writer lock of `home` without opening the trail: nothing can write it meanwhile
+    (the demo holds it while it clears a trail of its own)."""
+    fd = _lock_writer(home)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
 @atexit.register
 def _close_all() -> None:
     for trail in list(_open_trails):
@@ -1306,9 +1324,14 @@ def open(
     model: EventModel | None = DEFAULT_MODEL,
     redactor: Redactor | None = DEFAULT_REDACTOR,
     index: bool | str | None = None,
+    create: bool = True,
     **options: Any,
 ) -> Trail:
     """Open (or create) the trail at `home` for writing.
+
+    `create=False` opens only an existing trail and raises `TrailNotFoundError` otherwise: a
+    mistyped path must not become a new trail with a new key (every CLI command but `init` and
+    `demo` opens this way).
 
     Settings come from arguments, then `TRADETRAIL_*` environment variables, then defaults:
     `durability` "fsync" (default: acknowledged after fsync, group commit) or "write"
@@ -1328,6 +1351,8 @@ def open(
     settings = resolve(
         home, origin=origin, durability=durability, signing_key=signing_key, **options
     )
+    if not create and not journal.is_trail(settings.home):
+        raise TrailNotFoundError(str(settings.home))
     if index is None:  # a configured database is fed by the trail that writes
         index = os.environ.get("TRADETRAIL_DATABASE_URL") or False
     trail = Trail(settings, clock, model=model, redactor=redactor, index=index)
