@@ -182,6 +182,16 @@ def test_record_reads_json_numbers_exactly(home: Path) -> None:
     assert "schema_error" not in got[0] and "schema_error" not in got[1]
 
 
+def test_schema_errors_of_cli_input_speak_of_json(home: Path) -> None:
+    data = '{"latency_us": 1.5, "status": 3}'
+    assert (
+        invoke("record", "--home", home, "--type", "order.accepted", "--data", data).exit_code == 0
+    )
+    error = records(home)[-1]["schema_error"]
+    assert error.startswith("data.latency_us: expected an integer or null, got a number with")
+    assert "decimal" not in error.lower() and "Decimal" not in error
+
+
 def _console_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 

@@ -720,7 +720,9 @@ def test_unknown_nested_field_is_named() -> None:
 def test_non_string_key_and_wrong_container_are_named() -> None:
     with pytest.raises(TypeError, match=r"^data: keys must be str"):
         DEFAULT_MODEL.validate("order.rejected", {1: "x", "reason": "r"})  # type: ignore[dict-item]
-    with pytest.raises(TypeError, match=r"^data\.positions\[0\]: expected object, got int"):
+    with pytest.raises(
+        TypeError, match=r"^data\.positions\[0\]: expected an object, got an integer"
+    ):
         DEFAULT_MODEL.validate("venue.position_queried", {"positions": [1]})
 
 

@@ -465,6 +465,7 @@ def test_bad_path_in_the_api_records_nothing(tmp_path: Path, open_trail: Any, ho
 def test_cli_snapshot_list_diff_show_and_check(tmp_path: Path, home: Path) -> None:
     cfg = make_config(tmp_path)
     app = cfg / "app.toml"
+    assert invoke("init", "--home", home).exit_code == 0
     first = invoke("snapshot", "--home", home, cfg, "--actor", "ops", "--json")
     assert first.exit_code == 0, first.output
     one = json.loads(first.stdout)
@@ -549,9 +550,11 @@ def test_cli_diff_by_time_added_removed_and_secret_only(
 
 def test_cli_bad_path_is_one_error_and_records_nothing(tmp_path: Path, home: Path) -> None:
     cfg = make_config(tmp_path)
+    assert_one_line_error(invoke("snapshot", "--home", home, cfg), "is not a trail")
+    assert not home.exists()  # a snapshot never creates a trail
+    assert invoke("init", "--home", home).exit_code == 0
     result = invoke("snapshot", "--home", home, cfg, tmp_path / "missing.toml")
     assert_one_line_error(result, "missing.toml: No such file or directory")
-    assert not home.exists()  # not even a trail was created
     assert invoke("snapshot", "--home", home, cfg).exit_code == 0
     size = len(journal_records(home))
     for args in (
@@ -580,6 +583,7 @@ def test_cli_refuses_a_trail_held_by_a_running_application(
 
 def test_cli_diff_refuses_an_altered_snapshot(tmp_path: Path, home: Path) -> None:
     cfg = make_config(tmp_path)
+    assert invoke("init", "--home", home).exit_code == 0
     one = json.loads(invoke("snapshot", "--home", home, cfg, "--json").stdout)
     (cfg / "app.toml").write_text("x = 2\n")
     two = json.loads(invoke("snapshot", "--home", home, cfg, "--json").stdout)

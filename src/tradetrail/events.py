@@ -918,6 +918,27 @@ class Envelope(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=T
 FloatCheck = Callable[[Any, str], None]
 
 
+_EXPECTED_GOT: Final = re.compile(r"^Expected `(?P<want>[^`]*)`, got `(?P<got>[^`]*)`")
+_JSON_KINDS: Final = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "decimal": "a number with a fraction or exponent",
+    "bool": "true or false",
+    "null": "null",
+    "object": "an object",
+    "array": "an array",
+    "datetime": "an RFC 3339 time",
+    "date": "a date",
+    "uuid": "a UUID",
+}
+
+
+def _json_kind(name: str) -> str:
+    """msgspec names Python types (`decimal`); people who sent JSON read JSON words."""
+    return _JSON_KINDS.get(name, name)
+
+
 def _float_error(path: str) -> TypeError:
     return TypeError(
         f"{path}: expected a decimal, got float (binary floats are not exact: "
@@ -1314,8 +1335,11 @@ class EventModel:
             allowed = _literal_values(cls, at[1:])
             if allowed:
                 text = f"{text} (expected one of: {', '.join(map(str, allowed))})"
-        kind = TypeError if re.match(r"^Expected `[^`]*`, got `", msg) else ValueError
-        return kind(f"{path}: {text}")
+        expected = _EXPECTED_GOT.match(msg)
+        if expected is None:
+            return ValueError(f"{path}: {text}")
+        want = " or ".join(_json_kind(k.strip()) for k in expected.group("want").split("|"))
+        return TypeError(f"{path}: expected {want}, got {_json_kind(expected.group('got'))}")
 
     def json_schema(self) -> dict[str, Any]:
         """One JSON Schema (2020-12) for journal records: the envelope, and per registered type
