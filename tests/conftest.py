@@ -165,14 +165,23 @@ def file_mode(path: Path) -> int:
 
 
 class JournalFault:
-    """Makes os.write fail with `err` for descriptors of journal day files while active."""
+    """Makes os.write fail with `err` for descriptors of journal day files while active; `calls`
+    names more os functions taking a descriptor to fail the same way (a read-only remount fails
+    ftruncate and fsync as well)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, err: int = errno.ENOSPC) -> None:
+    def __init__(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        err: int = errno.ENOSPC,
+        calls: tuple[str, ...] = ("write",),
+    ) -> None:
         self.active = False
         self.hits = 0
-        real_write = os.write
+        for name in calls:
+            monkeypatch.setattr(os, name, self._failing(getattr(os, name), err))
 
-        def write(fd: int, data: Any) -> int:
+    def _failing(self, real: Callable[..., Any], err: int) -> Callable[..., Any]:
+        def call(fd: int, *args: Any) -> Any:
             if self.active:
                 try:
                     target = os.readlink(f"/proc/self/fd/{fd}")
@@ -181,9 +190,9 @@ class JournalFault:
                 if "/journal/audit-" in target:
                     self.hits += 1
                     raise OSError(err, os.strerror(err))
-            return real_write(fd, data)
+            return real(fd, *args)
 
-        monkeypatch.setattr(os, "write", write)
+        return call
 
 
 WRITER_THREAD_NAME = "tradetrail-writer"
