@@ -195,6 +195,46 @@ class JournalFault:
         return call
 
 
+class JournalSpace:
+    """A journal filesystem of `capacity` bytes (the day files' total size) while active: a
+    write past it is cut short and the next one fails with ENOSPC, as on a full disk; cutting a
+    file off gives the space back."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, capacity: int = 0) -> None:
+        self.active = False
+        self.capacity = capacity
+        self.refused = 0
+        real_write = os.write
+
+        def write(fd: int, data: Any) -> int:
+            if self.active:
+                try:
+                    target = os.readlink(f"/proc/self/fd/{fd}")
+                except OSError:
+                    target = ""
+                if "/journal/audit-" in target:
+                    folder = os.path.dirname(target)
+                    used = sum(
+                        os.stat(os.path.join(folder, name)).st_size
+                        for name in os.listdir(folder)
+                        if name.startswith("audit-")
+                    )
+                    room = self.capacity - used
+                    if room <= 0:
+                        self.refused += 1
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    return real_write(fd, memoryview(data)[:room])
+            return real_write(fd, data)
+
+        monkeypatch.setattr(os, "write", write)
+
+    def fill(self, home: Path) -> int:
+        """Make the disk full as the journal stands now; returns the bytes in use."""
+        used = sum(p.stat().st_size for p in (home / "journal").glob("audit-*"))
+        self.capacity, self.active = used, True
+        return used
+
+
 WRITER_THREAD_NAME = "tradetrail-writer"
 
 
