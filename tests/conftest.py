@@ -165,11 +165,45 @@ def file_mode(path: Path) -> int:
 
 
 class JournalFault:
-    """Makes os.write fail with `err` for descriptors of journal day files while active."""
+    """Makes os.write fail with `err` for descriptors of journal day files while active; `calls`
+    names more os functions taking a descriptor to fail the same way (a read-only remount fails
+    ftruncate and fsync as well)."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, err: int = errno.ENOSPC) -> None:
+    def __init__(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        err: int = errno.ENOSPC,
+        calls: tuple[str, ...] = ("write",),
+    ) -> None:
         self.active = False
         self.hits = 0
+        for name in calls:
+            monkeypatch.setattr(os, name, self._failing(getattr(os, name), err))
+
+    def _failing(self, real: Callable[..., Any], err: int) -> Callable[..., Any]:
+        def call(fd: int, *args: Any) -> Any:
+            if self.active:
+                try:
+                    target = os.readlink(f"/proc/self/fd/{fd}")
+                except OSError:
+                    target = ""
+                if "/journal/audit-" in target:
+                    self.hits += 1
+                    raise OSError(err, os.strerror(err))
+            return real(fd, *args)
+
+        return call
+
+
+class JournalSpace:
+    """A journal filesystem of `capacity` bytes (the day files' total size) while active: a
+    write past it is cut short and the next one fails with ENOSPC, as on a full disk; cutting a
+    file off gives the space back."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, capacity: int = 0) -> None:
+        self.active = False
+        self.capacity = capacity
+        self.refused = 0
         real_write = os.write
 
         def write(fd: int, data: Any) -> int:
@@ -179,11 +213,26 @@ class JournalFault:
                 except OSError:
                     target = ""
                 if "/journal/audit-" in target:
-                    self.hits += 1
-                    raise OSError(err, os.strerror(err))
+                    folder = os.path.dirname(target)
+                    used = sum(
+                        os.stat(os.path.join(folder, name)).st_size
+                        for name in os.listdir(folder)
+                        if name.startswith("audit-")
+                    )
+                    room = self.capacity - used
+                    if room <= 0:
+                        self.refused += 1
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    return real_write(fd, memoryview(data)[:room])
             return real_write(fd, data)
 
         monkeypatch.setattr(os, "write", write)
+
+    def fill(self, home: Path) -> int:
+        """Make the disk full as the journal stands now; returns the bytes in use."""
+        used = sum(p.stat().st_size for p in (home / "journal").glob("audit-*"))
+        self.capacity, self.active = used, True
+        return used
 
 
 WRITER_THREAD_NAME = "tradetrail-writer"

@@ -77,6 +77,10 @@ QUARANTINE_DIR: Final = "quarantine"
 _QUEUED, _JOURNALED, _SPILLED = 0, 1, 2
 _RECORD, _FLUSH, _CHECKPOINT = 0, 1, 2
 _RETRY_MIN, _RETRY_MAX = 0.5, 30.0
+MERGE_CHUNK_BYTES: Final = 256 * 1024
+"""A spill merge writes (and in fsync mode fsyncs) at most this much before acknowledging, so a
+disk with room for part of a backlog takes that part instead of refusing all of it."""
+_SPACE_ERRORS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 _open_trails: weakref.WeakSet[Trail] = weakref.WeakSet()
 
@@ -134,6 +138,7 @@ class _WriteFailed(Exception):
     def __init__(self, cause: OSError) -> None:
         super().__init__(str(cause))
         self.cause = cause
+        self.count = 0  # entries in the chunk that failed
 
 
 def _describe(exc: OSError) -> str:
@@ -178,8 +183,11 @@ class Trail:
         self._day_bytes = b""
         self._file_size = 0
         self._unsynced = False
-        # spilled receipts by (event id, canonical caller fields): one id may be reused
+        # spilled receipts by (event id, digest of the caller fields): one id may be reused
         self._spilled_receipts: dict[tuple[str, bytes], Receipt] = {}
+        # every event waiting to be journaled (ours, held, or found in spill files), by the same
+        # key: stats()["spill_pending"]. Callers' threads only add; the writer removes.
+        self._pending: set[tuple[str, bytes]] = set()
         self._last_foreign_check = time.monotonic()
         self._held: list[dict[str, Any]] = []
         self._held_lock = threading.Lock()
@@ -610,9 +618,10 @@ class Trail:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every record submitted before the call is durable in the journal. Returns
-        False when some of them wait in the spill file (see stats()); never raises for I/O."""
+        False when events wait in the spill (see stats()["spill_pending"]; after a reopen that
+        includes what an earlier process left there); never raises for I/O."""
         if self._closed:
-            return not self._spilled_receipts
+            return not self._pending
         barrier = Receipt(self, None, _FLUSH)
         self._queue.append(barrier)
         self._wake.set()
@@ -692,7 +701,7 @@ class Trail:
         out.update(
             size=self._size,
             queued=len(self._queue),
-            spill_pending=len(self._spilled_receipts) + len(self._held),
+            spill_pending=len(self._pending),
             degraded=self._degraded,
             last_error=self._last_error,
             durability=self.settings.durability.value,
@@ -816,9 +825,11 @@ class Trail:
             if self._fd is not None and self._unsynced:
                 with contextlib.suppress(OSError):
                     self._sync()
-            if self._spilled_receipts or self._held:
-                self._merge_spill()
-            item._result = not (self._spilled_receipts or self._held)
+            if self._degraded is not None:
+                self._try_recover()
+            elif self._pending or self._held:
+                self._merge_now()
+            item._result = not (self._pending or self._held)
         elif item._kind == _CHECKPOINT:
             item._result = self._sign_checkpoint()
         item._state = _JOURNALED
@@ -832,21 +843,57 @@ class Trail:
         self._write_entries([(r.event, r, None) for r in items])
 
     def _write_entries(
-        self, entries: Sequence[tuple[Prepared | dict[str, Any] | None, Receipt | None, Any]]
-    ) -> bool:
-        """Journal entries (event, receipt, spill info): fresh events arrive `Prepared`, merged
-        spill entries as plain dicts with their spill info. Returns False when the disk failed;
-        then fresh entries are spilled and merged ones stay in their spill file."""
+        self,
+        entries: Sequence[tuple[Prepared | dict[str, Any] | None, Receipt | None, Any]],
+        chunk_bytes: int | None = None,
+    ) -> int:
+        """Journal entries (event, receipt, spill info) in order: fresh events arrive `Prepared`,
+        merged spill entries as plain dicts with their spill info. Returns how many were
+        journaled; fewer than all when the disk failed: then the trail is degraded, the fresh
+        ones left are spilled and merged ones stay in their spill file.
+
+        Entries go in chunks of at most `chunk_bytes` (one chunk per UTC day when None), each
+        durable before its receipts are acknowledged. A chunk refused for lack of space is cut
+        off again and retried with half as many entries, down to one, so that whatever fits
+        is journaled."""
+        done, max_bytes, max_count = 0, chunk_bytes or sys.maxsize, len(entries)
+        while done < len(entries):
+            try:
+                done += self._write_chunk(entries, done, max_bytes, max_count)
+            except _WriteFailed as failure:
+                space = failure.cause.errno in _SPACE_ERRORS
+                if space and failure.count > 1 and not self._needs_rescan:
+                    max_count = failure.count // 2
+                    continue
+                reason = _describe(failure.cause)
+                self._enter_degraded(reason)
+                fresh = [r for e, r, s in entries[done:] if s is None and r is not None]
+                if fresh:
+                    self._spill_receipts(fresh, reason, None)
+                break
+        return done
+
+    def _write_chunk(
+        self,
+        entries: Sequence[tuple[Prepared | dict[str, Any] | None, Receipt | None, Any]],
+        start: int,
+        max_bytes: int,
+        max_count: int,
+    ) -> int:
+        """Write entries from `start` on, up to `max_bytes`/`max_count` and never past the end of
+        a UTC day, in one write; returns how many. On a disk failure the chunk is cut off again
+        (the tree too) and _WriteFailed tells how many entries it had."""
         clock, fmt = self._clock, self._fmt.format_bytes
         sha, hexlify = hashlib.sha256, binascii.hexlify
         tiles, frontier = self._tile_builder, self._frontier
         chunks: list[bytes] = []
         done: list[tuple[Receipt | None, int]] = []
         snapshot = self._snapshot()
-        failed_from = 0
         size, prev, last_ns = self._size, self._prev.encode(), self._last_ns
+        nbytes = 0
         try:
-            for event, receipt, spill_info in entries:
+            for index in range(start, len(entries)):
+                event, receipt, spill_info = entries[index]
                 ns = clock()
                 if ns < last_ns:
                     ns = last_ns
@@ -854,11 +901,7 @@ class Trail:
                 ts = fmt(ns)
                 if ts[0:4] + ts[5:7] + ts[8:10] != self._day_bytes:
                     if chunks:
-                        self._size, self._prev, self._last_ns = size, prev.decode(), last_ns
-                        self._flush_chunks(chunks, done)
-                        failed_from += len(done)
-                        chunks, done = [], []
-                        snapshot = self._snapshot()
+                        break  # the next chunk starts the new day
                     self._rotate(day_of(ts.decode()))
                     snapshot = self._snapshot()
                 if type(event) is Prepared:
@@ -876,18 +919,17 @@ class Trail:
                 done.append((receipt, size))
                 size += 1
                 chunks.append(line)
+                nbytes += len(line) + 1
+                if nbytes >= max_bytes or len(chunks) >= max_count:
+                    break
             self._size, self._prev, self._last_ns = size, prev.decode(), last_ns
             if chunks:
                 self._flush_chunks(chunks, done)
-            return True
+            return len(chunks)
         except _WriteFailed as failure:
             self._restore(snapshot)
-            reason = _describe(failure.cause)
-            self._enter_degraded(reason)
-            fresh = [r for e, r, s in entries[failed_from:] if s is None and r is not None]
-            if fresh:
-                self._spill_receipts(fresh, reason, None)
-            return False
+            failure.count = len(chunks)
+            raise
         except Exception:
             # not the disk (a bug, a failing clock): drop the unjournaled leaves so the tree stays
             # the journal's; _run spills what was not acknowledged
@@ -911,8 +953,8 @@ class Trail:
             try:
                 os.ftruncate(self._fd, size)
                 self._file_size = size
-            except OSError as exc:
-                logger.error("cannot truncate a partial write (%s); will rescan", _describe(exc))
+            except OSError:
+                # told once, in the degraded message that follows (_enter_degraded)
                 self._needs_rescan = True
 
     def _flush_chunks(self, chunks: list[bytes], done: list[tuple[Receipt | None, int]]) -> None:
@@ -986,7 +1028,11 @@ class Trail:
         self._set_day(None)
         self._unsynced = False
         path = self.home / journal.JOURNAL_DIR / day_file_name(day)
-        self._make_read_only(path)
+        try:
+            self._make_read_only(path)
+        except OSError as exc:  # the day is complete and durable; the next open seals it
+            self._last_error = f"seal: {_describe(exc)}"
+            logger.error("cannot make %s read-only: %s", path, _describe(exc))
         if self._last_cp_size != self._size:
             self._sign_checkpoint()
         logger.info("sealed day %s at size %d", day, self._size)
@@ -1028,10 +1074,10 @@ class Trail:
             self._sign_checkpoint()
         if self._degraded is not None:
             self._try_recover()
-        elif (self._spilled_receipts or self._held) and not self._queue:
-            self._merge_spill()
+        elif (self._pending or self._held) and not self._queue:
+            self._merge_now()
         elif not self._queue and self._foreign_spill_due():
-            self._merge_spill()  # an event a tradetrail command left while we held the trail
+            self._merge_now()  # an event a tradetrail command left while we held the trail
         with contextlib.suppress(OSError):
             self.spill.sync()
 
@@ -1056,10 +1102,13 @@ class Trail:
         if self._degraded is None:
             logger.error(
                 "tradetrail cannot write the journal under %s (%s): records are spilling to %s "
-                "and will be journaled when the disk recovers",
+                "and will be journaled when the disk recovers%s",
                 self.home,
                 reason,
                 self.spill.directory,
+                "; a partial write could not be cut off, so the journal is rescanned first"
+                if self._needs_rescan
+                else "",
             )
         self._degraded = reason
         self._retry_at = time.monotonic() + self._retry_delay
@@ -1068,18 +1117,27 @@ class Trail:
     def _try_recover(self) -> bool:
         if time.monotonic() < self._retry_at:
             return False
+        self._merge_now()
+        return self._degraded is None
+
+    def _merge_now(self) -> bool:
+        """Merge the spill; an error of the disk on the way (a read-only remount failing the
+        rescan, a spill file that cannot be synced) degrades the trail like a failed write."""
         try:
             if self._needs_rescan:
                 self._rescan()
             merged = self._merge_spill()
-        except (OSError, TrailCorruptError) as exc:
+        except OSError as exc:
+            self._enter_degraded(_describe(exc))
+            return False
+        except TrailCorruptError as exc:
             self._enter_degraded(str(exc))
             return False
         if merged and self._degraded is not None:
             logger.warning("tradetrail journal writable again under %s; spill merged", self.home)
             self._degraded = None
             self._retry_delay = _RETRY_MIN
-        return self._degraded is None
+        return merged
 
     def _rescan(self) -> None:
         if self._fd is not None:
@@ -1109,7 +1167,9 @@ class Trail:
             assert r.event is not None
             r._state = _SPILLED
             fields = r.event.fields()
-            self._spilled_receipts[(r.event.event_id, _caller_fields(fields))] = r
+            key = (r.event.event_id, _caller_fields(fields))
+            self._spilled_receipts[key] = r
+            self._pending.add(key)
             entries.append({"after_seq": self._size, "at": when, "reason": reason, "event": fields})
         self._counters["spilled"] += len(entries)
         try:
@@ -1175,30 +1235,51 @@ class Trail:
         for entry in entries:
             event = entry["event"]
             key = (str(event.get("event_id")), _caller_fields(event))
-            if key in seen:  # the same event reached the journal before: do not write it twice
-                receipt = self._spilled_receipts.pop(key, None)
-                if receipt is not None and seen[key] >= 0:
-                    receipt.seq = seen[key]
-                    receipt._state = _JOURNALED
-                    self._notify()
-                continue
+            if key in seen:
+                if seen[key] >= 0:  # it reached the journal before: do not write it twice
+                    self._pending.discard(key)
+                    receipt = self._spilled_receipts.pop(key, None)
+                    if receipt is not None:
+                        receipt.seq = seen[key]
+                        receipt._state = _JOURNALED
+                        self._notify()
+                continue  # (-1: a second copy of an entry merged below)
             seen[key] = -1
             info = {"at": entry.get("at"), "reason": entry.get("reason")}
             todo.append((event, self._spilled_receipts.get(key), info))
             keys.append(key)
+            self._pending.add(key)  # after a reopen: what the spill files still hold
         if todo and self._fd is None and self._day is not None:
             self._set_day(None)
-        ok = self._write_entries(todo) if todo else True
-        if not ok:
-            with self._held_lock:
-                self._held[:0] = held
-            return False
-        for key in keys:
+        written = self._write_entries(todo, MERGE_CHUNK_BYTES) if todo else 0
+        for key in keys[:written]:
             self._spilled_receipts.pop(key, None)
+            self._pending.discard(key)
+        self._counters["merged"] += written
+        if written < len(todo):
+            # the spill files stay whole: the journal scan above skips their merged events at
+            # the next attempt, here or after a reopen
+            left = set(keys[written:])
+            kept = [
+                e
+                for e in held
+                if (str(e["event"].get("event_id")), _caller_fields(e["event"])) in left
+            ]
+            with self._held_lock:
+                self._held[:0] = kept
+            if written:
+                logger.warning(
+                    "merged %d of %d spilled event(s) into the journal before the disk refused "
+                    "more; the rest follow as space allows",
+                    written,
+                    len(todo),
+                )
+                self._retry_delay = _RETRY_MIN  # progress: try again soon
+                self._retry_at = time.monotonic() + _RETRY_MIN
+            return False
         for path in files:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        self._counters["merged"] += len(todo)
         if todo:
             logger.warning("merged %d spilled event(s) into the journal", len(todo))
         return True
@@ -1215,9 +1296,8 @@ class Trail:
                 item._state = _JOURNALED
         if late:
             self._commit(late)
-        if self._spilled_receipts or self._held:
-            with contextlib.suppress(OSError):
-                self._merge_spill()
+        if self._pending or self._held:
+            self._merge_now()
         try:
             if self._size != self._last_cp_size:
                 self._sign_checkpoint()
@@ -1260,11 +1340,11 @@ class Trail:
 
 
 def _caller_fields(record: dict[str, Any]) -> bytes:
-    """A record's fields as the caller gave them (no seq/ts/prev/spill), canonically: the same
-    event id with the same content is the same event; with other content it is not."""
-    return orjson.dumps(
-        {k: v for k, v in record.items() if k not in ("seq", "ts", "prev", "spill")}, option=SORT
-    )
+    """The digest of a record's fields as the caller gave them (no seq/ts/prev/spill), taken
+    canonically: the same event id with the same content is the same event; with other content
+    it is not. A digest, so that a large backlog's keys stay small in memory."""
+    fields = {k: v for k, v in record.items() if k not in ("seq", "ts", "prev", "spill")}
+    return hashlib.sha256(orjson.dumps(fields, option=SORT)).digest()
 
 
 def _after_fork_in_child() -> None:

@@ -1,0 +1,323 @@
+"""Recovery from a full or read-only disk (issue 11): the spill merge goes in bounded chunks so
+that a disk with room for part of the backlog takes that part, new records follow the backlog
+as soon as there is room, `spill_pending` counts what waits (after a reopen too), and a flush
+on a read-only disk is a disk fault, not a writer error."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import subprocess
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tradetrail
+import tradetrail.trail as trail_mod
+from conftest import JournalFault, JournalSpace, SimClock, check_chain, wait_until
+
+PAD = "p" * 300  # ~600 bytes a record
+
+
+def _ids(home: Path) -> Counter[str]:
+    return Counter(r["event_id"] for r in check_chain(home))
+
+
+def _backlog_bytes(receipts: list[Any]) -> int:
+    return sum(
+        len(r.event.p0) + len(r.event.p1) + len(r.event.p2) + len(r.event.p3) + 100
+        for r in receipts
+    )
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Chunks of 4 KiB, so a backlog of a few hundred records takes many of them."""
+    monkeypatch.setattr(trail_mod, "MERGE_CHUNK_BYTES", 4096)
+    return 4096
+
+
+def test_partial_space_merges_part_of_the_backlog_then_the_rest_and_new_records(
+    open_trail: Callable[..., Any],
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    verify_ok: Any,
+    small_chunks: int,
+) -> None:
+    trail = open_trail()
+    for n in range(10):
+        trail.record("order.accepted", {"n": n})
+    assert trail.flush(timeout=10)
+    disk = JournalSpace(monkeypatch)
+    full = disk.fill(home)
+    first = trail.record("order.accepted", {"n": 10, "pad": PAD})
+    assert wait_until(lambda: first.spilled, timeout=5)
+    backlog = [
+        first,
+        *(trail.record("order.accepted", {"n": n, "pad": PAD}) for n in range(11, 300)),
+    ]
+    assert wait_until(lambda: all(r.spilled for r in backlog), timeout=5)
+    assert trail.stats()["spill_pending"] == 290
+    size = _backlog_bytes(backlog)
+    fsyncs = trail.stats()["fsyncs"]
+
+    disk.capacity = full + size * 4 // 10  # room for about 40% of the backlog
+    assert wait_until(lambda: trail.stats()["merged"] > 0, timeout=10), trail.stats()
+    assert wait_until(lambda: disk.refused > 0 and trail.stats()["merged"] > 50, timeout=10)
+    stats = trail.stats()
+    merged = stats["merged"]
+    assert 50 < merged < 290, stats
+    assert stats["degraded"] is not None
+    assert stats["spill_pending"] == 290 - merged
+    assert stats["fsyncs"] - fsyncs >= 2, "one fsync for the whole merge: not chunked"
+    journaled = [r for r in backlog if r.journaled]
+    assert len(journaled) == merged
+    assert journaled == backlog[:merged]  # the backlog goes in order
+    # a chunk refused for space was cut off: the journal holds whole lines only, chained
+    assert len(check_chain(home)) == 10 + merged
+
+    new = [trail.record("order.accepted", {"n": n}) for n in range(300, 400)]
+    assert wait_until(lambda: all(r.spilled or r.journaled for r in new), timeout=5)
+    assert not any(r.journaled for r in new)  # no room for them yet: the disk is still full
+
+    disk.capacity = 10**9
+    seqs = [r.wait(timeout=20) for r in [*backlog, *new]]
+    assert seqs == list(range(10, 400))  # the backlog first, then the new records, in order
+    assert wait_until(lambda: trail.stats()["degraded"] is None, timeout=5)
+    assert trail.stats()["spill_pending"] == 0
+    assert trail.flush(timeout=5) is True
+    trail.close()
+    counts = _ids(home)
+    assert len(counts) == 400 and max(counts.values()) == 1
+    assert not list((home / "spill").glob("spill-*"))
+    verify_ok(home)
+
+
+def test_new_records_are_journaled_when_the_backlog_fits_although_it_was_too_big_at_first(
+    open_trail: Callable[..., Any],
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    verify_ok: Any,
+    small_chunks: int,
+) -> None:
+    """With room for the backlog and a little more, the records recorded meanwhile are journaled
+    at once after it, though the backlog alone was larger than the room at first."""
+    trail = open_trail()
+    trail.record("order.accepted", {"n": 0}).wait(timeout=10)
+    disk = JournalSpace(monkeypatch)
+    full = disk.fill(home)
+    backlog = [trail.record("order.accepted", {"n": n, "pad": PAD}) for n in range(1, 200)]
+    assert wait_until(lambda: all(r.spilled for r in backlog), timeout=5)
+    size = _backlog_bytes(backlog)
+    disk.capacity = full + size // 2
+    assert wait_until(lambda: trail.stats()["merged"] > 0, timeout=10)
+    new = [trail.record("order.accepted", {"n": n}) for n in range(200, 220)]
+    disk.capacity = full + size * 2
+    assert [r.wait(timeout=20) for r in new] == list(range(200, 220))
+    assert all(r.journaled for r in backlog)
+    trail.close()
+    assert max(_ids(home).values()) == 1
+    verify_ok(home)
+
+
+def test_partial_merge_then_reopens_keep_every_event_exactly_once(
+    open_trail: Callable[..., Any],
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    verify_ok: Any,
+    small_chunks: int,
+) -> None:
+    trail = open_trail()
+    trail.record("order.accepted", {"n": 0}).wait(timeout=10)
+    disk = JournalSpace(monkeypatch)
+    full = disk.fill(home)
+    backlog = [trail.record("order.accepted", {"n": n, "pad": PAD}) for n in range(1, 301)]
+    assert wait_until(lambda: all(r.spilled for r in backlog), timeout=5)
+    size = _backlog_bytes(backlog)
+    trail.close()  # the disk is still full: the whole backlog stays in the spill files
+    ids = {r.event_id for r in backlog}
+
+    trail = open_trail()  # nothing fits: the reopened trail still knows what waits
+    stats = trail.stats()
+    assert stats["merged"] == 0 and stats["degraded"] is not None
+    assert stats["spill_pending"] == 300
+    assert trail.flush(timeout=5) is False
+    trail.close()
+
+    disk.capacity = full + size // 3  # as after an fsck that freed a third of what is needed
+    trail = open_trail()
+    first_merge = trail.stats()["merged"]
+    assert 0 < first_merge < 300
+    assert trail.stats()["spill_pending"] == 300 - first_merge
+    trail.close()
+    assert len(check_chain(home)) == 1 + first_merge
+
+    disk.capacity = full + size * 2 // 3
+    trail = open_trail()
+    second_merge = trail.stats()["merged"]
+    assert second_merge > 0  # no event of the first merge is written again
+    assert trail.stats()["spill_pending"] == 300 - first_merge - second_merge
+    trail.close()
+
+    disk.active = False
+    trail = open_trail()
+    assert trail.stats()["merged"] == 300 - first_merge - second_merge
+    assert trail.stats()["spill_pending"] == 0
+    assert trail.record("order.accepted", {"n": 301}).wait(timeout=10) == 301
+    trail.close()
+    counts = _ids(home)
+    assert ids <= set(counts) and len(counts) == 302 and max(counts.values()) == 1
+    assert not list((home / "spill").glob("spill-*"))
+    verify_ok(home)
+
+
+def test_spill_pending_counts_an_event_held_in_memory_once(
+    open_trail: Callable[..., Any], home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    trail = open_trail(spill_dir=blocker / "spill")  # the spill directory fails too: memory
+    trail.record("order.accepted", {"n": 0}).wait(timeout=10)
+    fault = JournalFault(monkeypatch, errno.ENOSPC)
+    fault.active = True
+    receipts = [trail.record("order.accepted", {"n": n}) for n in range(1, 6)]
+    assert wait_until(lambda: all(r.spilled for r in receipts), timeout=5)
+    stats = trail.stats()
+    assert stats["stderr_spilled"] == 5
+    assert stats["spill_pending"] == 5
+    fault.active = False
+    assert [r.wait(timeout=15) for r in receipts] == [1, 2, 3, 4, 5]
+    assert trail.stats()["spill_pending"] == 0
+
+
+def test_flush_on_a_read_only_disk_is_a_disk_fault_not_a_writer_error(
+    open_trail: Callable[..., Any],
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    verify_ok: Any,
+) -> None:
+    trail = open_trail()
+    trail.record("order.accepted", {"n": 0}).wait(timeout=10)
+    # a read-only remount: writes fail, and so do the truncate that would cut a failed write
+    # off and the fsync of the rescan that follows it
+    fault = JournalFault(monkeypatch, errno.EROFS, ("write", "ftruncate", "fsync", "fdatasync"))
+    fault.active = True
+    with caplog.at_level(logging.WARNING, logger="tradetrail"):
+        first = trail.record("order.accepted", {"n": 1})
+        assert wait_until(lambda: first.spilled, timeout=5)
+        receipts = [first, *(trail.record("order.accepted", {"n": n}) for n in range(2, 20))]
+        assert wait_until(lambda: all(r.spilled for r in receipts), timeout=5)
+        assert trail.flush(timeout=5) is False
+        assert trail.flush(timeout=5) is False
+        stats = trail.stats()
+        assert stats["degraded"] is not None and "EROFS" in stats["degraded"]
+        assert stats["spill_pending"] == 19
+        assert "internal" not in (stats["last_error"] or "")
+        fault.active = False
+        assert [r.wait(timeout=20) for r in receipts] == list(range(1, 20))
+    ours = [r for r in caplog.records if r.name == "tradetrail"]
+    assert not [r for r in ours if r.exc_info], "a traceback was logged"
+    text = "\n".join(r.getMessage() for r in ours)
+    assert "internal error" not in text and "writer error" not in text
+    assert sum("cannot write the journal" in r.getMessage() for r in ours) == 1
+    trail.close()
+    records = check_chain(home)
+    assert all("EROFS" in r["spill"]["reason"] for r in records[1:])
+    verify_ok(home)
+
+
+# --------------------------------------------------------------------------- a real small disk
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs mounted for the test (needs root and a kernel that lets us mount)."""
+    mount_point = tmp_path / f"disk-{uuid.uuid4().hex[:8]}"
+    mount_point.mkdir()
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount_point)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"cannot mount a small tmpfs: {exc}")
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs: {done.stderr.strip() or done.returncode}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, timeout=30)
+
+
+def _fill(path: Path) -> None:
+    """Write zeros until the disk is full, to the last page."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        block = b"\0" * 65536
+        while True:
+            try:
+                os.write(fd, block)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+                if len(block) == 4096:
+                    break
+                block = block[: len(block) // 2]
+    finally:
+        os.close(fd)
+
+
+def test_real_full_disk_partial_room_then_all(
+    small_disk: Path, tmp_path: Path, verify_ok: Any, small_chunks: int
+) -> None:
+    home = small_disk / "trail"
+    trail = tradetrail.open(
+        home,
+        clock=SimClock(),
+        min_free_bytes=0,
+        spill_dir=tmp_path / "spill",  # on another filesystem, as the README advises
+        checkpoint_every=10**6,
+    )
+    try:
+        trail.record("order.accepted", {"n": 0}).wait(timeout=10)
+        filler = small_disk / "filler"
+        _fill(filler)
+        n = 1
+        while True:  # the journal's last page may still have room for a record or two
+            first = trail.record("order.accepted", {"n": n, "pad": PAD})
+            n += 1
+            assert wait_until(lambda r=first: r.spilled or r.journaled, timeout=5)
+            if first.spilled:
+                break
+            assert n < 50, "the disk never filled"
+        backlog = [
+            first,
+            *(trail.record("order.accepted", {"n": m, "pad": PAD}) for m in range(n, n + 999)),
+        ]
+        assert wait_until(lambda: all(r.spilled for r in backlog), timeout=10)
+        assert trail.stats()["spill_pending"] == 1000
+        size = _backlog_bytes(backlog)  # ~650 KB; free about 40% of it
+        os.truncate(filler, max(0, filler.stat().st_size - size * 4 // 10))
+        assert wait_until(lambda: trail.stats()["merged"] > 0, timeout=15), trail.stats()
+        wait_until(lambda: trail.stats()["merged"] > 100, timeout=5)
+        stats = trail.stats()
+        assert 0 < stats["merged"] < 1000, stats
+        assert stats["spill_pending"] == 1000 - stats["merged"]
+        new = [trail.record("order.accepted", {"n": m}) for m in range(n + 999, n + 1099)]
+        filler.unlink()
+        seqs = [r.wait(timeout=30) for r in [*backlog, *new]]
+        assert seqs == list(range(n - 1, n + 1099))
+        assert trail.flush(timeout=10) is True
+        assert trail.stats()["spill_pending"] == 0
+    finally:
+        trail.close(timeout=30)
+    counts = _ids(home)
+    assert len(counts) == n + 1099 and max(counts.values()) == 1
+    verify_ok(home)
