@@ -76,6 +76,7 @@ QUARANTINE_DIR: Final = "quarantine"
 _QUEUED, _JOURNALED, _SPILLED = 0, 1, 2
 _RECORD, _FLUSH, _CHECKPOINT = 0, 1, 2
 _RETRY_MIN, _RETRY_MAX = 0.5, 30.0
+FALLBACK_TYPE: Final = "log.fallback"
 
 _open_trails: weakref.WeakSet[Trail] = weakref.WeakSet()
 
@@ -205,6 +206,7 @@ class Trail:
             "tiles_written": 0,
             "redacted": 0,
             "schema_errors": 0,
+            "fallbacks": 0,
         }
         self._last_error: str | None = None
 
@@ -574,6 +576,9 @@ class Trail:
         )
         if event.redacted is not None or event.schema_error is not None:
             self._note_shaping(event_type, event)
+        if event_type == FALLBACK_TYPE:  # an integration kept an event it could not record as asked
+            with self._shaping_lock:
+                self._counters["fallbacks"] += 1
         receipt = Receipt(self, event)
         queue = self._queue
         if len(queue) >= self._queue_size:
