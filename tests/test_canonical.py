@@ -315,3 +315,31 @@ def test_line_has_no_whitespace_between_tokens() -> None:
         + TS.encode()
         + b'","type":"order.accepted"}'
     )
+
+
+def test_context_is_a_free_form_envelope_object_sorted_and_redacted() -> None:
+    """`context` (0.2): free-form event context the type's schema does not govern."""
+    from tradetrail.events import DEFAULT_MODEL
+    from tradetrail.redact import DEFAULT_REDACTOR
+
+    prepared = canonical.prepare(
+        "order.accepted",
+        {"price": "1"},
+        {"context": {"run_id": "r-1", "password": "hunter2hunter2"}, "order_id": "O-1"},
+        None,
+        1 << 20,
+        model=DEFAULT_MODEL,
+        redactor=DEFAULT_REDACTOR,
+        strict=True,
+    )
+    line = prepared.line(b"0" * 64, 7, b"2024-03-01T00:00:00.000000Z")
+    record = orjson.loads(line)
+    assert orjson.dumps(record, option=orjson.OPT_SORT_KEYS) == line  # canonical: sorted
+    assert record["context"]["run_id"] == "r-1"
+    assert record["context"]["password"].startswith("[REDACTED")
+    assert record["redacted"] == ["context.password"]
+    assert "schema_error" not in record
+    with pytest.raises(TypeError, match=r"^context: expected a mapping, got str"):
+        canonical.prepare("a.b", None, {"context": "text"}, None, 1 << 20)
+    with pytest.raises(ValueError, match=r"^context.x: nan is not a finite number"):
+        canonical.prepare("a.b", None, {"context": {"x": float("nan")}}, None, 1 << 20)

@@ -336,6 +336,17 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "uptime_ms": 86_400_000,
         "clean": True,
     },
+    "log.record": {
+        "message": "venue reconnected",
+        "logger": "oms.venue",
+        "level": "WARNING",
+        "exc": "Traceback (most recent call last): ...",
+        "stack": "Stack (most recent call last): ...",
+    },
+    "log.fallback": {
+        "intended_type": "order.submitted",
+        "reason": "ValueError: data.qty: required by order.submitted but missing",
+    },
     "system.clock_sync": {
         "offset_us": Decimal("-37.5"),
         "source": "ntp:time.example.net",
@@ -446,8 +457,13 @@ def encode(data: dict[str, Any] | None) -> bytes:
 REVISED = {"compliance.attestation": 2, "order.submitted": 2}
 """Types revised since their first version (a revision only adds optional fields)."""
 
-TRADETRAIL_OWN = {"compliance.export_made", "compliance.records_removed"}
-"""Types that tradetrail's own commands record (exports, retention)."""
+TRADETRAIL_OWN = {
+    "compliance.export_made",
+    "compliance.records_removed",
+    "log.record",
+    "log.fallback",
+}
+"""Types that tradetrail's own commands (exports, retention) and integrations record."""
 
 
 def test_every_type_of_the_brief_is_built_in_and_has_an_example() -> None:

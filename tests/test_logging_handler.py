@@ -1,5 +1,6 @@
 """AuditHandler with real `logging`: audit-carrying records become trail events, every record
-with loggers_all, no recursion, errors reported through handleError and never raised."""
+with loggers_all, no recursion, refused events kept as log.fallback and never raised, audit
+records let through a logger's level by install()."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from conftest import journal_records
 from tradetrail.context import bind
-from tradetrail.logging_handler import AuditHandler
+from tradetrail.logging_handler import AuditHandler, install, uninstall
 from tradetrail.testing import CaptureTrail
 from tradetrail.timefmt import format_ns
 
@@ -217,33 +218,128 @@ def test_the_guard_is_per_thread(make_logger: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "extra",
+    ("extra", "intended", "reason"),
     [
-        {"audit": {"type": "Not A Type"}},
-        {"audit": {"type": "order.accepted", "qty": Decimal("1")}},  # qty is not an envelope field
-        {"audit": {"data": {}}},  # no type
-        {"audit": 42},
-        {"audit_type": "order.accepted", "audit_data": {"price": float("nan")}},
+        ({"audit": {"type": "Not A Type"}}, "Not A Type", "ValueError: type:"),
+        (
+            {"audit": {"type": "order.accepted", "qty": Decimal("1")}},  # not an envelope field
+            "order.accepted",
+            "TypeError: qty: unknown envelope field",
+        ),
+        ({"audit": {"data": {}}}, "None", "TypeError: type: expected an event type"),
+        ({"audit": 42}, "42", "TypeError: type: expected an event type"),
+        (
+            {"audit_type": "order.accepted", "audit_data": {"price": float("nan")}},
+            "order.accepted",
+            "ValueError: data.price: nan is not a finite",
+        ),
     ],
 )
-def test_bad_events_go_to_handle_error_not_the_caller(
-    trail: CaptureTrail, make_logger: Any, extra: dict[str, Any], capsys: pytest.CaptureFixture[str]
+def test_bad_events_are_kept_as_fallbacks_not_raised(
+    trail: CaptureTrail,
+    make_logger: Any,
+    extra: dict[str, Any],
+    intended: str,
+    reason: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    log = make_logger(AuditHandler(trail))
+    """Before 0.2 a bad event was dropped with a traceback on stderr and counted nowhere."""
+    handler = AuditHandler(trail)
+    log = make_logger(handler)
     log.info("bad", extra=extra)  # must not raise
-    assert len(trail.events) == 0
-    assert "--- Logging error ---" in capsys.readouterr().err
+    [kept] = trail.events
+    assert kept.type == "log.fallback"
+    assert kept.data["intended_type"] == intended
+    assert kept.data["reason"].startswith(reason)
+    assert kept.context["context"]["message"] == "bad"  # the event as given
+    assert handler.stats() == {"recorded": 0, "fallback": 1, "failed": 0, "after_close": 0}
+    [error] = [r for r in caplog.records if r.name == "tradetrail"]
+    assert error.levelname == "ERROR" and "log.fallback" in error.getMessage()
     log.info("good", extra={"audit": "order.accepted"})  # and the handler still works
-    assert trail.events.types == ["order.accepted"]
+    assert trail.events.types == ["log.fallback", "order.accepted"]
 
 
-def test_a_closed_trail_is_reported_not_raised(
-    trail: CaptureTrail, make_logger: Any, capsys: pytest.CaptureFixture[str]
+def test_strict_raises_into_the_logging_call(trail: CaptureTrail, make_logger: Any) -> None:
+    log = make_logger(AuditHandler(trail, strict=True))
+    with pytest.raises(ValueError, match=r"data\.price"):
+        log.info("x", extra={"audit_type": "order.accepted", "audit_data": {"price": "x"}})
+    assert len(trail.events) == 0
+
+
+def test_a_closed_trail_is_logged_once_and_counted(
+    trail: CaptureTrail, make_logger: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    log = make_logger(AuditHandler(trail))
+    handler = AuditHandler(trail)
+    log = make_logger(handler)
     trail.close()
     log.info("late", extra={"audit": "order.accepted"})
-    assert "TrailClosedError" in capsys.readouterr().err
+    log.info("later", extra={"audit": "order.accepted"})
+    assert handler.stats() == {"recorded": 0, "fallback": 0, "failed": 2, "after_close": 2}
+    [error] = [r for r in caplog.records if r.name == "tradetrail"]
+    assert error.levelname == "ERROR" and "NOT recorded" in error.getMessage()
+
+
+def test_the_message_and_logger_go_to_context_not_data(
+    trail: CaptureTrail, make_logger: Any
+) -> None:
+    log = make_logger(AuditHandler(trail))
+    log.info(
+        "order %s accepted",
+        "O-1",
+        extra={"audit": {"type": "order.accepted", "data": {"price": "1"}, "order_id": "O-1"}},
+    )
+    [event] = trail.events
+    assert "schema_error" not in event.record and event.data == {"price": "1"}
+    assert event.context == {"message": "order O-1 accepted", "logger": log.name}
+
+
+def test_install_lets_audit_records_through_the_level(
+    trail: CaptureTrail, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+) -> None:
+    """A logger at WARNING dropped an info-level audit record before any handler ran."""
+    log = logging.getLogger(f"test.level.{request.node.name}")
+    log.setLevel(logging.WARNING)
+    log.propagate = False
+    plain = logging.StreamHandler()  # stderr
+    log.addHandler(plain)
+    handler = install(log, trail)
+    try:
+        log.info("filled", extra={"audit": "order.accepted", "order_id": "O-1"})
+        log.log(logging.DEBUG, "dbg", extra={"audit_type": "order.accepted"})
+        log.info("plain line below the level")
+        log.warning("plain warning")
+        try:
+            raise ConnectionError("down")
+        except ConnectionError:
+            log.debug("venue down", exc_info=True, extra={"audit": True})
+    finally:
+        uninstall(log, handler)
+        log.removeHandler(plain)
+    assert trail.events.types == ["order.accepted", "order.accepted", "log.record"]
+    assert trail.events[0].fields["order_id"] == "O-1"
+    assert "ConnectionError: down" in trail.events[2].data["exc"]
+    assert trail.events[2].data["level"] == "DEBUG"
+    err = capsys.readouterr().err
+    assert err == "plain warning\n"  # the other handler still sees only what the level lets by
+    assert "info" not in log.__dict__  # uninstall restores the logger
+
+
+def test_install_on_a_child_reuses_the_parents_handler(
+    trail: CaptureTrail, request: pytest.FixtureRequest
+) -> None:
+    parent = logging.getLogger(f"test.parent.{request.node.name}")
+    child = logging.getLogger(f"{parent.name}.fills")
+    parent.setLevel(logging.ERROR)
+    parent.propagate = False
+    handler = install(parent, trail)
+    try:
+        assert install(child, handler) is handler and child.handlers == []
+        child.info("fill", extra={"audit": "order.accepted"})
+        assert trail.events.types == ["order.accepted"]
+        assert trail.events[0].context["logger"] == child.name
+    finally:
+        uninstall(child, handler)
+        uninstall(parent, handler)
 
 
 def test_bound_context_reaches_the_event(trail: CaptureTrail, make_logger: Any) -> None:
@@ -290,5 +386,6 @@ def test_with_a_real_trail(open_trail: Callable[..., Any], home: Path, make_logg
         "fill_qty": "1",
         "fill_price": "2",
     }
-    assert "schema_error" not in filled
+    assert "schema_error" not in filled and "schema_error" not in started
+    assert filled["context"] == {"message": "filled", "logger": log.name}
     assert len(filled["event_ts"]) == len("2024-03-01T12:00:00.000000Z")

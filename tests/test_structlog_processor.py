@@ -93,8 +93,9 @@ def test_audit_string_is_the_type_and_the_message_is_kept(
         "order rejected by venue", audit="oms.order_rejected", order_id="O-2", reason="margin"
     )
     [event] = trail.events
-    assert event.type == "oms.order_rejected"
-    assert event.data == {"reason": "margin", "message": "order rejected by venue"}
+    assert event.type == "oms.order_rejected"  # not a known type: every key is data
+    assert event.data == {"reason": "margin"}
+    assert event.context == {"message": "order rejected by venue"}
     [line] = _lines(out)
     assert line["event"] == "order rejected by venue" and "audit" not in line
 
@@ -127,20 +128,104 @@ def test_structlog_context_and_tradetrail_bind_reach_the_event(
     assert event.fields["account"] == "ACC-1"  # from structlog's context, an envelope field
     assert event.fields["venue"] == "binance"  # from the bound logger
     assert event.fields["strategy"] == "mom"  # from tradetrail.bind
-    assert event.data == {"request_id": "r-9"}
+    assert event.data == {"request_id": "r-9"}  # oms.order_filled is not a known type
 
 
-def test_a_bad_event_is_reported_in_the_log_line_not_raised(
+def test_keys_that_are_not_fields_of_a_known_type_go_to_context(
+    configured: Any, trail: CaptureTrail
+) -> None:
+    """Before 0.2 the message and every bound key went into data: a schema_error on every
+    correct call of a known type."""
+    structlog.contextvars.bind_contextvars(run_id="r-9", account="ACC-1")
+    configured.info(
+        "order sent", audit="order.submitted", order_id="O-1", side="buy", qty=Decimal("2")
+    )
+    [event] = trail.events
+    assert "schema_error" not in event.record
+    assert event.data == {"side": "buy", "qty": "2"}
+    assert event.context == {"run_id": "r-9", "message": "order sent"}
+    assert event.fields["account"] == "ACC-1" and event.fields["order_id"] == "O-1"
+
+
+def test_the_message_fills_a_message_field_of_the_type(
+    configured: Any, trail: CaptureTrail
+) -> None:
+    configured.warning(
+        "daily loss at 80%", audit="alert.sent", channel="slack", rule="loss", severity="warning"
+    )
+    [event] = trail.events
+    assert event.data["message"] == "daily loss at 80%" and event.context == {}
+
+
+def test_a_plain_message_with_audit_true_is_a_log_record(
     configured: Any, trail: CaptureTrail, out: io.StringIO
 ) -> None:
-    configured.info("Order Accepted!", audit=True)  # not a dotted type
+    """The docstring's own example, `log.info("order accepted", audit=True, ...)`, recorded
+    nothing before: the message is not an event type."""
+    configured.info("order accepted", audit=True, order_id="O-1", qty=Decimal("1"))
+    [event] = trail.events
+    assert event.type == "log.record" and "schema_error" not in event.record
+    assert event.data == {"message": "order accepted"}
+    assert event.context == {"qty": "1"} and event.fields["order_id"] == "O-1"
+    [line] = _lines(out)
+    assert "audit_error" not in line
+
+
+def test_a_bad_event_is_kept_as_a_fallback_and_reported(
+    configured: Any, trail: CaptureTrail, out: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
     configured.info("order.accepted", audit=True, price=float("inf"))
     configured.info("x", audit={"type": "a.b"})
-    assert len(trail.events) == 0
-    bad_type, bad_value, bad_mark = _lines(out)
-    assert bad_type["audit_error"].startswith("ValueError: type: 'Order Accepted!'")
-    assert bad_value["audit_error"].startswith("ValueError: data.price: inf is not a finite")
-    assert bad_mark["audit_error"].startswith("TypeError: audit: expected True or an event type")
+    configured.info("y", audit="order.filled", fill_qty="1")  # fill_price is missing
+    assert trail.events.types == ["log.fallback"] * 3
+    bad_value, bad_mark, missing = trail.events
+    assert bad_value.data["intended_type"] == "order.accepted"
+    assert bad_value.data["reason"].startswith("ValueError: data.price: inf is not a finite")
+    assert bad_value.context == {"data": {"price": "inf"}}  # as its text: JSON has no inf
+    assert bad_mark.data["intended_type"] == "{'type': 'a.b'}"
+    assert bad_mark.data["reason"].startswith("TypeError: type: expected an event type")
+    assert missing.context["data"] == {"fill_qty": "1"}
+    assert "fill_price" in missing.data["reason"]
+    lines = _lines(out)
+    assert all(line["audit_error"] for line in lines)  # the log line says so too
+    errors = [r for r in caplog.records if r.name == "tradetrail" and r.levelname == "ERROR"]
+    assert len(errors) == 3 and "log.fallback" in errors[0].getMessage()
+    processor = structlog.get_config()["processors"][3]
+    assert processor.stats() == {"recorded": 0, "fallback": 3, "failed": 0, "after_close": 0}
+
+
+def test_a_closed_trail_is_counted_and_logged_once(
+    configured: Any, trail: CaptureTrail, out: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
+    configured.info("order.accepted", audit=True)
+    trail.close()
+    configured.info("order.accepted", audit=True)  # must not raise
+    configured.info("order.accepted", audit=True)
+    processor = structlog.get_config()["processors"][3]
+    assert processor.stats() == {"recorded": 1, "fallback": 0, "failed": 2, "after_close": 2}
+    errors = [r for r in caplog.records if r.name == "tradetrail"]
+    assert len(errors) == 1 and "NOT recorded" in errors[0].getMessage()
+    assert _lines(out)[1]["audit_error"].startswith("TrailClosedError")
+
+
+def test_strict_trail_journals_correct_events(
+    open_trail: Callable[..., Any], home: Path, out: io.StringIO
+) -> None:
+    """With a strict trail (examples/README.md) no event was journaled before 0.2."""
+    real = open_trail(strict=True)
+    log = structlog.wrap_logger(
+        structlog.PrintLogger(file=out), processors=_pipeline(AuditProcessor(real))
+    )
+    log = log.bind(run_id="r-1")
+    for i in range(40):
+        log.info("sent", audit="order.submitted", order_id=f"O-{i}", side="buy", qty=Decimal(1))
+    log.info("sent", audit="order.submitted", order_id="O-x", side="buy")  # qty missing
+    real.flush(5)
+    records = journal_records(home)
+    assert [r["type"] for r in records] == ["order.submitted"] * 40 + ["log.fallback"]
+    assert not any("schema_error" in r for r in records)
+    assert records[0]["context"] == {"run_id": "r-1", "message": "sent"}
+    assert real.stats()["fallbacks"] == 1
 
 
 def test_strict_mode_raises(trail: CaptureTrail, out: io.StringIO) -> None:
@@ -148,7 +233,7 @@ def test_strict_mode_raises(trail: CaptureTrail, out: io.StringIO) -> None:
         structlog.PrintLogger(file=out), processors=_pipeline(AuditProcessor(trail, strict=True))
     )
     with pytest.raises(ValueError, match=r"^type:"):
-        log.info("Not A Type", audit=True)
+        log.info("x", audit="Not A Type")
 
 
 def test_a_custom_key(trail: CaptureTrail, out: io.StringIO) -> None:

@@ -42,7 +42,11 @@ CORRELATION_FIELDS: Final = (
 )
 TRACE_FIELDS: Final = ("trace_id", "span_id")  # OpenTelemetry, captured when a span is active
 STRING_FIELDS: Final = frozenset({"actor", *CORRELATION_FIELDS, *TRACE_FIELDS})
-ENVELOPE_FIELDS: Final = frozenset({"event_id", "event_ts", "source", "priority", *STRING_FIELDS})
+ENVELOPE_FIELDS: Final = frozenset(
+    {"event_id", "event_ts", "source", "priority", "context", *STRING_FIELDS}
+)
+"""Fields the caller may set. `context` (an object, from tradetrail 0.2) holds free-form context
+of the event (a log message, bound log keys) that its type's schema does not govern."""
 PRIORITIES: Final = frozenset({"debug", "low", "normal", "high", "critical"})
 TYPE_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 EVENT_ID_PATTERN: Final = re.compile(
@@ -222,6 +226,7 @@ _GROUP: Final = {
     "account": 0,
     "actor": 0,
     "client_order_id": 0,
+    "context": 0,
     "correlation_id": 0,
     "data": 0,
     "event_id": 0,
@@ -345,6 +350,11 @@ def prepare(
         elif name == "priority":
             if value not in PRIORITIES:
                 raise ValueError(f"priority: {value!r} is not one of {sorted(PRIORITIES)}")
+        elif name == "context":
+            if not isinstance(value, Mapping):
+                raise TypeError(f"context: expected a mapping, got {type(value).__name__}")
+            value = dict(value)
+            check_value(value, "context")
         else:  # source
             if not isinstance(value, Mapping):
                 raise TypeError(f"source: expected a mapping, got {type(value).__name__}")

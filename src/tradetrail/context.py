@@ -29,9 +29,10 @@ from .canonical import ENVELOPE_FIELDS, MAX_FIELD_CHARS, PRIORITIES, STRING_FIEL
 
 __all__ = ["BINDABLE_FIELDS", "bind", "bound_fields", "trace_fields"]
 
-# event_id and event_ts describe one event: bound to a block they would repeat on every event.
+# event_id, event_ts and context describe one event: bound to a block they would repeat on every
+# event.
 BINDABLE_FIELDS: Final = frozenset(
-    ENVELOPE_FIELDS - {"event_id", "event_ts", "trace_id", "span_id"}
+    ENVELOPE_FIELDS - {"event_id", "event_ts", "context", "trace_id", "span_id"}
 )
 
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})

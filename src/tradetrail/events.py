@@ -682,6 +682,32 @@ class SystemClockSync(EventData, kw_only=True, frozen=True):
     stratum: int | None = None
 
 
+# --------------------------------------------------------------------------- log
+
+
+class LogRecord(EventData, kw_only=True, frozen=True):
+    """A log line kept as evidence: what the logging integrations record for a line marked
+    for the audit that names no event type (or, with `loggers_all`, every line)."""
+
+    TYPE = "log.record"
+    VERSION = 1
+    message: str
+    logger: str | None = None
+    level: str | None = None
+    exc: str | None = None
+    stack: str | None = None
+
+
+class LogFallback(EventData, kw_only=True, frozen=True):
+    """An audit event a logging integration could not record as asked (bad data, a value the
+    encoder refuses): kept, with the reason; the event as given is in the record's `context`."""
+
+    TYPE = "log.fallback"
+    VERSION = 1
+    intended_type: str
+    reason: str
+
+
 # --------------------------------------------------------------------------- compliance
 
 
@@ -833,6 +859,8 @@ BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     SystemServiceStarted,
     SystemServiceStopped,
     SystemClockSync,
+    LogRecord,
+    LogFallback,
     ComplianceAttestation,
     ComplianceExceptionNoted,
     ComplianceApprovalGranted,
@@ -906,6 +934,8 @@ class Envelope(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=T
     trace_id: Ident | None = None
     span_id: Ident | None = None
     data: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    """Free-form context of the event that its type's schema does not govern (from 0.2)."""
     spill: Spill | None = None
     redacted: list[str] | None = None
     """Paths of the values the redactor replaced (`data.venue.api_key`, `actor`)."""
@@ -1168,6 +1198,12 @@ class EventModel:
         """The struct of a type name, or None for a type the model does not know."""
         entry = self._entries.get(event_type)
         return entry[0] if entry is not None else None
+
+    def fields_of(self, event_type: str) -> frozenset[str] | None:
+        """The `data` field names of a known type (None for a type the model does not know):
+        the logging integrations put what is not one of them in the record's `context`."""
+        entry = self._entries.get(event_type)
+        return None if entry is None else frozenset(entry[0].__struct_encode_fields__)
 
     def types(self) -> list[str]:
         """Every registered type name, sorted."""

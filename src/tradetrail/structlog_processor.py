@@ -7,26 +7,31 @@
         AuditProcessor(trail),                      # before the renderer
         structlog.processors.JSONRenderer(),
     ])
-    log.info("order accepted", audit=True, order_id="O-1", qty=Decimal("1"))  # type from event
-    log.info("order accepted", audit="order.accepted", order_id="O-1")        # explicit type
+    log.info("order.accepted", audit=True, order_id="O-1", price=Decimal("1"))  # type = event
+    log.info("order accepted", audit="order.accepted", order_id="O-1")          # explicit type
     log.info("order accepted", audit_type="order.accepted", order_id="O-1")
+    log.info("venue reconnected", audit=True)           # not a type: a `log.record` event
 
 Only event dicts with a true `audit` (or `audit_type`) are recorded; the key is removed and the
-dict is returned, so the log line is written as before. Keys that are envelope fields
-(`order_id`, `symbol`, `account`, ...) go to the envelope, structlog's own keys (timestamp,
-level, logger, exc_info, ...) are left out, and the rest is the event's `data`; the log message
-is kept as `data.message` unless it served as the type. Recording must not break the logging
-call: a bad event is reported in the log line itself as `audit_error` (pass `strict=True` to
-raise instead, e.g. in tests). structlog need not be installed to import this module.
+dict is returned, so the log line is written as before. What goes where (docs/INTEGRATIONS.md):
+envelope fields (`order_id`, `symbol`, ...) to the envelope; structlog's own keys (timestamp,
+level, logger, ...) nowhere; keys that are fields of the type's struct to `data`, every other
+key to the record's free-form `context` (a type the model does not know takes them all in
+`data`); the log message to `data.message` when the type has such a field, else to
+`context.message`. So a correct call never gets a `schema_error`. An event the trail refuses is
+recorded as `log.fallback` with the reason (and `audit_error` is added to the log line); after
+the trail is closed, events are counted and logged, never raised (`stats()`). `strict=True`
+raises into the logging call instead, for tests. structlog need not be installed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, Final
 
 from .auditor import Recorder
-from .canonical import ENVELOPE_FIELDS
+from .canonical import ENVELOPE_FIELDS, TYPE_PATTERN
+from .integrations import LOG_TYPE, AuditSink, model_of
 
 __all__ = ["STRUCTLOG_KEYS", "AuditProcessor"]
 
@@ -50,7 +55,7 @@ STRUCTLOG_KEYS: Final = frozenset(
 class AuditProcessor:
     """Records the event dicts marked with `key` (default `audit`) or `<key>_type`."""
 
-    __slots__ = ("_skip", "key", "strict", "trail", "type_key")
+    __slots__ = ("_model", "_sink", "_skip", "key", "trail", "type_key")
 
     def __init__(
         self,
@@ -63,11 +68,21 @@ class AuditProcessor:
         self.trail = trail
         self.key = key
         self.type_key = f"{key}_type"
-        self.strict = strict
         self._skip = frozenset(exclude) | {"event"}
+        self._model = model_of(trail)
+        self._sink = AuditSink(trail, f"AuditProcessor(key={key!r})", strict=strict)
+
+    @property
+    def strict(self) -> bool:
+        return self._sink.strict
 
     def __repr__(self) -> str:
         return f"AuditProcessor({self.trail!r}, key={self.key!r})"
+
+    def stats(self) -> dict[str, int]:
+        """recorded, fallback (kept as `log.fallback`), failed (lost), after_close (dropped
+        because the trail was closed; also in failed)."""
+        return self._sink.stats()
 
     def __call__(
         self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
@@ -79,38 +94,48 @@ class AuditProcessor:
         explicit = event_dict.pop(type_key, None)
         if mark is False or (mark is None and explicit is None):
             return event_dict
-        try:
-            self._record(mark, explicit, event_dict)
-        except Exception as exc:
-            if self.strict:
-                raise
-            event_dict[f"{key}_error"] = f"{type(exc).__name__}: {exc}"
+        error = self._record(mark, explicit, event_dict)
+        if error is not None:
+            event_dict[f"{key}_error"] = error
         return event_dict
 
-    def _record(self, mark: Any, explicit: Any, event_dict: MutableMapping[str, Any]) -> None:
+    def _record(self, mark: Any, explicit: Any, event_dict: MutableMapping[str, Any]) -> str | None:
         message = event_dict.get("event")
         event_type: Any
-        if isinstance(mark, str):
-            event_type = mark
-        elif mark is not None and mark is not True:
-            raise TypeError(
-                f"{self.key}: expected True or an event type, got {type(mark).__name__}"
-            )
-        elif explicit is not None:
-            event_type = explicit
+        if mark is True or mark is None:
+            if explicit is not None:
+                event_type = explicit
+            elif isinstance(message, str) and TYPE_PATTERN.match(message):
+                event_type = message  # audit=True: the event name is the type
+            else:
+                event_type = LOG_TYPE  # a plain message: the line itself is the record
         else:
-            event_type = message  # audit=True: the event name is the type
-        if not isinstance(event_type, str):
-            raise ValueError(f"type: {event_type!r} is not an event type")
+            event_type = mark  # a type; anything else becomes a log.fallback naming it
+        model = self._model
+        typed = model is not None and type(event_type) is str
+        names = model.fields_of(event_type) if typed and model is not None else None
         fields: dict[str, Any] = {}
         data: dict[str, Any] = {}
+        context: dict[str, Any] = {}
         skip = self._skip
         for name, value in event_dict.items():
-            if name in ENVELOPE_FIELDS:
+            if name in skip:
+                continue
+            if name == "context":
+                if isinstance(value, Mapping):
+                    context.update(value)
+                elif value is not None:
+                    context[name] = value
+            elif name in ENVELOPE_FIELDS:
                 if value is not None:
                     fields[name] = value
-            elif name not in skip:
+            elif names is None or name in names:
                 data[name] = value
+            else:
+                context[name] = value
         if message is not None and message != event_type:
-            data.setdefault("message", message)
-        self.trail.record(event_type, data or None, **fields)
+            if names is not None and "message" in names and "message" not in data:
+                data["message"] = message if isinstance(message, str) else str(message)
+            else:
+                context.setdefault("message", message)
+        return self._sink.record(event_type, data or None, context, fields)

@@ -68,6 +68,12 @@ class CapturedEvent:
     def event_id(self) -> str:
         return str(self.fields["event_id"])
 
+    @property
+    def context(self) -> dict[str, Any]:
+        """The record's free-form `context` ({} when none): a log message, bound log keys."""
+        context: dict[str, Any] = self.record.get("context", {})
+        return context
+
     def matches(self, event_type: str | None = None, /, **expected: Any) -> bool:
         """Whether this event has the type and every expected field or data value (values
         normalised as they are stored)."""

@@ -81,6 +81,7 @@ MERGE_CHUNK_BYTES: Final = 256 * 1024
 """A spill merge writes (and in fsync mode fsyncs) at most this much before acknowledging, so a
 disk with room for part of a backlog takes that part instead of refusing all of it."""
 _SPACE_ERRORS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+FALLBACK_TYPE: Final = "log.fallback"
 
 _open_trails: weakref.WeakSet[Trail] = weakref.WeakSet()
 
@@ -214,6 +215,7 @@ class Trail:
             "tiles_written": 0,
             "redacted": 0,
             "schema_errors": 0,
+            "fallbacks": 0,
         }
         self._last_error: str | None = None
 
@@ -577,6 +579,9 @@ class Trail:
         )
         if event.redacted is not None or event.schema_error is not None:
             self._note_shaping(event_type, event)
+        if event_type == FALLBACK_TYPE:  # an integration kept an event it could not record as asked
+            with self._shaping_lock:
+                self._counters["fallbacks"] += 1
         receipt = Receipt(self, event)
         queue = self._queue
         if len(queue) >= self._queue_size:
