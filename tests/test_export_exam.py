@@ -448,6 +448,18 @@ def test_a_range_starting_before_the_first_record_chains(gap_trail: Path) -> Non
     assert report.ok, [str(f) for f in report.faults]
 
 
+def test_a_range_wholly_before_the_first_record_is_refused(gap_trail: Path) -> None:
+    out = gap_trail.parent / "before.zip"
+    with pytest.raises(ExamError, match=r"--to 2024-02-29 is before .* first day is 2024-03-01"):
+        export_exam(gap_trail, "2024-02-20", "2024-02-29", out=out)
+    result = run(
+        "export", "exam", "--home", gap_trail, "--from", "2024-02-20", "--to", "2024-02-29",
+        "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 2 and "first day is 2024-03-01" in result.stderr
+    assert not out.exists() and not (gap_trail / "exports").exists()
+
+
 def test_a_damaged_or_malformed_package_is_faulted_not_crashed(
     demo: Path, package: Path, tmp_path: Path
 ) -> None:
