@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +31,7 @@ ENV_VARS = (
     "TRADETRAIL_SERVICE",
     "TRADETRAIL_STRICT",
     "TRADETRAIL_DATABASE_URL",
+    "TRADETRAIL_DATABASE_OWNER_URL",
     "TRADETRAIL_CONFIG_PATHS",
 )
 
@@ -158,6 +161,23 @@ def wait_until(predicate: Callable[[], object], timeout: float = 5.0, step: floa
             return True
         time.sleep(step)
     return bool(predicate())
+
+
+def console_script() -> Path:
+    """The installed `tradetrail` command: beside the running interpreter (its venv's bin),
+    else on PATH. A missing one fails the test rather than skipping it: the README's install
+    makes it, so its absence is a broken install, not an optional feature."""
+    beside = Path(sys.executable).parent / "tradetrail"
+    if beside.is_file():
+        return beside
+    found = shutil.which("tradetrail")
+    if found is None:
+        pytest.fail(
+            f"the tradetrail console script is not installed: neither {beside} nor PATH has it"
+            " (install the checkout with pip install -e '.[test]')",
+            pytrace=False,
+        )
+    return Path(found)
 
 
 def file_mode(path: Path) -> int:

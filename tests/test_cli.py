@@ -17,15 +17,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 import tradetrail
+from conftest import console_script
 from tradetrail.checkpoint import open_checkpoint
 from tradetrail.cli import main
 from tradetrail.journal import journal_files
 from tradetrail.keys import read_vkey
 from tradetrail.note import Signer, Verifier
 
-CONSOLE = Path(sys.executable).with_name("tradetrail")
-if not CONSOLE.exists():  # pragma: no cover - the venv of this checkout
-    CONSOLE = Path("/tmp/venv/bin/tradetrail")
 ORIGIN = "trail.example.com/cli-desk"
 
 
@@ -537,9 +535,32 @@ def test_verify_exit_codes_and_json(home: Path) -> None:
 # ------------------------------------------------------------------------------- console script
 
 
+def test_console_script_is_found_beside_the_interpreter_or_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a path of one machine's venv: the interpreter's own bin, then PATH; never a skip."""
+    bin_dir = tmp_path / "odd venv (x)" / "bin"
+    bin_dir.mkdir(parents=True)
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(pytest.fail.Exception, match="console script is not installed"):
+        console_script()
+    on_path = tmp_path / "empty" / "tradetrail"
+    on_path.parent.mkdir()
+    on_path.write_text("#!/bin/sh\n")
+    on_path.chmod(0o755)
+    assert console_script() == on_path
+    (bin_dir / "tradetrail").write_text("#!/bin/sh\n")
+    assert console_script() == bin_dir / "tradetrail"
+
+
 def run_console(*args: Any, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [CONSOLE, *map(str, args)], input=input, capture_output=True, timeout=60, check=False
+        [console_script(), *map(str, args)],
+        input=input,
+        capture_output=True,
+        timeout=60,
+        check=False,
     )
 
 

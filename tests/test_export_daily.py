@@ -354,6 +354,23 @@ def test_an_open_day_is_refused_without_partial(demo: Path, tmp_path: Path) -> N
     assert result.exit_code == 2 and "not begun" in result.output
 
 
+def test_a_day_before_the_first_record_is_refused(demo: Path, tmp_path: Path) -> None:
+    """No 'no trading' pack of a day before the trail began: it would claim a checkpoint signed
+    when that day was sealed. The refusal names the trail's first day."""
+    for day in ("2020-01-01", "2024-03-03"):
+        out = tmp_path / day
+        result = run("export", "daily", "--home", demo, "--date", day, "--out", out)
+        assert result.exit_code == 2, result.output
+        assert f"{day} is before the trail's first record" in result.stderr
+        assert f"first day is {DAY1}" in result.stderr
+        assert not out.exists() and not pack(demo, day).exists()
+    empty = tmp_path / "empty"
+    with tradetrail.open(empty, min_free_bytes=0):
+        pass
+    result = run("export", "daily", "--home", empty, "--date", "2020-01-01")
+    assert result.exit_code == 2 and "has no records yet" in result.stderr
+
+
 def test_partial_packs_say_so(demo: Path, tmp_path: Path) -> None:
     result = run(
         "export",
@@ -760,4 +777,4 @@ def test_a_format_1_pack_of_another_day_is_something_else(v1_trail: Path, tmp_pa
     target = tmp_path / "other"
     shutil.copytree(pack(v1_trail, V1_DAY), target)
     with pytest.raises(PackError, match="holds something else"):
-        export_daily(v1_trail, "2024-02-29", out=target)
+        export_daily(v1_trail, "2024-03-05", out=target)

@@ -448,6 +448,38 @@ def test_a_range_starting_before_the_first_record_chains(gap_trail: Path) -> Non
     assert report.ok, [str(f) for f in report.faults]
 
 
+def test_a_range_wholly_before_the_first_record_is_refused(gap_trail: Path) -> None:
+    out = gap_trail.parent / "before.zip"
+    with pytest.raises(ExamError, match=r"--to 2024-02-29 is before .* first day is 2024-03-01"):
+        export_exam(gap_trail, "2024-02-20", "2024-02-29", out=out)
+    result = run(
+        "export", "exam", "--home", gap_trail, "--from", "2024-02-20", "--to", "2024-02-29",
+        "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 2 and "first day is 2024-03-01" in result.stderr
+    assert not out.exists() and not (gap_trail / "exports").exists()
+
+
+def test_a_truncated_zip_is_reported_damaged(demo: Path, package: Path, tmp_path: Path) -> None:
+    """A package cut short (an interrupted copy) is a damaged zip, named, not 'not a pack'."""
+    key = demo / VKEY_FILE
+    for name, size in (("cut.zip", package.stat().st_size // 2), ("cut-package", 1000)):
+        cut = tmp_path / name
+        cut.write_bytes(package.read_bytes()[:size])
+        result = run("verify-pack", cut, "--vkey", key)
+        assert result.exit_code == 1, result.output
+        assert f"{name}: the zip file is damaged (truncated" in result.stdout
+        assert "not a pack" not in result.output and "Traceback" not in result.output
+        as_json = orjson.loads(run("verify-pack", cut, "--vkey", key, "--json").stdout)
+        assert as_json["ok"] is False and "damaged" in as_json["faults"][0]["message"]
+    (tmp_path / "empty.zip").write_bytes(b"")
+    result = run("verify-pack", tmp_path / "empty.zip", "--vkey", key)
+    assert result.exit_code == 1 and "empty.zip: the zip file is empty" in result.stdout
+    (tmp_path / "notes.txt").write_text("not a package")
+    result = run("verify-pack", tmp_path / "notes.txt", "--vkey", key)
+    assert result.exit_code == 2 and "not a pack directory nor an exam package" in result.stderr
+
+
 def test_a_damaged_or_malformed_package_is_faulted_not_crashed(
     demo: Path, package: Path, tmp_path: Path
 ) -> None:

@@ -525,6 +525,39 @@ def test_cli_on_postgres_end_to_end(demo_home: Path, postgres_dsns: Any) -> None
     assert run("index", "rebuild", *url).exit_code == 0
 
 
+def test_db_migrate_with_only_the_database_url(postgres_dsns: Any) -> None:  # noqa: F811
+    """TRADETRAIL_DATABASE_URL alone is enough to migrate: its role owns the schema, and the
+    command says so in one line; with no URL at all it is a usage error naming both."""
+    dsns = postgres_dsns.server.create_database()
+    runner = CliRunner()
+    env = {"TRADETRAIL_DATABASE_URL": dsns.owner}
+    migrated = runner.invoke(main, ["db", "migrate", "--app-role", dsns.app_role], env=env)
+    assert migrated.exit_code == 0, migrated.output
+    assert "applied migration(s)" in migrated.stdout
+    (note,) = migrated.stderr.splitlines()
+    assert "(tt_owner) owns the schema" in note and "triggers" in note
+    assert "secret" not in migrated.output  # the password stays out of the note
+    again = runner.invoke(main, ["db", "migrate"], env=env)
+    assert again.exit_code == 0 and "up to date" in again.stdout
+    named = runner.invoke(main, ["db", "migrate", "--owner-url", dsns.owner], env=env)
+    assert named.exit_code == 0 and named.stderr == ""  # an explicit owner needs no note
+    # the schema it made is the real one: the app role inserts, the triggers refuse changes
+    import psycopg
+
+    from tradetrail.index.postgres import PostgresIndex
+
+    index = PostgresIndex(dsns.app)
+    try:
+        assert index.add(rows()[:1]) == 1
+    finally:
+        index.close()
+    with psycopg.connect(dsns.owner, autocommit=True) as conn, pytest.raises(psycopg.Error):
+        conn.execute("DELETE FROM tradetrail.audit_log")
+    missing = runner.invoke(main, ["db", "migrate"])
+    assert missing.exit_code == 2
+    assert "--owner-url" in missing.stderr and "TRADETRAIL_DATABASE_URL" in missing.stderr
+
+
 def test_cli_postgres_errors_are_one_line_without_the_password(demo_home: Path) -> None:
     result = CliRunner().invoke(
         main,

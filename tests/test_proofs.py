@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 import tradetrail
+from conftest import console_script
 from tradetrail.cli import main
 from tradetrail.errors import ProofError
 from tradetrail.journal import journal_files
@@ -30,7 +31,6 @@ ORIGIN = "trail.example.com/proof-desk"
 SECOND = 1_000_000_000
 DAY = 86_400 * SECOND
 T0 = 1_767_225_600 * SECOND + 9 * 3600 * SECOND  # 2026-01-01T09:00:00Z
-CONSOLE = Path("/tmp/venv/bin/tradetrail")
 
 
 class SimClock:
@@ -486,8 +486,9 @@ def test_cli_proof_errors(small: Trail, tmp_path: Path) -> None:
 
 def test_console_script_round_trip(small: Trail, tmp_path: Path) -> None:
     """The installed `tradetrail` command, as an auditor would run it."""
+    console = console_script()
     proof = subprocess.run(
-        [CONSOLE, "proof", "inclusion", "--home", small.home, "--seq", "12"],
+        [console, "proof", "inclusion", "--home", small.home, "--seq", "12"],
         capture_output=True,
         check=True,
         timeout=60,
@@ -496,7 +497,7 @@ def test_console_script_round_trip(small: Trail, tmp_path: Path) -> None:
     path.write_bytes(proof.stdout)
     vkey = small.home / "trail.vkey"
     ok = subprocess.run(
-        [CONSOLE, "proof", "verify", path, "--vkey", vkey, "--json"],
+        [console, "proof", "verify", path, "--vkey", vkey, "--json"],
         capture_output=True,
         timeout=60,
     )
@@ -506,7 +507,7 @@ def test_console_script_round_trip(small: Trail, tmp_path: Path) -> None:
     obj["leaf_index"] = 13
     path.write_text(json.dumps(obj))
     bad = subprocess.run(
-        [CONSOLE, "proof", "verify", path, "--vkey", vkey], capture_output=True, timeout=60
+        [console, "proof", "verify", path, "--vkey", vkey], capture_output=True, timeout=60
     )
     assert bad.returncode == 1
     assert b"INVALID" in bad.stderr and b"Traceback" not in bad.stderr

@@ -389,7 +389,10 @@ def _verify_exam(
         sys.exit(0 if report.ok else 1)
     _print_faults(report.faults, report.fault_count, report.warnings)
     verdict = "[green]OK[/]" if report.ok else f"[red]{report.fault_count} FAULT(S)[/]"
-    period = report.period or {}
+    if report.period is None:  # not even its manifest could be read
+        out.print(f"{verdict}: {path} could not be checked as an exam package", soft_wrap=True)
+        sys.exit(0 if report.ok else 1)
+    period = report.period
     selected = "" if report.query_records is None else f", {report.query_records} selected"
     out.print(
         f"{verdict}: exam package {period.get('from')} to {period.get('to')}, "

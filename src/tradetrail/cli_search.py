@@ -7,6 +7,7 @@ import csv
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import click
 import orjson
@@ -404,15 +405,23 @@ def db() -> None:
 @click.option(
     "--owner-url",
     envvar="TRADETRAIL_DATABASE_OWNER_URL",
-    required=True,
-    help="URL of the owner role, which owns the schema (env TRADETRAIL_DATABASE_OWNER_URL).",
+    default=None,
+    help="URL of the owner role, which owns the schema (env TRADETRAIL_DATABASE_OWNER_URL); "
+    "without it, the database URL's role.",
+)
+@click.option(
+    "--database-url",
+    "url",
+    envvar="TRADETRAIL_DATABASE_URL",
+    default=None,
+    help="Used as the owner URL when none is given (env TRADETRAIL_DATABASE_URL).",
 )
 @click.option(
     "--app-role",
     default=None,
     help="Role the application connects as: granted SELECT and INSERT only.",
 )
-def db_migrate(owner_url: str, app_role: str | None) -> None:
+def db_migrate(owner_url: str | None, url: str | None, app_role: str | None) -> None:
     """Apply the versioned schema migrations (idempotent) as the owner role.
 
     \b
@@ -421,8 +430,20 @@ def db_migrate(owner_url: str, app_role: str | None) -> None:
     """
     from .index.postgres import migrate
 
-    applied = migrate(owner_url, app_role)
+    if owner_url is None and url is None:
+        fail("--owner-url (or TRADETRAIL_DATABASE_OWNER_URL, or TRADETRAIL_DATABASE_URL) is needed")
+    applied = migrate(owner_url or url or "", app_role)
     if applied:
         out.print(f"applied migration(s): {', '.join(applied)}")
     else:
         out.print("the schema is up to date")
+    if owner_url is None:
+        role = unquote(urlsplit(url or "").username or "") or "its user"
+        err.print(
+            f"note: no --owner-url: the database URL's role ({role}) owns the schema; the "
+            "triggers still keep records immutable, though an owner could drop them (keep the "
+            "application on another role: --owner-url with --app-role)",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )

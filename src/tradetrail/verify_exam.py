@@ -58,6 +58,23 @@ _UNLISTED: Final = (MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE)
 _UNREADABLE: Final = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
 """What reading a damaged zip entry raises."""
 _DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ZIP_MAGIC: Final = (b"PK\x03\x04", b"PK\x05\x06")
+"""How a zip starts (a local file header, or the end record of an empty zip)."""
+
+
+class _DamagedZip(Exception):
+    """A file that is meant to be a zip (its name or first bytes say so) but cannot be opened:
+    a fault of the package, not a wrong argument."""
+
+
+def _meant_as_zip(path: Path) -> bool:
+    if path.suffix.lower() == ".zip":
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) in _ZIP_MAGIC
+    except OSError:
+        return False
 
 
 @dataclass
@@ -88,8 +105,18 @@ class _Source:
         if path.is_file():
             try:
                 self.zip = zipfile.ZipFile(path)
-            except (zipfile.BadZipFile, OSError) as exc:
+            except zipfile.BadZipFile as exc:
+                if _meant_as_zip(path):
+                    size = path.stat().st_size
+                    raise _DamagedZip(
+                        f"the zip file is damaged (truncated or corrupted: {size} bytes and "
+                        "no readable central directory); obtain the package again"
+                        if size
+                        else "the zip file is empty (0 bytes); obtain the package again"
+                    ) from None
                 raise PackUsageError(f"{path}: not a zip file ({exc})") from None
+            except OSError as exc:
+                raise PackUsageError(f"{path}: cannot be read ({exc})") from None
             names = self.zip.namelist()
             folders = {n.split("/", 1)[0] for n in names}
             if len(folders) != 1 or not all("/" in n for n in names):
@@ -193,8 +220,8 @@ def _manifest_problem(manifest: dict[str, Any]) -> str | None:
 
 def is_exam_package(path: Path) -> bool:
     """A zip, or a folder whose manifest (or its one sub-folder's) says exam package."""
-    if path.is_file():
-        return zipfile.is_zipfile(path)
+    if path.is_file():  # a damaged zip too: its check says so rather than "not a pack"
+        return zipfile.is_zipfile(path) or _meant_as_zip(path)
     for candidate in (path, *(p for p in path.iterdir() if p.is_dir())) if path.is_dir() else ():
         manifest = candidate / MANIFEST_FILE
         if manifest.is_file():
@@ -222,7 +249,12 @@ def verify_exam(
     if not vkeys:
         raise PackUsageError("give the verifier key of the trail (--vkey)")
     report = ExamReport(str(path))
-    source = _Source(path)
+    try:
+        source = _Source(path)
+    except _DamagedZip as exc:
+        report.fault_count += 1
+        report.faults.append(PackFault(path.name, str(exc)))
+        return report
     try:
         _verify(source, vkeys, attesters, report, max_faults, progress)
     except _UNREADABLE as exc:  # a damaged entry not caught where it is read

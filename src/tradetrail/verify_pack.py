@@ -301,7 +301,7 @@ def verify_pack(
     if not path.exists():
         raise PackUsageError(f"{path}: no such file or directory")
     if not path.is_dir():
-        raise PackUsageError(f"{path}: not a pack directory")
+        raise PackUsageError(f"{path}: not a pack directory nor an exam package (a .zip)")
     if not (path / MANIFEST_FILE).exists() and not (path / SIGNATURE_FILE).exists():
         raise PackUsageError(f"{path}: not a pack (no {MANIFEST_FILE} nor {SIGNATURE_FILE})")
     if not vkeys:

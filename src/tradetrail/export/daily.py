@@ -1088,6 +1088,30 @@ def _install(
     )
 
 
+def first_record_day(home: Path) -> str | None:
+    """The UTC day (YYYY-MM-DD) of the trail's first record, pruned days included; None when
+    the trail has no record yet."""
+    days = [d.day for d in pruned_days(home)]
+    days += next(([file_day(p)] for p in journal_files(home) if first_seq(p) is not None), [])
+    if not days:
+        return None
+    first = min(days)
+    return f"{first[:4]}-{first[4:6]}-{first[6:]}"
+
+
+def check_not_before_trail(home: Path, day: str) -> None:
+    """A day before the trail's first record has no pack of its own: a 'no trading' pack of it
+    would claim a checkpoint signed at a seal that never happened."""
+    first = first_record_day(home)
+    if first is None:
+        raise PackError(f"{home} has no records yet: there is no day to pack")
+    if day < first:
+        raise PackError(
+            f"{day} is before the trail's first record (its first day is {first}); "
+            "there is nothing to pack"
+        )
+
+
 def export_daily(
     home: Path | str,
     day: str,
@@ -1097,16 +1121,21 @@ def export_daily(
     signing_key: str | None = None,
     today: date | None = None,
     progress: Callable[[int], None] | None = None,
+    before_trail: bool = False,
 ) -> PackResult:
     """Write the daily pack of UTC day `day` (YYYY-MM-DD); see the module docstring.
 
     A sealed day gets a pack covered by the checkpoint signed at its seal: byte-identical
     whenever it is made. An open day is refused (PackError) unless `partial`, which packs the
-    day's records up to the newest checkpoint and says so. `today` (UTC) is for tests."""
+    day's records up to the newest checkpoint and says so. A day before the trail's first
+    record is refused unless `before_trail` (an exam range that starts before the trail, whose
+    empty packs chain to the first). `today` (UTC) is for tests."""
     home = Path(home)
     day = parse_date(day)
     if not (home / JOURNAL_DIR).is_dir():
         raise ConfigError(f"{home} is not a trail (no journal/ directory)")
+    if not before_trail:
+        check_not_before_trail(home, day)
     vkey = read_vkey(home / VKEY_FILE)
     compact = day.replace("-", "")
     if not (home / JOURNAL_DIR / day_file_name(compact)).exists() and any(

@@ -60,6 +60,7 @@ from .daily import (
     SIGNATURE_FILE,
     SUMS_FILE,
     PackError,
+    check_not_before_trail,
     day_bounds,
     export_daily,
     parse_date,
@@ -233,6 +234,10 @@ def export_exam(
     if out.suffix.lower() != ".zip":
         raise ExamError(f"--out {out}: an exam package is a .zip file")
     vkey = read_vkey(home / VKEY_FILE)
+    try:  # days before the first record may open the range, but not make all of it
+        check_not_before_trail(home, end)
+    except PackError as exc:
+        raise ExamError(f"--to {exc}") from None
     days = _days(start, end)
     for day in days:  # refuse before making anything
         bounds = day_bounds(home, day, today)
@@ -252,7 +257,9 @@ def export_exam(
         pack = home / "exports" / "daily" / day
         manifest = pack / MANIFEST_FILE
         if not manifest.is_file() or orjson.loads(manifest.read_bytes()).get("partial") is True:
-            result = export_daily(home, day, signing_key=signing_key, today=today)
+            result = export_daily(
+                home, day, signing_key=signing_key, today=today, before_trail=True
+            )
             warnings += result.warnings
             if result.created:
                 made.append(day)
