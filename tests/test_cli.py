@@ -106,6 +106,18 @@ def test_demo_never_touches_a_trail_it_did_not_make(home: Path, tmp_path: Path) 
     assert invoke("verify", "--home", home).exit_code == 0
 
 
+def test_demo_hints_can_be_pasted_with_an_odd_home(tmp_path: Path) -> None:
+    import shlex
+
+    demo = tmp_path / "my demo"
+    result = invoke("demo", "--events", 60, "--days", 1, "--home", demo)
+    assert result.exit_code == 0, result.output
+    hint = next(ln for ln in result.stdout.splitlines() if "tradetrail tail --home" in ln)
+    args = shlex.split(hint)
+    assert args[args.index("--home") + 1] == str(demo)
+    assert invoke(*args[1:]).exit_code == 0
+
+
 def test_demo_refuses_its_own_trail_while_a_writer_holds_it(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
     assert invoke("demo", "--events", 100, "--days", 1, "--home", demo).exit_code == 0

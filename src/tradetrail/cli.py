@@ -4,6 +4,7 @@ usage or configuration error. User mistakes print one line, never a traceback.""
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -164,21 +165,22 @@ def demo(home: Path, events: int, days: int, seed: int, fresh: bool) -> None:
         f"verify: {status}: {report.size} records in {report.files} day files, "
         f"{report.checkpoints_checked} signed checkpoints, {report.tiles_checked} tiles"
     )
+    q, vkey = shlex.quote(str(home)), shlex.quote(str(home / VKEY_FILE))
     out.print(
         "\nNext, try:\n"
         f"  tradetrail --help\n"
-        f"  tradetrail info --home {home}\n"
-        f"  tradetrail tail --home {home} -n 5\n"
-        f"  tradetrail verify --home {home} --json\n"
-        f"  tradetrail proof inclusion --home {home} --seq 42 > proof.json\n"
-        f"  tradetrail proof verify proof.json --vkey {home}/{VKEY_FILE}\n"
+        f"  tradetrail info --home {q}\n"
+        f"  tradetrail tail --home {q} -n 5\n"
+        f"  tradetrail verify --home {q} --json\n"
+        f"  tradetrail proof inclusion --home {q} --seq 42 > proof.json\n"
+        f"  tradetrail proof verify proof.json --vkey {vkey}\n"
         "compliance outputs of the simulated days:\n"
-        f"  tradetrail export daily --home {home} --date {summary.days[0]}\n"
-        f"  tradetrail report execution --home {home} --date {summary.days[0]} "
+        f"  tradetrail export daily --home {q} --date {summary.days[0]}\n"
+        f"  tradetrail report execution --home {q} --date {summary.days[0]} "
         "--out execution.html\n"
-        f"  tradetrail export exam --home {home} --from {summary.days[0]} --to {summary.days[-1]} "
+        f"  tradetrail export exam --home {q} --from {summary.days[0]} --to {summary.days[-1]} "
         "--out exam.zip\n"
-        f"  tradetrail verify-pack exam.zip --vkey {home}/{VKEY_FILE}"
+        f"  tradetrail verify-pack exam.zip --vkey {vkey}"
     )
     if not report.ok:
         sys.exit(1)
