@@ -311,7 +311,7 @@ def encode_value(value: Any, path: str) -> bytes:
         raise TypeError(f"{path}: cannot be encoded as JSON: {exc}") from None
 
 
-def _field_text(name: str, value: int | UUID | Decimal) -> str:
+def field_text(name: str, value: int | UUID | Decimal) -> str:
     """An id given as a number, as text; refused before a huge one is formatted."""
     if isinstance(value, int) and value.bit_length() > 4 * MAX_FIELD_CHARS:
         raise ValueError(f"{name}: must be 1..{MAX_FIELD_CHARS} characters")
@@ -462,7 +462,7 @@ def prepare(
         if name in STRING_FIELDS:
             if type(value) is not str:
                 if isinstance(value, int | UUID | Decimal) and not isinstance(value, bool):
-                    value = _field_text(name, value)
+                    value = field_text(name, value)
                 else:
                     raise TypeError(f"{name}: expected str, got {type(value).__name__}")
             if not value or len(value) > MAX_FIELD_CHARS:
