@@ -17,6 +17,8 @@ from typing import Any
 import orjson
 import pytest
 
+from tradetrail.canonical import is_canonical
+
 ENV_VARS = (
     "TRADETRAIL_HOME",
     "TRADETRAIL_ORIGIN",
@@ -127,7 +129,7 @@ def check_chain(home: Path) -> list[dict[str, Any]]:
     last_ts = ""
     for i, (path, line) in enumerate(journal_lines(home)):
         record = orjson.loads(line)
-        assert orjson.dumps(record, option=orjson.OPT_SORT_KEYS) == line, f"not canonical: {line!r}"
+        assert is_canonical(line, record), f"not canonical: {line!r}"
         assert record["seq"] == i, f"{path.name}: seq {record['seq']} where {i} was expected"
         assert record["prev"] == prev, f"seq {i}: prev does not chain"
         assert record["ts"] >= last_ts, f"seq {i}: ts {record['ts']} < {last_ts}"

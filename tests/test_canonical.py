@@ -1,9 +1,12 @@
 """Validation and canonical encoding of events (tradetrail.canonical): what record() refuses in
-the caller, exact decimals, and that the writer's line is exactly orjson's sorted encoding."""
+the caller, exact decimals, and that the writer's line is exactly its RFC 8785 (JCS) encoding,
+checked against the RFC's examples and an independent implementation (the `jcs` package)."""
 
 from __future__ import annotations
 
 import enum
+import struct
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from datetime import time as dtime
@@ -11,6 +14,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
+import jcs
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -265,7 +269,7 @@ _envelope = st.fixed_dictionaries(
     event_type=_name,
     data=st.none() | st.dictionaries(_text, _json, max_size=5),
     fields=_envelope,
-    seq=st.integers(min_value=0, max_value=2**63),
+    seq=st.integers(min_value=0, max_value=2**53 - 1),
     prev=st.binary(min_size=32, max_size=32).map(bytes.hex),
     ts=st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1)).map(
         lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -273,7 +277,7 @@ _envelope = st.fixed_dictionaries(
     with_source=st.booleans(),
 )
 @settings(max_examples=400)
-def test_writer_line_is_orjson_sorted_encoding(
+def test_writer_line_is_the_rfc8785_encoding(
     event_type: str,
     data: dict[str, Any] | None,
     fields: dict[str, Any],
@@ -283,16 +287,19 @@ def test_writer_line_is_orjson_sorted_encoding(
     with_source: bool,
 ) -> None:
     """The writer splices seq/ts/prev into pre-encoded parts; the result must be byte for byte
-    the canonical encoding (sorted keys, no spaces) of the record it parses to."""
+    the RFC 8785 encoding of the record it parses to, as an independent implementation (the
+    `jcs` package) prints it; integers beyond ±(2^53-1) in data are written as strings."""
     default_source = orjson.Fragment(b'{"host":"h","pid":1,"service":"s"}') if with_source else None
     prepared = canonical.prepare(event_type, data, fields, default_source, 1 << 30)
     line = bytes(prepared.line(prev.encode(), seq, ts.encode()))
     record = orjson.loads(line)
-    assert orjson.dumps(record, option=SORT) == line
+    assert jcs.canonicalize(record) == line
     assert canonical.is_canonical(line, record)
     assert (record["seq"], record["ts"], record["prev"]) == (seq, ts, prev)
     assert record["type"] == event_type
-    assert record.get("data") == (None if data is None else orjson.loads(orjson.dumps(data)))
+    assert _doubles(record.get("data")) == (None if data is None else _doubles(_i_json(data)))
+    if "source" in fields:
+        assert _doubles(record["source"]) == _doubles(_i_json(fields["source"]))
     expected_keys = {"seq", "ts", "prev", "type", "event_id"} | set(fields)
     if data is not None:
         expected_keys.add("data")
@@ -301,7 +308,30 @@ def test_writer_line_is_orjson_sorted_encoding(
     assert set(record) == expected_keys
     # the spill file keeps the same fields; re-encoding them gives the same line
     kept = prepared.fields()
-    assert orjson.dumps({**kept, "seq": seq, "ts": ts, "prev": prev}, option=SORT) == line
+    assert canonical.encode_record({**kept, "seq": seq, "ts": ts, "prev": prev}) == line
+
+
+def _i_json(value: Any) -> Any:
+    """What the journal holds of plain JSON data: integers beyond ±(2^53-1) as strings."""
+    if isinstance(value, dict):
+        return {k: _i_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_i_json(v) for v in value]
+    if type(value) is int and abs(value) > 2**53 - 1:
+        return str(value)
+    return value
+
+
+def _doubles(value: Any) -> Any:
+    """Numbers as a JSON reader using doubles sees them: JCS writes the float 5e16 as
+    50000000000000000, which Python reads back as an int of that (double) value."""
+    if isinstance(value, dict):
+        return {k: _doubles(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_doubles(v) for v in value]
+    if type(value) is int or type(value) is float:
+        return float(value)
+    return value
 
 
 def test_line_has_no_whitespace_between_tokens() -> None:
@@ -343,3 +373,227 @@ def test_context_is_a_free_form_envelope_object_sorted_and_redacted() -> None:
         canonical.prepare("a.b", None, {"context": "text"}, None, 1 << 20)
     with pytest.raises(ValueError, match=r"^context.x: nan is not a finite number"):
         canonical.prepare("a.b", None, {"context": {"x": float("nan")}}, None, 1 << 20)
+
+
+# --------------------------------------------------------------------------- RFC 8785 (JCS)
+
+# RFC 8785 Appendix B: IEEE 754 bit patterns and their JCS text (the NaN and Infinity rows are
+# left out: they are refused)
+_APPENDIX_B = [
+    ("0000000000000000", "0"),
+    ("8000000000000000", "0"),
+    ("0000000000000001", "5e-324"),
+    ("8000000000000001", "-5e-324"),
+    ("7fefffffffffffff", "1.7976931348623157e+308"),
+    ("ffefffffffffffff", "-1.7976931348623157e+308"),
+    ("4340000000000000", "9007199254740992"),
+    ("c340000000000000", "-9007199254740992"),
+    ("4430000000000000", "295147905179352830000"),
+    ("44b52d02c7e14af5", "9.999999999999997e+22"),
+    ("44b52d02c7e14af6", "1e+23"),
+    ("44b52d02c7e14af7", "1.0000000000000001e+23"),
+    ("444b1ae4d6e2ef4e", "999999999999999700000"),
+    ("444b1ae4d6e2ef4f", "999999999999999900000"),
+    ("444b1ae4d6e2ef50", "1e+21"),
+    ("3eb0c6f7a0b5ed8c", "9.999999999999997e-7"),
+    ("3eb0c6f7a0b5ed8d", "0.000001"),
+    ("41b3de4355555553", "333333333.3333332"),
+    ("41b3de4355555554", "333333333.33333325"),
+    ("41b3de4355555555", "333333333.3333333"),
+    ("41b3de4355555556", "333333333.3333334"),
+    ("41b3de4355555557", "333333333.33333343"),
+    ("becbf647612f3696", "-0.0000033333333333333333"),
+    ("43143ff3c1cb0959", "1424953923781206.2"),
+]
+
+
+@pytest.mark.parametrize(("bits", "text"), _APPENDIX_B)
+def test_rfc8785_appendix_b_numbers(bits: str, text: str) -> None:
+    (value,) = struct.unpack(">d", bytes.fromhex(bits))
+    line = line_of("fill.executed", {"v": value})
+    assert b'"data":{"v":' + text.encode() + b"}," in line
+    assert canonical.is_canonical(line, orjson.loads(line))
+
+
+def test_rfc8785_sorting_example() -> None:
+    """§3.2.3: keys sort by UTF-16 code units, so U+1F600 (a surrogate pair) sorts before
+    U+FB33, unlike code point order."""
+    data = {
+        "\u20ac": "Euro Sign",
+        "\r": "Carriage Return",
+        "\ufb33": "Hebrew Letter Dalet With Dagesh",
+        "1": "One",
+        "\U0001f600": "Emoji: Grinning Face",
+        "\u0080": "Control",
+        "\u00f6": "Latin Small Letter O With Diaeresis",
+    }
+    line = line_of("order.accepted", {"nested": [data]})
+    expected = (
+        '{"\\r":"Carriage Return","1":"One","\u0080":"Control",'
+        '"\u00f6":"Latin Small Letter O With Diaeresis","\u20ac":"Euro Sign",'
+        '"\U0001f600":"Emoji: Grinning Face","\ufb33":"Hebrew Letter Dalet With Dagesh"}'
+    )
+    assert b'"data":{"nested":[' + expected.encode() + b"]}," in line
+    record = orjson.loads(line)
+    assert record["data"] == {"nested": [data]}
+    assert canonical.is_canonical(line, record)
+    old = orjson.dumps(record, option=SORT)  # code point order, as written before 0.2
+    assert old != line
+    assert canonical.is_canonical(old, record)  # trails written before stay valid
+
+
+def test_rfc8785_string_escapes() -> None:
+    """§3.2.2.2: the example string, and every control character: short escapes where JSON
+    has them, else lowercase \\u00xx; '/', U+007F and non-ASCII are written as they are."""
+    example = '\u20ac$\u000f\nA\'B"\\\\"/'
+    line = line_of("order.accepted", {"s": example})
+    assert b'"s":"\xe2\x82\xac$\\u000f\\nA\'B\\"\\\\\\\\\\"/"' in line
+    controls = "".join(map(chr, range(0x20))) + "\u007f/\u00e9"
+    text = orjson.loads(line_of("order.accepted", {"c": controls}))
+    assert text["data"]["c"] == controls
+    assert b'"c":' + jcs.canonicalize(controls) + b"}" in line_of("order.accepted", {"c": controls})
+    assert jcs.canonicalize(controls) == (
+        b'"\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r'
+        b"\\u000e\\u000f\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018\\u0019"
+        b'\\u001a\\u001b\\u001c\\u001d\\u001e\\u001f\x7f/\xc3\xa9"'
+    )
+
+
+def test_orjson_escapes_every_character_as_rfc8785() -> None:
+    """Strings outside data/source (ids, actor, redacted paths) stay on the orjson fast path:
+    this holds only while orjson escapes every code point as JCS does."""
+    for code in range(0x110000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        char = chr(code)
+        assert orjson.dumps(char) == jcs.canonicalize(char), hex(code)
+
+
+def test_common_event_takes_the_fast_path() -> None:
+    """No float, no integer beyond ±(2^53-1): check_value asks for no exact path."""
+    data = {"qty": Decimal("1.5"), "n": 2**53 - 1, "tags": ["a", -(2**53 - 1)], "ok": True}
+    assert canonical.check_value(data, "data") is False
+    assert canonical.check_value({"px": 1.5}, "data") is True
+    assert canonical.check_value({"n": [2**53]}, "data") is True
+
+
+def test_big_integers_are_written_as_exact_strings() -> None:
+    data = {"n": 2**53, "m": -(2**53), "big": 10**30, "ok": 2**53 - 1, "e": Level.HIGH}
+    record = orjson.loads(line_of("order.accepted", data))
+    assert record["data"] == {
+        "n": "9007199254740992",
+        "m": "-9007199254740992",
+        "big": "1" + "0" * 30,
+        "ok": 2**53 - 1,
+        "e": 3,
+    }
+
+
+def test_float_subclass_enum_and_mapping_values_take_the_exact_path() -> None:
+    class Rate(enum.Enum):
+        HALF = 0.5e-7
+
+    class MyFloat(float):
+        pass
+
+    data = {"r": Rate.HALF, "f": MyFloat(1e21), "m": MappingProxyType({"x": 1e16, "y": 2})}
+    line = line_of("order.accepted", data)
+    assert b'"data":{"f":1e+21,"m":{"x":10000000000000000,"y":2},"r":5e-8}' in line
+
+
+_json_floats = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(st.characters(blacklist_categories=("Cs",)), max_size=6), children, max_size=4
+        )
+    ),
+    max_leaves=25,
+)
+
+
+@given(data=st.dictionaries(_text, _json_floats, max_size=6))
+@settings(max_examples=500)
+def test_data_encodes_as_the_independent_jcs_implementation(data: dict[str, Any]) -> None:
+    line = line_of("order.accepted", data, source={"s": data})
+    record = orjson.loads(line)
+    assert _doubles(record["data"]) == _doubles(data)
+    assert _doubles(record["source"]) == {"s": _doubles(data)}
+    assert jcs.canonicalize(record) == line
+    assert canonical.encode_record(record) == line
+    assert canonical.is_canonical(line, record)
+
+
+# --------------------------------------------------------------------------- input contract
+
+
+@pytest.mark.parametrize(
+    ("event_ts", "message"),
+    [
+        (10**30, "event_ts: "),
+        (253_402_300_800 * 10**9, "event_ts: "),
+        (-1, "event_ts: "),
+        (datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))), "event_ts: "),
+        (datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5))), "event_ts: "),
+    ],
+)
+def test_event_ts_outside_years_1_to_9999_is_refused_naming_it(event_ts: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        line_of("order.accepted", event_ts=event_ts)
+
+
+def test_event_ts_at_the_ends_of_rfc3339_years() -> None:
+    first = orjson.loads(line_of("order.accepted", event_ts=datetime(1, 1, 1, tzinfo=UTC)))
+    assert first["event_ts"] == "0001-01-01T00:00:00.000000Z"
+    last = orjson.loads(line_of("order.accepted", event_ts=253_402_300_800 * 10**9 - 1))
+    assert last["event_ts"] == "9999-12-31T23:59:59.999999999Z"
+
+
+def test_huge_decimal_exponent_is_refused_before_formatting() -> None:
+    """Formatting Decimal("1E+999999999") would take seconds and gigabytes: the exponent alone
+    decides, so even a limit of a few bytes refuses it at once."""
+    for value in (Decimal("1E+999999999"), Decimal("-1E-999999999")):
+        started = time.perf_counter()
+        with pytest.raises(ValueError, match=r"^data\.px: .*max_event_bytes"):
+            canonical.prepare("fill.executed", {"px": value}, {}, None, 1 << 20)
+        with pytest.raises(ValueError, match=r"^data\.legs\[0\]: "):
+            canonical.prepare("fill.executed", {"legs": [value]}, {}, None, 1 << 20)
+        assert time.perf_counter() - started < 0.5
+    line = line_of("fill.executed", {"px": Decimal("1E+5")})
+    assert b'"px":"100000"' in line
+
+
+def test_huge_integers_are_refused_naming_the_field() -> None:
+    with pytest.raises(ValueError, match=r"^order_id: "):
+        line_of("order.accepted", order_id=10**5000)
+    with pytest.raises(ValueError, match=r"^data\.n: "):
+        line_of("order.accepted", {"n": 10**5000})
+    with pytest.raises(ValueError, match=r"^data\.n\[1\]: "):
+        canonical.prepare("order.accepted", {"n": [1, 1 << 30_000]}, {}, None, 1000)
+
+
+def test_surrogate_keys_and_strings_are_refused_naming_them() -> None:
+    with pytest.raises(TypeError, match=r"^data\.a: key 'b\\ud800'"):
+        line_of("order.accepted", {"a": {"b\ud800": 1}})
+    with pytest.raises(TypeError, match=r"^data\.a\[0\]: "):
+        line_of("order.accepted", {"a": ["\udc00"]})
+
+
+def test_context_takes_the_exact_path_like_data() -> None:
+    import jcs
+
+    prepared = canonical.prepare(
+        "a.b",
+        {"x": 1e16},
+        {"context": {"f": 1e21, "g": 0.1, "\ue000": 1, "\U0001f600": 2}},
+        None,
+        1 << 20,
+    )
+    line = prepared.line(b"0" * 64, 1, b"2026-01-01T00:00:00.000000Z")
+    assert b'"context":{"f":1e+21,"g":0.1,"\xf0\x9f\x98\x80":2,"\xee\x80\x80":1}' in line
+    assert jcs.canonicalize(orjson.loads(line)) == line

@@ -333,3 +333,8 @@ def test_trace_fields_with_real_opentelemetry(reset_otel: None) -> None:
         assert fields == {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
         assert len(fields["trace_id"]) == 32 and len(fields["span_id"]) == 16
     assert trace_fields() == {}
+
+
+def test_bind_refuses_a_huge_integer_id_naming_it() -> None:
+    with pytest.raises(ValueError, match=r"^order_id: "):
+        bind(order_id=10**5000)

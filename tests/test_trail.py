@@ -273,9 +273,10 @@ UNENCODABLE = [
     pytest.param({"symbol": "BTC\ud800"}, None, "symbol", id="surrogate-in-symbol"),
     pytest.param({"actor": "\udc00"}, None, "actor", id="surrogate-in-actor"),
     pytest.param({}, {"legs": [{"note": "a\udc00b"}]}, "data.legs[0].note", id="surrogate-in-data"),
-    pytest.param({}, {"k\ud800": 1}, "data", id="surrogate-in-key"),
-    pytest.param({}, {"qty": 2**64}, "data.qty", id="int-over-64-bits"),
-    pytest.param({}, {"qty": -(2**63) - 1}, "data.qty", id="int-under-64-bits"),
+    pytest.param({}, {"k\ud800": 1}, "data: key 'k\\ud800'", id="surrogate-in-key"),
+    # integers beyond ±(2^53-1) are written as strings (RFC 8785); too many digits are refused
+    pytest.param({}, {"qty": 10**5000}, "data.qty", id="int-over-4300-digits"),
+    pytest.param({}, {"legs": [-(10**5000)]}, "data.legs[0]", id="int-under-4300-digits"),
 ]
 
 
@@ -1230,3 +1231,59 @@ def test_tmpfs_home_is_warned_about(caplog: pytest.LogCaptureFixture, clock: Sim
         assert "tmpfs" in caplog.text
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- RFC 8785 lines
+
+_FLOATS = {"px": 1e16, "r": 0.1, "neg": -0.0, "tiny": 1e-7, "\ufb33": 1, "\U0001f600": 2}
+
+
+def test_floats_are_journaled_as_rfc8785_also_after_a_spill(
+    open_trail: Callable[..., Any], home: Path, verify_ok: Any
+) -> None:
+    """Floats and keys whose UTF-16 order differs from code point order are written as RFC 8785
+    prints them, whether journaled at once or merged back from the spill file."""
+    import jcs
+
+    trail = open_trail(queue_size=1)
+    receipts = [trail.record("fill.executed", {**_FLOATS, "n": n}) for n in range(2000)]
+    assert trail.stats()["spilled"] > 0
+    assert trail.flush(timeout=30) is True
+    for r in receipts:
+        r.wait(timeout=10)
+    trail.close()
+    lines = [line for _, line in journal_lines(home) if b'"fill.executed"' in line]
+    assert len(lines) == 2000
+    assert any(b'"spill":' in line for line in lines)
+    for line in lines:
+        assert jcs.canonicalize(orjson.loads(line)) == line
+        assert b'"neg":0,"px":10000000000000000,"r":0.1,"tiny":1e-7' in line
+        assert '"\U0001f600":2,"\ufb33":1'.encode() in line
+    verify_ok(home)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"event_ts": 10**30}, r"^event_ts: "),
+        ({"event_ts": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))}, r"^event_ts: "),
+        ({"event_ts": 253_402_300_800 * 10**9}, r"^event_ts: .*9999"),
+        ({"order_id": 10**5000}, r"^order_id: "),
+        ({"data": {"price": Decimal("1E+999999999")}}, r"^data\.price: "),
+        ({"data": {"latency_us": 10**5000}}, r"^data\.latency_us: "),
+        ({"data": {"k\ud800": 1}}, r"^data: key 'k\\ud800'"),
+    ],
+)
+@pytest.mark.parametrize("strict", [False, True])
+def test_record_refuses_out_of_contract_input_naming_the_field(
+    open_trail: Callable[..., Any], fields: dict[str, Any], message: str, strict: bool
+) -> None:
+    trail = open_trail(strict=strict)
+    fields = dict(fields)  # shared by the parametrized runs
+    data = fields.pop("data", None)
+    with pytest.raises((ValueError, TypeError), match=message):
+        trail.record("order.accepted", data, **fields)
+    if not strict:
+        with pytest.raises((ValueError, TypeError), match=message):
+            trail.record("desk.note", data, **fields)  # an untyped event
+    trail.close()

@@ -25,6 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 import tradetrail
+from tradetrail.canonical import encode_record, is_canonical
 from tradetrail.checkpoint import Checkpoint, sign_checkpoint
 from tradetrail.cli import main
 from tradetrail.journal import journal_files
@@ -846,3 +847,34 @@ def test_records_after_the_latest_checkpoint_are_pointed_out(home: Path) -> None
     report = run(home)
     assert report.ok and report.size == SIZE + 1  # not a fault: a crash can leave this too
     assert any("300" in w and "checkpoint" in w for w in report.warnings + report.notes)
+
+
+# ------------------------------------------------------------------------------- RFC 8785
+
+
+def test_lines_written_before_rfc8785_still_verify(home: Path) -> None:
+    """Before tradetrail 0.2 lines were orjson's sorted encoding (1e16 as `1e+16`, keys in code
+    point order): a trail holding such lines, chained and signed, still verifies; the same
+    record in RFC 8785 form verifies too; spacing changes are still faults."""
+    extra = {"px": 1e16, "tiny": 1e-7, "\ufb33": 1, "\U0001f600": 2}
+    rechain_from(home, 150, lambda r: r["data"].update(extra))
+    sizes = stored_sizes(home)
+    roots = rebuild_tiles(home, sizes)
+    signer = Signer.generate(ORIGIN)
+    for size in sizes:
+        text = sign_checkpoint(Checkpoint(ORIGIN, size, roots[size]), signer)
+        (home / "checkpoints" / str(size)).write_text(text)
+    shutil.copy(home / "checkpoints" / str(max(sizes)), home / "checkpoint")
+    (home / "trail.vkey").write_text(signer.verifier().vkey() + "\n")
+    file, line = where(150)
+    old = (home / file).read_bytes().split(b"\n")[line - 1]
+    assert b'"px":1e+16' in old and b'"tiny":1e-7' in old
+    assert old.index("\ufb33".encode()) < old.index("\U0001f600".encode())
+    report = run(home)
+    assert report.ok, report.faults
+    jcs_line = encode_record(orjson.loads(old))
+    assert jcs_line != old and b'"px":10000000000000000' in jcs_line
+    assert jcs_line.index("\U0001f600".encode()) < jcs_line.index("\ufb33".encode())
+    assert is_canonical(jcs_line, orjson.loads(old))
+    spaced = json.dumps(orjson.loads(old), sort_keys=True).encode()
+    assert not is_canonical(spaced, orjson.loads(old))

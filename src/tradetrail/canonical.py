@@ -1,14 +1,18 @@
 """Validation and canonical JSON encoding of events, done in the caller of `record()`.
 
-The journal line of a record is `orjson.dumps(fields, OPT_SORT_KEYS)`: sorted keys, no spaces,
-UTF-8. Values are checked before encoding because orjson would silently turn NaN into null and
-accept naive datetimes; a bad value must fail in the caller, naming the field.
+The journal line of a record is its RFC 8785 (JCS) encoding: keys sorted by UTF-16 code units,
+no spaces, UTF-8, numbers as ECMAScript prints them. For the common event (no float, ASCII-ish
+keys, integers within I-JSON's ±(2^53-1)) that is exactly `orjson.dumps(fields, OPT_SORT_KEYS)`,
+the fast path; `check_value` reports when a value needs the exact path. Values are checked
+before encoding because orjson would silently turn NaN into null and accept naive datetimes; a
+bad value must fail in the caller, naming the field.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping
 from datetime import date, datetime
 from datetime import time as dtime
@@ -18,14 +22,18 @@ from typing import Any, Final, Protocol
 from uuid import UUID
 
 import orjson
+import rfc8785
 import uuid_utils
 
-from .timefmt import RFC3339_ANY, format_datetime, format_ns_precise
+from .timefmt import MAX_TS_NS, RFC3339_ANY, format_datetime, format_ns_precise
 
 SORT: Final = orjson.OPT_SORT_KEYS
 DUMP_OPTIONS: Final = orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z
 DEFAULT_MAX_EVENT_BYTES: Final = 1024 * 1024
 MAX_DEPTH: Final = 64
+MAX_SAFE_INTEGER: Final = 2**53 - 1
+"""I-JSON's (RFC 7493) exact integer range, to which RFC 8785 numbers are limited: an integer
+beyond ±MAX_SAFE_INTEGER in caller data is written as a decimal string, as Decimals are."""
 
 WRITER_FIELDS: Final = frozenset({"seq", "ts", "prev"})
 CORRELATION_FIELDS: Final = (
@@ -94,11 +102,17 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def check_value(value: Any, path: str, depth: int = 0) -> None:
+def check_value(
+    value: Any, path: str, depth: int = 0, limit: int = DEFAULT_MAX_EVENT_BYTES
+) -> bool:
     """Refuse what JSON cannot carry exactly: NaN/Infinity, non-string keys, naive datetimes,
-    bytes, sets and arbitrary objects. `path` names the place in the event (`data.legs[2].px`).
-    Scalars inside containers are checked inline: this runs on the caller's hot path."""
+    bytes, sets and arbitrary objects, and numbers whose text alone would exceed `limit` bytes
+    (judged from their exponent or bit length, before any text is made). `path` names the place
+    in the event (`data.legs[2].px`). True when orjson would print a value other than RFC 8785
+    does (a float, an integer beyond ±(2^53-1)): the event then takes the exact path. Scalars
+    inside containers are checked inline: this runs on the caller's hot path."""
     kind = type(value)
+    exact = False
     if kind is dict:
         if depth >= MAX_DEPTH:
             raise ValueError(f"{path}: nested deeper than {MAX_DEPTH} levels")
@@ -106,56 +120,124 @@ def check_value(value: Any, path: str, depth: int = 0) -> None:
             if type(key) is not str:
                 raise TypeError(f"{path}: key {key!r} is {type(key).__name__}, keys must be str")
             t = type(item)
-            if t is str or t is int or t is bool or item is None:
+            if t is str or t is bool or item is None:
                 continue
-            if t is Decimal:
-                if item.is_finite():
+            if t is int:
+                if -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                    continue
+            elif t is Decimal:
+                if item.is_finite() and -limit < item.adjusted() < limit:
                     continue
             elif t is float and item - item == 0.0:
+                exact = True
                 continue
-            check_value(item, f"{path}.{key}", depth + 1)
-        return
+            if check_value(item, f"{path}.{key}", depth + 1, limit):
+                exact = True
+        return exact
     if kind is list or kind is tuple:
         if depth >= MAX_DEPTH:
             raise ValueError(f"{path}: nested deeper than {MAX_DEPTH} levels")
         for i, item in enumerate(value):
             t = type(item)
-            if t is str or t is int or t is bool or item is None:
+            if t is str or t is bool or item is None:
                 continue
-            check_value(item, f"{path}[{i}]", depth + 1)
-        return
-    if kind in _SCALARS:
-        return
+            if t is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                continue
+            if check_value(item, f"{path}[{i}]", depth + 1, limit):
+                exact = True
+        return exact
+    if kind is str or kind is bool or value is None:
+        return False
+    if kind is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return False
+        if (value.bit_length() - 1) * 0.30103 >= limit:  # more digits than `limit`
+            raise ValueError(
+                f"{path}: integer of {value.bit_length()} bits is longer than max_event_bytes"
+            )
+        return True
     if kind is float:
         if not math.isfinite(value):
             raise ValueError(f"{path}: {value!r} is not a finite number (NaN/Infinity are refused)")
-        return
+        return True
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{path}: Decimal {value} is not finite")
-        return
+        if not -limit < value.adjusted() < limit:  # its plain text would have more digits
+            raise ValueError(
+                f"{path}: Decimal {value} would be written with more than {limit} digits "
+                "(max_event_bytes)"
+            )
+        return False
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"{path}: naive datetime {value.isoformat()} (attach a timezone)")
-        return
+        return False
     if isinstance(value, date | UUID):
-        return
+        return False
     if isinstance(value, dtime):
         raise TypeError(f"{path}: a bare time of day is ambiguous; use an aware datetime")
     if isinstance(value, Enum):
-        check_value(value.value, path, depth + 1)
-        return
+        return check_value(value.value, path, depth + 1, limit)
     if isinstance(value, Mapping):
-        check_value(dict(value), path, depth)
-        return
+        return check_value(dict(value), path, depth, limit)
     if isinstance(value, float):  # a float subclass
-        check_value(float(value), path, depth)
-        return
-    if isinstance(value, str | int):  # subclasses orjson encodes as their base type
-        return
+        return check_value(float(value), path, depth, limit)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):  # a subclass orjson encodes as its base type
+        return check_value(int(value), path, depth, limit)
+    if isinstance(value, str):
+        return False
     raise TypeError(
         f"{path}: {kind.__name__} is not JSON serialisable (use str, Decimal, dict, ...)"
     )
+
+
+def _utf16(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")  # a lone surrogate is refused by orjson
+
+
+def _exact(value: Any, path: str, big_ints: bool) -> Any:
+    """`value` made ready for orjson to print its RFC 8785 text: floats pre-encoded by `rfc8785`,
+    objects with keys that sort differently in UTF-16 pre-encoded in that order, and (if
+    `big_ints`, for caller data) integers beyond ±(2^53-1) as decimal strings. Other leaves
+    (str, Decimal, datetime, UUID) are already printed identically by orjson."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is float:
+        return orjson.Fragment(rfc8785.dumps(value))
+    if isinstance(value, Mapping):
+        items = {k: _exact(v, f"{path}.{k}", big_ints) for k, v in value.items()}
+        keys = "".join(items)
+        if keys.isascii() or max(keys) < "\ue000":
+            return items  # no key outside U+0000..U+DFFF: code point order is UTF-16 order
+        parts = [
+            orjson.dumps(k) + b":" + orjson.dumps(items[k], default=_default, option=DUMP_OPTIONS)
+            for k in sorted(items, key=_utf16)
+        ]
+        return orjson.Fragment(b"{" + b",".join(parts) + b"}")
+    if kind is list or kind is tuple:
+        return [_exact(v, f"{path}[{i}]", big_ints) for i, v in enumerate(value)]
+    if isinstance(value, Enum):
+        return _exact(value.value, path, big_ints)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        number = int(value)
+        if not big_ints or -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER:
+            return number
+        try:
+            return str(number)
+        except ValueError:  # Python's int_max_str_digits
+            raise ValueError(
+                f"{path}: integer of more than {sys.get_int_max_str_digits()} digits "
+                "(Python's int_max_str_digits) cannot be written"
+            ) from None
+    if isinstance(value, float):
+        return orjson.Fragment(rfc8785.dumps(float(value)))
+    return value
 
 
 def _unencodable_path(groups: list[dict[str, Any]]) -> str:
@@ -169,6 +251,11 @@ def _unencodable_path(groups: list[dict[str, Any]]) -> str:
             pass
         items: Any = ()
         if isinstance(value, Mapping):
+            for key in value:
+                try:
+                    orjson.dumps(key)
+                except (TypeError, orjson.JSONEncodeError):
+                    return f"{path or 'event'}: key {key!r}"
             items = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
         elif isinstance(value, list | tuple):
             items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
@@ -185,13 +272,54 @@ def _unencodable_path(groups: list[dict[str, Any]]) -> str:
     return "event"
 
 
+def unencodable_text(value: Any, path: str) -> str:
+    """Where the first text that UTF-8 cannot carry (a lone surrogate) is, as `data.k` or
+    `data: key 'k\\ud800'`; error path only."""
+
+    def find(value: Any, path: str) -> str | None:
+        if isinstance(value, str):
+            return None if _utf8_ok(value) else path
+        items: Any = ()
+        if isinstance(value, Mapping):
+            for key in value:
+                if isinstance(key, str) and not _utf8_ok(key):
+                    return f"{path}: key {key!r}"
+            items = ((f"{path}.{k}", v) for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+        for sub_path, item in items:
+            found = find(item, sub_path)
+            if found is not None:
+                return found
+        return None
+
+    return find(value, path) or path
+
+
+def _utf8_ok(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def encode_value(value: Any, path: str) -> bytes:
     """Check and encode one value canonically."""
-    check_value(value, path)
+    exact = check_value(value, path)
     try:
+        if exact or not orjson.dumps(value, default=_default, option=DUMP_OPTIONS).isascii():
+            value = _exact(value, path, True)
         return orjson.dumps(value, default=_default, option=DUMP_OPTIONS)
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise TypeError(f"{path}: cannot be encoded as JSON: {exc}") from None
+
+
+def field_text(name: str, value: int | UUID | Decimal) -> str:
+    """An id given as a number, as text; refused before a huge one is formatted."""
+    if isinstance(value, int) and value.bit_length() > 4 * MAX_FIELD_CHARS:
+        raise ValueError(f"{name}: must be 1..{MAX_FIELD_CHARS} characters")
+    return str(value)
 
 
 def new_event_id() -> str:
@@ -206,8 +334,11 @@ def _event_ts(value: Any) -> str:
         except ValueError as exc:
             raise ValueError(f"event_ts: {exc}") from None
     if type(value) is int:
-        if value < 0:
-            raise ValueError("event_ts: negative nanosecond timestamp")
+        if not 0 <= value < MAX_TS_NS:
+            raise ValueError(
+                f"event_ts: {value} ns is outside 1970-01-01..9999-12-31 UTC "
+                "(int event_ts is nanoseconds since the Unix epoch)"
+            )
         return format_ns_precise(value)
     if isinstance(value, str):
         if not RFC3339_ANY.match(value):
@@ -316,6 +447,7 @@ def prepare(
             _valid_types.add(event_type)
     groups: list[dict[str, Any]] = [{}, {}, {}, {"type": event_type}]
     event_id: str | None = None
+    exact = False  # a value orjson prints otherwise than RFC 8785
     string_group = _STRING_GROUP
     for name, value in fields.items():
         group = string_group.get(name)
@@ -335,7 +467,7 @@ def prepare(
         if name in STRING_FIELDS:
             if type(value) is not str:
                 if isinstance(value, int | UUID | Decimal) and not isinstance(value, bool):
-                    value = str(value)
+                    value = field_text(name, value)
                 else:
                     raise TypeError(f"{name}: expected str, got {type(value).__name__}")
             if not value or len(value) > MAX_FIELD_CHARS:
@@ -354,12 +486,12 @@ def prepare(
             if not isinstance(value, Mapping):
                 raise TypeError(f"context: expected a mapping, got {type(value).__name__}")
             value = dict(value)
-            check_value(value, "context")
+            exact = check_value(value, "context", 0, max_bytes) or exact
         else:  # source
             if not isinstance(value, Mapping):
                 raise TypeError(f"source: expected a mapping, got {type(value).__name__}")
             value = dict(value)
-            check_value(value, "source")
+            exact = check_value(value, "source", 0, max_bytes) or exact
         groups[group][name] = value
     if event_id is None:
         event_id = str(uuid_utils.uuid7())
@@ -375,9 +507,9 @@ def prepare(
             if not isinstance(data, Mapping):
                 raise TypeError(f"data: expected a mapping (dict), got {type(data).__name__}")
             data = dict(data)
-        check_value(data, "data")
+        exact = check_value(data, "data", 0, max_bytes) or exact
         groups[0]["data"] = data
-    prepared = _encode(event_id, groups)
+    prepared = _encode(event_id, groups, exact)
     if (
         redactor is not None
         and not _known_clean(redactor, fields, groups, data, source)
@@ -386,7 +518,7 @@ def prepare(
         paths = _redact_groups(groups, redactor, source)
         if paths:
             groups[1]["redacted"] = paths
-            prepared = _encode(event_id, groups)
+            prepared = _encode(event_id, groups, exact)
     if len(prepared) > max_bytes:
         raise ValueError(
             f"event of {len(prepared)} bytes exceeds the limit of {max_bytes} bytes "
@@ -395,9 +527,29 @@ def prepare(
     return prepared
 
 
-def _encode(event_id: str, groups: list[dict[str, Any]]) -> Prepared:
+_WIDE: Final = re.compile(rb"[\xee-\xf4]")  # UTF-8 lead bytes of U+E000 and above
+
+
+def _encode(event_id: str, groups: list[dict[str, Any]], exact: bool) -> Prepared:
+    """The fast path (orjson, sorted keys) unless a value needs the exact RFC 8785 one: `exact`
+    from check_value, or a character at or above U+E000, which could be in a key whose UTF-16
+    order differs from its code point order (a plain byte scan, nothing for ASCII)."""
     try:
-        return Prepared(event_id, groups)
+        if not exact:
+            prepared = Prepared(event_id, groups)
+            p0, p2 = prepared.p0, prepared.p2
+            if (p0.isascii() or _WIDE.search(p0) is None) and (
+                p2.isascii() or _WIDE.search(p2) is None
+            ):
+                return prepared
+        exact_groups = [groups[0].copy(), groups[1], groups[2].copy(), groups[3]]
+        for name in ("context", "data"):  # the free-form objects of group 0
+            if name in exact_groups[0]:
+                exact_groups[0][name] = _exact(exact_groups[0][name], name, True)
+        source = exact_groups[2].get("source")
+        if source is not None and type(source) is not orjson.Fragment:
+            exact_groups[2]["source"] = _exact(source, "source", True)
+        return Prepared(event_id, exact_groups)
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise TypeError(f"{_unencodable_path(groups)}: cannot be encoded as JSON: {exc}") from None
 
@@ -464,10 +616,19 @@ def build_envelope(
 
 
 def encode_record(env: dict[str, Any]) -> bytes:
-    """The canonical line of a record (without newline)."""
-    return orjson.dumps(env, option=SORT)
+    """The canonical (RFC 8785) line of a record of plain JSON values, without newline; as
+    `record()` writes it (integers are written as they are: caller data has none beyond
+    ±(2^53-1), `record()` having made them strings)."""
+    return orjson.dumps(_exact(env, "record", False), option=SORT)
 
 
 def is_canonical(line: bytes, parsed: Any) -> bool:
-    """Whether a journal line is exactly the canonical encoding of what it parses to."""
-    return orjson.dumps(parsed, option=SORT) == line
+    """Whether a journal line is exactly the canonical encoding of what it parses to: its RFC
+    8785 encoding (tradetrail 0.2 on), or orjson's sorted-keys encoding, which lines written
+    before differ from only in floats and in keys sorting differently in UTF-16."""
+    if orjson.dumps(parsed, option=SORT) == line:
+        return True
+    try:
+        return encode_record(parsed) == line
+    except (TypeError, ValueError, orjson.JSONEncodeError):
+        return False

@@ -25,7 +25,14 @@ from types import MappingProxyType, TracebackType
 from typing import Any, Final, TypeVar, cast
 from uuid import UUID
 
-from .canonical import ENVELOPE_FIELDS, MAX_FIELD_CHARS, PRIORITIES, STRING_FIELDS, encode_value
+from .canonical import (
+    ENVELOPE_FIELDS,
+    MAX_FIELD_CHARS,
+    PRIORITIES,
+    STRING_FIELDS,
+    encode_value,
+    field_text,
+)
 
 __all__ = ["BINDABLE_FIELDS", "bind", "bound_fields", "trace_fields"]
 
@@ -61,8 +68,10 @@ def _check(name: str, value: Any) -> Any:
         return None
     if name in STRING_FIELDS:
         if type(value) is not str:
-            if isinstance(value, str | int | UUID | Decimal) and not isinstance(value, bool):
-                value = str(value)  # also a StrEnum member: the stored form is a plain str
+            if isinstance(value, str):
+                value = str(value)  # a StrEnum member: the stored form is a plain str
+            elif isinstance(value, int | UUID | Decimal) and not isinstance(value, bool):
+                value = field_text(name, value)
             else:
                 raise TypeError(f"{name}: expected str, got {type(value).__name__}")
         if not value or len(value) > MAX_FIELD_CHARS:

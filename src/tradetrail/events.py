@@ -33,7 +33,7 @@ import msgspec
 from msgspec import Meta, Struct
 from msgspec import inspect as mi
 
-from .canonical import EVENT_ID_PATTERN, MAX_FIELD_CHARS, TYPE_PATTERN
+from .canonical import EVENT_ID_PATTERN, MAX_FIELD_CHARS, TYPE_PATTERN, unencodable_text
 
 __all__ = [
     "BUILTIN_TYPES",
@@ -1271,6 +1271,8 @@ class EventModel:
                 obj = _convert(data, cls)
             except msgspec.ValidationError as exc:
                 raise self._error(exc, event_type, cls) from None
+            except UnicodeEncodeError:  # msgspec encodes keys as UTF-8
+                raise ValueError(f"{unencodable_text(data, 'data')}: not valid Unicode") from None
             if changed is None:
                 return data
             out = data.copy()  # what to_builtins(obj) gives, cheaper for a few changed fields
@@ -1303,6 +1305,8 @@ class EventModel:
             obj = _convert(raw, cls)
         except msgspec.ValidationError as exc:
             raise self._error(exc, event_type, cls) from None
+        except UnicodeEncodeError:
+            raise ValueError(f"{unencodable_text(raw, 'data')}: not valid Unicode") from None
         if data is None:
             return None
         return _to_builtins(obj, builtin_types=_KEEP)  # type: ignore[no-any-return]

@@ -12,6 +12,9 @@ Clock = Callable[[], int]
 
 system_clock: Clock = time.time_ns
 
+MAX_TS_NS = 253_402_300_800 * 1_000_000_000
+"""10000-01-01T00:00:00Z in ns: RFC 3339 has four-digit years, so times end before it."""
+
 RFC3339_UTC = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6,9})Z$")
 RFC3339_ANY = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
@@ -53,7 +56,9 @@ def format_ns(ns: int) -> str:
 
 
 def format_ns_precise(ns: int) -> str:
-    """Nanosecond precision, for source timestamps that carry it."""
+    """Nanosecond precision, for source timestamps that carry it (1970 to 9999)."""
+    if not 0 <= ns < MAX_TS_NS:
+        raise ValueError(f"{ns} ns is outside 1970-01-01..9999-12-31 UTC")
     second, rest = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)) + f".{rest:09d}Z"
 
@@ -64,8 +69,15 @@ def format_datetime(value: datetime) -> str:
         raise ValueError(
             "naive datetime (no timezone); pass an aware datetime, e.g. with tzinfo=UTC"
         )
-    utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S") + f".{utc.microsecond:06d}Z"
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # the offset takes it before year 1 or after year 9999
+        raise ValueError(f"{value.isoformat()} is outside years 0001..9999 in UTC") from None
+    # not strftime: its %Y gives "1", not "0001", for year 1 on glibc
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond:06d}Z"
+    )
 
 
 def parse_ts(text: str) -> int:

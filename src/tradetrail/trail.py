@@ -33,7 +33,7 @@ from typing import Any, Final
 import orjson
 
 from . import journal
-from .canonical import SORT, Prepared, prepare
+from .canonical import SORT, Prepared, encode_record, prepare
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from .config import Durability, Settings, default_origin, resolve
 from .context import with_context
@@ -915,7 +915,7 @@ class Trail:
                     assert isinstance(event, dict)
                     rec = dict(event)
                     rec.update(seq=size, ts=ts.decode(), prev=prev.decode(), spill=spill_info)
-                    line = orjson.dumps(rec, option=SORT)
+                    line = encode_record(rec)
                 leaf = sha(b"\x00" + line).digest()
                 full = tiles.add(frontier.append(leaf))
                 if full:
