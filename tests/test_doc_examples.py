@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+import tradetrail
 from tradetrail.cli import main
 from tradetrail.cli_snapshot import SnapshotGroup
 from tradetrail.demo import run_demo
@@ -127,7 +129,7 @@ def fenced_blocks(path: Path) -> list[Block]:
             before -= 1
         note = lines[before].strip() if before >= 0 else ""
         body = "\n".join(lines[i + 1 : end]) + "\n"
-        where = f"{path.relative_to(ROOT)}:{i + 1}"
+        where = f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:{i + 1}"
         found.append(Block(where, opening[1], body, note if note.startswith("<!--") else ""))
         i = end + 1
     return found
@@ -168,7 +170,7 @@ def logical_lines(text: str) -> list[str]:
         if continued:
             joined[-1] = joined[-1][:-1].rstrip()
     commands = [strip_comment(line) for line in joined if is_command(line.strip())]
-    return [re.sub(r"\s+", " ", c.strip()) for c in commands]
+    return [c.strip() for c in commands]
 
 
 def words(line: str) -> list[str]:
@@ -317,7 +319,7 @@ def name_faults(line: str) -> list[str]:
     for alternative in alternatives:
         if not alternative or alternative[0].startswith("-"):
             rest = alternative  # more options of the command before
-        elif alternative[0] in main.commands:  # type: ignore[attr-defined]
+        elif alternative[0] in main.commands:
             cmd, rest = resolve(alternative, main)
         else:  # another subcommand of the group before: `index update | rebuild`
             cmd, rest = resolve(alternative, parents.get(id(cmd), main))
@@ -395,8 +397,8 @@ def steps(line: str) -> list[Step]:
     return found
 
 
-def run_step(step: Step, home: Path, scratch: Path) -> tuple[int, str]:
-    """Exit code and all output of one command: in the trail's home directory with
+def run_step(step: Step, home: Path, scratch: Path) -> tuple[int, list[str], str]:
+    """Exit code, faults and output of one command: in the trail's home directory with
     TRADETRAIL_HOME set; a demo in a scratch directory of its own (a demo clears its home)."""
     argv = list(step.argv)
     env: dict[str, str | None] = {"TRADETRAIL_HOME": str(home)}
@@ -416,17 +418,21 @@ def run_step(step: Step, home: Path, scratch: Path) -> tuple[int, str]:
         mp.chdir(cwd)
         stdin = (cwd / step.stdin_from).read_bytes() if step.stdin_from else None
         result = CliRunner().invoke(main, argv, input=stdin, env=env)
-    output = result.output + (result.stderr if result.stderr not in result.output else "")
+    output = result.stdout + result.stderr
+    faults = [f"{word!r} in the output" for word in ERRORS_IN_OUTPUT if word in output]
     if result.exception is not None and not isinstance(result.exception, SystemExit):
-        output += f"\nTraceback: {result.exception!r}"
+        faults.append(f"raised {result.exception!r}")
     if step.stdout_to:
         (cwd / step.stdout_to).write_bytes(result.stdout_bytes)
     if step.then[:1] == ["jq"] and result.exit_code == 0:
-        orjson.loads(result.stdout_bytes)  # what is piped to jq must be JSON
-    return result.exit_code, output
+        try:
+            orjson.loads(result.stdout_bytes)
+        except orjson.JSONDecodeError:
+            faults.append("piped to jq but prints no JSON")
+    return result.exit_code, faults, output
 
 
-def follow(argv: list[str], home: Path) -> tuple[int, str]:
+def follow(argv: list[str], home: Path) -> tuple[int, list[str], str]:
     """`tail -f` runs until interrupted: read what it prints for a moment, then Ctrl-C."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADETRAIL_")}
     env["TRADETRAIL_HOME"] = str(home)
@@ -437,14 +443,16 @@ def follow(argv: list[str], home: Path) -> tuple[int, str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(2)
+    watchdog = threading.Timer(60, proc.kill)  # a tail that never prints must not hang the test
+    watchdog.start()
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the last records come at once; then it follows
+    time.sleep(1)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
-    text = (out + err).decode()
-    if not out.strip():
-        text += "\nprinted nothing"
-        return -1, text
-    return proc.returncode, text
+    out, err = proc.communicate(timeout=30)
+    watchdog.cancel()
+    faults = [] if first else ["printed nothing"]
+    return proc.returncode, faults, (first + out + err).decode()
 
 
 # ------------------------------------------------------------------------ fixtures
@@ -498,6 +506,49 @@ def test_the_examples_are_found() -> None:
     commands = {e.where for e in helps}
     assert len(helps) >= 30 and len(commands) >= 20
     assert "tradetrail record --help" in commands
+    lines = [e.line for e in [*docs, *helps]]
+    for table in (SUBSTITUTIONS, EXPECTED_EXIT, NOT_RUN):  # no entry outlives its example
+        for key in table:
+            assert any(key in line for line in lines), f"{key!r} is in no example"
+
+
+def test_the_checks_catch_bad_examples(tmp_path: Path) -> None:
+    """The readers and checks on made-up input: a wrong option or command, placeholders, help
+    sections, shell lines and a schema_error in a journal are all seen."""
+    assert name_faults("tradetrail search --symbol BTC-USD --nope 1") == [
+        "search: no option --nope"
+    ]
+    assert name_faults("tradetrail index update | rebiuld") == ["index: no command rebiuld"]
+    assert name_faults("tradetrail retention plan | apply [--yes] [--as-of D]") == []
+    assert name_faults("tradetrail report KIND --date D | --from D1 --bogus") == [
+        "report: no option --bogus"
+    ]
+    assert name_faults("tradetrail snapshot PATH... --actor ops") == []
+    assert name_faults("tradetrail snapshot PATH... --nope") == ["take: no option --nope"]
+    assert is_synopsis("tradetrail lineage ORDER_ID [--json]")
+    assert is_synopsis("tradetrail index update | rebuild")
+    assert not is_synopsis("tradetrail search --symbol BTC-USD --order-id O-42 --json | jq .")
+    help_text = (
+        "Does a thing.\n\n\b\nExamples:\n  tradetrail a --b 1 \\\n      --c 'x  y'\n"
+        "  cat f.jsonl | tradetrail e -   # stdin\nEach line ...\n  tradetrail not-an-example\n"
+    )
+    assert help_examples(help_text) == [
+        "tradetrail a --b 1 --c 'x  y'",
+        "cat f.jsonl | tradetrail e -",
+    ]
+    found = steps("cat f.jsonl | tradetrail record - && tradetrail schema > s.json || page x")
+    assert found == [
+        Step(["record", "-"], "f.jsonl", None, []),
+        Step(["schema"], None, "s.json", []),
+    ]
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- not run: needs a venue -->\n```python\nconnect()\n```\n")
+    assert [(b.lang, b.text, b.note) for b in fenced_blocks(doc)] == [
+        ("python", "connect()\n", "<!-- not run: needs a venue -->")
+    ]
+    with tradetrail.open(tmp_path / "trail", origin="test.example/doc") as trail:
+        trail.record("order.accepted", {"qty": "1"}).wait()
+    assert [e.split(": ")[1] for e in schema_errors(tmp_path)] == ["order.accepted"]
 
 
 @pytest.mark.parametrize(
@@ -547,15 +598,15 @@ def test_command_examples_run_as_documented(demo_trail: tuple[Path, Path], tmp_p
         done.add(example.line)
         line = substitute(example.line, home)
         for step in steps(line):
-            code, output = run_step(step, home, scratch)
+            code, faults, output = run_step(step, home, scratch)
             ran += 1
             expected = EXPECTED_EXIT.get(example.line, 0)
-            problems = [word for word in ERRORS_IN_OUTPUT if word in output]
-            if code != expected or problems:
+            if code != expected:
+                faults.append(f"exit {code}, expected {expected}")
+            if faults:
                 failures.append(
                     f"{example.where}: {example.line}\n  ran: tradetrail {shlex.join(step.argv)}"
-                    f"\n  exit {code} (expected {expected})\n"
-                    + textwrap.indent(output.strip()[-1500:], "  | ")
+                    f"\n  {'; '.join(faults)}\n" + textwrap.indent(output.strip()[-1500:], "  | ")
                 )
     assert failures == [], "\n".join(failures)
     assert ran >= 30
