@@ -327,7 +327,13 @@ def name_faults(line: str) -> list[str]:
         for word in rest:
             if word.startswith("-") and word != "-" and word.split("=")[0] not in known:
                 faults.append(f"{cmd.name}: no option {word}")
-        if isinstance(cmd, click.Group) and rest and not rest[0].startswith("-"):
+        placeholder = rest and (rest[0] == "..." or PLACEHOLDER.match(rest[0]))
+        if (
+            isinstance(cmd, click.Group)
+            and rest
+            and not rest[0].startswith("-")
+            and not placeholder
+        ):
             faults.append(f"{cmd.name}: no command {rest[0]}")
     return faults
 
