@@ -183,7 +183,7 @@ def search(
       tradetrail search --order-id O-00000042
       tradetrail search --type risk.rejected --symbol BTC-USD --since 2026-11-17 --until 2026-11-18
       tradetrail search --category config --since 7d --json
-      tradetrail search --text "fat finger" --type alert.*
+      tradetrail search --text "failed logins" --type alert.*
     """
     equals = {
         name: value
