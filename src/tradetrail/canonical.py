@@ -165,7 +165,7 @@ def check_value(
             raise ValueError(f"{path}: Decimal {value} is not finite")
         if not -limit < value.adjusted() < limit:  # its plain text would have more digits
             raise ValueError(
-                f"{path}: Decimal {value} would be written with more than {limit} digits "
+                f"{path}: the number {value} would be written with more than {limit} digits "
                 "(max_event_bytes)"
             )
         return False
