@@ -254,6 +254,18 @@ def test_interrupted_record_says_what_was_recorded(home: Path) -> None:
     assert len(records(home)) == 5
 
 
+def test_ctrl_c_exits_130_not_the_fault_code(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tradetrail.verify
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tradetrail.verify, "verify_trail", interrupted)
+    result = invoke("verify", "--home", home)
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr and "Traceback" not in result.output
+
+
 def test_output_piped_to_head_is_not_an_error(home: Path) -> None:
     for args in (("tail", "-n", "3"), ("search",), ("search", "--json"), ("search", "--csv")):
         proc = subprocess.Popen(
