@@ -592,3 +592,40 @@ def test_cli_diff_refuses_an_altered_snapshot(tmp_path: Path, home: Path) -> Non
     stored.write_bytes(stored.read_bytes().replace(b"100000", b"100001"))
     result = invoke("snapshot", "diff", "--home", home, one["id"], two["id"])
     assert_one_line_error(result, "altered")
+
+
+def test_snapshot_list_and_the_config_report_count_the_same_snapshots(tmp_path: Path) -> None:
+    """An application's own config.snapshot events (the demo's desk records its configuration
+    inline) are snapshots for `snapshot list`, `show` and `diff`, as for the config report."""
+    from datetime import UTC, datetime
+
+    from tradetrail.demo import run_demo
+
+    home = tmp_path / "demo"
+    run_demo(home, events=400, days=2, seed=3, today=datetime(2024, 3, 6, tzinfo=UTC))
+    listed = json.loads(invoke("snapshot", "list", "--home", home, "--json").stdout)
+    events = [r for r in journal_records(home) if r["type"] == "config.snapshot"]
+    assert len(listed) == len(events) == 2
+    assert [s["seq"] for s in listed] == [r["seq"] for r in events]
+    assert all(s["kind"] == "event" and s["paths"] == ["desk.toml"] for s in listed)
+    assert listed[0]["hash"] == events[0]["data"]["hash"].removeprefix("sha256:")
+    report = invoke(
+        "report",
+        "config",
+        "--home",
+        home,
+        "--from",
+        "2024-03-04",
+        "--to",
+        "2024-03-05",
+        "--format",
+        "json",
+    )
+    assert report.exit_code == 0, report.output
+    assert '"snapshots"' in report.stdout
+    diff = invoke("snapshot", "diff", "--home", home, listed[0]["id"], listed[1]["id"])
+    assert diff.exit_code == 1, diff.output  # like diff(1): 1 when they differ
+    assert '-  "risk.max_order_notional": "250000",' in diff.stdout
+    assert '+  "risk.max_order_notional": "200000",' in diff.stdout
+    show = invoke("snapshot", "show", "--home", home, listed[1]["id"][:8])
+    assert show.exit_code == 0 and "desk.toml" in show.stdout

@@ -19,6 +19,7 @@ from .snapshots import (
     SnapshotRecord,
     collect_files,
     diff_documents,
+    event_document,
     list_snapshots,
     load_document,
     resolve_snapshot,
@@ -210,6 +211,8 @@ def check(home: Path, paths: tuple[str, ...], actor: str | None, as_json: bool) 
 
 
 def _git_column(snap: SnapshotRecord) -> str:
+    if snap.content is not None:
+        return "in the event"
     if not snap.repos:
         return "-"
     if len(snap.repos) > 1:
@@ -226,8 +229,10 @@ def _git_column(snap: SnapshotRecord) -> str:
 def list_command(home: Path, cover: str | None, as_json: bool) -> None:
     """List the snapshots taken, oldest first: time, id, seq, git commit, hash, paths.
 
-    A snapshot file that no config.snapshot event refers to is listed with its file time and
-    "not journaled".
+    Every config.snapshot event counts: those of `tradetrail snapshot` (files kept in
+    snapshots/) and those an application recorded with its configuration in the event ("in
+    the event"), as the config report counts them. A snapshot file that no event refers to is
+    listed with its file time and "not journaled".
     """
     require_trail(home)
     snaps = list_snapshots(home, cover)
@@ -246,6 +251,8 @@ def list_command(home: Path, cover: str | None, as_json: bool) -> None:
 
 
 def _load(home: Path, snap: SnapshotRecord) -> dict[str, Any]:
+    if snap.content is not None:
+        return event_document(snap)
     expected = snap.hash if snap.recorded and snap.hash else None
     return load_document(home, snap.id, expected)
 

@@ -185,10 +185,14 @@ class SnapshotRecord:
     ts: str | None = None
     actor: str | None = None
     recorded: bool = True
+    content: dict[str, Any] | None = None
+    """The configuration itself, for a snapshot an application recorded in its event (no
+    snapshot file: the event is the document)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "kind": "files" if self.content is None else "event",
             "time": self.ts,
             "seq": self.seq,
             "recorded": self.recorded,
@@ -851,14 +855,58 @@ def load_document(
 # ----------------------------------------------------------------------------- the journal
 
 
+def _application_record(record: dict[str, Any], data: dict[str, Any]) -> SnapshotRecord | None:
+    """A config.snapshot event an application recorded with its configuration inline (the
+    demo's desk does): a snapshot too, so `snapshot list` and the config report agree. Its id
+    is the first 16 hex digits of the recorded hash."""
+    digest = data.get("hash")
+    seq = record.get("seq")
+    if not isinstance(digest, str) or not isinstance(seq, int):
+        return None
+    hex_digest = digest.removeprefix("sha256:").lower()
+    if not _HEX_PREFIX.fullmatch(hex_digest) or len(hex_digest) < ID_LENGTH:
+        return None
+    path = data.get("path")
+    name = path if isinstance(path, str) and path else "configuration"
+    content = data.get("content")
+    actor = record.get("actor")
+    return SnapshotRecord(
+        id=hex_digest[:ID_LENGTH],
+        hash=hex_digest,
+        paths=(name,),
+        files=((name, hex_digest),),
+        seq=seq,
+        ts=str(record.get("ts")),
+        actor=actor if isinstance(actor, str) else None,
+        content=content if isinstance(content, dict) else {},
+    )
+
+
+def event_document(snap: SnapshotRecord) -> dict[str, Any]:
+    """The document of a snapshot recorded in its event: one file whose content is the
+    recorded configuration as sorted JSON lines, so `snapshot diff` shows what changed."""
+    text = orjson.dumps(snap.content or {}, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
+    name = snap.paths[0]
+    entry = {"path": name, "sha256": snap.hash, "size": len(text), "content": text.decode()}
+    return {
+        "format": FORMAT,
+        "paths": [name],
+        "files": [entry],
+        "repos": [],
+    }
+
+
 def _record_of(record: dict[str, Any]) -> SnapshotRecord | None:
-    """A config.snapshot event written by this module, as a SnapshotRecord."""
+    """A config.snapshot event as a SnapshotRecord: one written by this module (files kept in
+    snapshots/), or one an application recorded with its configuration inline."""
     if record.get("type") != "config.snapshot":
         return None
     data = record.get("data")
-    content = data.get("content") if isinstance(data, dict) else None
-    if not isinstance(content, dict):
+    if not isinstance(data, dict):
         return None
+    content = data.get("content")
+    if not isinstance(content, dict) or "snapshot_id" not in content:
+        return _application_record(record, data)
     sid = content.get("snapshot_id")
     paths = content.get("paths")
     files = content.get("files")
@@ -1236,8 +1284,9 @@ def diff_documents(
             after["sha256"] if after else None,
         )
         old_lines, new_lines = _content_lines(before), _content_lines(after)
-        from_name = "/dev/null" if before is None else f"a{name}"
-        to_name = "/dev/null" if after is None else f"b{name}"
+        relative = name.lstrip("/")
+        from_name = "/dev/null" if before is None else f"a/{relative}"
+        to_name = "/dev/null" if after is None else f"b/{relative}"
         if old_lines is None or new_lines is None:
             why = (before or {}).get("content_omitted") or (after or {}).get("content_omitted")
             item.lines = [
