@@ -254,6 +254,26 @@ def test_interrupted_record_says_what_was_recorded(home: Path) -> None:
     assert len(records(home)) == 5
 
 
+def test_record_while_a_writer_holds_the_trail_is_queued_and_journaled(home: Path) -> None:
+    trail = tradetrail.open(home, min_free_bytes=0)
+    try:
+        one = invoke("record", "--home", home, "--type", "x.note", "--data", '{"n": 1}', "--json")
+        assert one.exit_code == 0, one.output
+        assert json.loads(one.stdout)["seq"] is None and json.loads(one.stdout)["queued"]
+        lines = "".join(json.dumps({"type": "x.note", "data": {"n": n}}) + "\n" for n in (2, 3))
+        many = invoke("record", "--home", home, "-", input=lines + "{bad\n")
+        message = assert_one_line_error(many, 1, "stdin line 3")
+        assert "2 event(s) before it were queued" in message
+        trail.record("x.note", {"n": 0}).wait()
+    finally:
+        trail.close()
+    tradetrail.open(home, min_free_bytes=0).close()  # an open merges what the spill holds
+    notes = [r for r in records(home) if r["type"] == "x.note"]
+    assert sorted(r["data"]["n"] for r in notes) == [0, 1, 2, 3]
+    assert sum("spill" in r for r in notes) == 3
+    assert invoke("verify", "--home", home).exit_code == 0
+
+
 def test_ctrl_c_exits_130_not_the_fault_code(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import tradetrail.verify
 

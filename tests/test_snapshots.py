@@ -570,15 +570,31 @@ def test_cli_bad_path_is_one_error_and_records_nothing(tmp_path: Path, home: Pat
     assert_one_line_error(invoke("snapshot"), "give PATH")
 
 
-def test_cli_refuses_a_trail_held_by_a_running_application(
-    tmp_path: Path, open_trail: Any, home: Path
+def test_cli_snapshot_of_a_trail_held_by_a_running_application_is_queued(
+    tmp_path: Path, home: Path
 ) -> None:
+    """As export and attest do: the events go through the spill directory and the running
+    writer journals them; nothing is refused, nothing is lost."""
     cfg = make_config(tmp_path)
-    open_trail()
-    result = invoke("snapshot", "--home", home, cfg)
-    line = assert_one_line_error(result, "already open for writing")
-    assert "snapshot_paths(trail, paths)" in line
-    assert not (home / "snapshots").exists()
+    trail = tradetrail.open(home, min_free_bytes=0)
+    try:
+        result = invoke("snapshot", "--home", home, cfg, "--json")
+        assert result.exit_code == 0, result.output
+        taken = json.loads(result.stdout)
+        assert taken["seq"] is None and taken["recorded"] is True
+        assert (home / "snapshots" / f"{taken['id']}.json").is_file()
+        text = invoke("snapshot", "--home", home, cfg)
+        assert "queued" in text.stdout and "journals it within seconds" in text.stdout
+        trail.flush()
+    finally:
+        trail.close()
+    tradetrail.open(home, min_free_bytes=0).close()  # an open merges what the spill holds
+    snaps = [r for r in journal_records(home) if r["type"] == "config.snapshot"]
+    assert len(snaps) == 2 and all("spill" in r for r in snaps)
+    assert snaps[0]["data"]["content"]["snapshot_id"] == taken["id"]
+    assert verify_trail(home).ok
+    listed = json.loads(invoke("snapshot", "list", "--home", home, "--json").stdout)
+    assert [s["seq"] for s in listed] == [r["seq"] for r in snaps]
 
 
 def test_cli_diff_refuses_an_altered_snapshot(tmp_path: Path, home: Path) -> None:

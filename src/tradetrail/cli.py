@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import click
 import orjson
@@ -27,6 +27,10 @@ from .errors import ConfigError, ProofError, TradetrailError
 from .journal import journal_files
 from .keys import VKEY_FILE, parse_verifier, read_vkey, write_private
 from .note import Signer, Verifier
+
+if TYPE_CHECKING:
+    from .admin_events import QueuedRecorder
+    from .trail import Trail
 
 
 class CliConsole(Console):
@@ -267,8 +271,9 @@ def record(
     number; the lines before it are recorded, none after it.
     """
     from .canonical import build_envelope
+    from .config import resolve
     from .exactjson import loads_exact
-    from .trail import open as open_trail
+    from .trail import Trail
 
     if stdin is None and not event_type:
         fail("give --type (one event) or '-' (JSON lines on stdin)")
@@ -282,19 +287,25 @@ def record(
             fail(f"--data: {exc}")
         envelope = _parse_fields(fields)
         build_envelope(event_type, payload, envelope)  # refuse a bad event before opening
-        with open_trail(home, create=False) as trail:
-            seq = trail.record(event_type, payload, **envelope).wait()
+        with _recorder(home) as sink:
+            seq = sink.record(event_type, payload, **envelope).wait()
+            queue_files = [] if isinstance(sink, Trail) else sink.files
         if as_json:
-            emit_json({"seq": seq})
+            emit_json({"seq": seq, "queued": [str(f) for f in queue_files]})
+        elif queue_files:
+            out.print(f"queued in {queue_files[0]}: {QUEUED_NOTE}")
         else:
             out.print(f"recorded seq {seq}")
         return
-    with open_trail(home, create=False) as trail:
-        limit = 2 * trail.settings.max_event_bytes  # room for whitespace around the largest event
+    max_bytes = resolve(home).max_event_bytes
+    limit = 2 * max_bytes  # room for whitespace around the largest event
+    with _recorder(home) as sink:
+        trail = sink if isinstance(sink, Trail) else None
         count = lineno = 0
+        verb = "recorded" if trail is not None else "queued"
 
         def stop(message: str, code: int) -> NoReturn:
-            trail.flush()
+            sink.flush()
             err.print(f"[bold red]tradetrail: error:[/] {message}", soft_wrap=True)
             sys.exit(code)
 
@@ -304,30 +315,62 @@ def record(
                 if len(raw) > limit and not raw.endswith(b"\n"):
                     stop(
                         f"stdin line {lineno}: longer than {limit} bytes (an event is at most "
-                        f"max_event_bytes = {trail.settings.max_event_bytes}); {count} event(s) "
-                        f"before it were recorded, nothing from line {lineno} on",
+                        f"max_event_bytes = {max_bytes}); {count} event(s) before it were "
+                        f"{verb}, nothing from line {lineno} on",
                         1,
                     )
                 if not raw.strip():
                     continue
                 try:
                     kind, payload, envelope = _event_of_line(raw)
-                    trail.record(kind, payload, **envelope)
+                    sink.record(kind, payload, **envelope)
                 except (ValueError, TypeError) as exc:
                     stop(
                         f"stdin line {lineno}: {exc}; {count} event(s) before it were "
-                        f"recorded, nothing from line {lineno} on",
+                        f"{verb}, nothing from line {lineno} on",
                         1,
                     )
                 count += 1
+                if trail is None and count % QUEUE_BATCH == 0:
+                    sink.flush()  # one spill file per batch: memory stays bounded
         except KeyboardInterrupt:
-            stop(f"interrupted at stdin line {lineno + 1}: {count} event(s) were recorded", 130)
-        ok = trail.flush()
-        summary = {"recorded": count, "size": trail.size, "all_journaled": ok}
+            stop(f"interrupted at stdin line {lineno + 1}: {count} event(s) were {verb}", 130)
+        ok = sink.flush()
+        if isinstance(sink, Trail):
+            summary: dict[str, Any] = {"recorded": count, "size": sink.size, "all_journaled": ok}
+            text = f"recorded {count} event(s); the trail now holds {sink.size} records"
+        else:
+            summary = {"queued": count, "files": [str(f) for f in sink.files]}
+            text = f"queued {count} event(s) in {len(sink.files)} spill file(s): {QUEUED_NOTE}"
         if as_json:
             emit_json(summary)
         else:
-            out.print(f"recorded {count} event(s); the trail now holds {trail.size} records")
+            out.print(text)
+
+
+QUEUE_BATCH: Final = 10_000
+QUEUED_NOTE: Final = (
+    "another process holds the trail; its writer journals the events within seconds, or the "
+    "next open does (they carry a `spill` field saying so)"
+)
+
+
+@contextmanager
+def _recorder(home: Path) -> Iterator[Trail | QueuedRecorder]:
+    """The trail opened for writing, or, while another process holds it, a queue into its
+    spill directory: every command that records works the same way while trading runs."""
+    from .admin_events import QueuedRecorder
+    from .config import resolve
+    from .errors import TrailLockedError
+    from .trail import open as open_trail
+
+    try:
+        trail = open_trail(home, create=False)
+    except TrailLockedError:
+        yield QueuedRecorder(home, strict=resolve(home).strict)
+        return
+    with trail:
+        yield trail
 
 
 def _tail_lines(home: Path, count: int) -> list[bytes]:

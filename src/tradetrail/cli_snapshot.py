@@ -29,6 +29,8 @@ from .snapshots import (
 if TYPE_CHECKING:
     from .trail import Trail
 
+from .admin_events import QueuedRecorder
+
 PATH_OPTION = click.option(
     "--path",
     "cover",
@@ -69,27 +71,24 @@ def snapshot(ctx: click.Context) -> None:
     tradetrail snapshot show ID        one snapshot (--file PATH: its redacted content)
 
     Snapshots live in <home>/snapshots/<id>.json (the id is the first 16 hex digits of the
-    file's SHA-256); each one taken is a config.snapshot event in the journal. Taking one needs
-    the writer lock: from a running application use the Python API
-    tradetrail.snapshots.snapshot_paths(trail, paths), or TRADETRAIL_CONFIG_PATHS (paths
-    separated by ':') to snapshot at every open.
+    file's SHA-256); each one taken is a config.snapshot event in the journal. While a running
+    application holds the trail, the events are queued in its spill directory and its writer
+    journals them within seconds (as for export and attest). TRADETRAIL_CONFIG_PATHS (paths
+    separated by ':') snapshots at every open.
     """
     if ctx.invoked_subcommand is None:
         _fail("give PATH... to snapshot, or a subcommand: take, check, list, diff, show")
 
 
-def _open_for_writing(home: Path) -> Trail:
+def _open_for_writing(home: Path) -> Trail | QueuedRecorder:
+    """The trail, or while a running application holds it, a queue into its spill directory
+    (the application's writer journals the snapshot's events within seconds)."""
     from .trail import open as open_trail
 
     try:
         return open_trail(home, create=False)
-    except TrailLockedError as exc:
-        _fail(
-            f"{exc}: a running application holds the writer lock, so the CLI cannot record "
-            "the snapshot; take it from inside that application with the Python API "
-            "tradetrail.snapshots.snapshot_paths(trail, paths) (or set "
-            "TRADETRAIL_CONFIG_PATHS so that it snapshots those paths when it opens the trail)"
-        )
+    except TrailLockedError:
+        return QueuedRecorder(home)
 
 
 def _snapshot_json(snap: Snapshot) -> dict[str, Any]:
@@ -122,7 +121,11 @@ def _snapshot_json(snap: Snapshot) -> dict[str, Any]:
 
 def _report(snap: Snapshot) -> None:
     if snap.recorded:
-        seq = f"seq {snap.seq}" if snap.seq is not None else "not yet journaled"
+        seq = (
+            f"seq {snap.seq}"
+            if snap.seq is not None
+            else "queued: another process holds the trail; its writer journals it within seconds"
+        )
         _echo(f"snapshot {snap.id}: {len(snap.files)} file(s), hash {snap.hash}, recorded ({seq})")
     else:
         _echo(f"unchanged since snapshot {snap.baseline} (seq {snap.baseline_seq})")
@@ -159,7 +162,10 @@ def _take(
     except SnapshotError as exc:
         _fail(str(exc))
     finally:
-        trail.close()
+        if isinstance(trail, QueuedRecorder):
+            trail.flush()
+        else:
+            trail.close()
     if as_json:
         emit_json(_snapshot_json(snap))
     else:

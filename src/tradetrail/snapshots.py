@@ -54,7 +54,7 @@ from datetime import date, datetime
 from datetime import time as dtime
 from difflib import unified_diff
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import orjson
 
@@ -1067,8 +1067,24 @@ def _alert_message(drift: Sequence[FileChange], baseline: SnapshotRecord, sid: s
     )
 
 
+class _Receipt(Protocol):
+    def wait(self, timeout: float | None = ...) -> int | None: ...
+
+
+class SnapshotRecorder(Protocol):
+    """What a snapshot needs to record itself: an open Trail, or, while another process holds
+    the trail, tradetrail.admin_events.QueuedRecorder (the events go through its spill)."""
+
+    home: Path
+    redactor: Redactor | None
+
+    def flush(self, timeout: float | None = ...) -> bool: ...
+
+    def record(self, event_type: str, data: Any = ..., **fields: Any) -> _Receipt: ...
+
+
 def snapshot_paths(
-    trail: Trail,
+    trail: SnapshotRecorder,
     paths: Iterable[str | os.PathLike[str]],
     *,
     actor: str | None = None,
