@@ -63,6 +63,7 @@ SUBSTITUTIONS: dict[str, str | Callable[[Path], str]] = {
 # Examples that exit with another code than 0 on purpose, as their text says.
 EXPECTED_EXIT = {
     "tradetrail attestations --from 2024-03-01 --to 2024-03-31": 1,  # a day is unattested
+    "tradetrail snapshot diff 3f2a 9c1e": 1,  # the oldest and newest snapshots differ
     "tradetrail attestations --from 2024-03-04 --json || page-compliance": 1,
 }
 # Help examples that cannot run here; they still must name real commands and options.

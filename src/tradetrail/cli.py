@@ -291,7 +291,7 @@ def record(
             seq = sink.record(event_type, payload, **envelope).wait()
             queue_files = [] if isinstance(sink, Trail) else sink.files
         if as_json:
-            emit_json({"seq": seq, "queued": [str(f) for f in queue_files]})
+            emit_json({"seq": seq, "queued": str(queue_files[0])} if queue_files else {"seq": seq})
         elif queue_files:
             out.print(f"queued in {queue_files[0]}: {QUEUED_NOTE}")
         else:
