@@ -349,11 +349,14 @@ def test_attestations_refuses_bad_ranges(home: Path) -> None:
         (("--from", "2024-13-01"), "--from"),
         (("--to", "03/05/2024"), "--to"),
         (("--from", DAY2, "--to", DAY1), "is after"),
-        (("--to", "2999-01-01"), "future"),
+        (("--from", "2999-01-01"), "future"),
     ):
         result = run("attestations", "--home", home, *args)
         assert result.exit_code == 2, result.output
         assert message in result.output
+    # a range reaching into the future ends today, with a note (a month listed mid-month)
+    clamped = run("attestations", "--home", home, "--to", "2999-01-01", "--json")
+    assert "is in the future; the range ends today" in clamped.stderr
 
 
 # ------------------------------------------------------------------------------ refusals
@@ -441,7 +444,7 @@ def test_refuses_an_unreadable_or_malformed_key(home: Path, tmp_path: Path) -> N
     ("day", "message"),
     [
         ("2024-02-30", "day is out of range"),
-        ("yesterday", "expected YYYY-MM-DD"),
+        ("last tuesday", "expected YYYY-MM-DD"),
         ("2024-3-4", "expected YYYY-MM-DD"),
         ("2999-01-01", "in the future"),
     ],

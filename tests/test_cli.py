@@ -274,6 +274,44 @@ def test_record_while_a_writer_holds_the_trail_is_queued_and_journaled(home: Pat
     assert invoke("verify", "--home", home).exit_code == 0
 
 
+def test_days_are_typed_as_officers_type_them(home: Path, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    yesterday = (today - timedelta(days=1)).isoformat()
+    future = (today + timedelta(days=40)).isoformat()
+    # today/yesterday are days; a range reaching into the future ends today, with a note
+    listed = invoke("attestations", "--home", home, "--from", "yesterday", "--to", future, "--json")
+    assert f"the range ends today ({today.isoformat()} UTC)" in listed.stderr
+    assert json.loads(listed.stdout)["to"] == today.isoformat()
+    assert json.loads(listed.stdout)["from"] == yesterday
+    # an inverted range is a usage error everywhere
+    for args in (
+        ("attestations", "--from", today.isoformat(), "--to", yesterday),
+        ("report", "daily", "--from", today.isoformat(), "--to", yesterday),
+        ("export", "exam", "--from", today.isoformat(), "--to", yesterday, "--out", "x.zip"),
+        ("search", "--since", today.isoformat(), "--until", yesterday),
+    ):
+        assert_one_line_error(invoke(*args, "--home", home), 2, "--")
+    bad = invoke("report", "daily", "--home", home, "--date", "someday")
+    assert (
+        bad.exit_code == 2
+        and "is not a day (expected YYYY-MM-DD, today or yesterday)" in bad.output
+    )
+    # attesting today says when a day can be attested, not to run a command that refuses
+    keys = tmp_path / "keys"
+    assert invoke("keygen", "--name", "cco.x", "--out", keys).exit_code == 0
+    attest = invoke(
+        "attest", "--home", home, "--date", "today", "--by", "cco.x", "--key", keys / "cco.x.key"
+    )
+    assert_one_line_error(attest, 2, "is still open: a day is attested once it is sealed")
+
+
+def test_demo_help_shows_where_the_demo_writes() -> None:
+    text = invoke("demo", "--help").stdout
+    assert "./tradetrail-demo" in " ".join(text.split()).replace("- ", "-")
+
+
 def test_ctrl_c_exits_130_not_the_fault_code(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import tradetrail.verify
 

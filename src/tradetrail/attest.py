@@ -369,6 +369,11 @@ def _open_pack(home: Path, day: str, trail_key: Verifier) -> tuple[Path, Note, s
                 f"{day} has only a partial pack ({path}.partial): a day still open cannot be "
                 f"attested; once it is sealed, {make}"
             )
+        if date.fromisoformat(day) >= datetime.now(UTC).date():
+            raise NoPackError(
+                f"{day} is still open: a day is attested once it is sealed (after 00:00 UTC "
+                f"the next day, when the writer seals its file), then {make} and attest"
+            )
         raise NoPackError(f"{day} has no daily pack at {path}; {make}, then attest")
     try:
         signed = (path / SIGNATURE_FILE).read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
@@ -52,6 +52,54 @@ HOME_OPTION = click.option(
     help="Trail directory (env TRADETRAIL_HOME).",
 )
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+class DayType(click.ParamType):  # type: ignore[type-arg]  # generic only from click 8.4
+    """A UTC day: YYYY-MM-DD, `today` or `yesterday` (what an officer types at 8 a.m.)."""
+
+    name = "DAY"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().lower()
+        today = datetime.now(UTC).date()
+        if text == "today":
+            return today.isoformat()
+        if text == "yesterday":
+            return (today - timedelta(days=1)).isoformat()
+        if len(text) != 10:
+            self._bad(value)
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError as exc:
+            self._bad(value, f"{exc}; ")
+
+    @staticmethod
+    def _bad(value: Any, why: str = "") -> NoReturn:
+        raise click.BadParameter(
+            f"{value!r} is not a day ({why}expected YYYY-MM-DD, today or yesterday)"
+        )
+
+
+DAY = DayType()
+
+
+def day_range(
+    start: str | None, end: str | None, *, names: tuple[str, str] = ("--from", "--to")
+) -> tuple[str | None, str | None]:
+    """Refuse an inverted range (exit 2); a range reaching into the future ends today, with a
+    note (a month's attestations listed mid-month)."""
+    if start is not None and end is not None and start > end:
+        fail(f"{names[0]} {start} is after {names[1]} {end}")
+    today = datetime.now(UTC).date().isoformat()
+    if end is not None and end > today:
+        err.print(f"note: {names[1]} {end} is in the future; the range ends today ({today} UTC)")
+        end = today
+    if start is not None and start > today:
+        fail(f"{names[0]} {start} is in the future (today is {today} UTC)")
+    return start, end
+
+
+DEMO_HOME: Final = "./tradetrail-demo"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -129,7 +177,14 @@ def main() -> None:
 
 
 @main.command()
-@HOME_OPTION
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="TRADETRAIL_HOME",
+    default=DEMO_HOME,
+    show_default=True,
+    help="Demo trail directory (env TRADETRAIL_HOME); only ever one the demo made.",
+)
 @click.option("--events", default=5000, show_default=True, type=click.IntRange(50, None))
 @click.option("--days", default=2, show_default=True, type=click.IntRange(1, 366))
 @click.option("--seed", default=7, show_default=True, type=int)
@@ -144,8 +199,6 @@ def demo(home: Path, events: int, days: int, seed: int, fresh: bool) -> None:
     from .demo import prepare_demo_home, run_demo
     from .verify import verify_trail
 
-    if home == Path(DEFAULT_HOME) and "TRADETRAIL_HOME" not in os.environ:
-        home = Path("./tradetrail-demo")
     prepare_demo_home(home, fresh=fresh)
     started = time.perf_counter()
     with progress_bar(events, "simulating") as update:

@@ -9,12 +9,25 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from .cli import HOME_OPTION, JSON_OPTION, emit_json, err, fail, main, out, require_trail
+from .cli import (
+    DAY,
+    HOME_OPTION,
+    JSON_OPTION,
+    day_range,
+    emit_json,
+    err,
+    fail,
+    main,
+    out,
+    require_trail,
+)
 
 
 @main.command("attest")
 @HOME_OPTION
-@click.option("--date", "day", required=True, help="The UTC day whose pack is attested.")
+@click.option(
+    "--date", "day", required=True, type=DAY, help="The UTC day (YYYY-MM-DD or yesterday)."
+)
 @click.option(
     "--by", required=True, help="The attesting officer: the name of their key (keygen --name)."
 )
@@ -97,8 +110,10 @@ def attest_command(
 
 @main.command("attestations")
 @HOME_OPTION
-@click.option("--from", "start", default=None, help="First day (default: first journal day).")
-@click.option("--to", "end", default=None, help="Last day (default: yesterday, UTC).")
+@click.option(
+    "--from", "start", default=None, type=DAY, help="First day (default: first journal day)."
+)
+@click.option("--to", "end", default=None, type=DAY, help="Last day (default: yesterday, UTC).")
 @JSON_OPTION
 def attestations_command(home: Path, start: str | None, end: str | None, as_json: bool) -> None:
     """List the attestations of each day, each checked against the signature on its pack, and
@@ -113,6 +128,7 @@ def attestations_command(home: Path, start: str | None, end: str | None, as_json
     from .attest import AttestError, list_attestations
 
     require_trail(home)
+    start, end = day_range(start, end)
     try:
         report = list_attestations(home, start, end)
     except AttestError as exc:

@@ -20,7 +20,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .cli import HOME_OPTION, JSON_OPTION, emit_json, err, fail, main, out, progress_bar
+from .cli import DAY, HOME_OPTION, JSON_OPTION, emit_json, err, fail, main, out, progress_bar
+from .cli import day_range as _day_range
 from .cli import load_verifiers as _load_verifiers
 from .cli import require_trail as _require_trail
 from .note import Verifier
@@ -71,7 +72,7 @@ def export() -> None:
 
 @export.command("daily")
 @HOME_OPTION
-@click.option("--date", "day", required=True, help="The UTC day, YYYY-MM-DD.")
+@click.option("--date", "day", required=True, type=DAY, help="The UTC day: YYYY-MM-DD, yesterday.")
 @click.option(
     "--out",
     "out_dir",
@@ -181,8 +182,10 @@ def phase_progress() -> Iterator[Callable[[str, int, int], None]]:
 
 @export.command("exam")
 @HOME_OPTION
-@click.option("--from", "start", required=True, help="First UTC day, YYYY-MM-DD.")
-@click.option("--to", "end", required=True, help="Last UTC day, YYYY-MM-DD (inclusive, sealed).")
+@click.option("--from", "start", required=True, type=DAY, help="First UTC day, YYYY-MM-DD.")
+@click.option(
+    "--to", "end", required=True, type=DAY, help="Last UTC day, YYYY-MM-DD (inclusive, sealed)."
+)
 @click.option(
     "--out",
     "out_file",
@@ -237,6 +240,9 @@ def export_exam_command(
     from .export.exam import export_exam
 
     _require_trail(home)
+    first, last = _day_range(start, end)
+    assert first is not None and last is not None
+    start, end = first, last
     with phase_progress() as progress:
         try:
             result = export_exam(

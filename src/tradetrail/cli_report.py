@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .cli import HOME_OPTION, err, fail, main, require_trail
+from .cli import DAY, HOME_OPTION, day_range, err, fail, main, require_trail
 
 _KINDS = ("daily", "risk", "execution", "config", "access")  # = reports.REPORT_KINDS, kept
 # literal here so `tradetrail --help` does not import the reports package
@@ -18,9 +18,9 @@ _SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".
 @main.command("report")
 @click.argument("kind", type=click.Choice(_KINDS))
 @HOME_OPTION
-@click.option("--date", "day", default=None, help="One UTC day, YYYY-MM-DD.")
-@click.option("--from", "start", default=None, help="First UTC day of a range, YYYY-MM-DD.")
-@click.option("--to", "end", default=None, help="Last UTC day of a range (inclusive).")
+@click.option("--date", "day", default=None, type=DAY, help="One UTC day: YYYY-MM-DD, today...")
+@click.option("--from", "start", default=None, type=DAY, help="First UTC day of a range.")
+@click.option("--to", "end", default=None, type=DAY, help="Last UTC day of a range (inclusive).")
 @click.option(
     "--format",
     "fmt",
@@ -66,6 +66,8 @@ def report_command(
         fail("give --date YYYY-MM-DD, or --from YYYY-MM-DD and --to YYYY-MM-DD")
     start = start if start is not None else end
     end = end if end is not None else start
+    if day is None:
+        start, end = day_range(start, end)
     assert start is not None and end is not None
     if fmt is None:
         fmt = _SUFFIXES.get(out_file.suffix.lower(), "html") if out_file is not None else "html"

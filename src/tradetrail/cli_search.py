@@ -209,11 +209,15 @@ def search(
         equals[name] = value
     if as_json and as_csv:
         raise QueryError("--json and --csv: choose one")
+    since_at = parse_when(since, "--since") if since else None
+    until_at = parse_when(until, "--until") if until else None
+    if since_at is not None and until_at is not None and since_at >= until_at:
+        raise QueryError(f"--since {since_at} is not before --until {until_at}: an empty range")
     query = Query(
         types=types,
         equals=equals,
-        since=parse_when(since, "--since") if since else None,
-        until=parse_when(until, "--until") if until else None,
+        since=since_at,
+        until=until_at,
         text=text,
         limit=limit,
         descending=descending,
