@@ -9,8 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import Checkpoint, open_checkpoint
-from .errors import CheckpointError, ConfigError, NoteError, ProofError, TileError
-from .journal import lines_from_seq
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    NoteError,
+    NotYetSignedError,
+    ProofError,
+    TileError,
+)
+from .journal import journal_files, lines_from_seq, record_seq, tail_lines
 from .keys import VKEY_FILE, read_vkey
 from .merkle import (
     EMPTY_ROOT,
@@ -37,6 +44,49 @@ def _latest(home: Path) -> tuple[Checkpoint, str]:
         raise ProofError(f"{path} does not verify: {exc}") from None
 
 
+def _journal_size(home: Path) -> int:
+    for path in reversed(journal_files(home)):
+        lines, _ = tail_lines(path, 1)
+        if lines:
+            return record_seq(lines[-1], str(path)) + 1
+    return 0
+
+
+_HOW_TO_SIGN = (
+    "the writer signs a checkpoint every checkpoint_every records or checkpoint_interval "
+    "seconds (TRADETRAIL_CHECKPOINT_EVERY / _INTERVAL); when no writer runs, "
+    "`tradetrail checkpoint --home {home}` signs one now (from Python: trail.checkpoint()), "
+    "then ask for the proof again"
+)
+
+
+def _not_signed(home: Path, latest: Checkpoint, seq: int | None, size: int) -> ProofError:
+    """Why a proof at `size` (for record `seq`) cannot be made: not yet signed, or not there."""
+    journaled = _journal_size(home)
+    hint = _HOW_TO_SIGN.format(home=home)
+    if seq is not None and seq >= journaled:
+        return ProofError(
+            f"seq {seq} is not in a tree of size {latest.size}: the journal holds "
+            f"{journaled} record(s) (seq 0..{journaled - 1}), so there is no record {seq} yet"
+        )
+    if size > journaled:
+        return ProofError(
+            f"size {size} is beyond the latest signed checkpoint ({latest.size}) and beyond the "
+            f"journal ({journaled} records)"
+        )
+    if seq is not None:
+        message = (
+            f"seq {seq} is journaled but not yet under a signed checkpoint (the latest, size "
+            f"{latest.size}, covers seq 0..{latest.size - 1}): {hint}"
+        )
+    else:
+        message = (
+            f"size {size} is beyond the latest signed checkpoint ({latest.size}); the journal "
+            f"holds {journaled} records: {hint}"
+        )
+    return NotYetSignedError(message, size - 1 if seq is None else seq, latest.size)
+
+
 def _checkpoint_at(home: Path, size: int) -> str | None:
     path = home / "checkpoints" / str(size)
     return path.read_text(encoding="utf-8") if path.exists() else None
@@ -50,9 +100,12 @@ def inclusion_proof_json(home: Path, index: int, size: int | None = None) -> dic
     """Proof that record `index` is in the tree of `size` (default: the latest checkpoint)."""
     home = Path(home)
     latest, latest_text = _latest(home)
-    size = latest.size if size is None else size
+    if size is None:
+        if index >= latest.size:
+            raise _not_signed(home, latest, index, index + 1)
+        size = latest.size
     if size > latest.size:
-        raise ProofError(f"size {size} is beyond the latest signed checkpoint ({latest.size})")
+        raise _not_signed(home, latest, None, size)
     if not 0 <= index < size:
         raise ProofError(f"seq {index} is not in a tree of size {size}")
     store = TileStore(home / "tiles")
@@ -87,7 +140,9 @@ def consistency_proof_json(
     latest, latest_text = _latest(home)
     new_size = latest.size if new_size is None else new_size
     if new_size > latest.size:
-        raise ProofError(f"size {new_size} is beyond the latest signed checkpoint ({latest.size})")
+        raise _not_signed(home, latest, None, new_size)
+    if old_size > latest.size and new_size == latest.size:
+        raise _not_signed(home, latest, None, old_size)
     if not 0 < old_size <= new_size:
         raise ProofError(f"need 0 < old size <= new size, got {old_size} and {new_size}")
     store = TileStore(home / "tiles")

@@ -645,6 +645,21 @@ class Trail:
             raise TradetrailError(f"could not sign a checkpoint: {self._last_error}")
         return str(barrier._result)
 
+    def inclusion_proof(self, seq: int, size: int | None = None) -> dict[str, Any]:
+        """The proof that record `seq` is in the tree of `size` (default: the latest signed
+        checkpoint), the JSON object `tradetrail proof inclusion` prints. A record newer than
+        the latest checkpoint raises NotYetSignedError: call checkpoint() first."""
+        from .proofs import inclusion_proof_json
+
+        return inclusion_proof_json(self.home, seq, size)
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
+        """The proof that the tree of `old_size` is a prefix of the tree of `new_size` (default:
+        the latest signed checkpoint), as `tradetrail proof consistency` prints it."""
+        from .proofs import consistency_proof_json
+
+        return consistency_proof_json(self.home, old_size, new_size)
+
     def close(self, timeout: float | None = None) -> None:
         """Journal what is queued, sign a final checkpoint, stop the writer, release the lock."""
         if self._closed or self._forked:
