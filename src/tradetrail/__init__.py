@@ -34,6 +34,7 @@ from .errors import (
     TrailLockedError,
     TrailNotFoundError,
 )
+from .keyhistory import KeyHistory
 from .note import Verifier
 from .trail import Receipt, Trail, open
 
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigError",
     "Durability",
     "JournalFormatError",
+    "KeyHistory",
     "NotYetSignedError",
     "NoteError",
     "ProofError",
@@ -119,12 +121,26 @@ def consistency_proof(
 
 
 def verify_proof(
-    proof: dict[str, Any], vkeys: Sequence[Verifier | str], *, require_signed: bool = True
+    proof: dict[str, Any],
+    vkeys: Sequence[Verifier | KeyHistory | str],
+    *,
+    require_signed: bool = True,
 ) -> list[str]:
     """Check a proof offline (`tradetrail proof verify`): returns what it establishes, raises
-    ProofError when it does not verify. `vkeys`: Verifier, key text or file."""
-    from .keys import parse_verifier
+    ProofError when it does not verify. `vkeys`: Verifier, key text or file, or the key
+    history of a trail whose key was rotated (a KeyHistory or the path of trail.vkeys)."""
+    from .keyhistory import parse_key_spec
     from .proofs import verify_proof_json
 
-    keys = [k if isinstance(k, Verifier) else parse_verifier(k, "vkeys") for k in vkeys]
-    return verify_proof_json(proof, keys, require_signed=require_signed)
+    keys: list[Verifier] = []
+    histories: list[KeyHistory] = []
+    for spec in vkeys:
+        key = parse_key_spec(spec, "vkeys") if isinstance(spec, str) else spec
+        if isinstance(key, KeyHistory):
+            histories.append(key)
+        else:
+            keys.append(key)
+    if len(histories) > 1:
+        raise ValueError("vkeys: give one key history at most")
+    history = histories[0] if histories else None
+    return verify_proof_json(proof, keys, require_signed=require_signed, history=history)

@@ -28,9 +28,11 @@ __all__ = [
     "KeySpan",
     "Rotation",
     "open_rotation",
+    "parse_key_spec",
     "read_history",
     "rotation_statement",
     "sign_rotation",
+    "trusted_spans",
 ]
 
 HISTORY_FILE = "trail.vkeys"
@@ -245,6 +247,36 @@ def _rotation_of(
     if rotation.old != old or rotation.new != new:
         return None, f"{at}: the rotation note is not from the key before to this key"
     return rotation, None
+
+
+def parse_key_spec(spec: str, option: str) -> Verifier | KeyHistory:
+    """A verifier key (text or file, as --vkey takes) or a key history file (trail.vkeys)."""
+    from .keys import parse_verifier
+
+    path = Path(spec.strip())
+    if "+" not in spec or path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        if any(line[:1].isdigit() for line in text.splitlines()):
+            return KeyHistory.parse(text, f"{option} {spec}")
+    return parse_verifier(spec, option)
+
+
+def trusted_spans(
+    roots: Sequence[Verifier], history: KeyHistory | None, where: str
+) -> list[KeySpan] | None:
+    """The spans of `history` to trust. Keys given beside it are the roots of trust; a history
+    given alone is trusted whole (as a trail.vkey file would be), but only if every rotation
+    in it verifies. None: no history, the keys are valid at every size."""
+    if history is None:
+        return None
+    if roots:
+        return history.trusted(roots)
+    if history.broken:
+        raise NoteError(f"{where}: {history.broken[0][1]}")
+    return list(history.spans)
 
 
 def read_history(home: Path) -> KeyHistory | None:

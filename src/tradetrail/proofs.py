@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import Checkpoint, open_checkpoint
+from .checkpoint import Checkpoint, open_checkpoint, parse_checkpoint_body
 from .errors import (
     CheckpointError,
     ConfigError,
@@ -18,6 +18,7 @@ from .errors import (
     TileError,
 )
 from .journal import journal_files, lines_from_seq, record_seq, tail_lines
+from .keyhistory import KeyHistory, KeySpan, trusted_spans
 from .keys import VKEY_FILE, read_vkey
 from .merkle import (
     EMPTY_ROOT,
@@ -28,7 +29,7 @@ from .merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from .note import Verifier
+from .note import Verifier, open_note
 from .tilestore import TileStore
 
 
@@ -200,6 +201,15 @@ def _hashes(obj: dict[str, Any]) -> list[bytes]:
     return out
 
 
+def _open_signed(text: str, vkeys: Sequence[Verifier], spans: list[KeySpan] | None) -> Checkpoint:
+    """Verify a checkpoint; with a key history, by a key valid at the checkpoint's size."""
+    note, verified = open_note(text, vkeys)
+    cp = parse_checkpoint_body(note.text)
+    if spans is not None and not any(s.verifier in verified and s.covers(cp.size) for s in spans):
+        raise NoteError(f"signed at size {cp.size} by a key the key history does not allow there")
+    return cp
+
+
 def _anchor(
     obj: dict[str, Any],
     key: str,
@@ -207,6 +217,7 @@ def _anchor(
     root: bytes,
     vkeys: Sequence[Verifier],
     require_signed: bool = True,
+    spans: list[KeySpan] | None = None,
 ) -> str:
     text = obj.get(key)
     if text is None:
@@ -219,26 +230,40 @@ def _anchor(
     if not isinstance(text, str):
         raise ProofError(f"{key}: not signed-note text")
     try:
-        cp = open_checkpoint(text, vkeys)
+        cp = _open_signed(text, vkeys, spans)
     except (NoteError, CheckpointError) as exc:
         raise ProofError(f"{key}: {exc}") from None
     if cp.size != size or cp.root != root:
         raise ProofError(f"{key}: signed checkpoint is for size {cp.size}, root {cp.root.hex()}")
-    return f"{key}: signed by {', '.join(v.name for v in vkeys)} for {cp.origin} at size {size}"
+    names = ", ".join(dict.fromkeys(v.name for v in vkeys))
+    return f"{key}: signed by {names} for {cp.origin} at size {size}"
 
 
 def verify_proof_json(
-    obj: dict[str, Any], vkeys: Sequence[Verifier], *, require_signed: bool = True
+    obj: dict[str, Any],
+    vkeys: Sequence[Verifier],
+    *,
+    require_signed: bool = True,
+    history: KeyHistory | None = None,
 ) -> list[str]:
     """Check an inclusion or consistency proof offline; returns what was established. Unless
     `require_signed` is False, the proof's root must come with a checkpoint signed by one of
-    `vkeys`: a bare root proves only that the proof is self-consistent."""
+    `vkeys`: a bare root proves only that the proof is self-consistent. With a key `history`
+    (trail.vkeys of a trail whose key was rotated), a checkpoint must be signed by the key
+    valid at its size; `vkeys` are then the keys trusted to start from (none: the whole
+    history)."""
     if not isinstance(obj, dict):
         raise ProofError("a proof is a JSON object")
+    try:
+        spans = trusted_spans(vkeys, history, "key history")
+    except NoteError as exc:
+        raise ProofError(str(exc)) from None
+    if spans is not None:
+        vkeys = list(dict.fromkeys([*vkeys, *(s.verifier for s in spans)]))
     if "leaf_index" in obj:
         index, size = _int(obj, "leaf_index"), _int(obj, "tree_size")
         leaf, root = _hex(obj, "leaf_hash"), _hex(obj, "root")
-        said = [_anchor(obj, "checkpoint", size, root, vkeys, require_signed)]
+        said = [_anchor(obj, "checkpoint", size, root, vkeys, require_signed, spans)]
         record = obj.get("record")
         if record is not None:
             if not isinstance(record, str) or leaf_hash(record.encode("utf-8")) != leaf:
@@ -250,9 +275,9 @@ def verify_proof_json(
     if "old_size" in obj:
         old, new = _int(obj, "old_size"), _int(obj, "new_size")
         old_root, new_root = _hex(obj, "old_root"), _hex(obj, "new_root")
-        said = [_anchor(obj, "checkpoint", new, new_root, vkeys, require_signed)]
+        said = [_anchor(obj, "checkpoint", new, new_root, vkeys, require_signed, spans)]
         if obj.get("old_checkpoint") is not None:
-            said.append(_anchor(obj, "old_checkpoint", old, old_root, vkeys))
+            said.append(_anchor(obj, "old_checkpoint", old, old_root, vkeys, True, spans))
         else:
             said.append("old_root: taken from the proof (no checkpoint at that size attached)")
         verify_consistency(old, new, old_root, new_root, _hashes(obj))
