@@ -167,7 +167,7 @@ def test_opening_with_a_retired_key_is_refused(rotated: dict[str, Any]) -> None:
 
 def test_proofs_across_rotations(rotated: dict[str, Any]) -> None:
     home: Path = rotated["home"]
-    first, second, third = (k.verifier() for k in rotated["keys"])
+    first, _second, third = (k.verifier() for k in rotated["keys"])
     history = read_history(home)
     inclusion = tradetrail.inclusion_proof(home, 3)  # an old record, at the latest size (third)
     consistency = tradetrail.consistency_proof(home, 8)  # from a checkpoint signed by `first`
