@@ -402,6 +402,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "pack_digests": {"2024-03-01": "sha256:" + "e6" * 32},
         "range_root": "f7" * 32,
     },
+    "trail.key_rotated": {
+        "old_vkey": "desk+0a1b2c3d+AXx6WJ0FZ3fd5CRSsXQm3ky/qQnG0lnBWCmFEPHUjuGH",
+        "new_vkey": "desk+4e5f6a7b+ARXkEyYDIBQWzZnmPTQbQmEmoVcmm1bZm5M9gm9A0PLm",
+        "from_size": 18843,
+        "note": "tradetrail key rotation v1\ndesk\n18843\n...\n",
+        "reason": "scheduled yearly rotation",
+    },
 }
 
 REQUIRED_BY_BRIEF = {
@@ -458,6 +465,7 @@ REVISED = {"compliance.attestation": 2, "order.submitted": 2}
 """Types revised since their first version (a revision only adds optional fields)."""
 
 TRADETRAIL_OWN = {
+    "trail.key_rotated",
     "compliance.export_made",
     "compliance.records_removed",
     "log.record",

@@ -517,3 +517,67 @@ def test_verifier_from_vkey_file_round_trip(small: Trail) -> None:
     text = (small.home / "trail.vkey").read_text().strip()
     assert Verifier.from_vkey(text).vkey() == text == small.vkey.vkey()
     assert text.startswith(ORIGIN + "+")
+
+
+# ------------------------------------------------------------- proofs from Python, unsigned tail
+
+
+def test_a_record_newer_than_the_latest_checkpoint_says_how_to_get_one(tmp_path: Path) -> None:
+    home = tmp_path / "trail"
+    clock = SimClock(T0)
+    opts: dict[str, Any] = {"checkpoint_every": 10**6, "checkpoint_interval": 1e6}
+    with tradetrail.open(home, clock=clock, origin=ORIGIN, min_free_bytes=0, **opts) as trail:
+        seqs = [trail.record("order.note", {"i": i}).wait(timeout=10) for i in range(3)]
+        trail.checkpoint()
+        late = trail.record("order.note", {"i": 3}).wait(timeout=10)
+        # the writer holds the trail; a read-only caller asks for the same proof
+        for ask in (trail.inclusion_proof, lambda s: tradetrail.inclusion_proof(home, s)):
+            with pytest.raises(tradetrail.NotYetSignedError) as caught:
+                ask(late)
+            assert (caught.value.seq, caught.value.checkpoint_size) == (3, 3)
+            message = str(caught.value)
+            assert "seq 3 is journaled but not yet under a signed checkpoint" in message
+            assert "tradetrail checkpoint --home" in message and "trail.checkpoint()" in message
+        with pytest.raises(tradetrail.NotYetSignedError, match="size 4 is beyond"):
+            trail.consistency_proof(2, 4)
+        with pytest.raises(ProofError, match="there is no record 9 yet"):
+            trail.inclusion_proof(9)
+        trail.checkpoint()
+        proof = trail.inclusion_proof(late)
+        assert proof["tree_size"] == 4 and json.loads(proof["record"])["seq"] == late
+        vkey = trail.verifier
+        said = tradetrail.verify_proof(proof, [vkey])
+        assert said[-1] == "record 3 is included in the tree of size 4"
+        consistency = trail.consistency_proof(3)
+        assert tradetrail.verify_proof(consistency, [vkey.vkey()])[-1].endswith("size 4")
+        assert tradetrail.inclusion_proof(home, seqs[0]) == trail.inclusion_proof(seqs[0])
+        assert tradetrail.consistency_proof(home, 3) == consistency
+
+
+def test_cli_proof_of_an_unsigned_record_names_the_fix(tmp_path: Path) -> None:
+    home = tmp_path / "trail"
+    opts: dict[str, Any] = {"checkpoint_every": 10**6, "checkpoint_interval": 1e6}
+    trail = tradetrail.open(home, origin=ORIGIN, min_free_bytes=0, **opts)
+    trail.record("order.note", {"i": 0}).wait(timeout=10)
+    try:
+        result = invoke("proof", "inclusion", "--home", str(home), "--seq", "0")
+    finally:
+        trail.close()
+    assert result.exit_code == 2
+    assert "seq 0 is journaled but not yet under a signed checkpoint" in result.stderr
+    assert "tradetrail checkpoint" in result.stderr
+    result = invoke("proof", "inclusion", "--home", str(home), "--seq", "0")
+    assert result.exit_code == 0, result.stderr  # close() signed it
+
+
+def test_verify_from_python_returns_the_report(small: Trail, tmp_path: Path) -> None:
+    report = tradetrail.verify(small.home)
+    assert report.ok and report.size == 30 and report.faults == []
+    assert tradetrail.verify(str(small.home), vkeys=[str(small.home / "trail.vkey")]).ok
+    stranger = Signer.generate(ORIGIN).verifier()
+    report = tradetrail.verify(small.home, vkeys=[stranger])
+    assert not report.ok and "does not verify" in str(report.faults[0])
+    from tradetrail.verify import verify_trail  # the submodule stays importable
+
+    assert verify_trail(small.home).ok
+    assert tradetrail.verify(small.home).ok  # and the package's name stays the function

@@ -23,7 +23,7 @@ from . import __version__
 from .canonical import SORT
 from .checkpoint import open_checkpoint
 from .config import DEFAULT_HOME, check_origin
-from .errors import ConfigError, ProofError, TradetrailError
+from .errors import ConfigError, ProofError, TradetrailError, TrailLockedError
 from .journal import journal_files
 from .keys import VKEY_FILE, parse_verifier, read_vkey, write_private
 from .note import Signer, Verifier
@@ -646,7 +646,13 @@ def proof_consistency(home: Path, old_size: int, new_size: int | None) -> None:
 
 @proof.command("verify")
 @click.argument("file", type=click.File("rb"))
-@click.option("--vkey", "vkeys", multiple=True, required=True, help="Verifier key (text or file).")
+@click.option(
+    "--vkey",
+    "vkeys",
+    multiple=True,
+    required=True,
+    help="Verifier key (text or file), or a key history file (trail.vkeys); repeatable.",
+)
 @click.option(
     "--unsigned-ok",
     is_flag=True,
@@ -656,20 +662,39 @@ def proof_consistency(home: Path, old_size: int, new_size: int | None) -> None:
 def proof_verify(file: Any, vkeys: tuple[str, ...], unsigned_ok: bool, as_json: bool) -> None:
     """Check a proof offline against a verifier key. Exit 0 valid, 1 invalid.
 
+    After a key rotation, give the key history (trail.vkeys): the checkpoint must then be
+    signed by the key valid at its size. With a key as well (--vkey original.vkey --vkey
+    trail.vkeys), that key is where trust starts and the history's rotations carry it on.
+
     \b
     Example:
       tradetrail proof verify proof.json --vkey trail.vkey
+      tradetrail proof verify proof.json --vkey auditor/original.vkey --vkey trail.vkeys
     """
+    from .keyhistory import KeyHistory, parse_key_spec
     from .proofs import verify_proof_json
 
-    verifiers = load_verifiers(vkeys)
-    assert verifiers is not None
+    verifiers: list[Verifier] = []
+    histories: list[KeyHistory] = []
+    for spec in vkeys:
+        key = parse_key_spec(spec, "--vkey")
+        if isinstance(key, KeyHistory):
+            histories.append(key)
+        else:
+            verifiers.append(key)
+    if len(histories) > 1:
+        fail("--vkey: give one key history (trail.vkeys) at most")
     try:
         obj = orjson.loads(file.read())
     except orjson.JSONDecodeError as exc:
         fail(f"{file.name}: not JSON: {exc}")
     try:
-        said = verify_proof_json(obj, verifiers, require_signed=not unsigned_ok)
+        said = verify_proof_json(
+            obj,
+            verifiers,
+            require_signed=not unsigned_ok,
+            history=histories[0] if histories else None,
+        )
     except ProofError as exc:
         if as_json:
             emit_json({"ok": False, "error": str(exc)})
@@ -686,9 +711,9 @@ def proof_verify(file: Any, vkeys: tuple[str, ...], unsigned_ok: bool, as_json: 
 @main.command()
 @click.option(
     "--name",
-    required=True,
     help="Key name: the log origin (e.g. trail.example.com/desk-1), or a compliance "
-    "officer's name for `attest` (e.g. cco.jane.roe; no spaces or '+').",
+    "officer's name for `attest` (e.g. cco.jane.roe; no spaces or '+'). With --rotate it "
+    "defaults to the trail's origin.",
 )
 @click.option(
     "--out",
@@ -697,21 +722,65 @@ def proof_verify(file: Any, vkeys: tuple[str, ...], unsigned_ok: bool, as_json: 
     default=Path("."),
     show_default=True,
 )
-def keygen(name: str, out_dir: Path) -> None:
-    """Make an Ed25519 signing key pair in signed-note format.
+@click.option(
+    "--rotate",
+    is_flag=True,
+    help="Replace the signing key of the trail at --home (needs the writer lock).",
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="TRADETRAIL_HOME",
+    help="With --rotate: the trail (env TRADETRAIL_HOME; default as for other commands).",
+)
+@click.option(
+    "--new-key",
+    "new_key",
+    help="With --rotate: the new private key (file or text) instead of generating one.",
+)
+@click.option("--reason", help="With --rotate: why, recorded in the trail.key_rotated record.")
+def keygen(
+    name: str | None,
+    out_dir: Path,
+    rotate: bool,
+    home: Path | None,
+    new_key: str | None,
+    reason: str | None,
+) -> None:
+    """Make an Ed25519 signing key pair in signed-note format, or rotate a trail's key.
 
     Writes NAME.key (private, mode 0600) and NAME.vkey (verifier key) with '/' in the name
     replaced by '_'. Keep the private key away from the trail (a secrets manager, an HSM, another
     host) and point TRADETRAIL_SIGNING_KEY at it; give the .vkey to your auditors.
+
+    With --rotate, the trail's current key (TRADETRAIL_SIGNING_KEY, or <home>/signing.key)
+    signs a key change to the new one, which signs from then on; older checkpoints keep
+    verifying (trail.vkeys holds every key with the sizes it signs). A running application
+    holds the writer lock: rotate from it with trail.rotate_key(Signer.from_skey(...)).
+
+    \b
+    Examples:
+      tradetrail keygen --name trail.example.com/desk-1 --out /secure/keys
+      tradetrail keygen --rotate --home ./trail --new-key /secure/keys/desk-1-2027.key
     """
+    if rotate:
+        _rotate_key(home, name, out_dir, new_key, reason)
+        return
+    if new_key is not None or reason is not None:
+        fail("--new-key and --reason go with --rotate")
+    if name is None:
+        fail("--name is required (the key's name)")
     try:
         check_origin(name, "--name")
     except ConfigError as exc:
         fail(str(exc))
+    _write_key_pair(Signer.generate(name), out_dir)
+
+
+def _write_key_pair(signer: Signer, out_dir: Path) -> None:
     if out_dir.resolve().name == "journal":
         fail("refusing to write a private key inside a journal/ directory")
-    signer = Signer.generate(name)
-    stem = name.replace("/", "_")
+    stem = signer.name.replace("/", "_")
     key_path = out_dir / f"{stem}.key"
     vkey_path = out_dir / f"{stem}.vkey"
     if key_path.exists() or vkey_path.exists():
@@ -720,6 +789,52 @@ def keygen(name: str, out_dir: Path) -> None:
     vkey_path.write_text(signer.verifier().vkey() + "\n")
     out.print(f"private key: {key_path} (0600; set TRADETRAIL_SIGNING_KEY={key_path})")
     out.print(f"verifier key: {vkey_path}\n{signer.verifier().vkey()}")
+
+
+def _rotate_key(
+    home: Path | None, name: str | None, out_dir: Path, new_key: str | None, reason: str | None
+) -> None:
+    from .keys import parse_signer
+    from .trail import open as open_trail
+
+    home = Path(DEFAULT_HOME) if home is None else home
+    require_trail(home)
+    if new_key is not None and name is not None:
+        fail("--name names a generated key; --new-key brings its own name")
+    if name is not None:
+        try:
+            check_origin(name, "--name")
+        except ConfigError as exc:
+            fail(str(exc))
+    new = parse_signer(new_key, "--new-key") if new_key is not None else None
+    try:
+        trail = open_trail(home, create=False)
+    except TrailLockedError as exc:
+        fail(
+            f"{exc}; a key rotation needs the writer lock: stop that process, or rotate from it "
+            "with trail.rotate_key(tradetrail.note.Signer.from_skey(<new key>))"
+        )
+    with trail:
+        beside = not trail.settings.signing_key
+        if new is None:
+            new = Signer.generate(name or trail.origin)
+            if not beside:  # the operator keeps keys elsewhere: hand over the new one
+                _write_key_pair(new, out_dir)
+        old = trail.verifier
+        trail.rotate_key(new, reason=reason)
+        size = trail.size
+    out.print(f"rotated the signing key of {home} at tree size {size}:")
+    out.print(f"  retired  {old.vkey()} (signs sizes up to {size})")
+    out.print(f"  current  {new.verifier().vkey()}")
+    out.print(f"the key history is in {home / 'trail.vkeys'}; give it to your auditors")
+    if beside:
+        out.print(f"{home / 'signing.key'} now holds the new key")
+    else:
+        out.print(
+            "[yellow]point TRADETRAIL_SIGNING_KEY at the new key before the next open: the old "
+            "key is refused from now on[/]",
+            markup=True,
+        )
 
 
 @main.command()

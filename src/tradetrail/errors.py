@@ -11,6 +11,18 @@ class ProofError(TradetrailError, ValueError):
     """A Merkle inclusion or consistency proof does not verify, or is malformed."""
 
 
+class NotYetSignedError(ProofError):
+    """A proof was asked for a record (or tree size) that the journal holds but no signed
+    checkpoint covers yet: a checkpoint must be signed first (the writer signs one every
+    `checkpoint_every` records or `checkpoint_interval` seconds, `tradetrail checkpoint` or
+    `Trail.checkpoint()` sign one now)."""
+
+    def __init__(self, message: str, seq: int, checkpoint_size: int) -> None:
+        super().__init__(message)
+        self.seq = seq
+        self.checkpoint_size = checkpoint_size
+
+
 class NoteError(TradetrailError, ValueError):
     """A signed note, verifier key or signer key is malformed or does not verify."""
 

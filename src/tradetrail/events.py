@@ -814,6 +814,24 @@ class ComplianceRecordsRemoved(EventData, kw_only=True, frozen=True):
     holder of the key (`retention apply`) can make a removal count (see verify)."""
 
 
+# --------------------------------------------------------------------------- the trail itself
+
+
+class TrailKeyRotated(EventData, kw_only=True, frozen=True):
+    """The trail's signing key was replaced (`tradetrail keygen --rotate`, Trail.rotate_key):
+    from tree size `from_size` on, checkpoints are signed by `new_vkey`. `note` is the
+    statement signed by both keys (docs/FORMATS.md), so neither alone can forge a rotation;
+    the record itself is the last one under the old key alone."""
+
+    TYPE = "trail.key_rotated"
+    VERSION = 1
+    old_vkey: str
+    new_vkey: str
+    from_size: Annotated[int, Meta(ge=1)]
+    note: str
+    reason: str | None = None
+
+
 BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     SignalReceived,
     SignalProcessed,
@@ -867,6 +885,7 @@ BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     ComplianceRecordCorrected,
     ComplianceExportMade,
     ComplianceRecordsRemoved,
+    TrailKeyRotated,
 )
 
 

@@ -8,9 +8,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import Checkpoint, open_checkpoint
-from .errors import CheckpointError, ConfigError, NoteError, ProofError, TileError
-from .journal import lines_from_seq
+from .checkpoint import Checkpoint, open_checkpoint, parse_checkpoint_body
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    NoteError,
+    NotYetSignedError,
+    ProofError,
+    TileError,
+)
+from .journal import journal_files, lines_from_seq, record_seq, tail_lines
+from .keyhistory import KeyHistory, KeySpan, trusted_spans
 from .keys import VKEY_FILE, read_vkey
 from .merkle import (
     EMPTY_ROOT,
@@ -21,7 +29,7 @@ from .merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from .note import Verifier
+from .note import Verifier, open_note
 from .tilestore import TileStore
 
 
@@ -37,6 +45,49 @@ def _latest(home: Path) -> tuple[Checkpoint, str]:
         raise ProofError(f"{path} does not verify: {exc}") from None
 
 
+def _journal_size(home: Path) -> int:
+    for path in reversed(journal_files(home)):
+        lines, _ = tail_lines(path, 1)
+        if lines:
+            return record_seq(lines[-1], str(path)) + 1
+    return 0
+
+
+_HOW_TO_SIGN = (
+    "the writer signs a checkpoint every checkpoint_every records or checkpoint_interval "
+    "seconds (TRADETRAIL_CHECKPOINT_EVERY / _INTERVAL); when no writer runs, "
+    "`tradetrail checkpoint --home {home}` signs one now (from Python: trail.checkpoint()), "
+    "then ask for the proof again"
+)
+
+
+def _not_signed(home: Path, latest: Checkpoint, seq: int | None, size: int) -> ProofError:
+    """Why a proof at `size` (for record `seq`) cannot be made: not yet signed, or not there."""
+    journaled = _journal_size(home)
+    hint = _HOW_TO_SIGN.format(home=home)
+    if seq is not None and seq >= journaled:
+        return ProofError(
+            f"seq {seq} is not in a tree of size {latest.size}: the journal holds "
+            f"{journaled} record(s) (seq 0..{journaled - 1}), so there is no record {seq} yet"
+        )
+    if size > journaled:
+        return ProofError(
+            f"size {size} is beyond the latest signed checkpoint ({latest.size}) and beyond the "
+            f"journal ({journaled} records)"
+        )
+    if seq is not None:
+        message = (
+            f"seq {seq} is journaled but not yet under a signed checkpoint (the latest, size "
+            f"{latest.size}, covers seq 0..{latest.size - 1}): {hint}"
+        )
+    else:
+        message = (
+            f"size {size} is beyond the latest signed checkpoint ({latest.size}); the journal "
+            f"holds {journaled} records: {hint}"
+        )
+    return NotYetSignedError(message, size - 1 if seq is None else seq, latest.size)
+
+
 def _checkpoint_at(home: Path, size: int) -> str | None:
     path = home / "checkpoints" / str(size)
     return path.read_text(encoding="utf-8") if path.exists() else None
@@ -50,9 +101,12 @@ def inclusion_proof_json(home: Path, index: int, size: int | None = None) -> dic
     """Proof that record `index` is in the tree of `size` (default: the latest checkpoint)."""
     home = Path(home)
     latest, latest_text = _latest(home)
-    size = latest.size if size is None else size
+    if size is None:
+        if index >= latest.size:
+            raise _not_signed(home, latest, index, index + 1)
+        size = latest.size
     if size > latest.size:
-        raise ProofError(f"size {size} is beyond the latest signed checkpoint ({latest.size})")
+        raise _not_signed(home, latest, None, size)
     if not 0 <= index < size:
         raise ProofError(f"seq {index} is not in a tree of size {size}")
     store = TileStore(home / "tiles")
@@ -87,7 +141,9 @@ def consistency_proof_json(
     latest, latest_text = _latest(home)
     new_size = latest.size if new_size is None else new_size
     if new_size > latest.size:
-        raise ProofError(f"size {new_size} is beyond the latest signed checkpoint ({latest.size})")
+        raise _not_signed(home, latest, None, new_size)
+    if old_size > latest.size and new_size == latest.size:
+        raise _not_signed(home, latest, None, old_size)
     if not 0 < old_size <= new_size:
         raise ProofError(f"need 0 < old size <= new size, got {old_size} and {new_size}")
     store = TileStore(home / "tiles")
@@ -145,6 +201,15 @@ def _hashes(obj: dict[str, Any]) -> list[bytes]:
     return out
 
 
+def _open_signed(text: str, vkeys: Sequence[Verifier], spans: list[KeySpan] | None) -> Checkpoint:
+    """Verify a checkpoint; with a key history, by a key valid at the checkpoint's size."""
+    note, verified = open_note(text, vkeys)
+    cp = parse_checkpoint_body(note.text)
+    if spans is not None and not any(s.verifier in verified and s.covers(cp.size) for s in spans):
+        raise NoteError(f"signed at size {cp.size} by a key the key history does not allow there")
+    return cp
+
+
 def _anchor(
     obj: dict[str, Any],
     key: str,
@@ -152,6 +217,7 @@ def _anchor(
     root: bytes,
     vkeys: Sequence[Verifier],
     require_signed: bool = True,
+    spans: list[KeySpan] | None = None,
 ) -> str:
     text = obj.get(key)
     if text is None:
@@ -164,26 +230,40 @@ def _anchor(
     if not isinstance(text, str):
         raise ProofError(f"{key}: not signed-note text")
     try:
-        cp = open_checkpoint(text, vkeys)
+        cp = _open_signed(text, vkeys, spans)
     except (NoteError, CheckpointError) as exc:
         raise ProofError(f"{key}: {exc}") from None
     if cp.size != size or cp.root != root:
         raise ProofError(f"{key}: signed checkpoint is for size {cp.size}, root {cp.root.hex()}")
-    return f"{key}: signed by {', '.join(v.name for v in vkeys)} for {cp.origin} at size {size}"
+    names = ", ".join(dict.fromkeys(v.name for v in vkeys))
+    return f"{key}: signed by {names} for {cp.origin} at size {size}"
 
 
 def verify_proof_json(
-    obj: dict[str, Any], vkeys: Sequence[Verifier], *, require_signed: bool = True
+    obj: dict[str, Any],
+    vkeys: Sequence[Verifier],
+    *,
+    require_signed: bool = True,
+    history: KeyHistory | None = None,
 ) -> list[str]:
     """Check an inclusion or consistency proof offline; returns what was established. Unless
     `require_signed` is False, the proof's root must come with a checkpoint signed by one of
-    `vkeys`: a bare root proves only that the proof is self-consistent."""
+    `vkeys`: a bare root proves only that the proof is self-consistent. With a key `history`
+    (trail.vkeys of a trail whose key was rotated), a checkpoint must be signed by the key
+    valid at its size; `vkeys` are then the keys trusted to start from (none: the whole
+    history)."""
     if not isinstance(obj, dict):
         raise ProofError("a proof is a JSON object")
+    try:
+        spans = trusted_spans(vkeys, history, "key history")
+    except NoteError as exc:
+        raise ProofError(str(exc)) from None
+    if spans is not None:
+        vkeys = list(dict.fromkeys([*vkeys, *(s.verifier for s in spans)]))
     if "leaf_index" in obj:
         index, size = _int(obj, "leaf_index"), _int(obj, "tree_size")
         leaf, root = _hex(obj, "leaf_hash"), _hex(obj, "root")
-        said = [_anchor(obj, "checkpoint", size, root, vkeys, require_signed)]
+        said = [_anchor(obj, "checkpoint", size, root, vkeys, require_signed, spans)]
         record = obj.get("record")
         if record is not None:
             if not isinstance(record, str) or leaf_hash(record.encode("utf-8")) != leaf:
@@ -195,9 +275,9 @@ def verify_proof_json(
     if "old_size" in obj:
         old, new = _int(obj, "old_size"), _int(obj, "new_size")
         old_root, new_root = _hex(obj, "old_root"), _hex(obj, "new_root")
-        said = [_anchor(obj, "checkpoint", new, new_root, vkeys, require_signed)]
+        said = [_anchor(obj, "checkpoint", new, new_root, vkeys, require_signed, spans)]
         if obj.get("old_checkpoint") is not None:
-            said.append(_anchor(obj, "old_checkpoint", old, old_root, vkeys))
+            said.append(_anchor(obj, "old_checkpoint", old, old_root, vkeys, True, spans))
         else:
             said.append("old_root: taken from the proof (no checkpoint at that size attached)")
         verify_consistency(old, new, old_root, new_root, _hashes(obj))

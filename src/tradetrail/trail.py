@@ -51,9 +51,18 @@ from .errors import (
 from .events import DEFAULT_MODEL, EventModel
 from .index.follow import Indexer
 from .journal import ZERO_HASH, day_file_name, journal_files
-from .keys import VKEY_FILE, load_or_create_signer, read_vkey
+from .keyhistory import (
+    HISTORY_FILE,
+    ROTATION_TYPE,
+    KeyHistory,
+    Rotation,
+    open_rotation,
+    read_history,
+    sign_rotation,
+)
+from .keys import DEFAULT_KEY_FILE, VKEY_FILE, load_or_create_signer, read_vkey
 from .merkle import Frontier, range_hash, root_of_leaves, subtree_decomposition
-from .note import Signer
+from .note import Signer, Verifier, add_signatures
 from .redact import DEFAULT_REDACTOR, Redactor
 from .snapshots import snapshot_configured
 from .spill import Spill, read_spill
@@ -75,7 +84,7 @@ CHECKPOINTS_DIR: Final = "checkpoints"
 TILES_DIR: Final = "tiles"
 QUARANTINE_DIR: Final = "quarantine"
 _QUEUED, _JOURNALED, _SPILLED = 0, 1, 2
-_RECORD, _FLUSH, _CHECKPOINT = 0, 1, 2
+_RECORD, _FLUSH, _CHECKPOINT, _ROTATE = 0, 1, 2, 3
 _RETRY_MIN, _RETRY_MAX = 0.5, 30.0
 MERGE_CHUNK_BYTES: Final = 256 * 1024
 """A spill merge writes (and in fsync mode fsyncs) at most this much before acknowledging, so a
@@ -271,12 +280,12 @@ class Trail:
         if vkey_path.exists():
             verifier = read_vkey(vkey_path)
             if verifier.vkey() != self.signer.verifier().vkey():
-                raise ConfigError(
-                    f"signing key {self.signer.name}+{self.signer.key_id.hex()} does not match "
-                    f"{vkey_path} ({verifier.vkey()}); a trail is signed by one key"
-                )
+                self._finish_rotation(verifier)
         else:
             write_atomic(vkey_path, (self.signer.verifier().vkey() + "\n").encode(), sync=True)
+        history = read_history(self.home)
+        if history is not None and history.current != self.signer.verifier():
+            raise ConfigError(self._retired_message(history))
         self.verifier = self.signer.verifier()
         self.spill = Spill(settings.spill_dir, self.origin)
         # tradetrail commands (exports, attestations) leave their events in <home>/spill
@@ -317,6 +326,57 @@ class Trail:
         for path in found:
             with contextlib.suppress(OSError):
                 path.unlink()
+
+    def _retired_message(self, history: KeyHistory) -> str:
+        key = self.signer.verifier()
+        span = history.span_of(key)
+        where = self.home / HISTORY_FILE
+        if span is None:
+            return (
+                f"signing key {key.name}+{key.key_id.hex()} is not this trail's key: {where} "
+                f"names {history.current.vkey()} as the current one; a trail is signed by one key "
+                "at a time (change it with `tradetrail keygen --rotate`)"
+            )
+        return (
+            f"signing key {key.name}+{key.key_id.hex()} was retired at tree size {span.last} by "
+            f"a key rotation ({where}); configure the current key {history.current.vkey()} "
+            "(TRADETRAIL_SIGNING_KEY, or <home>/signing.key)"
+        )
+
+    def _finish_rotation(self, on_file: Verifier) -> None:
+        """The configured key differs from trail.vkey: fine only when it is the new key of a
+        rotation that a crash interrupted before trail.vkey was replaced; then finish it."""
+        key = self.signer.verifier()
+        history = read_history(self.home)
+        if history is None or history.current != key:
+            rotation = self._last_record_rotation()
+            if rotation is None or rotation.old != on_file or rotation.new != key:
+                if history is not None:
+                    raise ConfigError(self._retired_message(history))
+                raise ConfigError(
+                    f"signing key {key.name}+{key.key_id.hex()} does not match "
+                    f"{self.home / VKEY_FILE} ({on_file.vkey()}); a trail is signed by one key "
+                    "at a time (change it with `tradetrail keygen --rotate`)"
+                )
+            history = (history or KeyHistory.first_key(on_file)).rotated(rotation)
+            write_atomic(self.home / HISTORY_FILE, history.text().encode(), sync=True)
+        write_atomic(self.home / VKEY_FILE, (key.vkey() + "\n").encode(), sync=True)
+        logger.warning("finished the key rotation to %s that a crash interrupted", key.vkey())
+
+    def _last_record_rotation(self) -> Rotation | None:
+        """The verified rotation journaled as the last record, if it is one."""
+        files = journal_files(self.home)
+        lines = journal.tail_lines(files[-1], 1)[0] if files else []
+        if not lines:
+            return None
+        try:
+            record = journal.parse_record(lines[0], str(files[-1]))
+            data = record.get("data")
+            if record.get("type") != ROTATION_TYPE or not isinstance(data, dict):
+                return None
+            return open_rotation(str(data.get("note")), f"{files[-1].name} (last record)")
+        except TradetrailError:
+            return None
 
     def _read_latest_checkpoint_body(self) -> Checkpoint | None:
         path = self.home / CHECKPOINT_FILE
@@ -645,6 +705,98 @@ class Trail:
             raise TradetrailError(f"could not sign a checkpoint: {self._last_error}")
         return str(barrier._result)
 
+    def inclusion_proof(self, seq: int, size: int | None = None) -> dict[str, Any]:
+        """The proof that record `seq` is in the tree of `size` (default: the latest signed
+        checkpoint), the JSON object `tradetrail proof inclusion` prints. A record newer than
+        the latest checkpoint raises NotYetSignedError: call checkpoint() first."""
+        from .proofs import inclusion_proof_json
+
+        return inclusion_proof_json(self.home, seq, size)
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
+        """The proof that the tree of `old_size` is a prefix of the tree of `new_size` (default:
+        the latest signed checkpoint), as `tradetrail proof consistency` prints it."""
+        from .proofs import consistency_proof_json
+
+        return consistency_proof_json(self.home, old_size, new_size)
+
+    def rotate_key(
+        self, new_signer: Signer, *, reason: str | None = None, timeout: float | None = None
+    ) -> str:
+        """Replace the signing key without breaking older checkpoints; returns the rotation
+        statement signed by both keys. The writer journals a `trail.key_rotated` record (the
+        last under the old key alone), signs the checkpoint just after it with both keys, adds
+        the new key to trail.vkeys and trail.vkey, and signs with the new key from then on.
+        A key kept beside the trail (<home>/signing.key) is replaced; a configured one
+        (TRADETRAIL_SIGNING_KEY) must be pointed at the new key before the next open, which
+        refuses the old key."""
+        if self._closing:
+            raise TrailClosedError(self._closed_message())
+        if not isinstance(new_signer, Signer):
+            raise TypeError(f"new_signer: expected a Signer, got {type(new_signer).__name__}")
+        barrier = Receipt(self, None, _ROTATE)
+        barrier._result = (new_signer, reason)
+        self._queue.append(barrier)
+        self._wake.set()
+        self._wait_for(barrier, timeout)
+        if isinstance(barrier._result, BaseException):
+            raise barrier._result
+        return str(barrier._result)
+
+    def _rotate_signing_key(self, new: Signer, reason: str | None) -> str:
+        """On the writer thread, between batches: see rotate_key."""
+        old = self.signer
+        history = read_history(self.home) or KeyHistory.first_key(old.verifier())
+        if history.span_of(new.verifier()) is not None:
+            raise ConfigError(
+                f"new_signer: key {new.name}+{new.key_id.hex()} was already used by this trail; "
+                "a rotation needs a fresh key"
+            )
+        if self._degraded is not None:
+            raise TradetrailError(
+                f"cannot rotate the key while the trail is degraded: {self._degraded}"
+            )
+        size = self._size + 1  # the rotation record is the last record under the old key alone
+        note = sign_rotation(self.origin, size, old, new)
+        data: dict[str, Any] = {
+            "old_vkey": old.verifier().vkey(),
+            "new_vkey": new.verifier().vkey(),
+            "from_size": size,
+            "note": note,
+        }
+        if reason is not None:
+            data["reason"] = reason
+        event = prepare(
+            ROTATION_TYPE,
+            data,
+            {},
+            self._source,
+            max(self.settings.max_event_bytes, 1 << 16),
+            model=self.model,
+            strict=True,
+        )
+        if self._write_entries([(event, None, None)]) != 1 or self._size != size:
+            raise TradetrailError(f"cannot journal the key rotation: {self._last_error}")
+        history = history.rotated(open_rotation(note, "key rotation"))
+        if self._sign_checkpoint(also=new) is None:
+            raise TradetrailError(f"cannot sign the rotation checkpoint: {self._last_error}")
+        if not self.settings.signing_key:  # the key lives beside the trail: replace it
+            write_atomic(
+                self.home / DEFAULT_KEY_FILE, (new.skey() + "\n").encode(), sync=True, mode=0o600
+            )
+        write_atomic(self.home / HISTORY_FILE, history.text().encode(), sync=True)
+        write_atomic(self.home / VKEY_FILE, (new.verifier().vkey() + "\n").encode(), sync=True)
+        self.signer = new
+        self.verifier = new.verifier()
+        logger.warning(
+            "rotated the signing key of %s at tree size %d: %s replaces %s",
+            self.origin,
+            size,
+            new.verifier().vkey(),
+            old.verifier().vkey(),
+        )
+        return note
+
     def close(self, timeout: float | None = None) -> None:
         """Journal what is queued, sign a final checkpoint, stop the writer, release the lock."""
         if self._closed or self._forked:
@@ -837,6 +989,12 @@ class Trail:
             item._result = not (self._pending or self._held)
         elif item._kind == _CHECKPOINT:
             item._result = self._sign_checkpoint()
+        elif item._kind == _ROTATE:
+            new, reason = item._result
+            try:
+                item._result = self._rotate_signing_key(new, reason)
+            except (TradetrailError, OSError, ValueError, TypeError) as exc:
+                item._result = exc
         item._state = _JOURNALED
         with self._cond:
             self._cond.notify_all()
@@ -1042,13 +1200,15 @@ class Trail:
             self._sign_checkpoint()
         logger.info("sealed day %s at size %d", day, self._size)
 
-    def _sign_checkpoint(self) -> str | None:
+    def _sign_checkpoint(self, also: Signer | None = None) -> str | None:
         try:
             if self._unsynced:
                 self._sync()
             self._write_partial_tiles()
             body = Checkpoint(self.origin, self._size, self._frontier.root())
             text = sign_checkpoint(body, self.signer)
+            if also is not None:  # at a key rotation's size: the old key and the new one
+                text = add_signatures(text, also)
             encoded = text.encode()
             write_atomic(self.home / CHECKPOINTS_DIR / str(self._size), encoded, sync=True)
             write_atomic(self.home / CHECKPOINT_FILE, encoded, sync=True)

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from .canonical import EVENT_ID_PATTERN, SORT, TYPE_PATTERN, is_canonical
-from .checkpoint import Checkpoint, open_checkpoint
+from .checkpoint import Checkpoint, parse_checkpoint_body
 from .errors import CheckpointError, ConfigError, JournalFormatError, NoteError, TileError
 from .journal import (
     FILE_PATTERN,
@@ -28,9 +28,11 @@ from .journal import (
     ZERO_HASH,
     PrunedDay,
     file_day,
+    lines_from_seq,
     pruned_days,
     pruned_gap,
 )
+from .keyhistory import HISTORY_FILE, ROTATION_TYPE, KeySpan, read_history
 from .keys import VKEY_FILE, read_vkey
 from .merkle import Frontier
 from .note import Verifier, open_note
@@ -113,8 +115,90 @@ class _Checker:
             self.report.faults.append(Fault(message, file, line, seq))
 
 
+class _KeyRing:
+    """The keys a checkpoint may be signed by, each for the tree sizes it was valid at. Without
+    a key history (the key was never rotated) the given keys are valid at every size; with
+    one, the given keys are the roots of trust and a key counts only if verified rotations
+    join it to one of them (see keyhistory)."""
+
+    def __init__(self, home: Path, roots: Sequence[Verifier], check: _Checker) -> None:
+        self.keys = list(roots)
+        self.spans: list[KeySpan] | None = None
+        try:
+            history = read_history(home)
+        except ConfigError as exc:
+            check.fault(f"key history does not parse: {exc}", HISTORY_FILE)
+            return
+        if history is None:
+            return
+        for _index, problem in history.broken:
+            check.fault(f"key rotation does not verify: {problem}", HISTORY_FILE)
+        self.spans = history.trusted(roots)
+        if not self.spans:
+            check.fault(
+                "none of the verifier keys given is in the key history, so no key of it is "
+                "trusted: " + ", ".join(v.vkey() for v in roots),
+                HISTORY_FILE,
+            )
+        vkey_path = home / VKEY_FILE
+        if vkey_path.exists() and read_vkey(vkey_path) != history.current:
+            check.fault(f"{VKEY_FILE} is not the current key of {HISTORY_FILE}", VKEY_FILE)
+        self.keys = list(dict.fromkeys([*roots, *(s.verifier for s in self.spans)]))
+        for span in self.spans:
+            if span.rotation is not None:
+                _check_rotation_record(home, span, check)
+
+    def open(self, text: str) -> Checkpoint:
+        """Verify a signed checkpoint: by a known key, and one valid at its size."""
+        note, verified = open_note(text, self.keys)
+        cp = parse_checkpoint_body(note.text)
+        if self.spans is None:
+            return cp
+        if not any(s.verifier in verified and s.covers(cp.size) for s in self.spans):
+            ranges = "; ".join(
+                f"{s.verifier.name}+{s.verifier.key_id.hex()} signs sizes {s.first}.."
+                f"{'' if s.last is None else s.last}"
+                for s in self.spans
+                if s.verifier in verified
+            )
+            raise NoteError(
+                f"signed at size {cp.size} by a key not valid at that size ({ranges}; "
+                f"{HISTORY_FILE})"
+            )
+        return cp
+
+
+def _check_rotation_record(home: Path, span: KeySpan, check: _Checker) -> None:
+    """The rotation that vouches for `span` must be journaled as record first-1, the last
+    record under the old key alone (unless that record was removed under retention)."""
+    assert span.rotation is not None
+    seq = span.first - 1
+    for path, line in lines_from_seq(home, seq):
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return  # the record checks report it
+        if type(record) is not dict or record.get("seq") != seq:
+            return
+        data = record.get("data")
+        if record.get("type") != ROTATION_TYPE or not isinstance(data, dict):
+            check.fault(
+                f"{HISTORY_FILE} says the key changed at size {span.first}, but record {seq} is "
+                f"not a {ROTATION_TYPE} record",
+                f"{JOURNAL_DIR}/{path.name}",
+                seq=seq,
+            )
+        elif data.get("note") != span.rotation.note:
+            check.fault(
+                f"the {ROTATION_TYPE} record does not carry the rotation note of {HISTORY_FILE}",
+                f"{JOURNAL_DIR}/{path.name}",
+                seq=seq,
+            )
+        return
+
+
 def _load_checkpoints(
-    home: Path, verifiers: Sequence[Verifier], check: _Checker
+    home: Path, verifiers: _KeyRing, check: _Checker
 ) -> tuple[dict[int, list[tuple[str, bytes]]], Checkpoint | None, str | None]:
     """Stored checkpoints by size, the newest, and the origin they agree on."""
     wanted: dict[int, list[tuple[str, bytes]]] = {}
@@ -133,7 +217,7 @@ def _load_checkpoints(
     for path in paths:
         rel = str(path.relative_to(home))
         try:
-            cp = open_checkpoint(path.read_text(encoding="utf-8"), verifiers)
+            cp = verifiers.open(path.read_text(encoding="utf-8"))
         except (NoteError, CheckpointError, UnicodeDecodeError) as exc:
             check.fault(f"checkpoint does not verify: {exc}", rel)
             continue
@@ -149,7 +233,7 @@ def _load_checkpoints(
         check.report.checkpoints_checked += 1
     if latest.exists() and newest is not None:
         try:
-            current = open_checkpoint(latest.read_text(encoding="utf-8"), verifiers)
+            current = verifiers.open(latest.read_text(encoding="utf-8"))
             if current.size < newest.size:
                 check.report.warnings.append(
                     f"checkpoint (size {current.size}) is older than checkpoints/{newest.size}"
@@ -202,7 +286,8 @@ def verify_trail(
             "checkpoint signatures were checked with the trail's own trail.vkey; pass --vkey "
             "with a copy kept elsewhere to also catch a trail re-signed with another key"
         )
-    wanted, newest, origin = _load_checkpoints(home, vkeys, check)
+    keys = _KeyRing(home, vkeys, check)
+    wanted, newest, origin = _load_checkpoints(home, keys, check)
     if newest is not None:
         report.latest_checkpoint = {
             "origin": newest.origin,
@@ -212,7 +297,7 @@ def verify_trail(
     for path in checkpoints:
         name = str(path)
         try:
-            cp = open_checkpoint(Path(path).read_text(encoding="utf-8"), vkeys)
+            cp = keys.open(Path(path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"cannot read checkpoint {path}: {exc.strerror}") from None
         except (NoteError, CheckpointError, UnicodeDecodeError) as exc:
@@ -321,7 +406,7 @@ def verify_trail(
     if progress is not None:
         progress(done_bytes)
     if gaps:
-        _check_removals(gaps, removals, tiles_root, signed_size, vkeys, origin, check)
+        _check_removals(gaps, removals, tiles_root, signed_size, keys.keys, origin, check)
     report.size = frontier.size
     report.bytes = done_bytes
     for size in sorted(wanted):
