@@ -313,12 +313,12 @@ def test_demo_help_shows_where_the_demo_writes() -> None:
 
 
 def test_ctrl_c_exits_130_not_the_fault_code(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tradetrail.verify
+    import sys
 
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tradetrail.verify, "verify_trail", interrupted)
+    monkeypatch.setattr(sys.modules["tradetrail.verify"], "verify_trail", interrupted)
     result = invoke("verify", "--home", home)
     assert result.exit_code == 130
     assert "interrupted" in result.stderr and "Traceback" not in result.output

@@ -51,6 +51,7 @@ SUBSTITUTIONS: dict[str, str | Callable[[Path], str]] = {
     "--since 7d": f"--since {DAY1}",  # ages count back from now; the demo's days are in 2024
     "~/.keys": "keys",  # the officer's key folder: a scratch folder
     "~/keys": "keys",
+    "/secure/keys": "secure-keys",  # the production key folder: a scratch folder
     "/evidence/": "evidence/",
     "--attester cco.vkey": "--attester keys/cco.jane.roe.vkey",  # made by `keygen` above
     "/etc/bot/": "config/",  # a configuration folder (made below)
@@ -68,6 +69,10 @@ EXPECTED_EXIT = {
 }
 # Help examples that cannot run here; they still must name real commands and options.
 NOT_RUN = {
+    "tradetrail keygen --rotate --home ./trail --new-key /secure/keys/desk-1-2027.key": (
+        "rotating the shared demo trail's key would change what later examples verify; "
+        "tests/test_key_rotation.py runs keygen --rotate on trails of its own"
+    ),
     "tradetrail db migrate --owner-url postgresql://tt_owner@db/audit --app-role tt_app": (
         "needs a PostgreSQL server"
     ),
@@ -593,6 +598,7 @@ def test_command_examples_run_as_documented(demo_trail: tuple[Path, Path], tmp_p
     auditor.mkdir()
     shutil.copy(home / "checkpoint", auditor / "checkpoint-2026-11-20")
     shutil.copy(home / "trail.vkey", auditor / "trail.vkey")
+    shutil.copy(home / "trail.vkey", auditor / "original.vkey")  # the key before any rotation
     scratch = tmp_path / "scratch"
     scratch.mkdir()
 

@@ -667,9 +667,10 @@ def proof_verify(file: Any, vkeys: tuple[str, ...], unsigned_ok: bool, as_json: 
     trail.vkeys), that key is where trust starts and the history's rotations carry it on.
 
     \b
-    Example:
+    Examples:
       tradetrail proof verify proof.json --vkey trail.vkey
-      tradetrail proof verify proof.json --vkey auditor/original.vkey --vkey trail.vkeys
+      tradetrail proof verify proof.json --vkey auditor/original.vkey
+    (after a rotation: add --vkey trail.vkeys)
     """
     from .keyhistory import KeyHistory, parse_key_spec
     from .proofs import verify_proof_json
