@@ -107,12 +107,12 @@ def records_after_close(mark: ClosedMark, size: int) -> str | None:
         last = f"..{size - 1}" if extra > 1 else ""
         return (
             f"{extra} record(s) (seq {mark.size}{last}) follow the clean close at size "
-            f"{mark.size} ({CLOSED_FILE} is signed): no writer wrote them; they were added "
+            f"{mark.size} (signed in `{CLOSED_FILE}`): no writer wrote them; they were added "
             "after the trail was closed"
         )
     if size < mark.size:
         return (
-            f"the trail was closed cleanly at size {mark.size} ({CLOSED_FILE} is signed) but "
+            f"the trail was closed cleanly at size {mark.size} (signed in `{CLOSED_FILE}`) but "
             f"the journal holds {size} records: records were removed after the close"
         )
     return None

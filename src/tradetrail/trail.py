@@ -595,6 +595,9 @@ class Trail:
         if anchor and journal.pruned_days(self.home):
             with contextlib.suppress(TileError, OSError, ValueError):
                 prev = self.tiles.node(0, signed - 1).hex()
+        files = journal_files(self.home)
+        newest = files[-1] if files else None
+        sealed: str | None = None  # where the tail reaches into a day that was sealed
         for path, lineno, line in self._numbered_lines(max(signed - 1, 0)):
             leaf = hashlib.sha256(b"\x00" + line).hexdigest()
             try:
@@ -612,6 +615,8 @@ class Trail:
             if record is not None:
                 bad, ns = _tail_problem(record, line, expected, prev, last_ns, now, path)
                 last_ns = max(last_ns, ns)
+            if path != newest and sealed is None:
+                sealed = f"{journal.JOURNAL_DIR}/{path.name}:{lineno} (seq {expected})"
             if bad:
                 where = f"{journal.JOURNAL_DIR}/{path.name}:{lineno} (seq {expected})"
                 problems.append(f"{where}: {bad}")
@@ -619,6 +624,13 @@ class Trail:
                     break
             expected += 1
             prev = leaf
+        if sealed is not None:  # a writer signs each day's last record when it seals the day
+            problems.insert(
+                0,
+                f"{sealed} and what follows: records of a finished day that no checkpoint "
+                "covers, although the writer signs one when it seals a day (checkpoints were "
+                "deleted, or one failed to be written then: see the writer's log)",
+            )
         if problems:
             raise TrailCorruptError(
                 f"the record(s) after the latest signed checkpoint (size {signed}) are not what "
