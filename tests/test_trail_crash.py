@@ -438,3 +438,52 @@ def test_temp_files_left_by_a_killed_writer_do_not_break_verify(
         assert trail.record("order.accepted", {"n": 300}).wait(timeout=10) == 300
     check_chain(home)
     verify_ok(home)
+
+
+# --------------------------------------------------------------------------- clean close
+
+
+REOPEN_AND_BURST = r"""
+home = sys.argv[1]
+with tradetrail.open(home, clock=clock, min_free_bytes=0) as trail:
+    trail.record("order.accepted", {"n": -1}).wait(timeout=10)
+emit(phase="closed", mark=(Path(home) / "closed").exists())
+trail = tradetrail.open(home, clock=clock, min_free_bytes=0,
+                        checkpoint_every=1_000_000, checkpoint_interval=3600)
+emit(phase="open", mark=(Path(home) / "closed").exists())
+n = 0
+while True:
+    receipts = [trail.record("order.filled", {"n": n + k}) for k in range(64)]
+    n += 64
+    for r in receipts:
+        r.wait()
+    emit(phase="acked", size=trail.size)
+"""
+
+
+def test_kill_9_after_a_clean_close_and_reopen_leaves_a_tail_that_is_signed(
+    tmp_path: Path, verify_ok: Any
+) -> None:
+    """The clean-close mark goes before a reopened writer writes anything: its crash tail is
+    a crash tail (checked, then signed), not records 'added after the close'."""
+    home = tmp_path / "trail"
+    child = Child(REOPEN_AND_BURST, str(home))
+    assert child.expect("closed")["mark"] is True
+    assert child.expect("open")["mark"] is False
+    while child.expect("acked")["size"] < 2000:
+        pass
+    child.kill()
+    assert not (home / "closed").exists()
+    signed = open_checkpoint_size(home)
+    on_disk = len(journal_lines(home))
+    assert on_disk > signed  # an unsigned tail, left by the crash
+    with tradetrail.open(home, min_free_bytes=0, clock=SimClock("2024-03-01T13:00")) as trail:
+        assert trail.size == on_disk
+    assert open_checkpoint_size(home) == on_disk  # the honest tail is signed at reopen
+    assert (home / "closed").exists()
+    check_chain(home)
+    verify_ok(home)
+
+
+def open_checkpoint_size(home: Path) -> int:
+    return int((home / "checkpoint").read_text().split("\n")[1])

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import itertools
 import logging
 import os
 import socket
@@ -26,20 +27,36 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
 from . import journal
-from .canonical import SORT, Prepared, encode_record, prepare
+from .canonical import (
+    EVENT_ID_PATTERN,
+    SORT,
+    TYPE_PATTERN,
+    Prepared,
+    encode_record,
+    is_canonical,
+    prepare,
+)
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from .closemark import (
+    CLOSED_FILE,
+    ClosedMark,
+    read_closed_mark,
+    records_after_close,
+    sign_closed_mark,
+)
 from .config import Durability, Settings, default_origin, resolve
 from .context import with_context
 from .errors import (
     CheckpointError,
     ConfigError,
+    JournalFormatError,
     NoteError,
     TileError,
     TradetrailError,
@@ -69,7 +86,15 @@ from .spill import Spill, read_spill
 from .storage import check_storage
 from .tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder
 from .tilestore import TileStore, write_atomic
-from .timefmt import Clock, TimestampFormatter, day_of, format_ns, parse_ts, system_clock
+from .timefmt import (
+    RFC3339_UTC,
+    Clock,
+    TimestampFormatter,
+    day_of,
+    format_ns,
+    parse_ts,
+    system_clock,
+)
 
 logger = logging.getLogger("tradetrail")
 
@@ -91,6 +116,11 @@ MERGE_CHUNK_BYTES: Final = 256 * 1024
 disk with room for part of a backlog takes that part instead of refusing all of it."""
 _SPACE_ERRORS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 FALLBACK_TYPE: Final = "log.fallback"
+TAIL_CLOCK_TOLERANCE_NS: Final = 3600 * 1_000_000_000
+"""How far past the opening writer's clock a crash tail's last ts may lie (a clock stepped back
+after a reboot); later than that, the tail is refused rather than signed and continued."""
+MAX_NAMED: Final = 10
+"""Records named in a refusal; the count covers the rest."""
 
 _open_trails: weakref.WeakSet[Trail] = weakref.WeakSet()
 
@@ -212,6 +242,7 @@ class Trail:
         self._retry_at = 0.0
         self._retry_delay = _RETRY_MIN
         self._needs_rescan = False
+        self._bad_mark = False
         self._counters = {
             "journaled": 0,
             "spilled": 0,
@@ -301,8 +332,19 @@ class Trail:
         if self.redactor is not None:  # a service name could carry a token: redact it once
             source = self.redactor.redact(source, "source")[0]
         self._source = orjson.Fragment(orjson.dumps(source, option=SORT))
-        self._load_state()
+        mark = self._read_closed_mark()
+        try:
+            self._load_state(existing.size if existing else 0, mark)
+        except JournalFormatError as exc:
+            raise TrailCorruptError(f"{exc}; run `tradetrail verify`") from None
         self._check_against_checkpoint(existing)
+        if mark is not None and self._frontier.root() != mark.root:
+            raise TrailCorruptError(
+                f"the journal's root at size {mark.size} differs from the one signed in "
+                f"{self.home / CLOSED_FILE} when the trail was closed cleanly: history was "
+                "altered; run `tradetrail verify`"
+            )
+        self._remove_closed_mark()  # from here on a crash must not look like a clean close
         self._last_cp_size = existing.size if existing else -1
         self._last_cp_ns = self._clock()
         now = max(self._clock(), self._last_ns)
@@ -310,7 +352,11 @@ class Trail:
         if self._seal_stale_days(today):
             self._last_ns = now
         if self._last_cp_size != self._size:
-            self._sign_checkpoint()
+            if self._sign_checkpoint() is None and existing is None:
+                raise TradetrailError(
+                    f"cannot create the trail's first checkpoint, "
+                    f"{self.home / CHECKPOINTS_DIR / '0'}: {self._last_error}"
+                )
         else:  # tiles are derived data: restore the latest checkpoint's partial tiles if lost
             self._write_partial_tiles()
         self._merge_spill()
@@ -379,18 +425,100 @@ class Trail:
             return None
 
     def _read_latest_checkpoint_body(self) -> Checkpoint | None:
+        """The newest signed checkpoint: `checkpoint`, or a newer `checkpoints/<n>` (a crash
+        between the two writes). A trail signs `checkpoints/0` when it is created, so records
+        without it are refused: whoever deleted the checkpoints must not get them re-signed."""
         path = self.home / CHECKPOINT_FILE
-        if not path.exists():
+        cp_dir = self.home / CHECKPOINTS_DIR
+        sizes = sorted(
+            int(p.name)
+            for p in cp_dir.iterdir()
+            if p.name.isdigit() and p.name.isascii() and str(int(p.name)) == p.name
+        )
+        if 0 not in sizes and self._journal_has_records():
+            held = f"holds {len(sizes)} other checkpoint(s)" if sizes else "is empty"
+            raise TrailCorruptError(
+                f"the journal holds records but {cp_dir / '0'} is missing ({cp_dir} {held}): "
+                "every trail signs checkpoints/0 when it is created, so checkpoints were "
+                "deleted. The writer will not sign records that no checkpoint covers: restore "
+                f"{cp_dir}/ and {path} from a backup or an auditor's copy, then run "
+                "`tradetrail verify`"
+            )
+        candidates = ([path] if path.exists() else []) + (
+            [cp_dir / str(sizes[-1])] if sizes else []
+        )
+        if not candidates:
             return None
         vkey_path = self.home / VKEY_FILE
         if not vkey_path.exists():
-            raise TrailCorruptError(f"{path} exists but {vkey_path} is missing")
+            raise TrailCorruptError(f"{candidates[0]} exists but {vkey_path} is missing")
+        verifier = read_vkey(vkey_path)
+        latest: Checkpoint | None = None
+        for candidate in candidates:
+            try:
+                cp = open_checkpoint(candidate.read_text(), [verifier])
+            except (NoteError, CheckpointError) as exc:
+                raise TrailCorruptError(
+                    f"{candidate}: the latest checkpoint does not verify with {vkey_path}: {exc}"
+                ) from None
+            if latest is not None and cp.origin != latest.origin:
+                raise TrailCorruptError(
+                    f"{candidate} is for origin {cp.origin!r}, {path} for {latest.origin!r}"
+                )
+            if latest is None or cp.size > latest.size:
+                latest = cp
+        return latest
+
+    def _journal_has_records(self) -> bool:
+        """Any journal bytes (a torn first line included) or a day pruned under retention."""
+        if any(p.stat().st_size for p in journal_files(self.home)):
+            return True
+        return (self.home / journal.PRUNED_FILE).exists()
+
+    def _read_closed_mark(self) -> ClosedMark | None:
+        """The signed mark of a clean close. One that does not verify proves nothing (anyone
+        could also delete it): it is set aside and the tail is checked as a crash tail."""
+        self._bad_mark = False
         try:
-            return open_checkpoint(path.read_text(), [read_vkey(vkey_path)])
+            return read_closed_mark(self.home, [self.verifier], origin=self.origin)
         except (NoteError, CheckpointError) as exc:
-            raise TrailCorruptError(
-                f"{path}: the latest checkpoint does not verify with {vkey_path}: {exc}"
-            ) from None
+            self._bad_mark = True
+            logger.warning(
+                "%s; it is set aside into %s/ and records after the latest checkpoint, if any, "
+                "are checked as a crash would leave them",
+                exc,
+                QUARANTINE_DIR,
+            )
+            return None
+
+    def _remove_closed_mark(self) -> None:
+        """Durably drop the clean-close mark before anything is written: a crash of this
+        writer must leave a tail that is checked as a crash tail, not refused."""
+        path = self.home / CLOSED_FILE
+        try:
+            if self._bad_mark:  # kept: it may be evidence
+                qdir = self.home / QUARANTINE_DIR
+                qdir.mkdir(exist_ok=True)
+                os.replace(path, qdir / f"{CLOSED_FILE}.{time.time_ns()}.invalid")
+                journal.fsync_dir(qdir)
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            return
+        journal.fsync_dir(self.home)
+
+    def _write_closed_mark(self) -> None:
+        """Sign `closed` when everything journaled is under the final checkpoint."""
+        if (
+            self._degraded is not None
+            or self._needs_rescan
+            or self._unsynced
+            or self._size != self._last_cp_size
+        ):
+            return
+        mark = ClosedMark(self.origin, self._size, self._frontier.root())
+        text = sign_closed_mark(mark, self.signer)
+        write_atomic(self.home / CLOSED_FILE, text.encode(), sync=True)
 
     def _quarantine(self, path: Path, good: int, torn: bytes) -> None:
         qdir = self.home / QUARANTINE_DIR
@@ -428,9 +556,13 @@ class Trail:
             qdir / name,
         )
 
-    def _load_state(self) -> None:
+    def _load_state(self, signed: int | None = None, mark: ClosedMark | None = None) -> None:
         """Resume from disk: quarantine a torn tail, find the last record, rebuild the Merkle
-        frontier and tile buffers from stored tiles plus the journal's tail."""
+        frontier and tile buffers from stored tiles plus the journal's tail.
+
+        At open, `signed` is the latest signed checkpoint's size and `mark` the clean-close
+        mark: records beyond the mark are refused, and records beyond `signed` after a crash
+        are checked before anything signs them; both are rehashed from the journal."""
         files = journal_files(self.home)
         while files and files[-1].stat().st_size == 0:
             logger.warning("removing empty journal file %s left by an interrupted start", files[-1])
@@ -441,6 +573,8 @@ class Trail:
         self._frontier = Frontier()
         self._tile_builder = TileBuilder()
         if not files:
+            if mark is not None:
+                self._refuse_after_close(mark, 0)
             return
         last_file = files[-1]
         good, torn = journal.torn_tail(last_file)
@@ -448,7 +582,7 @@ class Trail:
             self._quarantine(last_file, good, torn)
             if good == 0:
                 last_file.unlink()
-                self._load_state()
+                self._load_state(signed, mark)
                 return
         lines, _ = journal.tail_lines(last_file, 1)
         last = journal.parse_record(lines[0], str(last_file))
@@ -456,10 +590,115 @@ class Trail:
         if type(seq) is not int or type(ts) is not str:
             raise TrailCorruptError(f"{last_file}: last record has no valid seq/ts; run verify")
         size = seq + 1
-        self._last_ns = parse_ts(ts)
-        self._restore_tree(size, files)
+        if mark is not None:
+            self._refuse_after_close(mark, size)
+            signed = mark.size
+        elif signed is not None and size > signed:
+            self._check_crash_tail(signed)
+        try:
+            self._last_ns = parse_ts(ts)
+        except ValueError as exc:
+            raise TrailCorruptError(f"{last_file}: last record: {exc}; run verify") from None
+        self._restore_tree(size, files, signed)
         if self._size != size:
             raise TrailCorruptError(f"rebuilt {self._size} records, expected {size}")
+
+    def _numbered_lines(self, seq: int) -> Iterator[tuple[Path, int, bytes]]:
+        """(day file, line number, line) of every complete journal line from record `seq` on."""
+        pos, current, lineno = seq, None, 0
+        for path, line in journal.lines_from_seq(self.home, seq):
+            if path != current:
+                current = path
+                first = journal.first_seq(path)
+                lineno = pos - first + 1 if first is not None and first <= pos else 1
+            yield path, lineno, line
+            pos += 1
+            lineno += 1
+
+    def _refuse_after_close(self, mark: ClosedMark, size: int) -> None:
+        """Everything up to the mark was signed before the writer closed: anything after it was
+        added by someone else, and is named, never signed. (A line ending exactly at the
+        mark's size is the common case; any line slipped in before it breaks the seq chain,
+        which rebuilding the tree checks.)"""
+        if size == mark.size:
+            return
+        extra = list(itertools.islice(self._numbered_lines(mark.size), MAX_NAMED))
+        count = sum(1 for _ in self._numbered_lines(mark.size)) if extra else 0
+        problem = records_after_close(mark, mark.size + count if extra else size)
+        if problem is None:
+            return
+        named = []
+        for path, lineno, line in extra:
+            try:
+                record = journal.parse_record(line)
+                what = f"seq {record.get('seq')!r}, event_id {record.get('event_id')!r}"
+            except JournalFormatError:
+                what = "not a JSON record"
+            named.append(f"{journal.JOURNAL_DIR}/{path.name}:{lineno} ({what})")
+        more = f" and {count - len(extra)} more" if count > len(extra) else ""
+        where = f": {'; '.join(named)}{more}" if named else ""
+        raise TrailCorruptError(
+            f"{problem}{where}. The writer neither signs nor extends them: keep the trail as "
+            "evidence, run `tradetrail verify`, and restore the journal from a backup (or set "
+            "the named lines aside) before reopening"
+        )
+
+    def _check_crash_tail(self, signed: int) -> None:
+        """Records after the latest signed checkpoint when the trail was not closed cleanly: a
+        crash leaves them, and the writer signs them, but only when they are exactly what a
+        writer writes (chain, seq, ts order, canonical form). They prove nothing more than
+        their own consistency: only a checkpoint kept elsewhere can vouch for them."""
+        problems: list[str] = []
+        expected, prev, last_ns = signed, ZERO_HASH, 0
+        now = self._clock()
+        anchor = signed > 0  # the signed record before the tail: its hash and time go on
+        if anchor and journal.pruned_days(self.home):
+            with contextlib.suppress(TileError, OSError, ValueError):
+                prev = self.tiles.node(0, signed - 1).hex()
+        files = journal_files(self.home)
+        newest = files[-1] if files else None
+        sealed: str | None = None  # where the tail reaches into a day that was sealed
+        for path, lineno, line in self._numbered_lines(max(signed - 1, 0)):
+            leaf = hashlib.sha256(b"\x00" + line).hexdigest()
+            try:
+                record: Any = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                record, bad = None, f"not valid JSON ({exc})"
+            if anchor:
+                anchor = False
+                if type(record) is dict and record.get("seq") == signed - 1:
+                    prev = leaf
+                    ts = record.get("ts")
+                    with contextlib.suppress(TypeError, ValueError):
+                        last_ns = parse_ts(ts) if type(ts) is str else 0
+                    continue
+            if record is not None:
+                bad, ns = _tail_problem(record, line, expected, prev, last_ns, now, path)
+                last_ns = max(last_ns, ns)
+            if path != newest and sealed is None:
+                sealed = f"{journal.JOURNAL_DIR}/{path.name}:{lineno} (seq {expected})"
+            if bad:
+                where = f"{journal.JOURNAL_DIR}/{path.name}:{lineno} (seq {expected})"
+                problems.append(f"{where}: {bad}")
+                if len(problems) >= MAX_NAMED:
+                    break
+            expected += 1
+            prev = leaf
+        if sealed is not None:  # a writer signs each day's last record when it seals the day
+            problems.insert(
+                0,
+                f"{sealed} and what follows: records of a finished day that no checkpoint "
+                "covers, although the writer signs one when it seals a day (checkpoints were "
+                "deleted, or one failed to be written then: see the writer's log)",
+            )
+        if problems:
+            raise TrailCorruptError(
+                f"the record(s) after the latest signed checkpoint (size {signed}) are not what "
+                "a crashed writer leaves behind, so the writer will not sign them: "
+                + "; ".join(problems)
+                + ". Run `tradetrail verify`; keep the trail as evidence and restore the journal "
+                "from a backup (or set the named lines aside) before reopening"
+            )
 
     def _entries(self, level: int, start: int, end: int) -> list[bytes]:
         """Tile entries [start, end) at `level` from stored full tiles, computing entries of an
@@ -491,8 +730,10 @@ class Trail:
             level += 1
         return True
 
-    def _restore_tree(self, size: int, files: list[Path]) -> None:
-        start = (size // TILE_WIDTH) * TILE_WIDTH
+    def _restore_tree(self, size: int, files: list[Path], signed: int | None = None) -> None:
+        """`signed`: records from there on are rehashed from the journal, never taken from
+        tiles, so that what gets signed is what the journal holds."""
+        start = (min(size, size if signed is None else signed) // TILE_WIDTH) * TILE_WIDTH
         while start and not self._tiles_complete_for(start):
             start -= TILE_WIDTH
         frontier_nodes = []
@@ -1468,6 +1709,7 @@ class Trail:
                 self._sign_checkpoint()
             if self._fd is not None:
                 self._sync()
+            self._write_closed_mark()
         except OSError as exc:
             logger.error("closing the journal: %s", _describe(exc))
         if self._held:
@@ -1502,6 +1744,42 @@ class Trail:
 
     _parent_pid = 0
     _owner_pid = 0
+
+
+def _tail_problem(
+    record: Any, line: bytes, seq: int, prev: str, last_ns: int, now: int, path: Path
+) -> tuple[str, int]:
+    """What makes one unsigned record other than the writer's next record ("" if nothing),
+    and its time in ns (0 when unreadable)."""
+    if type(record) is not dict:
+        return "not a JSON object", 0
+    bad: list[str] = []
+    if not is_canonical(line, record):
+        bad.append("not in canonical form (keys, spacing or number form changed)")
+    if record.get("seq") != seq or type(record.get("seq")) is not int:
+        bad.append(f"seq {record.get('seq')!r} where {seq} was expected")
+    if record.get("prev") != prev:
+        bad.append(f"prev does not chain to the record before ({prev[:16]}...)")
+    ts, ns = record.get("ts"), 0
+    if type(ts) is not str or not RFC3339_UTC.match(ts):
+        bad.append(f"ts {ts!r} is not RFC 3339 UTC")
+    else:
+        ns = parse_ts(ts)
+        if ns < last_ns:
+            bad.append(f"ts {ts} goes back before {format_ns(last_ns)}")
+        elif ns > now + TAIL_CLOCK_TOLERANCE_NS:
+            bad.append(
+                f"ts {ts} lies more than an hour after this writer's clock ({format_ns(now)})"
+            )
+        if ts[0:4] + ts[5:7] + ts[8:10] != journal.file_day(path):
+            bad.append(f"a record of day {ts[0:10]} in the file {path.name}")
+    event_id = record.get("event_id")
+    if type(event_id) is not str or not EVENT_ID_PATTERN.match(event_id):
+        bad.append("event_id missing or not a UUID")
+    kind = record.get("type")
+    if type(kind) is not str or not TYPE_PATTERN.match(kind):
+        bad.append(f"type {kind!r} is not a dotted event type")
+    return "; ".join(bad), ns
 
 
 def _caller_fields(record: dict[str, Any]) -> bytes:
