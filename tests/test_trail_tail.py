@@ -310,3 +310,23 @@ def test_the_newest_numbered_checkpoint_stands_in_for_a_missing_latest(
     forged_after(home, lambda r: r.update(ts="2024-03-01T11:00:00.000000Z"))
     with pytest.raises(TrailCorruptError, match="size 20"):
         open_trail()
+
+
+def test_a_rotation_keeps_the_clean_close_mark_valid(
+    open_trail: Callable[..., Any], home: Path
+) -> None:
+    """The mark is signed by the key in force at close: after a rotation, the new key signs it,
+    so a forged append after the close is still refused outright."""
+    make_trail(open_trail)
+    trail = open_trail()
+    new = Signer.generate(trail.origin)
+    trail.rotate_key(new)
+    trail.record("order.filled", {"qty": "1"}, order_id="O-after").wait(timeout=10)
+    trail.close()
+    mark = read_closed_mark(home, [new.verifier()], origin=trail.origin)
+    assert mark is not None and mark.size == trail.size
+    before = signed_state(home)
+    lines = forged_after(home)
+    with pytest.raises(TrailCorruptError, match=rf"{DAY}:{lines[0]}"):
+        open_trail()
+    assert signed_state(home) == before
