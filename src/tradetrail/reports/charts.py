@@ -176,7 +176,14 @@ def _timeline(ax: Any, chart: Chart) -> None:
     if hourly:
         locator = mdates.AutoDateLocator(tz=UTC, minticks=4, maxticks=12)
         ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=UTC))
+        concise = mdates.ConciseDateFormatter(
+            locator,
+            tz=UTC,
+            formats=["%Y", "%Y-%m", "%Y-%m-%d", "%H:%M", "%H:%M", "%H:%M:%S"],
+            zero_formats=["", "%Y", "%Y-%m", "%Y-%m-%d", "%H:%M", "%H:%M"],
+            show_offset=False,
+        )
+        ax.xaxis.set_major_formatter(concise)
         return
     every = max(1, -(-days // 12))
     rule = mdates.rrulewrapper(mdates.DAILY, interval=every, byhour=12, byminute=0, bysecond=0)

@@ -58,12 +58,12 @@ footer{margin-top:36px;color:var(--muted);font-size:12px;border-top:1px solid va
 padding-top:10px}
 @page{size:landscape;margin:12mm}
 @media print{
-body{font-size:10px}main{max-width:none;padding:0}
+body{font-size:11px}main{max-width:none;padding:0}
 h1{font-size:18px}h2{font-size:14px;margin:18px 0 6px;break-after:avoid}
 h3{font-size:11px;break-after:avoid}
 .card{padding:4px 8px;min-width:90px}.card .v{font-size:15px}
 .scroll{overflow:visible}
-table{font-size:9px}th,td{padding:2px 4px}thead{display:table-header-group}
+table{font-size:10px}th,td{padding:2px 4px}thead{display:table-header-group}
 tr,figure,.card{break-inside:avoid}
 figure svg{max-width:100%;max-height:110mm}
 }
