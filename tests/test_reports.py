@@ -601,3 +601,28 @@ def test_timestamps_are_compact_in_html_exact_in_json(demo: Path) -> None:
     html = render(report, "html").decode()
     cut = exact[:10] + " " + exact[11:23]
     assert f'<td class="t"><time datetime="{exact}">{cut}</time></td>' in html
+
+
+def test_amounts_in_different_currencies_are_never_added(
+    home: Path, open_trail: Callable[..., Any], clock: SimClock
+) -> None:
+    clock.set("2024-03-01T09:00:00")
+    trail = open_trail()
+    for n, (symbol, currency, price) in enumerate((("AAA", "USD", "10"), ("EEE", "EUR", "20"))):
+        ids = {"order_id": f"O-{n}", "symbol": symbol, "venue": "XV", "strategy": "s"}
+        submitted = {"side": "buy", "qty": "5", "price": price, "currency": currency}
+        trail.record("order.submitted", submitted, **ids)
+        fill = {"fill_qty": "5", "fill_price": price, "side": "buy", "trade_id": f"T{n}"}
+        trail.record("order.filled", fill, **ids)
+    trail.flush()
+    day = "2024-03-01"
+    daily = as_json(build_report(home, "daily", day, day))
+    assert daily["summary"]["currency"] is None and daily["summary"]["notional"] is None
+    rows = {r["symbol"]: r for r in table(daily, "By symbol")}
+    assert (rows["AAA"]["currency"], rows["AAA"]["notional"]) == ("USD", "50.00")
+    assert (rows["EEE"]["currency"], rows["EEE"]["notional"]) == ("EUR", "100.00")
+    assert table(daily, "By strategy")[0]["notional"] is None  # 50 USD + 100 EUR: no sum
+    execution = as_json(build_report(home, "execution", day, day))
+    assert execution["summary"]["slippage_bps"]["limit"]["notional"] is None
+    html = render(build_report(home, "daily", day, day), "html").decode()
+    assert "Notional by symbol" not in html  # one axis cannot carry two currencies
