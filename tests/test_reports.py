@@ -5,6 +5,7 @@ charts; and a small hand-made trail whose latencies and slippage are known exact
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import subprocess
 import sys
@@ -378,8 +379,14 @@ def test_exact_slippage(small: Path) -> None:
     }
     signal = rows[("XB", "signal")]
     assert signal["executions"] == 2  # the trade.executed repeating U2 is not counted again
-    assert signal["quantity"] == "4"
-    assert signal["mean bps (qty-weighted)"] == "4.00"  # (10 x 1 + 2 x 3) / 4
+    assert signal["notional"] == "400.04"  # 1 x 100.10 + 3 x 99.98; no currency recorded
+    # weighted by notional: (10 x 100.10 + 2 x 299.94) / 400.04 = 4.0018
+    assert signal["mean bps (notional-weighted)"] == "4.00"
+    assert "quantity" not in signal  # venues trade several instruments: no summed quantity
+    by_symbol = {
+        r["symbol"]: r for r in table(doc, "Slippage against the signal price by symbol (bps)")
+    }
+    assert by_symbol["BBB"]["quantity"] == "4"  # one instrument: its quantity adds up
     assert (signal["p50 bps"], signal["worst bps"]) == ("2.00", "10.00")
     limit = rows[("XB", "limit")]
     assert (limit["p50 bps"], limit["worst bps"]) == ("-9.98", "-8.01")  # price improvement
@@ -507,3 +514,115 @@ def test_cli_errors_exit_2(demo: Path, args: tuple[str, ...], message: str) -> N
 def test_cli_missing_trail(tmp_path: Path) -> None:
     result = run("report", "daily", "--home", tmp_path / "none", "--date", DAY1)
     assert result.exit_code == 2 and "is not a trail" in result.output
+
+
+# ------------------------------------------------------------------------------ readable (issue 15)
+
+
+def test_money_and_counts_carry_separators_and_units(demo: Path) -> None:
+    report = build_report(demo, "daily", DAY1, DAY2)
+    doc = as_json(report)
+    assert doc["summary"]["currency"] == "USD"  # data.currency of the demo's orders
+    notional = doc["summary"]["notional"]
+    assert "," not in notional  # JSON keeps the exact decimal
+    whole, _, cents = notional.partition(".")
+    shown = f"{int(whole):,}.{cents}"
+    assert len(whole) > 6 and shown.count(",") >= 2
+    html = render(report, "html").decode()
+    assert f'<div class="v">{shown}<span class="u">USD</span></div>' in html
+    assert "<th>notional (USD)</th>" in html
+    assert f"{shown} USD" in render(report, "md").decode()
+    # seq numbers are identifiers: never grouped
+    risk = render(build_report(demo, "risk", DAY1, DAY2), "html").decode()
+    seqs = re.findall(r'<td class="t"><time[^>]*>[^<]*</time></td><td class="n">([^<]*)</td>', risk)
+    assert seqs and any(len(s) >= 4 for s in seqs) and not any("," in s for s in seqs)
+
+
+def test_cards_are_figures_not_sentences(demo: Path) -> None:
+    html = render(build_report(demo, "execution", DAY1, DAY2), "html").decode()
+    values = re.findall(r'<div class="v">(.*?)</div>', html)
+    assert values
+    for value in values:
+        number = re.sub(r'<span class="u">[^<]*</span>$', "", value)
+        assert re.fullmatch(r"[-0-9,.]+|—", number), value
+
+
+def test_quantities_of_different_instruments_are_never_added(demo: Path) -> None:
+    execution = as_json(build_report(demo, "execution", DAY1, DAY2))
+    for figures in execution["summary"]["slippage_bps"].values():
+        assert "quantity" not in figures and figures["notional"]
+    venues = table(execution, "Slippage by venue (bps, positive = worse)")
+    assert "quantity" not in venues[0] and "notional (USD)" in venues[0]
+    by_symbol = table(execution, "Slippage against the signal price by symbol (bps)")
+    assert {r["symbol"] for r in by_symbol} == {"AAPL", "BTC-USD", "ETH-USD", "SOL-USD"}
+    assert all(r["quantity"] for r in by_symbol)
+    daily = as_json(build_report(demo, "daily", DAY1, DAY2))
+    assert "filled qty" in table(daily, "By symbol")[0]
+    assert "filled qty" not in table(daily, "By strategy")[0]
+    assert "filled qty" not in table(daily, "By day")[0]
+
+
+def test_timeline_keeps_empty_hours(demo: Path) -> None:
+    """The risk timeline is drawn on a time axis spanning the whole range: the night between
+    the two demo days stays as wide as it was, instead of 20:00 sitting beside 08:00."""
+    from tradetrail.reports.charts import svg
+
+    report = build_report(demo, "risk", DAY1, DAY2)
+    chart = next(c for s in report.sections for c in s.charts if c.kind == "timeline")
+    assert chart.span == (DAY1, DAY2)
+    hours = sorted({label[11:13] for label in chart.labels})
+    assert len(hours) < 24  # the demo trades by day: some hours have no event
+    drawn = svg(chart, 1)
+    bars = re.findall(r'<g id="c1-patch_\d+">\s*<path d="M ([0-9.]+) ', drawn)
+    xs = sorted({float(x) for x in bars})
+    gaps = [b - a for a, b in itertools.pairwise(xs)]
+    assert max(gaps) > 8 * min(gaps)  # the overnight gap is drawn as one
+
+
+def test_charts_name_title_and_axes(demo: Path) -> None:
+    for kind in REPORT_KINDS:
+        html = render(build_report(demo, kind, DAY1, DAY2), "html").decode()
+        charts = re.findall(r"<svg .*?</svg>", html, flags=re.S)
+        assert charts, kind
+        for chart in charts:
+            assert re.search(r"<title>[^<]+</title>", chart), kind
+            for part in ("title", "xlabel", "ylabel"):
+                assert re.search(rf'<g id="c\d+-{part}">\s*<text[^>]*>[^<]+</text>', chart), (
+                    kind,
+                    part,
+                )
+            texts = re.findall(r"<text[^>]*>([^<]*)</text>", chart)
+            assert not [t for t in texts if re.search(r"1e[-+]?\d|×10", t)], (kind, texts)
+
+
+def test_timestamps_are_compact_in_html_exact_in_json(demo: Path) -> None:
+    report = build_report(demo, "config", DAY1, DAY2)
+    exact = table(as_json(report), "config.changed")[0]["time"]
+    html = render(report, "html").decode()
+    cut = exact[:10] + " " + exact[11:23]
+    assert f'<td class="t"><time datetime="{exact}">{cut}</time></td>' in html
+
+
+def test_amounts_in_different_currencies_are_never_added(
+    home: Path, open_trail: Callable[..., Any], clock: SimClock
+) -> None:
+    clock.set("2024-03-01T09:00:00")
+    trail = open_trail()
+    for n, (symbol, currency, price) in enumerate((("AAA", "USD", "10"), ("EEE", "EUR", "20"))):
+        ids = {"order_id": f"O-{n}", "symbol": symbol, "venue": "XV", "strategy": "s"}
+        submitted = {"side": "buy", "qty": "5", "price": price, "currency": currency}
+        trail.record("order.submitted", submitted, **ids)
+        fill = {"fill_qty": "5", "fill_price": price, "side": "buy", "trade_id": f"T{n}"}
+        trail.record("order.filled", fill, **ids)
+    trail.flush()
+    day = "2024-03-01"
+    daily = as_json(build_report(home, "daily", day, day))
+    assert daily["summary"]["currency"] is None and daily["summary"]["notional"] is None
+    rows = {r["symbol"]: r for r in table(daily, "By symbol")}
+    assert (rows["AAA"]["currency"], rows["AAA"]["notional"]) == ("USD", "50.00")
+    assert (rows["EEE"]["currency"], rows["EEE"]["notional"]) == ("EUR", "100.00")
+    assert table(daily, "By strategy")[0]["notional"] is None  # 50 USD + 100 EUR: no sum
+    execution = as_json(build_report(home, "execution", day, day))
+    assert execution["summary"]["slippage_bps"]["limit"]["notional"] is None
+    html = render(build_report(home, "daily", day, day), "html").decode()
+    assert "Notional by symbol" not in html  # one axis cannot carry two currencies

@@ -205,6 +205,9 @@ class AccessCollector:
                                 tuple(float(self.users[u].attempts) for u in names),
                             ),
                         ),
+                        xlabel="count",
+                        ylabel="user",
+                        integer=True,
                     ),
                 )
                 if names

@@ -19,10 +19,12 @@ __all__ = [
     "Finished",
     "OrderBook",
     "OrderInfo",
+    "currency_of",
     "day_of",
     "decimal",
     "label",
     "side_of",
+    "single",
 ]
 
 NONE: Final = "(none)"
@@ -46,6 +48,18 @@ def decimal(value: Any) -> Decimal | None:
         return Decimal(value)
     except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
         return None
+
+
+def currency_of(data: dict[str, Any]) -> str | None:
+    """The currency an order or execution is priced in (`data.currency`), when recorded."""
+    value = data.get("currency")
+    return value if type(value) is str and value else None
+
+
+def single(currencies: set[str | None]) -> str | None:
+    """The one currency of a set of executions; None when none is recorded or they differ
+    (amounts in different currencies are then never added together)."""
+    return next(iter(currencies)) if len(currencies) == 1 else None
 
 
 def side_of(value: Any) -> str | None:
@@ -79,6 +93,7 @@ class OrderInfo:
     filled: bool = False
     key: str = ""
     client: str | None = None
+    currency: str | None = None
 
 
 class OrderBook:

@@ -193,6 +193,9 @@ class ConfigCollector:
                         "barh",
                         tuple(keys),
                         (("changes", tuple(float(self.by_key[k][0]) for k in keys)),),
+                        xlabel="changes",
+                        ylabel="configuration key",
+                        integer=True,
                     ),
                 )
                 if keys

@@ -10,7 +10,9 @@ its `signal_id` leads to the `signal.received` whose `price` is the signal price
   Percentiles are nearest-rank (always an observed latency).
 * slippage, in basis points, signed so that worse is positive: buy (fill − benchmark) /
   benchmark × 10 000, sell (benchmark − fill) / benchmark × 10 000, per execution; averaged
-  weighted by executed quantity. Benchmarks: the signal price; the arrival price when the
+  weighted by notional (executed quantity × price, so that a share, a coin and a contract
+  weigh by what was traded, not by count; quantities of different instruments are never
+  added). Benchmarks: the signal price; the arrival price when the
   submission carries one (`data.arrival_price`, order.submitted version 2); the order's limit
   price (`order.submitted` `price`; for a limit order, negative means price improvement).
 """
@@ -18,10 +20,21 @@ its `signal_id` leads to the `signal.received` whose `price` is the signal price
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 
-from .common import FILL_TYPES, TERMINAL, Finished, OrderBook, OrderInfo, decimal, label, side_of
+from .common import (
+    FILL_TYPES,
+    TERMINAL,
+    Finished,
+    OrderBook,
+    OrderInfo,
+    currency_of,
+    decimal,
+    label,
+    side_of,
+    single,
+)
 from .model import Cell, Chart, Header, Section, Table, bps, dec, ms, percentile
 from .scan import event_ns
 
@@ -30,23 +43,26 @@ __all__ = ["BENCHMARKS", "ExecutionCollector"]
 BENCHMARKS: Final = ("signal", "arrival", "limit")
 _ALL: Final = "all venues"
 _TEN_THOUSAND: Final = Decimal(10_000)
+_CENT: Final = Decimal("0.01")
 
 
 @dataclass
 class _Slip:
     values: list[Decimal] = field(default_factory=list)
     weighted: Decimal = Decimal(0)
+    notional: Decimal = Decimal(0)
     qty: Decimal = Decimal(0)
 
-    def add(self, value: Decimal, qty: Decimal | None) -> None:
+    def add(self, value: Decimal, qty: Decimal | None, price: Decimal) -> None:
         self.values.append(value)
         if qty is not None and qty > 0:
-            self.weighted += value * qty
+            self.weighted += value * qty * price
+            self.notional += qty * price
             self.qty += qty
 
     def mean(self) -> Decimal | None:
-        if self.qty > 0:
-            return self.weighted / self.qty
+        if self.notional > 0:
+            return self.weighted / self.notional
         if self.values:
             return sum(self.values, Decimal(0)) / len(self.values)
         return None
@@ -75,6 +91,7 @@ class ExecutionCollector:
         self.unlinked_acks = 0
         self.unlinked_fills = 0
         self.no_benchmark = 0
+        self.currencies: set[str | None] = set()
         self._seen: set[tuple[str, str]] = set()
 
     def _venue(self, name: str) -> _Venue:
@@ -103,6 +120,7 @@ class ExecutionCollector:
                 signal_price=self.signals.get(signal_id) if type(signal_id) is str else None,
                 limit_price=decimal(data.get("price")),
                 arrival_price=decimal(data.get("arrival_price")),
+                currency=currency_of(data),
             )
             self.book.add(rec, info)
             self._venue(info.venue).orders += 1
@@ -148,6 +166,7 @@ class ExecutionCollector:
         if price is None or side is None:
             self.no_benchmark += 1
             return
+        self.currencies.add(currency_of(data) or order.currency)
         any_benchmark = False
         for name, benchmark in zip(
             BENCHMARKS, (order.signal_price, order.arrival_price, order.limit_price), strict=True
@@ -157,9 +176,9 @@ class ExecutionCollector:
             any_benchmark = True
             diff = price - benchmark if side == "buy" else benchmark - price
             value = diff / benchmark * _TEN_THOUSAND
-            venue.slip.setdefault(name, _Slip()).add(value, qty)
+            venue.slip.setdefault(name, _Slip()).add(value, qty, price)
             if name == "signal":
-                self.by_symbol.setdefault(order.symbol, _Slip()).add(value, qty)
+                self.by_symbol.setdefault(order.symbol, _Slip()).add(value, qty, price)
         if not any_benchmark:
             self.no_benchmark += 1
 
@@ -175,21 +194,25 @@ class ExecutionCollector:
                 agg = total.slip.setdefault(b, _Slip())
                 agg.values += s.values
                 agg.weighted += s.weighted
+                agg.notional += s.notional
                 agg.qty += s.qty
         for v in (*self.venues.values(), total):
             v.ack.sort()
             v.fill.sort()
             for s in v.slip.values():
                 s.values.sort()
+        currency = single(self.currencies)
+        money_ok = len(self.currencies) <= 1  # one currency, or none recorded anywhere
         summary: dict[str, Any] = {
             "empty": total.orders == 0 and total.executions == 0,
+            "currency": currency,
             "orders": total.orders,
             "acknowledged": len(total.ack),
             "filled_orders": len(total.fill),
             "executions": total.executions,
             "submit_to_ack_ms": _pcts(total.ack),
             "submit_to_fill_ms": _pcts(total.fill),
-            "slippage_bps": {b: _slip_json(total.slip.get(b)) for b in BENCHMARKS},
+            "slippage_bps": {b: _slip_json(total.slip.get(b), money_ok) for b in BENCHMARKS},
             "unlinked": {
                 "acks_without_submission": self.unlinked_acks,
                 "executions_without_submission": self.unlinked_fills,
@@ -200,7 +223,10 @@ class ExecutionCollector:
             "Times are event_ts (the source's clock) when recorded, else the journal ts.",
             "Latency percentiles are nearest-rank over orders: p50/p95/p99 are observed values.",
             "Slippage is in basis points per execution, positive = worse than the benchmark "
-            "(bought higher / sold lower); means are weighted by executed quantity.",
+            "(bought higher / sold lower); means are weighted by notional (quantity × price), "
+            "so quantities of different instruments are never added.",
+            "Notional is in the orders' currency (data.currency of order.submitted); where the "
+            "executions are in several currencies, no total is shown.",
             "Benchmarks: signal = price of the order's signal.received (by signal_id); "
             "arrival = data.arrival_price of order.submitted when present; limit = the "
             "submitted limit price (negative = price improvement).",
@@ -227,12 +253,13 @@ class ExecutionCollector:
             "fill p99 ms",
         )
         lat_rows = (*(_lat_row(n, self.venues[n]) for n in names), _lat_row(_ALL, total))
+        money = f"notional ({currency})" if currency else "notional"
         slip_cols = (
             "venue",
             "benchmark",
             "executions",
-            "quantity",
-            "mean bps (qty-weighted)",
+            money,
+            "mean bps (notional-weighted)",
             "p50 bps",
             "p95 bps",
             "worst bps",
@@ -242,11 +269,13 @@ class ExecutionCollector:
             for b in BENCHMARKS:
                 got = v.slip.get(b)
                 if got is not None and got.values:
-                    slip_rows.append((n, b, *_slip_cells(got)))
+                    slip_rows.append((n, b, *_slip_cells(got, money_ok)))
         for s in self.by_symbol.values():
             s.values.sort()
         sym_rows = tuple(
-            (sym, *_slip_cells(s)) for sym, s in sorted(self.by_symbol.items()) if s.values
+            (sym, len(s.values), dec(s.qty), *_slip_cells(s, money_ok)[1:])
+            for sym, s in sorted(self.by_symbol.items())
+            if s.values
         )
         link_rows: tuple[tuple[Cell, ...], ...] = tuple(
             (k.replace("_", " "), v) for k, v in summary["unlinked"].items()
@@ -266,6 +295,7 @@ class ExecutionCollector:
                     )
                     for p in (50, 95, 99)
                 ),
+                xlabel="venue",
                 ylabel="milliseconds",
             )
             for what, attr in (("ack", "ack"), ("fill", "fill"))
@@ -283,7 +313,7 @@ class ExecutionCollector:
                     Table("Slippage by venue (bps, positive = worse)", slip_cols, tuple(slip_rows)),
                     Table(
                         "Slippage against the signal price by symbol (bps)",
-                        ("symbol", *slip_cols[2:]),
+                        ("symbol", "executions", "quantity", *slip_cols[3:]),
                         sym_rows,
                     ),
                 )
@@ -297,6 +327,7 @@ class ExecutionCollector:
                         (("signal", tuple(float(x) for x in total.slip["signal"].values)),),
                         xlabel="bps (positive = worse)",
                         ylabel="executions",
+                        integer=True,
                     ),
                 )
                 if "signal" in total.slip and total.slip["signal"].values
@@ -330,10 +361,10 @@ def _lat_row(name: str, v: _Venue) -> tuple[Cell, ...]:
     )
 
 
-def _slip_cells(s: _Slip) -> tuple[Cell, ...]:
+def _slip_cells(s: _Slip, money: bool) -> tuple[Cell, ...]:
     return (
         len(s.values),
-        dec(s.qty),
+        _cents(s.notional) if money else None,
         bps(s.mean()),
         bps(percentile(s.values, 50)),
         bps(percentile(s.values, 95)),
@@ -341,13 +372,17 @@ def _slip_cells(s: _Slip) -> tuple[Cell, ...]:
     )
 
 
-def _slip_json(s: _Slip | None) -> dict[str, Any] | None:
+def _cents(value: Decimal) -> str:
+    return str(value.quantize(_CENT, rounding=ROUND_HALF_EVEN))
+
+
+def _slip_json(s: _Slip | None, money: bool) -> dict[str, Any] | None:
     if s is None or not s.values:
         return None
-    count, qty, mean, p50, p95, worst = _slip_cells(s)
+    count, notional, mean, p50, p95, worst = _slip_cells(s, money)
     return {
         "executions": count,
-        "quantity": qty,
+        "notional": notional,
         "mean": mean,
         "p50": p50,
         "p95": p95,

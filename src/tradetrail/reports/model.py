@@ -59,16 +59,21 @@ class Table:
 @dataclass(frozen=True)
 class Chart:
     """A chart's data; drawn only in HTML (charts.py). `series` are (name, values) aligned with
-    `labels`. Kinds: horizontal bars, vertical bars (grouped by series), stacked vertical bars
-    and a histogram (the
-    values of the single series are the observations)."""
+    `labels`. Kinds: horizontal bars, vertical bars (grouped by series), stacked vertical bars,
+    a histogram (the values of the single series are the observations) and a timeline: stacked
+    bars on a real time axis, `labels` being UTC hours (`YYYY-MM-DDTHH`) or days
+    (`YYYY-MM-DD`), so empty hours and days keep their width. `span` is the first and last
+    UTC day the axis must show (the report's range); `integer` says the values are counts
+    (whole-number ticks). Every chart names both axes, with the unit."""
 
     title: str
-    kind: Literal["barh", "bar", "stack", "hist"]
+    kind: Literal["barh", "bar", "stack", "hist", "timeline"]
     labels: tuple[str, ...]
     series: tuple[tuple[str, tuple[float, ...]], ...]
     xlabel: str = ""
     ylabel: str = ""
+    integer: bool = False
+    span: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

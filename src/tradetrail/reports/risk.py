@@ -170,7 +170,8 @@ class RiskCollector:
             "risk.size_calculated, which are counted only.",
             "Risk alerts are alert.sent events whose rule or channel names a risk subject "
             "(risk, limit, exposure, drawdown, loss, margin, leverage, kill, notional, position).",
-            f"The timeline chart counts notable events per {unit} (UTC) of event time.",
+            f"The timeline chart counts notable events per {unit} (UTC) of event time, on a real "
+            f"time axis: a {unit} without events is an empty slot.",
         )
         if summary["empty"]:
             return (
@@ -189,13 +190,16 @@ class RiskCollector:
         kinds = sorted({kind for _, kind in self.buckets})
         timeline_chart = Chart(
             f"Notable risk events and risk alerts per {unit}",
-            "stack",
-            tuple(s.replace("T", " ") + (":00" if unit == "hour" else "") for s in slots),
+            "timeline",
+            tuple(slots),
             tuple(
                 (kind, tuple(float(self.buckets.get((s, kind), 0)) for s in slots))
                 for kind in kinds
             ),
-            ylabel="events",
+            xlabel="time (UTC)",
+            ylabel=f"events per {unit}",
+            integer=True,
+            span=(header.start, header.end),
         )
         sections = [
             Section(
@@ -206,7 +210,13 @@ class RiskCollector:
                 ),
                 charts=(
                     Chart(
-                        "Notable events by rule", "barh", tuple(rules), (("events", rule_totals),)
+                        "Notable events by rule",
+                        "barh",
+                        tuple(rules),
+                        (("events", rule_totals),),
+                        xlabel="events",
+                        ylabel="rule",
+                        integer=True,
                     ),
                 )
                 if rules

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 
-from .common import FILL_TYPES, NONE, Finished, day_of, decimal, label, side_of
+from .common import FILL_TYPES, NONE, Finished, currency_of, day_of, decimal, label, side_of, single
 from .model import Chart, Header, Section, Table, dec
 
 __all__ = ["TradingCollector"]
@@ -78,6 +78,8 @@ class TradingCollector:
         self.by_strategy: dict[str, _Tally] = {}
         self.by_day: dict[str, _Tally] = {}
         self.reasons: dict[tuple[str, str], int] = {}
+        self.symbol_currency: dict[str, str] = {}
+        self.currencies: set[str | None] = set()
         self._seen: set[tuple[str, str]] = set()
 
     def _tallies(self, rec: dict[str, Any]) -> list[_Tally]:
@@ -93,6 +95,8 @@ class TradingCollector:
         kind = rec.get("type")
         data = rec.get("data")
         data = data if type(data) is dict else {}
+        if kind == "order.submitted" and currency_of(data) is not None:
+            self.symbol_currency.setdefault(label(rec.get("symbol")), str(currency_of(data)))
         if kind in _COUNTS:
             name = _COUNTS[kind]
             for tally in self._tallies(rec):
@@ -116,6 +120,8 @@ class TradingCollector:
             if key in self._seen:
                 return
             self._seen.add(key)
+        symbol = label(rec.get("symbol"))
+        self.currencies.add(currency_of(data) or self.symbol_currency.get(symbol))
         q, p, fee = decimal(qty), decimal(price), decimal(data.get("fee"))
         notional = q * p if q is not None and p is not None else None
         for tally in self._tallies(rec):
@@ -131,36 +137,46 @@ class TradingCollector:
             if fee is not None:
                 tally.fees += fee
 
-    @staticmethod
-    def _row(name: str, t: _Tally, with_qty: bool) -> tuple[str | int | None, ...]:
-        return (
+    def _row(self, name: str, t: _Tally, with_qty: bool) -> tuple[str | int | None, ...]:
+        """A table row; money only where it is in one currency (a symbol's own, or every
+        execution's), never a sum across currencies."""
+        money = with_qty or len(self.currencies) <= 1
+        row: tuple[str | int | None, ...] = (
             name,
             t.orders,
             t.accepted,
             t.executions,
             dec(t.qty) if with_qty else None,
-            _cents(t.notional),
-            _cents(t.buy_notional),
-            _cents(t.sell_notional),
-            _cents(t.fees),
+            _cents(t.notional) if money else None,
+            _cents(t.buy_notional) if money else None,
+            _cents(t.sell_notional) if money else None,
+            _cents(t.fees) if money else None,
             t.rejected,
             t.risk_rejected,
             t.cancelled,
             t.expired,
         )
+        if not with_qty:
+            row = row[:4] + row[5:]
+        if len(self.currencies) > 1:
+            row = (name, self.symbol_currency.get(name) if with_qty else None, *row[1:])
+        return row
 
     def finish(self, header: Header) -> Finished:
         t = self.total
+        currency = single(self.currencies)
+        mixed = len(self.currencies) > 1
         activity = t.orders + t.executions + t.rejected + t.risk_rejected + t.cancelled
         summary: dict[str, Any] = {
             "empty": activity == 0 and t.accepted == 0 and t.replaced == 0 and t.expired == 0,
             "orders": t.orders,
             "accepted": t.accepted,
             "executions": t.executions,
-            "notional": _cents(t.notional),
-            "buy_notional": _cents(t.buy_notional),
-            "sell_notional": _cents(t.sell_notional),
-            "fees": _cents(t.fees),
+            "currency": currency,
+            "notional": None if mixed else _cents(t.notional),
+            "buy_notional": None if mixed else _cents(t.buy_notional),
+            "sell_notional": None if mixed else _cents(t.sell_notional),
+            "fees": None if mixed else _cents(t.fees),
             "rejects": t.rejected,
             "risk_rejects": t.risk_rejected,
             "cancelled": t.cancelled,
@@ -171,7 +187,10 @@ class TradingCollector:
         }
         notes = (
             "Notional is quantity × price of each execution, summed exactly and shown rounded "
-            "half-even to 0.01 in the instruments' quote currency.",
+            "half-even to 0.01 in the orders' currency (data.currency of order.submitted). "
+            "Amounts in different currencies are never added: with several, money is shown "
+            "per symbol only. Filled quantity is shown per symbol only (a share and a coin "
+            "do not add up).",
             "Days are UTC days of the journal (the writer's `ts`), as in the daily packs.",
         )
         if summary["empty"]:
@@ -181,6 +200,14 @@ class TradingCollector:
                 (Section("Trading", text=("No trading in this range.",)),),
                 notes,
             )
+        unit = f" ({currency})" if currency else ""
+        columns = tuple(
+            c + unit if c in ("notional", "buy notional", "sell notional", "fees") else c
+            for c in _COLUMNS
+        )
+        if mixed:
+            columns = ("currency", *columns)
+        totals = tuple(c for c in columns if c != "filled qty")  # a share and a coin: no sum
         sym_rows = tuple(self._row(k, v, True) for k, v in sorted(self.by_symbol.items()))
         strat_rows = tuple(self._row(k, v, False) for k, v in sorted(self.by_strategy.items()))
         day_rows = tuple(self._row(k, v, False) for k, v in sorted(self.by_day.items()))
@@ -193,20 +220,23 @@ class TradingCollector:
         sections = [
             Section(
                 "By symbol",
-                tables=(Table("By symbol", ("symbol", *_COLUMNS), sym_rows),),
+                tables=(Table("By symbol", ("symbol", *columns), sym_rows),),
                 charts=(
                     Chart(
                         "Notional by symbol",
                         "barh",
                         tuple(symbols),
                         (("notional", tuple(float(self.by_symbol[s].notional) for s in symbols)),),
-                        xlabel="notional",
+                        xlabel=f"notional{unit}",
+                        ylabel="symbol",
                     ),
-                ),
+                )
+                if not mixed
+                else (),
             ),
             Section(
                 "By strategy",
-                tables=(Table("By strategy", ("strategy", *_COLUMNS), strat_rows),),
+                tables=(Table("By strategy", ("strategy", *totals), strat_rows),),
                 charts=(
                     Chart(
                         "Orders, executions and rejects by strategy",
@@ -226,7 +256,9 @@ class TradingCollector:
                                 ("risk rejects", "risk_rejected"),
                             )
                         ),
+                        xlabel="strategy",
                         ylabel="count",
+                        integer=True,
                     ),
                 ),
             ),
@@ -236,16 +268,20 @@ class TradingCollector:
             sections.append(
                 Section(
                     "By day",
-                    tables=(Table("By day", ("day", *_COLUMNS), day_rows),),
+                    tables=(Table("By day", ("day", *totals), day_rows),),
                     charts=(
                         Chart(
                             "Notional by day",
-                            "bar",
+                            "timeline",
                             tuple(days),
                             (("notional", tuple(float(self.by_day[d].notional) for d in days)),),
-                            ylabel="notional",
+                            xlabel="day (UTC)",
+                            ylabel=f"notional{unit}",
+                            span=(header.start, header.end),
                         ),
-                    ),
+                    )
+                    if not mixed and NONE not in days
+                    else (),
                 )
             )
         sections.append(
