@@ -494,7 +494,8 @@ def verify(
             out.print(f"[red]FAULT[/] {escape(str(fault))}", soft_wrap=True, markup=True)
             if fault.consequence_count:
                 named = ", ".join(
-                    f.file or f"seq {f.seq}" for f in fault.consequences[:4] if f.file or f.seq
+                    f"{f.file}:{f.line}" if f.line is not None else str(f.file)
+                    for f in fault.consequences[:4]
                 )
                 more = " ..." if fault.consequence_count > 4 else ""
                 out.print(

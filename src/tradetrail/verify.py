@@ -1148,14 +1148,17 @@ def _group(
         cause = causes.get(structural)
         if cause is not None:
             cause.consequence_count += shifted
+    # a cause that changes every later leaf: records moved, or every later prev re-linked
+    sweeps = [p for p in (structural, first) if p is not None and p in causes]
+    sweep = min(sweeps) if sweeps else None
     positions = sorted(causes)
     for raw in derived:
         index = bisect.bisect_left(positions, raw.lo)
         if index < len(positions) and positions[index] < raw.hi:
             causes[positions[index]].consequences.append(raw.fault)
             continue
-        if structural is not None and structural < raw.hi and structural in causes:
-            causes[structural].consequences.append(raw.fault)  # every later leaf moved
+        if sweep is not None and sweep < raw.hi:
+            causes[sweep].consequences.append(raw.fault)  # every later leaf changed with it
             continue
         pos = raw.lo if raw.anchor is None else raw.anchor
         if raw.root:
