@@ -887,3 +887,94 @@ def test_lines_written_before_rfc8785_still_verify(home: Path) -> None:
     assert is_canonical(jcs_line, orjson.loads(old))
     spaced = json.dumps(orjson.loads(old), sort_keys=True).encode()
     assert not is_canonical(spaced, orjson.loads(old))
+
+
+# ------------------------------------------------------------------------------- issue 12
+
+
+def test_torn_tail_of_the_newest_day_is_a_crash_warning(home: Path) -> None:
+    with open(home / day_name(2), "ab") as fh:
+        fh.write(b'{"data":{"qty":"1')
+    report = run(home)
+    assert report.ok, report.faults
+    assert any(f"{day_name(2)}:{PER_DAY + 1}" in w and "quarantine" in w for w in report.warnings)
+    assert cli_verify(home)[0] == 0
+
+
+def test_torn_line_in_a_sealed_day_is_a_fault(home: Path) -> None:
+    path = home / day_name(0)
+    edit_file(path, lambda ls: ls)
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:-1])  # its last line loses its newline
+    report = run(home)
+    assert matching(report, day_name(0), PER_DAY, None, "torn line")
+
+
+def test_tiles_of_the_unsigned_tail_missing_are_warnings(home: Path) -> None:
+    """What a writer killed before writing its tiles leaves: records beyond the latest
+    checkpoint with no tile; a missing tile below a signed size stays a fault."""
+    for size in (280, 300):
+        (home / "checkpoints" / str(size)).unlink()
+    shutil.copy(home / "checkpoints" / "240", home / "checkpoint")
+    shutil.rmtree(home / "tiles" / "tile" / "0" / "001.p")  # partial tiles of 280 and 300
+    (home / "tiles" / "tile" / "1" / "000.p" / "1").unlink()
+    (home / "tiles" / "tile" / "0" / "000").unlink()  # covers records up to 256 > 240
+    report = run(home)
+    assert report.ok, report.faults
+    assert any("not written yet" in w and "reopening" in w for w in report.warnings)
+    code, out = cli_verify(home)
+    assert code == 0 and any("not written yet" in w for w in out["warnings"])
+    (home / "tiles" / "tile" / "0" / "000.p" / "240").unlink()  # needed by the latest: a fault
+    assert matching(run(home), "tiles/tile/0/000.p/240", None, None, "missing")
+
+
+@pytest.mark.parametrize("gone", [[0], [100], [140, 180], [100, 140, 180]])
+def test_deleted_checkpoints_are_reported(home: Path, gone: list[int]) -> None:
+    for size in gone:
+        (home / "checkpoints" / str(size)).unlink()
+    report = run(home)
+    assert not report.ok
+    # checkpoints/0, each day seal's and each whose partial tiles the writer left must be there
+    for size in gone:
+        assert matching(report, f"checkpoints/{size}", None, None, "is missing"), size
+
+
+def test_latest_checkpoint_without_its_copy_is_a_fault(home: Path) -> None:
+    (home / "checkpoints" / "300").unlink()
+    assert matching(run(home), "checkpoint", None, None, "has no copy checkpoints/300")
+
+
+def test_range_limits_what_is_reported(home: Path) -> None:
+    edit_record(home, 50, lambda r: r["data"].update(qty="7.5"))  # day 1
+    edit_record(home, 250, lambda r: r["data"].update(qty="7.5"))  # day 3
+    whole = run(home)
+    assert [f.seq for f in whole.faults] == [50, 250]
+    later = run(home, start="2026-01-03", end="2026-01-03")
+    assert later.range == {
+        "from_seq": 200,
+        "to_seq": 299,
+        "from_ts": "2026-01-03T09:00:01.000000Z",
+        "to_ts": "2026-01-03T09:01:40.000000Z",
+    }
+    assert later.records_checked == 100
+    # a fault before the range fails it too: the signed roots over the range depend on it
+    assert [f.seq for f in later.faults] == [50, 250]
+    early = run(home, start=0, end=99)
+    assert [f.seq for f in early.faults] == [50] and early.faults_outside_range == 1
+    assert "seq 0..99" in early.summary and "1 fault(s) after the range" in early.summary
+    code, out = cli_verify(home, "--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T09:00:30Z")
+    assert out["range"]["from_seq"] == 0 and out["range"]["to_seq"] == 29
+    assert code == 0 and out["fault_count"] == 0 and out["faults_outside_range"] == 2
+    result = CliRunner().invoke(main, ["verify", "--home", str(home), "--from", "yesterday"])
+    assert result.exit_code == 2 and "--from 'yesterday'" in result.output
+
+
+def test_summary_line_and_grouping_in_text_output(home: Path) -> None:
+    t_flip_byte_in_data(home)
+    result = CliRunner().invoke(main, ["verify", "--home", str(home)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"FAULT {day_name(1)}:51 (seq 150): its leaf hash differs")
+    assert lines[1].lstrip().startswith("and ") and "depend on it" in lines[1]
+    assert sum(line.startswith("FAULT") for line in lines) == 1
+    assert lines[-1].startswith("1 FAULT(S): 300 records checked, seq 0..299; 1 fault(s)")

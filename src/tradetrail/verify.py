@@ -465,6 +465,12 @@ def verify_trail(
 
     tiles_root = home / "tiles"
     partial_triggers = _stored_partials(tiles_root)
+    signed_at = {  # the writer writes level-0 partial tiles only when it signs a checkpoint
+        size: str(path.relative_to(home))
+        for size, items in partial_triggers.items()
+        for level, _width, path in items
+        if level == 0
+    }
     journal_dir = home / JOURNAL_DIR
     names = sorted(p.name for p in journal_dir.iterdir())
     files = [journal_dir / n for n in names if FILE_PATTERN.match(n)]
@@ -684,7 +690,7 @@ def verify_trail(
                 "are not yet covered by any signature (normal while a writer runs or after a "
                 "crash; the next open signs them)"
             )
-    _check_checkpoint_history(home, frontier.size, day_ends, vkeys, check)
+    _check_checkpoint_history(home, frontier.size, day_ends, signed_at, vkeys, check)
     quarantine = home / "quarantine" / "quarantine.jsonl"
     if quarantine.exists():
         count = sum(1 for _ in quarantine.open("rb"))
@@ -1248,14 +1254,17 @@ def _check_checkpoint_history(
     home: Path,
     size: int,
     day_ends: list[tuple[str, int]],
+    signed_at: dict[int, str],
     vkeys: Sequence[Verifier],
     check: _Checker,
 ) -> None:
     """Checkpoints the writer always signs, whose absence means they were deleted: the one
     at size 0 (signed when the trail is created), one at the end of every sealed day (signed
-    when the day is sealed, before the next day's file exists), and the copy in checkpoints/
-    of the latest `checkpoint` (written before it). Checkpoints signed every N records or T
-    seconds leave no trace elsewhere, so a gap among those cannot be told from a quiet day."""
+    when the day is sealed, before the next day's file exists), one at every size a level-0
+    partial tile describes (the writer writes those just before signing), and the copy in
+    checkpoints/ of the latest `checkpoint` (written before it). A checkpoint at a multiple
+    of 256 records whose partial tiles were deleted with it leaves no trace: only a format
+    that chains each checkpoint to the one before could show that."""
     latest = home / "checkpoint"
     try:  # before listing checkpoints/: a running writer writes checkpoints/<size> first
         current: Checkpoint | None = open_checkpoint(latest.read_text(encoding="utf-8"), vkeys)
@@ -1291,6 +1300,14 @@ def _check_checkpoint_history(
                 end - 1,
                 end + 1,
                 anchor=end,
+            )
+    for end, tile in sorted(signed_at.items()):
+        if end not in names and end < top:
+            check.fault(
+                f"checkpoints/{end} is missing: the writer signed a checkpoint at size {end} "
+                f"(it wrote {tile} just before), so it was deleted (or could not be written: "
+                "the writer logs that error)",
+                f"checkpoints/{end}",
             )
     if current is not None and current.size not in names:
         check.fault(
