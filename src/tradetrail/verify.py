@@ -138,6 +138,7 @@ class _Raw:
 
 
 _MAX_RAW = 200_000  # faults kept for grouping; beyond, they are counted as causes
+_MAX_SUSPECTS = 10_000  # leaves that differ from their tile entry: only the first ones matter
 
 
 class _Checker:
@@ -621,7 +622,7 @@ def verify_trail(
                 if rec.committed is not None and rec.committed != leaf:
                     if structural is not None and pos >= structural:
                         shifted += 1
-                    elif len(suspects) < _MAX_RAW:
+                    elif len(suspects) < _MAX_SUSPECTS:
                         suspects[pos] = rec
                 if pos in checkpoint_sizes:
                     located[pos] = (rel, lineno, rec.seq)
@@ -697,7 +698,9 @@ def verify_trail(
         report.notes.append(
             f"{count} torn line(s) from crashes were set aside in quarantine/ (never acknowledged)"
         )
-    grouped = _group(check, frontier.size, links, suspects, structural, shifted, matched, located)
+    grouped = _group(
+        check, frontier.size, links, suspects, structural, shifted, (matched, mismatched), located
+    )
     _finish_report(report, check, grouped, wanted_range, max_faults)
     return report
 
@@ -1057,12 +1060,14 @@ def _group(
     suspects: dict[int, _Rec],
     structural: int | None,
     shifted: int,
-    matched: set[int],
+    roots: tuple[set[int], set[int]],
     located: dict[int, tuple[str, int, int | None]],
 ) -> list[tuple[tuple[int, int], Fault]]:
     """Turn the faults found into causes, each with the faults that follow from it: an
     altered record breaks the next prev, its tile and every later checkpoint; only the record
-    is the cause. Returns (sort key, cause) pairs."""
+    is the cause. `roots` are the signed sizes whose roots matched and did not. Returns
+    (sort key, cause) pairs."""
+    matched, mismatched = roots
     by_pos: dict[int, list[_Raw]] = {}
     link_raw: dict[int, _Raw] = {}
     derived: list[_Raw] = []
@@ -1140,7 +1145,7 @@ def _group(
         if first is None:
             first = pos
             fault = _altered(rec, True, None)
-            if not any(s > pos for s in located):
+            if not any(s > pos for s in mismatched):
                 fault.message = fault.message.replace(
                     "; the record was altered after it was written",
                     "; no signed checkpoint covers it yet: the record or the tile was altered",
