@@ -665,7 +665,9 @@ def test_console_script(tmp_path: Path) -> None:
     broken = run_console("verify", "--home", home, "--json")
     assert broken.returncode == 1
     faults = json.loads(broken.stdout)["faults"]
-    assert (faults[0]["line"], faults[0]["seq"]) == (4, 3)
+    # the edited record itself (line 3), not the next one whose prev no longer matches
+    assert (faults[0]["line"], faults[0]["seq"]) == (3, 2)
+    assert "altered" in faults[0]["message"]
     usage = run_console("verify", "--home", tmp_path / "nowhere")
     assert usage.returncode == 2
     assert usage.stderr.decode().startswith("tradetrail: error:")

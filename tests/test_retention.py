@@ -373,7 +373,7 @@ def test_verify_faults_an_altered_leaf_tile_of_a_pruned_range(trail_home: Path) 
     tile.write_bytes(bytes(data))
     report = verify_trail(trail_home)
     assert not report.ok
-    assert any("differs from this signed checkpoint" in f.message for f in report.faults)
+    assert any("differs from this signed checkpoint" in f.message for f in report.all_faults())
 
 
 def claim_removed_and_delete(home: Path, day: str, first: int, last: int) -> None:

@@ -163,7 +163,7 @@ def matching(
 ) -> list[Any]:
     return [
         f
-        for f in report.faults
+        for f in report.all_faults()  # causes and what follows from them
         if (file is None or f.file == file)
         and (line is None or f.line == line)
         and (seq is None or f.seq == seq)
@@ -308,9 +308,11 @@ def t_flip_byte_in_data(home: Path) -> list[Expect]:
     target = lines[line - 1].index(b'"qty":"50.5"') + len(b'"qty":"')
     flip_byte(path, offset + target)  # "50.5" -> "40.5": still valid, canonical JSON
     assert b'"qty":"40.5"' in path.read_bytes().split(b"\n")[line - 1]
-    # the edited record's hash no longer matches the next record's prev; the Merkle root
-    # no longer matches the checkpoints signed after it
+    # the edited record's hash no longer matches its tile entry nor the next record's prev
+    # (which both still hold the original): the record itself is named; the Merkle root no
+    # longer matches the checkpoints signed after it
     return [
+        Expect(file, line, 150, "its leaf hash differs from the one committed in tiles/tile/0/000"),
         Expect(file, line + 1, 151, "prev does not match"),
         Expect("checkpoints/180", None, None, "differs from this signed checkpoint"),
         Expect("checkpoint", None, None, "differs from this signed checkpoint"),
@@ -388,6 +390,7 @@ def t_edited_ts_forward(home: Path) -> list[Expect]:
     edit_record(home, 150, lambda r: r.update(ts="2026-01-02T23:00:00.000000Z"))
     file, line = where(150)
     return [
+        Expect(file, line, 150, "the record was altered after it was written"),
         Expect(file, line + 1, 151, "goes back before 2026-01-02T23:00:00.000000Z"),
         Expect(file, line + 1, 151, "prev does not match"),
     ]
@@ -467,12 +470,6 @@ def t_deleted_day_file(home: Path) -> list[Expect]:
     ]
 
 
-def t_torn_tail(home: Path) -> list[Expect]:
-    with open(home / day_name(2), "ab") as fh:
-        fh.write(b'{"data":{"qty":"1')
-    return [Expect(day_name(2), PER_DAY + 1, None, "torn last line")]
-
-
 MATRIX = {
     name[2:]: fn for name, fn in sorted(globals().items()) if name.startswith("t_") and callable(fn)
 }
@@ -484,26 +481,28 @@ def test_tamper_matrix(home: Path, case: str) -> None:
     report = run(home)
     assert not report.ok
     assert report.fault_count == len(report.faults) >= 1
+    assert report.summary.startswith(f"{report.fault_count} FAULT(S)")
     for e in expected:
         assert matching(report, e.file, e.line, e.seq, e.words), (
             f"{case}: no fault {e} among:\n" + "\n".join(map(str, report.faults))
         )
     # the first fault reported in the journal is at the tampered place (faults come in
     # journal order), not somewhere earlier
-    journal = [f for f in report.faults if (f.file or "").startswith("journal/")]
+    journal = [f for f in report.all_faults() if (f.file or "").startswith("journal/")]
     if expected[0].file and expected[0].file.startswith("journal/"):
         assert (journal[0].file, journal[0].line) == (expected[0].file, expected[0].line)
     code, out = cli_verify(home)
     assert code == 1
     assert out["ok"] is False
     assert out["fault_count"] == report.fault_count
+    flat = [g for f in out["faults"] for g in [f, *f["consequences"]]]
     for e in expected:
         assert any(
-            (e.file is None or f["file"] == e.file)
-            and (e.line is None or f["line"] == e.line)
-            and (e.seq is None or f["seq"] == e.seq)
-            and e.words.lower() in f["message"].lower()
-            for f in out["faults"]
+            (e.file is None or g["file"] == e.file)
+            and (e.line is None or g["line"] == e.line)
+            and (e.seq is None or g["seq"] == e.seq)
+            and e.words.lower() in g["message"].lower()
+            for g in flat
         ), e
 
 
@@ -537,15 +536,22 @@ def test_rewritten_history_is_caught_by_the_signed_checkpoints(home: Path) -> No
     report = run(home)
     assert not report.ok
     # the journal itself is flawless now: every fault is a checkpoint signed after seq 150
-    assert all(not (f.file or "").startswith(("journal/", "tiles/")) for f in report.faults)
-    faulted = {f.file for f in report.faults}
+    assert all(not (f.file or "").startswith(("journal/", "tiles/")) for f in report.all_faults())
+    faulted = {f.file for f in report.all_faults()}
     later = {f"checkpoints/{n}" for n in CHECKPOINT_SIZES if n > 150} | {"checkpoint"}
     assert faulted == later
-    for f in report.faults:
+    for f in report.all_faults():
         assert "differs from this signed checkpoint" in f.message
         assert "rewritten" in f.message
+    # one cause: the first checkpoint that no longer matches, which brackets the altered
+    # record between the last checkpoint that still does (140) and itself (180)
+    [cause] = report.faults
+    assert cause.file == "checkpoints/180" and cause.seq == 140
+    assert "between seq 140 and 179" in cause.message
+    assert cause.consequence_count == len(later) - 1
     code, out = cli_verify(home)
-    assert code == 1 and {f["file"] for f in out["faults"]} == later
+    assert code == 1 and out["fault_count"] == 1
+    assert {g["file"] for f in out["faults"] for g in [f, *f["consequences"]]} == later
 
 
 def test_rewritten_history_against_an_external_checkpoint(home: Path, tmp_path: Path) -> None:
@@ -556,12 +562,15 @@ def test_rewritten_history_against_an_external_checkpoint(home: Path, tmp_path: 
     # the attacker also throws away every stored checkpoint; only the auditor's copy is left
     shutil.rmtree(home / "checkpoints")
     (home / "checkpoint").unlink()
-    assert run(home).ok
+    # records without any checkpoint: a genuine trail always has checkpoints/0
+    alone = run(home)
+    assert not alone.ok
+    assert matching(alone, "checkpoints/0", None, None, "no signed checkpoint at all")
     report = run(home, checkpoints=[external])
     assert not report.ok
     assert matching(report, str(external), None, None, "differs from this signed checkpoint")
     code, out = cli_verify(home, "--checkpoint", str(external))
-    assert code == 1 and out["faults"][0]["file"] == str(external)
+    assert code == 1 and any(f["file"] == str(external) for f in out["faults"])
 
 
 # ------------------------------------------------------------------------------- truncation
@@ -772,7 +781,7 @@ def test_every_fault_is_reported_not_only_the_first(home: Path) -> None:
     assert matching(report, day_name(0), 31, 30, "dotted event type")
     assert matching(report, day_name(1), 51, 1500, "seq 1500")
     assert matching(report, day_name(2), 10, 210, "seq 210 where 209 was expected")
-    assert report.fault_count == len(report.faults) >= 5
+    assert report.fault_count == len(report.faults) >= 3
 
 
 def test_max_faults_limits_the_list_but_counts_every_fault(home: Path) -> None:
@@ -784,9 +793,9 @@ def test_max_faults_limits_the_list_but_counts_every_fault(home: Path) -> None:
             out.append(canonical(rec))
         return out
 
-    edit_file(home / day_name(1), bad_ts)  # 100 bad ts + 1 broken chain into day 3
+    edit_file(home / day_name(1), bad_ts)  # 100 bad ts (the broken chains follow from them)
     full = run(home, max_faults=1000)
-    assert full.fault_count == len(full.faults) > 100
+    assert full.fault_count == len(full.faults) == 100
     limited = run(home, max_faults=5)
     assert len(limited.faults) == 5
     assert limited.fault_count == full.fault_count
@@ -878,3 +887,94 @@ def test_lines_written_before_rfc8785_still_verify(home: Path) -> None:
     assert is_canonical(jcs_line, orjson.loads(old))
     spaced = json.dumps(orjson.loads(old), sort_keys=True).encode()
     assert not is_canonical(spaced, orjson.loads(old))
+
+
+# ------------------------------------------------------------------------------- issue 12
+
+
+def test_torn_tail_of_the_newest_day_is_a_crash_warning(home: Path) -> None:
+    with open(home / day_name(2), "ab") as fh:
+        fh.write(b'{"data":{"qty":"1')
+    report = run(home)
+    assert report.ok, report.faults
+    assert any(f"{day_name(2)}:{PER_DAY + 1}" in w and "quarantine" in w for w in report.warnings)
+    assert cli_verify(home)[0] == 0
+
+
+def test_torn_line_in_a_sealed_day_is_a_fault(home: Path) -> None:
+    path = home / day_name(0)
+    edit_file(path, lambda ls: ls)
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:-1])  # its last line loses its newline
+    report = run(home)
+    assert matching(report, day_name(0), PER_DAY, None, "torn line")
+
+
+def test_tiles_of_the_unsigned_tail_missing_are_warnings(home: Path) -> None:
+    """What a writer killed before writing its tiles leaves: records beyond the latest
+    checkpoint with no tile; a missing tile below a signed size stays a fault."""
+    for size in (280, 300):
+        (home / "checkpoints" / str(size)).unlink()
+    shutil.copy(home / "checkpoints" / "240", home / "checkpoint")
+    shutil.rmtree(home / "tiles" / "tile" / "0" / "001.p")  # partial tiles of 280 and 300
+    (home / "tiles" / "tile" / "1" / "000.p" / "1").unlink()
+    (home / "tiles" / "tile" / "0" / "000").unlink()  # covers records up to 256 > 240
+    report = run(home)
+    assert report.ok, report.faults
+    assert any("not written yet" in w and "reopening" in w for w in report.warnings)
+    code, out = cli_verify(home)
+    assert code == 0 and any("not written yet" in w for w in out["warnings"])
+    (home / "tiles" / "tile" / "0" / "000.p" / "240").unlink()  # needed by the latest: a fault
+    assert matching(run(home), "tiles/tile/0/000.p/240", None, None, "missing")
+
+
+@pytest.mark.parametrize("gone", [[0], [100], [140, 180], [100, 140, 180]])
+def test_deleted_checkpoints_are_reported(home: Path, gone: list[int]) -> None:
+    for size in gone:
+        (home / "checkpoints" / str(size)).unlink()
+    report = run(home)
+    assert not report.ok
+    # checkpoints/0, each day seal's and each whose partial tiles the writer left must be there
+    for size in gone:
+        assert matching(report, f"checkpoints/{size}", None, None, "is missing"), size
+
+
+def test_latest_checkpoint_without_its_copy_is_a_fault(home: Path) -> None:
+    (home / "checkpoints" / "300").unlink()
+    assert matching(run(home), "checkpoint", None, None, "has no copy checkpoints/300")
+
+
+def test_range_limits_what_is_reported(home: Path) -> None:
+    edit_record(home, 50, lambda r: r["data"].update(qty="7.5"))  # day 1
+    edit_record(home, 250, lambda r: r["data"].update(qty="7.5"))  # day 3
+    whole = run(home)
+    assert [f.seq for f in whole.faults] == [50, 250]
+    later = run(home, start="2026-01-03", end="2026-01-03")
+    assert later.range == {
+        "from_seq": 200,
+        "to_seq": 299,
+        "from_ts": "2026-01-03T09:00:01.000000Z",
+        "to_ts": "2026-01-03T09:01:40.000000Z",
+    }
+    assert later.records_checked == 100
+    # a fault before the range fails it too: the signed roots over the range depend on it
+    assert [f.seq for f in later.faults] == [50, 250]
+    early = run(home, start=0, end=99)
+    assert [f.seq for f in early.faults] == [50] and early.faults_outside_range == 1
+    assert "seq 0..99" in early.summary and "1 fault(s) after the range" in early.summary
+    code, out = cli_verify(home, "--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T09:00:30Z")
+    assert out["range"]["from_seq"] == 0 and out["range"]["to_seq"] == 29
+    assert code == 0 and out["fault_count"] == 0 and out["faults_outside_range"] == 2
+    result = CliRunner().invoke(main, ["verify", "--home", str(home), "--from", "yesterday"])
+    assert result.exit_code == 2 and "--from 'yesterday'" in result.output
+
+
+def test_summary_line_and_grouping_in_text_output(home: Path) -> None:
+    t_flip_byte_in_data(home)
+    result = CliRunner().invoke(main, ["verify", "--home", str(home)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"FAULT {day_name(1)}:51 (seq 150): its leaf hash differs")
+    assert lines[1].lstrip().startswith("and ") and "depend on it" in lines[1]
+    assert sum(line.startswith("FAULT") for line in lines) == 1
+    assert lines[-1].startswith("1 FAULT(S): 300 records checked, seq 0..299; 1 fault(s)")

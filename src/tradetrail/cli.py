@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import click
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -522,6 +523,18 @@ def _follow(path: Path, offset: int, as_json: bool) -> int:
     default=None,
     help="The index to check with --index (env TRADETRAIL_DATABASE_URL).",
 )
+@click.option(
+    "--from",
+    "start",
+    metavar="SEQ|TIME",
+    help="Report only records from this seq, date (YYYY-MM-DD) or RFC 3339 time on.",
+)
+@click.option(
+    "--to",
+    "end",
+    metavar="SEQ|TIME",
+    help="Report only records up to this seq, date (the whole day) or RFC 3339 time.",
+)
 @JSON_OPTION
 def verify(
     home: Path,
@@ -530,17 +543,24 @@ def verify(
     max_faults: int,
     with_index: bool,
     url: str | None,
+    start: str | None,
+    end: str | None,
     as_json: bool,
 ) -> None:
     """Verify the whole trail: chain, seq, times, day files, Merkle roots, signatures, tiles.
 
-    Exit 0 when intact, 1 when a fault is found, 2 on a usage error. Truncation is caught only
+    Exit 0 when intact, 1 when a fault is found, 2 on a usage error. Each FAULT names its
+    cause (the altered record, else the tile or checkpoint) with what follows from it, and the
+    last line sums up. What a crash leaves (a torn last line, tiles and checkpoints behind the
+    journal) and a running writer's unfinished tail are warnings. Truncation is caught only
     against a checkpoint kept elsewhere: pass it with --checkpoint, and the verifier key kept
-    elsewhere with --vkey.
+    elsewhere with --vkey. --from/--to limit the report to a range of records; the whole
+    journal is still hashed, and a fault before the range fails it too.
 
     \b
     Examples:
       tradetrail verify
+      tradetrail verify --from 2026-11-19 --to 2026-11-20
       tradetrail verify --checkpoint auditor/checkpoint-2026-11-20 --vkey auditor/trail.vkey --json
     """
     from .verify import verify_trail
@@ -550,7 +570,13 @@ def verify(
     size = sum(p.stat().st_size for p in journal_files(home))
     with progress_bar(size, "verifying") as update:
         report = verify_trail(
-            home, checkpoints=checkpoints, vkeys=verifiers, max_faults=max_faults, progress=update
+            home,
+            checkpoints=checkpoints,
+            vkeys=verifiers,
+            max_faults=max_faults,
+            progress=update,
+            start=start,
+            end=end,
         )
     index_ok = True
     if with_index:
@@ -561,19 +587,27 @@ def verify(
         emit_json(report.to_json())
     else:
         for fault in report.faults:
-            out.print(f"[red]FAULT[/] {fault}", soft_wrap=True, markup=True)
+            out.print(f"[red]FAULT[/] {escape(str(fault))}", soft_wrap=True, markup=True)
+            if fault.consequence_count:
+                named = ", ".join(
+                    f"{f.file}:{f.line}" if f.line is not None else str(f.file)
+                    for f in fault.consequences[:4]
+                )
+                more = " ..." if fault.consequence_count > 4 else ""
+                out.print(
+                    f"  and {fault.consequence_count} checkpoint(s), tile(s) or link(s) that "
+                    f"depend on it ({named}{more})",
+                    soft_wrap=True,
+                    markup=False,
+                )
         if report.fault_count > len(report.faults):
             out.print(f"... and {report.fault_count - len(report.faults)} more fault(s)")
         for warning in report.warnings:
-            out.print(f"[yellow]warning[/] {warning}", soft_wrap=True)
+            out.print(f"[yellow]warning[/] {escape(warning)}", soft_wrap=True)
         for note in report.notes:
-            out.print(f"[dim]note: {note}[/]", soft_wrap=True)
-        verdict = "[green]OK[/]" if report.ok else f"[red]{report.fault_count} FAULT(S)[/]"
-        out.print(
-            f"{verdict}: {report.size} records, {report.files} day files, "
-            f"{report.checkpoints_checked} checkpoints"
-            f" (+{report.external_checkpoints_checked} external), {report.tiles_checked} tiles"
-        )
+            out.print(f"[dim]note: {escape(note)}[/]", soft_wrap=True)
+        colour = "green" if report.ok else "red"
+        out.print(f"[{colour}]{escape(report.summary)}[/]", soft_wrap=True)
     sys.exit(0 if report.ok and index_ok else 1)
 
 

@@ -8,11 +8,13 @@ which is how truncation and rewritten history are caught.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +43,15 @@ from .tiles import (
     TILE_WIDTH,
     TileBuilder,
     parse_tile_path,
+    split_tile,
     tile_path,
     tiles_for_size,
 )
 from .tilestore import TileStore
-from .timefmt import RFC3339_UTC
+from .timefmt import RFC3339_UTC, parse_time, parse_ts
 
 REMOVAL_EVENT = "compliance.records_removed"
+LOCK_FILE = "writer.lock"  # trail.LOCK_FILE, without importing the writer
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _seen_types: set[str] = set()  # valid event types already checked: most records repeat a few
@@ -55,12 +59,14 @@ _seen_types: set[str] = set()  # valid event types already checked: most records
 
 @dataclass
 class Fault:
-    """One thing wrong, with where it is."""
+    """One thing wrong, with where it is, and what else is wrong because of it."""
 
     message: str
     file: str | None = None
     line: int | None = None
     seq: int | None = None
+    consequences: list[Fault] = field(default_factory=list)
+    consequence_count: int = 0
 
     def __str__(self) -> str:
         where = self.file or ""
@@ -69,6 +75,10 @@ class Fault:
         if self.seq is not None:
             where += f" (seq {self.seq})"
         return f"{where}: {self.message}" if where else self.message
+
+    def walk(self) -> list[Fault]:
+        """This fault and every consequence listed under it."""
+        return [self, *self.consequences]
 
 
 class FaultReport:
@@ -88,6 +98,9 @@ class FaultReport:
 
 @dataclass
 class VerifyReport(FaultReport):
+    """`faults` lists causes (a record, else a tile or checkpoint), each with the faults that
+    follow from it as `consequences`; `fault_count` counts causes."""
+
     home: str
     size: int = 0
     files: int = 0
@@ -97,22 +110,78 @@ class VerifyReport(FaultReport):
     tiles_checked: int = 0
     faults: list[Fault] = field(default_factory=list)
     fault_count: int = 0
+    consequence_count: int = 0
+    faults_outside_range: int = 0
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     latest_checkpoint: dict[str, Any] | None = None
+    range: dict[str, Any] | None = None
+    records_checked: int = 0
+    writer_running: bool = False
+    summary: str = ""
+
+    def all_faults(self) -> list[Fault]:
+        """Every listed fault, causes and their consequences, flat."""
+        return [f for cause in self.faults for f in cause.walk()]
+
+
+@dataclass
+class _Raw:
+    """A fault as found while streaming, before it is grouped under its cause."""
+
+    fault: Fault
+    kind: str  # "record" (of the record at pos), "link" (its prev), "derived", "other"
+    pos: int | None = None
+    lo: int = 0  # derived: the leaves [lo, hi) the tile or checkpoint depends on
+    hi: int = 0
+    order: int = 0
+    root: bool = False  # a Merkle root that differs from a signed checkpoint
+    anchor: int | None = None  # where it sorts when no record causes it (default: lo)
+
+
+_MAX_RAW = 200_000  # faults kept for grouping; beyond, they are counted as causes
+_MAX_SUSPECTS = 10_000  # leaves that differ from their tile entry: only the first ones matter
 
 
 class _Checker:
     def __init__(self, report: VerifyReport, max_faults: int) -> None:
         self.report = report
         self.max_faults = max_faults
+        self.raw: list[_Raw] = []
+        self.overflow = 0
+        self.streaming = False
+
+    def _add(self, raw: _Raw) -> None:
+        if len(self.raw) >= _MAX_RAW:
+            self.overflow += 1
+            return
+        raw.order = len(self.raw) + (1 << 40 if self.streaming else 0)
+        self.raw.append(raw)
 
     def fault(
         self, message: str, file: str | None = None, line: int | None = None, seq: int | None = None
     ) -> None:
-        self.report.fault_count += 1
-        if len(self.report.faults) < self.max_faults:
-            self.report.faults.append(Fault(message, file, line, seq))
+        """A fault with no place in the tree (a checkpoint that does not verify, ...)."""
+        self._add(_Raw(Fault(message, file, line, seq), "other"))
+
+    def record(
+        self, pos: int, message: str, file: str, line: int, seq: int | None, kind: str = "record"
+    ) -> None:
+        """A fault of the record at leaf position `pos` (kind "link": its prev)."""
+        self._add(_Raw(Fault(message, file, line, seq), kind, pos))
+
+    def derived(
+        self,
+        message: str,
+        file: str,
+        lo: int,
+        hi: int,
+        root: bool = False,
+        anchor: int | None = None,
+    ) -> None:
+        """A tile or checkpoint that disagrees with the journal over leaves [lo, hi): a
+        consequence of the first record at fault among them, if any."""
+        self._add(_Raw(Fault(message, file), "derived", None, lo, hi, root=root, anchor=anchor))
 
 
 class _KeyRing:
@@ -205,19 +274,23 @@ def _load_checkpoints(
     origin: str | None = None
     newest: Checkpoint | None = None
     paths: list[Path] = []
+    latest = home / "checkpoint"
+    texts: dict[Path, bytes] = {}
+    if latest.exists():  # before listing checkpoints/: a writer writes checkpoints/<size> first
+        texts[latest] = latest.read_bytes()
     cp_dir = home / "checkpoints"
     if cp_dir.is_dir():
         paths = sorted(
             (p for p in cp_dir.iterdir() if not p.name.startswith(".")),
             key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name),
         )
-    latest = home / "checkpoint"
-    if latest.exists():
+    if latest in texts:
         paths.append(latest)
     for path in paths:
         rel = str(path.relative_to(home))
         try:
-            cp = verifiers.open(path.read_text(encoding="utf-8"))
+            raw = texts[path] if path in texts else path.read_bytes()
+            cp = verifiers.open(raw.decode("utf-8"))
         except (NoteError, CheckpointError, UnicodeDecodeError) as exc:
             check.fault(f"checkpoint does not verify: {exc}", rel)
             continue
@@ -231,9 +304,9 @@ def _load_checkpoints(
         if path != latest and (newest is None or cp.size > newest.size):
             newest = cp
         check.report.checkpoints_checked += 1
-    if latest.exists() and newest is not None:
+    if latest in texts and newest is not None:
         try:
-            current = verifiers.open(latest.read_text(encoding="utf-8"))
+            current = verifiers.open(texts[latest].decode("utf-8"))
             if current.size < newest.size:
                 check.report.warnings.append(
                     f"checkpoint (size {current.size}) is older than checkpoints/{newest.size}"
@@ -263,6 +336,154 @@ def _stored_partials(tiles_root: Path) -> dict[int, list[tuple[int, int, Path]]]
     return triggers
 
 
+@dataclass
+class _Rec:
+    """Where a record is and the hashes that locate an alteration of it."""
+
+    pos: int
+    seq: int | None
+    file: str
+    line: int
+    leaf: bytes
+    committed: bytes | None  # its entry in the stored level-0 tile, when one is stored
+    prev: str | None = None  # its own prev field
+
+
+class _Committed:
+    """The stored level-0 tile entries, one tile at a time, to hold each leaf against."""
+
+    def __init__(self, tiles_root: Path) -> None:
+        self.root = tiles_root
+        self.index = -1
+        self.entries: list[bytes] = []
+
+    def get(self, pos: int) -> bytes | None:
+        index, offset = divmod(pos, TILE_WIDTH)
+        if index != self.index:
+            self.index, self.entries = index, self._load(index)
+        return self.entries[offset] if offset < len(self.entries) else None
+
+    def _load(self, index: int) -> list[bytes]:
+        full = self.root / tile_path(0, index)
+        try:
+            data = full.read_bytes()
+            if len(data) == TILE_WIDTH * 32:
+                return split_tile(data)
+        except OSError:
+            pass
+        partial_dir = full.with_name(full.name + ".p")
+        try:
+            widths = sorted(int(p.name) for p in partial_dir.iterdir() if p.name.isdigit())
+        except OSError:
+            return []
+        for width in reversed(widths):
+            try:
+                data = (partial_dir / str(width)).read_bytes()
+            except OSError:
+                continue
+            if len(data) == width * 32 and 0 < width < TILE_WIDTH:
+                return split_tile(data)
+        return []
+
+
+def writer_running(home: Path) -> bool:
+    """Whether a process holds the trail's writer lock now (without taking it, which could
+    make a writer starting at this instant fail): /proc/locks on Linux, else the pid the
+    writer leaves in the lock file."""
+    lock = home / LOCK_FILE
+    try:
+        st = lock.stat()
+    except OSError:
+        return False
+    try:
+        text = Path("/proc/locks").read_text()
+    except OSError:
+        text = None
+    if text is not None:
+        dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        return any(" FLOCK " in f" {ln} " and dev in ln.split() for ln in text.splitlines())
+    try:
+        raw = lock.read_text().strip()
+        if not raw.isdigit():
+            return False
+        os.kill(int(raw), 0)
+    except PermissionError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _day_bounds(text: str, end: bool) -> int:
+    """Nanoseconds of a --from/--to time: RFC 3339, or a date (its whole day)."""
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+        if end:
+            day += timedelta(days=1)
+            return int(day.timestamp()) * 1_000_000_000 - 1
+        return int(day.timestamp()) * 1_000_000_000
+    try:
+        moment = parse_time(text)
+    except ValueError:
+        raise ConfigError(
+            f"{'--to' if end else '--from'} {text!r}: not a seq, a date (YYYY-MM-DD) or an "
+            "RFC 3339 time"
+        ) from None
+    ns = int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+    return ns + 999 if end else ns
+
+
+@dataclass
+class _Range:
+    """The records an examiner asked about: --from/--to as seq numbers or times."""
+
+    seq_lo: int = 0
+    seq_hi: int | None = None
+    ns_lo: int | None = None
+    ns_hi: int | None = None
+    first: int | None = None  # the range found in the journal, in seq
+    last: int | None = None
+    first_ts: str | None = None
+    last_ts: str | None = None
+
+    @classmethod
+    def parse(cls, start: int | str | None, end: int | str | None) -> _Range | None:
+        if start is None and end is None:
+            return None
+        out = cls()
+        for value, is_end in ((start, False), (end, True)):
+            if value is None:
+                continue
+            if isinstance(value, int) or value.isdigit():
+                if is_end:
+                    out.seq_hi = int(value)
+                else:
+                    out.seq_lo = int(value)
+            elif is_end:
+                out.ns_hi = _day_bounds(value, True)
+            else:
+                out.ns_lo = _day_bounds(value, False)
+        return out
+
+    def take(self, seq: int, ts: Any) -> None:
+        if seq < self.seq_lo or (self.seq_hi is not None and seq > self.seq_hi):
+            return
+        if self.ns_lo is not None or self.ns_hi is not None:
+            try:
+                ns = parse_ts(ts) if isinstance(ts, str) else None
+            except ValueError:
+                ns = None
+            if ns is None:
+                return
+            if (self.ns_lo is not None and ns < self.ns_lo) or (
+                self.ns_hi is not None and ns > self.ns_hi
+            ):
+                return
+        if self.first is None:
+            self.first, self.first_ts = seq, ts if isinstance(ts, str) else None
+        self.last, self.last_ts = seq, ts if isinstance(ts, str) else None
+
+
 def verify_trail(
     home: Path,
     *,
@@ -270,11 +491,20 @@ def verify_trail(
     vkeys: Sequence[Verifier] | None = None,
     max_faults: int = 100,
     progress: Callable[[int], None] | None = None,
+    start: int | str | None = None,
+    end: int | str | None = None,
 ) -> VerifyReport:
-    """Verify the trail at `home`; every fault is reported with file, line and seq."""
+    """Verify the trail at `home`; every fault is reported with file, line and seq, grouped
+    under the record (else tile or checkpoint) that causes it.
+
+    `start`/`end` (a seq, a date or an RFC 3339 time, both inclusive) limit what is reported
+    to a range of records; the whole journal is still hashed, since the signed roots cover
+    everything before. A trail a writer is appending to is verified up to the size its files
+    had when verification started."""
     home = Path(home)
     report = VerifyReport(home=str(home))
     check = _Checker(report, max_faults)
+    wanted_range = _Range.parse(start, end)
     if not (home / JOURNAL_DIR).is_dir():
         raise ConfigError(f"{home} is not a trail (no {JOURNAL_DIR}/ directory)")
     if vkeys is None:
@@ -287,6 +517,7 @@ def verify_trail(
             "with a copy kept elsewhere to also catch a trail re-signed with another key"
         )
     keys = _KeyRing(home, vkeys, check)
+    live = writer_running(home)
     wanted, newest, origin = _load_checkpoints(home, keys, check)
     if newest is not None:
         report.latest_checkpoint = {
@@ -294,6 +525,7 @@ def verify_trail(
             "size": newest.size,
             "root": newest.root.hex(),
         }
+    stored_signed = max(wanted, default=-1)  # the writer wrote every tile below this size
     for path in checkpoints:
         name = str(path)
         try:
@@ -313,18 +545,31 @@ def verify_trail(
         for source, root in wanted.pop(0):
             if root != empty:
                 check.fault("checkpoint at size 0 does not have the empty-tree root", source)
+    checkpoint_sizes = set(wanted)
+    matched: set[int] = {0}
+    mismatched: set[int] = set()
 
     tiles_root = home / "tiles"
     partial_triggers = _stored_partials(tiles_root)
+    signed_at = {  # the writer writes level-0 partial tiles only when it signs a checkpoint
+        size: str(path.relative_to(home))
+        for size, items in partial_triggers.items()
+        for level, _width, path in items
+        if level == 0
+    }
     journal_dir = home / JOURNAL_DIR
     names = sorted(p.name for p in journal_dir.iterdir())
     files = [journal_dir / n for n in names if FILE_PATTERN.match(n)]
     for n in names:
         if not FILE_PATTERN.match(n) and not n.startswith("."):
             report.warnings.append(f"{JOURNAL_DIR}/{n}: not a journal day file; ignored")
+    # every file is read up to its size now, so a running writer is not chased
+    limits = {path: path.stat().st_size for path in files}
+    report.writer_running = live
 
     frontier = Frontier()
     builder = TileBuilder()
+    committed = _Committed(tiles_root)
     sha = hashlib.sha256
     loads, dumps = orjson.loads, orjson.dumps
     expected_seq = 0
@@ -335,52 +580,94 @@ def verify_trail(
     signed_size = max(wanted, default=0)  # every size in `wanted` has a verified signature
     gaps: list[tuple[int, int, str]] = []
     removals: list[tuple[Any, Any, str, int]] = []
+    lagging: list[str] = []  # tiles of the unsigned tail not written yet
+    links: dict[int, tuple[_Rec, _Rec]] = {}  # broken prev at pos: (record before, record)
+    suspects: dict[int, _Rec] = {}  # leaf differs from its stored tile entry
+    structural: int | None = None  # first pos where records were deleted/inserted/moved
+    shifted = 0  # leaf/tile mismatches after it: consequences of the shift
+    located: dict[int, tuple[str, int, int | None]] = {}  # record at each checkpoint size
+    day_ends: list[tuple[str, int]] = []  # (day file, size after its last record)
+    check.streaming = True
 
     def settle(leaf: bytes) -> None:
         """Fold one leaf into the tree and check every tile and checkpoint it completes."""
         full = builder.add(frontier.append(leaf))
-        for level, index, data in full:
-            _check_tile(tiles_root, level, index, TILE_WIDTH, data, check)
         size = frontier.size
+        for level, index, data in full:
+            lo = (index * TILE_WIDTH) << (TILE_HEIGHT * level)
+            hi = ((index + 1) * TILE_WIDTH) << (TILE_HEIGHT * level)
+            _check_tile(
+                tiles_root, level, index, TILE_WIDTH, data, check, lo, hi, stored_signed, lagging
+            )
         if size in wanted:
-            _check_roots(size, frontier.root(), wanted.pop(size), check)
+            root = frontier.root()
+            entries = wanted.pop(size)
+            if all(want == root for _, want in entries):
+                matched.add(size)
+            else:
+                mismatched.add(size)
+            _check_roots(size, root, entries, check)
         if size in partial_triggers:
             for level, width, tpath in partial_triggers.pop(size):
-                entries = builder.entries(level)
+                entries_ = builder.entries(level)
+                index = size >> (TILE_HEIGHT * (level + 1))
+                lo = (index * TILE_WIDTH) << (TILE_HEIGHT * level)
                 _check_tile(
                     tiles_root,
                     level,
-                    size >> (TILE_HEIGHT * (level + 1)),
+                    index,
                     width,
-                    b"".join(entries[:width]),
+                    b"".join(entries_[:width]),
                     check,
+                    lo,
+                    size,
+                    stored_signed,
+                    lagging,
                     tpath,
                 )
         if progress is not None and not size & 0x3FFF:
             progress(done_bytes)
 
+    before: _Rec | None = None
+    torn_at: str | None = None
     for file_index, path in enumerate(files):
         rel = f"{JOURNAL_DIR}/{path.name}"
         day = file_day(path)
         report.files += 1
-        if file_index < len(files) - 1 and path.stat().st_mode & 0o222:
+        is_last = file_index == len(files) - 1
+        if not is_last and path.stat().st_mode & 0o222:
             report.warnings.append(f"{rel}: a finished day file is still writable")
         with open(path, "rb") as fh:
-            for lineno, raw in enumerate(fh, start=1):
+            budget = limits[path]
+            lineno = 0
+            while budget > 0:
+                raw = fh.readline(budget)
+                if not raw:
+                    break
+                budget -= len(raw)
+                lineno += 1
                 done_bytes += len(raw)
                 if raw[-1:] != b"\n":
-                    check.fault(
-                        "torn last line (an incomplete write; the writer quarantines it on open)",
-                        rel,
-                        lineno,
-                    )
+                    if is_last:
+                        torn_at = f"{rel}:{lineno}"
+                    else:
+                        check.record(
+                            frontier.size,
+                            "torn line (an incomplete write) in a day file that is not the "
+                            "newest: the writer quarantines a torn line when it reopens, so "
+                            "something cut or edited this file",
+                            rel,
+                            lineno,
+                            None,
+                        )
                     break
                 line = raw[:-1]
                 leaf = sha(b"\x00" + line).digest()
+                pos = frontier.size
                 try:
                     record = loads(line)
                 except orjson.JSONDecodeError as exc:
-                    check.fault(f"not valid JSON ({exc})", rel, lineno, expected_seq)
+                    check.record(pos, f"not valid JSON ({exc})", rel, lineno, expected_seq)
                     record = None
                 seq: Any = None
                 if type(record) is dict:
@@ -390,40 +677,96 @@ def verify_trail(
                     if lineno == 1 and type(seq) is int and seq > expected_seq:
                         # records before this file are missing: deliberate only when pruned
                         # under retention, and then their leaf hashes come from the tiles
-                        got = _pruned_leaves(tiles_root, pruned, expected_seq, seq, rel, check)
+                        got = _pruned_leaves(tiles_root, pruned, expected_seq, seq, rel, check, pos)
                         for pruned_leaf in got or ():
                             settle(pruned_leaf)
                         if got:
                             gaps.append((expected_seq, seq, rel))
                             expected_seq, prev_hex = seq, got[-1].hex()
-                    state = (expected_seq, prev_hex, last_ts)
+                            before = None
+                            pos = frontier.size
+                    state = (expected_seq, prev_hex, last_ts, pos)
                     last_ts = _check_record(record, line, dumps, state, day, check, rel, lineno)
+                    if structural is None and type(seq) is int and seq not in (expected_seq, pos):
+                        structural = pos
+                    if wanted_range is not None and type(seq) is int:
+                        wanted_range.take(seq, record.get("ts"))
                 elif record is not None:
-                    check.fault("not a JSON object", rel, lineno, expected_seq)
+                    check.record(pos, "not a JSON object", rel, lineno, expected_seq)
+                rec = _Rec(
+                    pos,
+                    seq if type(seq) is int else None,
+                    rel,
+                    lineno,
+                    leaf,
+                    committed.get(pos),
+                    record.get("prev") if type(record) is dict else None,
+                )
+                if before is not None and rec.prev != before.leaf.hex():
+                    links[pos] = (before, rec)
+                if rec.committed is not None and rec.committed != leaf:
+                    if structural is not None and pos >= structural:
+                        shifted += 1
+                    elif len(suspects) < _MAX_SUSPECTS:
+                        suspects[pos] = rec
+                if pos in checkpoint_sizes:
+                    located[pos] = (rel, lineno, rec.seq)
+                before = rec
                 expected_seq = (seq if type(seq) is int else expected_seq) + 1
                 prev_hex = leaf.hex()
                 settle(leaf)
+        day_ends.append((rel, frontier.size))
+    check.streaming = False
     if progress is not None:
         progress(done_bytes)
+    if torn_at is not None:
+        report.warnings.append(
+            f"{torn_at}: unterminated last line ("
+            + ("being written now" if live else "an incomplete write from a crash")
+            + "; it holds no acknowledged record and the writer sets it aside in quarantine/ "
+            "when it reopens)"
+        )
     if gaps:
         _check_removals(gaps, removals, tiles_root, signed_size, keys.keys, origin, check)
     report.size = frontier.size
     report.bytes = done_bytes
     for size in sorted(wanted):
         for source, _root in wanted[size]:
-            check.fault(
+            check.derived(
                 f"checkpoint covers {size} records but the journal holds only {frontier.size}: "
                 "records were removed from the end (truncation) or the journal was replaced",
                 source,
+                0,
+                size,
+                anchor=frontier.size,
             )
+    beyond = []
     for size, items in sorted(partial_triggers.items()):
         if size > frontier.size:
             for _level, _width, tpath in items:
-                check.fault(
-                    f"tile describes {size} records but the journal holds {frontier.size}",
-                    str(tpath.relative_to(home)),
-                )
-    _check_extra_full_tiles(tiles_root, frontier.size, home, check)
+                rel_tile = str(tpath.relative_to(home))
+                message = f"tile describes {size} records but the journal holds {frontier.size}"
+                if live:
+                    beyond.append(rel_tile)
+                else:
+                    check.derived(message, rel_tile, 0, size, anchor=frontier.size)
+    beyond.extend(_check_extra_full_tiles(tiles_root, frontier.size, home, check, live))
+    if beyond:
+        report.warnings.append(
+            f"{len(beyond)} tile(s) describe records written after verification started (a "
+            f"writer is running): {', '.join(beyond[:3])}{' ...' if len(beyond) > 3 else ''}"
+        )
+    if lagging:
+        report.warnings.append(
+            f"{len(lagging)} tile(s) of records after the latest signed checkpoint are not "
+            f"written yet ({', '.join(lagging[:3])}{' ...' if len(lagging) > 3 else ''}): "
+            + (
+                "the running writer writes them as it goes"
+                if live
+                else "the writer was stopped before writing them (a crash); reopening the "
+                "trail rebuilds them"
+            )
+        )
     if newest is not None and newest.size <= frontier.size:
         _check_tiles_present(tiles_root, newest.size, check)
         unsigned = frontier.size - newest.size
@@ -433,12 +776,17 @@ def verify_trail(
                 "are not yet covered by any signature (normal while a writer runs or after a "
                 "crash; the next open signs them)"
             )
+    _check_checkpoint_history(home, frontier.size, day_ends, signed_at, keys, check)
     quarantine = home / "quarantine" / "quarantine.jsonl"
     if quarantine.exists():
         count = sum(1 for _ in quarantine.open("rb"))
         report.notes.append(
             f"{count} torn line(s) from crashes were set aside in quarantine/ (never acknowledged)"
         )
+    grouped = _group(
+        check, frontier.size, links, suspects, structural, shifted, (matched, mismatched), located
+    )
+    _finish_report(report, check, grouped, wanted_range, max_faults)
     return report
 
 
@@ -461,12 +809,19 @@ def _pruned(home: Path, check: _Checker) -> list[PrunedDay]:
 
 
 def _pruned_leaves(
-    tiles_root: Path, pruned: list[PrunedDay], start: int, end: int, rel: str, check: _Checker
+    tiles_root: Path,
+    pruned: list[PrunedDay],
+    start: int,
+    end: int,
+    rel: str,
+    check: _Checker,
+    pos: int,
 ) -> list[bytes] | None:
     """Leaf hashes [start, end) from the level-0 tiles when pruned.json lists exactly those
     records; None (after a fault) when the gap is not a deliberate one."""
     if not pruned_gap(pruned, start, end):
-        check.fault(
+        check.record(
+            pos,
             f"records {start}..{end - 1} are missing: no day file holds them and {PRUNED_FILE} "
             "does not list them as pruned (a day file was deleted?)",
             rel,
@@ -610,55 +965,56 @@ def _check_record(
     record: dict[str, Any],
     line: bytes,
     dumps: Callable[..., bytes],
-    state: tuple[int, str, str],
+    state: tuple[int, str, str, int],
     day: str,
     check: _Checker,
     rel: str,
     lineno: int,
 ) -> str:
     """Check one parsed record against its neighbours; returns the newest ts seen."""
-    expected_seq, prev_hex, last_ts = state
+    expected_seq, prev_hex, last_ts, pos = state
+
+    def fault(message: str, seq: Any, kind: str = "record") -> None:
+        check.record(pos, message, rel, lineno, seq, kind)
+
     seq = record.get("seq")
     if dumps(record, option=SORT) != line and not is_canonical(line, record):
-        check.fault("not canonical JSON (keys, spacing or number form changed)", rel, lineno, seq)
+        fault("not canonical JSON (keys, spacing or number form changed)", seq)
     if type(seq) is not int:
-        check.fault("seq missing or not an integer", rel, lineno, expected_seq)
+        fault("seq missing or not an integer", expected_seq)
         seq = None
-    elif seq != expected_seq:
-        check.fault(
+    elif seq != expected_seq and seq != pos:  # the record after a changed seq is fine
+        fault(
             f"seq {seq} where {expected_seq} was expected "
             "(a record was deleted, inserted, duplicated or moved)",
-            rel,
-            lineno,
             seq,
         )
     prev = record.get("prev")
     if prev != prev_hex:
         what = "missing, not" if prev is None else "does not match"
-        check.fault(
+        fault(
             f"prev {what} the leaf hash of the record before ({prev_hex[:16]}…): "
             "the chain is broken here",
-            rel,
-            lineno,
             seq,
+            "link",
         )
     ts = record.get("ts")
     if type(ts) is not str or not RFC3339_UTC.match(ts):
-        check.fault(f"ts {ts!r} is not RFC 3339 UTC with microseconds", rel, lineno, seq)
+        fault(f"ts {ts!r} is not RFC 3339 UTC with microseconds", seq)
     else:
         if ts < last_ts:
-            check.fault(f"ts {ts} goes back before {last_ts}", rel, lineno, seq)
+            fault(f"ts {ts} goes back before {last_ts}", seq)
         else:
             last_ts = ts
         if ts[0:4] + ts[5:7] + ts[8:10] != day:
-            check.fault(f"record of day {ts[0:10]} in the file of day {day}", rel, lineno, seq)
+            fault(f"record of day {ts[0:10]} in the file of day {day}", seq)
     event_id = record.get("event_id")
     if type(event_id) is not str or not EVENT_ID_PATTERN.match(event_id):
-        check.fault("event_id missing or not a UUID", rel, lineno, seq)
+        fault("event_id missing or not a UUID", seq)
     kind = record.get("type")
     if kind not in _seen_types:
         if type(kind) is not str or not TYPE_PATTERN.match(kind):
-            check.fault(f"type {kind!r} is not a dotted event type", rel, lineno, seq)
+            fault(f"type {kind!r} is not a dotted event type", seq)
         elif len(_seen_types) < 4096:
             _seen_types.add(kind)
     return last_ts
@@ -669,10 +1025,13 @@ def _check_roots(
 ) -> None:
     for source, want in expected:
         if want != root:
-            check.fault(
+            check.derived(
                 f"the journal's Merkle root at size {size} differs from this signed checkpoint: "
                 "history before it was altered or rewritten",
                 source,
+                0,
+                size,
+                root=True,
             )
 
 
@@ -683,18 +1042,33 @@ def _check_tile(
     width: int,
     data: bytes,
     check: _Checker,
+    lo: int,
+    hi: int,
+    signed: int,
+    lagging: list[str],
     path: Path | None = None,
 ) -> None:
+    """Compare a stored tile covering leaves [lo, hi) with the recomputed one. The writer
+    writes every tile below a checkpoint before signing it; tiles beyond the latest signed
+    size lag the journal after a crash or while it runs, so their absence is no fault."""
     path = path or root / tile_path(level, index, width)
     rel = f"tiles/{tile_path(level, index, width)}"
     try:
         stored = path.read_bytes()
     except FileNotFoundError:
-        check.fault("tile missing (proofs need it; reopening the writer rebuilds it)", rel)
+        if hi > signed:
+            lagging.append(rel)
+        else:
+            check.derived(
+                "tile missing (proofs need it; reopening the writer rebuilds it)", rel, lo, hi
+            )
         return
     check.report.tiles_checked += 1
     if stored != data:
-        check.fault("tile differs from the hashes recomputed from the journal", rel)
+        if hi > signed and len(stored) != len(data):
+            lagging.append(rel)  # cut short by a crash; rewritten when the writer reopens
+        else:
+            check.derived("tile differs from the hashes recomputed from the journal", rel, lo, hi)
 
 
 def _check_tiles_present(root: Path, size: int, check: _Checker) -> None:
@@ -718,18 +1092,316 @@ def _check_tiles_present(root: Path, size: int, check: _Checker) -> None:
             )
 
 
-def _check_extra_full_tiles(root: Path, size: int, home: Path, check: _Checker) -> None:
+def _check_extra_full_tiles(
+    root: Path, size: int, home: Path, check: _Checker, live: bool
+) -> list[str]:
+    """Full tiles beyond the journal: a fault (tiles are written after the journal), unless a
+    writer is running, which may have written them since verification started."""
+    found = []
     level = 0
     count = size
     while True:
         first_missing = count // TILE_WIDTH
         path = root / tile_path(level, first_missing)
         if path.exists():
-            check.fault(
-                f"full tile beyond the journal's {size} records (the journal was truncated?)",
-                str(path.relative_to(home)),
-            )
+            rel = str(path.relative_to(home))
+            if live:
+                found.append(rel)
+            else:
+                check.derived(
+                    f"full tile beyond the journal's {size} records (the journal was truncated?)",
+                    rel,
+                    0,
+                    size + 1,
+                    anchor=size,
+                )
         if count == 0:
             break
         count >>= TILE_HEIGHT
         level += 1
+    return found
+
+
+def _altered(rec: _Rec, tile: bool, next_seq: int | None) -> Fault:
+    """The fault that names an altered record by the commitments its leaf no longer matches."""
+    if tile:
+        what = f"the one committed in tiles/{tile_path(0, rec.pos // TILE_WIDTH)}"
+        if next_seq is not None:
+            what += f" and from the prev of the next record (seq {next_seq})"
+    else:
+        what = f"the prev of the next record (seq {next_seq})"
+    return Fault(
+        f"its leaf hash differs from {what}; the record was altered after it was written",
+        rec.file,
+        rec.line,
+        rec.seq,
+    )
+
+
+def _group(
+    check: _Checker,
+    size: int,
+    links: dict[int, tuple[_Rec, _Rec]],
+    suspects: dict[int, _Rec],
+    structural: int | None,
+    shifted: int,
+    roots: tuple[set[int], set[int]],
+    located: dict[int, tuple[str, int, int | None]],
+) -> list[tuple[tuple[int, int], Fault]]:
+    """Turn the faults found into causes, each with the faults that follow from it: an
+    altered record breaks the next prev, its tile and every later checkpoint; only the record
+    is the cause. `roots` are the signed sizes whose roots matched and did not. Returns
+    (sort key, cause) pairs."""
+    matched, mismatched = roots
+    by_pos: dict[int, list[_Raw]] = {}
+    link_raw: dict[int, _Raw] = {}
+    derived: list[_Raw] = []
+    others: list[_Raw] = []
+    for raw in check.raw:
+        if raw.kind == "record" and raw.pos is not None:
+            by_pos.setdefault(raw.pos, []).append(raw)
+        elif raw.kind == "link" and raw.pos is not None:
+            link_raw[raw.pos] = raw
+        elif raw.kind == "derived":
+            derived.append(raw)
+        else:
+            others.append(raw)
+    causes: dict[int, Fault] = {}
+    for pos, items in by_pos.items():
+        causes[pos] = items[0].fault
+        causes[pos].consequences.extend(i.fault for i in items[1:])
+
+    def attach(pos: int, fault: Fault) -> None:
+        if pos in causes:
+            causes[pos].consequences.append(fault)
+        else:
+            causes[pos] = fault
+
+    consumed: set[int] = set()
+    for k in sorted(link_raw):
+        if k in consumed:
+            continue
+        broken = link_raw[k].fault
+        pair = links.get(k)
+        if pair is None:  # the first record, or the first after pruned days
+            attach(k, broken)
+            continue
+        a, b = pair
+        a_tile = a.committed is not None and a.committed.hex() == b.prev
+        if a.pos in causes or a_tile:
+            if a.pos not in causes:
+                causes[a.pos] = _altered(a, True, b.seq)
+            suspects.pop(a.pos, None)
+            causes[a.pos].consequences.append(broken)
+        elif b.pos in causes:
+            causes[b.pos].consequences.append(broken)
+        elif k + 1 in link_raw and k + 1 in links:
+            # its prev changed, and with it its own hash: the next link breaks too
+            consumed.add(k + 1)
+            tile = " and from its tile entry" if b.pos in suspects else ""
+            causes[b.pos] = Fault(
+                broken.message.replace(": the chain is broken here", "")
+                + f"; its own leaf hash differs from the next record's prev{tile}: the record "
+                "was altered after it was written",
+                b.file,
+                b.line,
+                b.seq,
+                [link_raw[k + 1].fault],
+            )
+            suspects.pop(b.pos, None)
+        elif a.committed is not None and a.committed == a.leaf:
+            causes[b.pos] = broken  # the record before is as committed: this prev was changed
+        elif b.pos < size - 1:
+            # the next link holds: this record is as written, so the one before was altered
+            causes[a.pos] = _altered(a, False, b.seq)
+            causes[a.pos].consequences.append(broken)
+        else:
+            broken.message += (
+                " (the record before or this prev was altered; no stored tile says which)"
+            )
+            causes[b.pos] = broken
+    first: int | None = None
+    for pos in sorted(suspects):
+        rec = suspects[pos]
+        if pos in causes:
+            continue
+        if any(s > pos for s in matched):
+            continue  # a signed root confirms the record: its tile is what differs
+        if first is None:
+            first = pos
+            fault = _altered(rec, True, None)
+            if not any(s > pos for s in mismatched):
+                fault.message = fault.message.replace(
+                    "; the record was altered after it was written",
+                    "; no signed checkpoint covers it yet: the record or the tile was altered",
+                )
+            else:
+                fault.message += " (every later prev was re-linked to hide it)"
+            causes[pos] = fault
+        else:
+            causes[first].consequence_count += 1
+    if structural is not None and shifted:
+        cause = causes.get(structural)
+        if cause is not None:
+            cause.consequence_count += shifted
+    # a cause that changes every later leaf: records moved, or every later prev re-linked
+    sweeps = [p for p in (structural, first) if p is not None and p in causes]
+    sweep = min(sweeps) if sweeps else None
+    positions = sorted(causes)
+    for raw in derived:
+        index = bisect.bisect_left(positions, raw.lo)
+        if index < len(positions) and positions[index] < raw.hi:
+            causes[positions[index]].consequences.append(raw.fault)
+            continue
+        if sweep is not None and sweep < raw.hi:
+            causes[sweep].consequences.append(raw.fault)  # every later leaf changed with it
+            continue
+        pos = raw.lo if raw.anchor is None else raw.anchor
+        if raw.root:
+            start = max((s for s in matched if s < raw.hi), default=0)
+            pos = start
+            where = located.get(start)
+            raw.fault.message += (
+                f"; the first altered record is between seq {start} and {raw.hi - 1}"
+                + (f" (from {where[0]}:{where[1]})" if where else "")
+                + ": every later prev and the tiles were rewritten to match, so no stored hash "
+                "of the original says which"
+            )
+            raw.fault.seq = start
+        causes[pos] = raw.fault
+        bisect.insort(positions, pos)
+    out = [((1, pos), fault) for pos, fault in causes.items()]
+    for raw in others:
+        out.append(((0 if raw.order < 1 << 40 else 2, raw.order), raw.fault))
+    out.sort(key=lambda item: item[0])
+    return out
+
+
+def _finish_report(
+    report: VerifyReport,
+    check: _Checker,
+    grouped: list[tuple[tuple[int, int], Fault]],
+    wanted: _Range | None,
+    max_faults: int,
+) -> None:
+    """Keep the causes within the range asked for, count them, and write the summary."""
+    kept = []
+    hi = wanted.last if wanted is not None else None
+    for (phase, pos), fault in grouped:
+        if hi is not None and phase == 1 and pos > hi:
+            report.faults_outside_range += 1
+            continue
+        kept.append(fault)
+    for fault in kept:
+        if len(fault.consequences) > 20:
+            fault.consequence_count += len(fault.consequences) - 20
+            del fault.consequences[20:]
+        fault.consequence_count += len(fault.consequences)
+    report.fault_count = len(kept) + check.overflow
+    report.consequence_count = sum(f.consequence_count for f in kept)
+    report.faults = kept[:max_faults]
+    if wanted is not None:
+        report.range = {
+            "from_seq": wanted.first,
+            "to_seq": wanted.last,
+            "from_ts": wanted.first_ts,
+            "to_ts": wanted.last_ts,
+        }
+        if wanted.first is None:
+            report.warnings.append("no record of the journal lies in the range asked for")
+        report.records_checked = (
+            wanted.last - wanted.first + 1
+            if wanted.first is not None and wanted.last is not None
+            else 0
+        )
+    else:
+        report.records_checked = report.size
+    if wanted is not None and wanted.first is not None:
+        span = f"seq {wanted.first}..{wanted.last} ({wanted.first_ts} .. {wanted.last_ts})"
+    elif wanted is not None:
+        span = "no records in range"
+    else:
+        span = f"seq 0..{report.size - 1}" if report.size else "no records"
+    verdict = "OK" if report.ok else f"{report.fault_count} FAULT(S)"
+    extra = (
+        f" (+{report.consequence_count} that follow from them)" if report.consequence_count else ""
+    )
+    outside = (
+        f"; {report.faults_outside_range} fault(s) after the range not counted"
+        if report.faults_outside_range
+        else ""
+    )
+    report.summary = (
+        f"{verdict}: {report.records_checked} records checked, {span}; "
+        f"{report.fault_count} fault(s){extra}, {len(report.warnings)} warning(s){outside}; "
+        f"whole trail: {report.size} records in {report.files} day files, "
+        f"{report.checkpoints_checked} checkpoints (+{report.external_checkpoints_checked} "
+        f"external), {report.tiles_checked} tiles"
+    )
+
+
+def _check_checkpoint_history(
+    home: Path,
+    size: int,
+    day_ends: list[tuple[str, int]],
+    signed_at: dict[int, str],
+    keys: _KeyRing,
+    check: _Checker,
+) -> None:
+    """Checkpoints the writer always signs, whose absence means they were deleted: the one
+    at size 0 (signed when the trail is created), one at the end of every sealed day (signed
+    when the day is sealed, before the next day's file exists), one at every size a level-0
+    partial tile describes (the writer writes those just before signing), and the copy in
+    checkpoints/ of the latest `checkpoint` (written before it). A checkpoint at a multiple
+    of 256 records whose partial tiles were deleted with it leaves no trace: only a format
+    that chains each checkpoint to the one before could show that."""
+    latest = home / "checkpoint"
+    try:  # before listing checkpoints/: a running writer writes checkpoints/<size> first
+        current: Checkpoint | None = keys.open(latest.read_text(encoding="utf-8"))
+    except (OSError, NoteError, CheckpointError, UnicodeDecodeError):
+        current = None  # reported where the checkpoints are loaded
+    cp_dir = home / "checkpoints"
+    names = (
+        {int(p.name) for p in cp_dir.iterdir() if p.name.isdigit()} if cp_dir.is_dir() else set()
+    )
+    if not names and not latest.exists():
+        if size:
+            check.fault(
+                f"the journal holds {size} records but there is no signed checkpoint at all "
+                "(checkpoints/ and checkpoint are gone): a trail signs checkpoints/0 when it is "
+                "created, so they were deleted, and nothing here is signed any more",
+                "checkpoints/0",
+            )
+        return
+    if 0 not in names:
+        check.fault(
+            "checkpoints/0 is missing: the writer signs it when it creates the trail, so it was "
+            "deleted",
+            "checkpoints/0",
+        )
+    top = max(names, default=0)
+    for rel, end in day_ends[:-1]:
+        if end and end not in names and end < top:
+            check.derived(
+                f"checkpoints/{end} is missing: the writer signs a checkpoint when it seals a "
+                f"day, covering exactly its last record ({rel}), so it was deleted (or could "
+                "not be written: the writer logs that error)",
+                f"checkpoints/{end}",
+                end - 1,
+                end + 1,
+                anchor=end,
+            )
+    for end, tile in sorted(signed_at.items()):
+        if end not in names and end < top:
+            check.fault(
+                f"checkpoints/{end} is missing: the writer signed a checkpoint at size {end} "
+                f"(it wrote {tile} just before), so it was deleted (or could not be written: "
+                "the writer logs that error)",
+                f"checkpoints/{end}",
+            )
+    if current is not None and current.size not in names:
+        check.fault(
+            f"checkpoint (size {current.size}) has no copy checkpoints/{current.size}: the "
+            "writer writes that copy first, so it was deleted",
+            "checkpoint",
+        )
