@@ -328,6 +328,12 @@ def verify_pack(
             "with = + - @ tab, carriage return or ' were neutralised twice, e.g. ''=x: drop "
             f"both quotes there): checked as /1; packs are now made in {FORMAT}"
         )
+    elif version == 2:
+        report.warnings.append(
+            "made in format /2 (times and decimals as recorded; the blotter's currency, "
+            "client_order_id, counterparty and settlement_date only from the execution's own "
+            f"event): checked as /2; packs are now made in {FORMAT}"
+        )
     made_by = (manifest.get("tool") or {}).get("version")
     if made_by != __version__:
         report.warnings.append(
@@ -609,19 +615,23 @@ def _check_events(
     day = manifest["date"]
     frontier = [bytes.fromhex(h) for h in proofs["frontier"]["hashes"]]
     start = proofs["frontier"]["size"]
-    prior: list[bytes] = []
-    config_records = proofs.get("config_records") or []
-    if not isinstance(config_records, list):
-        fault(PROOFS_FILE, "config_records: not a list")
-        config_records = []
-    for i, item in enumerate(config_records):
-        proof = _verify_one(ctx, item, f"config_records[{i}]", checkpoint)
-        if proof is None:
-            continue
-        if not isinstance(proof.get("record"), str) or proof["leaf_index"] >= start:
-            fault(PROOFS_FILE, f"config_records[{i}]: no record from before the day")
-            continue
-        prior.append(proof["record"].encode("utf-8"))
+    found: list[tuple[int, bytes]] = []
+    # config_records: the configuration in force; reference_records (format 3): the orders and
+    # instruments from before the day that its blotter joins
+    for key in ("config_records", "reference_records"):
+        records = proofs.get(key) or []
+        if not isinstance(records, list):
+            fault(PROOFS_FILE, f"{key}: not a list")
+            records = []
+        for i, item in enumerate(records):
+            proof = _verify_one(ctx, item, f"{key}[{i}]", checkpoint)
+            if proof is None:
+                continue
+            if not isinstance(proof.get("record"), str) or proof["leaf_index"] >= start:
+                fault(PROOFS_FILE, f"{key}[{i}]: no record from before the day")
+                continue
+            found.append((proof["leaf_index"], proof["record"].encode("utf-8")))
+    prior = [line for _, line in sorted(found)]
     documents = _embedded_documents(ctx.path)
     tables = DayTables(None, day, prior, documents, version=ctx.version)  # hashed only
     others = [n for n in sorted(ctx.listed) if n != EVENTS_FILE and (ctx.path / n).is_file()]
