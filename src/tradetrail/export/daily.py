@@ -427,20 +427,26 @@ def prior_references(home: Path, day: str, start: int, end: int) -> list[tuple[i
         if gone.day < compact and not known and (pack / EVENTS_FILE).is_file():
             sources.append((gone.day, pack / EVENTS_FILE))
     found: dict[int, bytes] = {}
-    needles = (_REFERENCE_NEEDLES[0], _REFERENCE_NEEDLES[-1])
-    for _, earlier in sorted(sources, reverse=True):
-        newest: dict[tuple[str, str], tuple[int, bytes]] = {}
-        for seq, rec, line in _typed_records(earlier, needles, start):
-            kind = rec.get("type")
-            key = rec.get("order_id") if kind == "order.submitted" else rec.get("symbol")
-            wanted = orders if kind == "order.submitted" else symbols
-            if type(key) is str and key in wanted:
-                newest[(str(kind), key)] = (seq, line)  # the last one of the file wins
-        for (kind, key), (seq, line) in newest.items():
-            found[seq] = line
-            (orders if kind == "order.submitted" else symbols).discard(key)
-        if not orders and not symbols:
-            break
+    sources.sort(reverse=True)
+    for kind, key_name, wanted in (
+        ("order.submitted", "order_id", orders),
+        ("instrument.defined", "symbol", symbols),  # with the symbols of the orders found
+    ):
+        needle = f',"type":"{kind}"'.encode()
+        for _, earlier in sources:
+            if not wanted:
+                break
+            newest: dict[str, tuple[int, dict[str, Any], bytes]] = {}
+            for seq, rec, line in _typed_records(earlier, (needle,), start):
+                key = rec.get(key_name)
+                if type(key) is str and key in wanted and rec.get("type") == kind:
+                    newest[key] = (seq, rec, line)  # the last one of the file wins
+            for key, (seq, rec, line) in newest.items():
+                found[seq] = line
+                wanted.discard(key)
+                symbol = rec.get("symbol")
+                if kind == "order.submitted" and type(symbol) is str and symbol not in defined:
+                    symbols.add(symbol)
     return sorted(found.items())
 
 

@@ -58,7 +58,9 @@ __all__ = [
     "Sink",
     "cell",
     "check_version",
+    "micro",
     "neutralise",
+    "pad",
 ]
 
 SORT: Final = orjson.OPT_SORT_KEYS
