@@ -9,9 +9,12 @@ extended by every line, must give the checkpoint's root), the inclusion and cons
 and every derived file, rebuilt from events.jsonl by the code that made it and compared row by
 row. Every fault names its file and, where it has one, the line or row and column.
 
-A pack is checked in the format its signed manifest names: `tradetrail.daily-pack/2` (made now)
-or `/1` (no corrections.csv; nav.csv and positions.csv cells neutralised twice), whose derived
-files, file list and README are rebuilt as /1 made them; any other format is a fault.
+A pack is checked in the format its signed manifest names: `tradetrail.daily-pack/3` (made now),
+`/2` (CSV times and decimals as recorded, the blotter from each execution's event alone) or `/1`
+(no corrections.csv; nav.csv and positions.csv cells neutralised twice), whose derived files,
+file list and README are rebuilt as that format made them; any other format is a fault. The
+records from before the day that the derived files depend on (proofs.json `config_records` and,
+from /3, `reference_records`) are used only once proven into the pack's checkpoint.
 """
 
 from __future__ import annotations
