@@ -486,13 +486,18 @@ class _JsonlTable:
 _TIME: Final = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
-_PLAIN_DECIMAL: Final = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 
 
 def micro(text: str) -> str:
     """An RFC 3339 time with exactly six fraction digits (microseconds), which spreadsheets
     parse: longer fractions are truncated (never rounded up, so rows keep their order), shorter
     ones padded with zeros; the zone is kept as recorded. Anything else is left as it is."""
+    size = len(text)
+    if size == 30 and text[29] == "Z" and text[19] == "." and text[20:29].isdigit():
+        return text[:26] + "Z" if text[10] == "T" else text  # nanoseconds, the common case
+    if size == 27 and text[26] == "Z" and text[19] == "." and text[20:26].isdigit():
+        if text[10] == "T" and text[:4].isdigit():
+            return text  # already microseconds
     match = _TIME.fullmatch(text)
     if match is None:
         return text
@@ -503,10 +508,15 @@ def micro(text: str) -> str:
 def _scale(text: str) -> int:
     """The number of fraction digits of a plain decimal (sign, digits, optional fraction); -1
     for anything else (an exponent, a word), which is left as it is."""
-    if not _PLAIN_DECIMAL.fullmatch(text):
-        return -1
     point = text.find(".")
-    return 0 if point < 0 else len(text) - point - 1
+    whole = text if point < 0 else text[:point]
+    digits = whole[1:] if whole[:1] in ("+", "-") else whole
+    if not (text.isascii() and digits.isdigit()):
+        return -1
+    if point < 0:
+        return 0
+    fraction = text[point + 1 :]
+    return len(fraction) if fraction.isdigit() else -1
 
 
 def pad(text: str, scale: int) -> str:
