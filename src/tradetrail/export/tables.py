@@ -493,11 +493,9 @@ def micro(text: str) -> str:
     parse: longer fractions are truncated (never rounded up, so rows keep their order), shorter
     ones padded with zeros; the zone is kept as recorded. Anything else is left as it is."""
     size = len(text)
-    if size == 30 and text[29] == "Z" and text[19] == "." and text[20:29].isdigit():
-        return text[:26] + "Z" if text[10] == "T" else text  # nanoseconds, the common case
-    if size == 27 and text[26] == "Z" and text[19] == "." and text[20:26].isdigit():
-        if text[10] == "T" and text[:4].isdigit():
-            return text  # already microseconds
+    common = size in (27, 30) and text[-1] == "Z" and text[19] == "." and text[10] == "T"
+    if common and text[20:-1].isdigit() and text[:4].isdigit():  # microseconds or nanoseconds
+        return text if size == 27 else text[:26] + "Z"
     match = _TIME.fullmatch(text)
     if match is None:
         return text
