@@ -129,6 +129,17 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "fee_currency": "USDT",
         "liquidity": "taker",
     },
+    "instrument.defined": {
+        "currency": "USD",
+        "settlement_days": 1,
+        "settlement_calendar": "weekdays",
+        "holidays": [date(2024, 7, 4)],
+        "asset_class": "equity",
+        "description": "Apple Inc. common stock",
+        "isin": "US0378331005",
+        "tick_size": Decimal("0.01"),
+        "lot_size": Decimal("1"),
+    },
     "trade.executed": {
         "side": "sell_short",
         "qty": Decimal("300"),
@@ -461,17 +472,24 @@ def encode(data: dict[str, Any] | None) -> bytes:
 # --------------------------------------------------------------------------- coverage
 
 
-REVISED = {"compliance.attestation": 2, "order.submitted": 2}
+REVISED = {
+    "compliance.attestation": 2,
+    "order.submitted": 2,
+    "order.partially_filled": 2,
+    "order.filled": 2,
+}
 """Types revised since their first version (a revision only adds optional fields)."""
 
 TRADETRAIL_OWN = {
     "trail.key_rotated",
+    "instrument.defined",
     "compliance.export_made",
     "compliance.records_removed",
     "log.record",
     "log.fallback",
 }
-"""Types that tradetrail's own commands (exports, retention) and integrations record."""
+"""Types that tradetrail's own commands (exports, retention) and integrations record, and the
+reference data its daily pack's blotter joins (instrument.defined)."""
 
 
 def test_every_type_of_the_brief_is_built_in_and_has_an_example() -> None:

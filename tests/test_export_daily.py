@@ -28,7 +28,7 @@ from tradetrail.cli import main
 from tradetrail.demo import run_demo
 from tradetrail.export import PackError, export_daily
 from tradetrail.export.daily import CHECK_SCRIPT, FORMAT
-from tradetrail.export.tables import CSV_COLUMNS, exact_product, neutralise
+from tradetrail.export.tables import CSV_COLUMNS, exact_product, micro, neutralise, pad
 from tradetrail.keys import VKEY_FILE, read_vkey
 from tradetrail.note import open_note
 from tradetrail.proofs import verify_proof_json
@@ -192,6 +192,14 @@ def test_csv_is_rfc4180_with_fixed_columns(demo: Path) -> None:
     )  # JSON: quoted, quotes doubled
 
 
+def padded(cell: str, recorded: str) -> bool:
+    """Whether a CSV cell is the recorded decimal with trailing zeros added (format /3)."""
+    if cell == recorded:
+        return True
+    extra = cell[len(recorded) :]
+    return cell.startswith(recorded) and extra.strip(".0") == "" and extra.count(".") <= 1
+
+
 def test_orders_and_fills_are_what_the_events_say(demo: Path) -> None:
     records = {r["seq"]: r for r in day_records(demo, DAY1)}
     fills = rows(pack(demo, DAY1) / "fills.csv")
@@ -201,17 +209,17 @@ def test_orders_and_fills_are_what_the_events_say(demo: Path) -> None:
         rec = records[int(row["seq"])]
         data = rec["data"]
         for column in ("fill_qty", "fill_price", "fee", "cum_qty", "remaining_qty", "avg_price"):
-            assert row[column] == data.get(column, ""), column  # decimals exactly as recorded
+            assert padded(row[column], data.get(column, "")), column  # the value as recorded
         assert row["order_id"] == rec["order_id"] and row["trade_id"] == data["trade_id"]
-        assert row["ts"] == rec["ts"] and row["event_ts"] == rec["event_ts"]
+        assert row["ts"] == micro(rec["ts"]) and row["event_ts"] == micro(rec["event_ts"])
     assert any(r["remaining_qty"].endswith("0") and "." in r["remaining_qty"] for r in fills)
     orders = rows(pack(demo, DAY1) / "orders.csv")
     submitted = [r for r in orders if r["type"] == "order.submitted"]
     assert submitted
     for row in submitted:
         data = records[int(row["seq"])]["data"]
-        assert (row["side"], row["qty"]) == (data["side"], data["qty"])
-        assert row["price"] == data.get("price", "")
+        assert row["side"] == data["side"] and padded(row["qty"], data["qty"])
+        assert padded(row["price"], data.get("price", ""))
         rest = {k: v for k, v in data.items() if k not in CSV_COLUMNS["orders.csv"]}
         assert orjson.loads(row["other"]) == rest
     types = {r["type"] for r in orders}
@@ -226,16 +234,13 @@ def test_the_blotter_has_one_exact_row_per_execution(demo: Path) -> None:
     for row in blotter:
         rec = records[int(row["seq"])]
         data = rec["data"]
-        assert row["trade_time"] == rec["event_ts"] and row["trade_date"] == DAY1
-        assert (row["quantity"], row["price"], row["fees"]) == (
-            data["fill_qty"],
-            data["fill_price"],
-            data["fee"],
-        )
+        assert row["trade_time"] == micro(rec["event_ts"]) and row["trade_date"] == DAY1
+        assert padded(row["quantity"], data["fill_qty"])
+        assert padded(row["price"], data["fill_price"]) and padded(row["fees"], data["fee"])
         with localcontext(prec=200):
             gross = Decimal(data["fill_qty"]) * Decimal(data["fill_price"])
         assert Decimal(row["gross_amount"]) == gross
-        assert row["gross_amount"] == format(gross, "f")
+        assert padded(row["gross_amount"], format(gross, "f"))
         assert row["side"] == data["side"] and row["execution_id"] == data["trade_id"]
         assert (row["account"], row["venue"], row["symbol"]) == (
             rec["account"],
@@ -705,14 +710,14 @@ V1_FIXTURE = Path(__file__).parent / "fixtures" / "pack_v1"
 V1_DAY = "2024-03-01"
 
 
-def test_packs_are_made_in_format_2(demo: Path) -> None:
+def test_packs_are_made_in_format_3(demo: Path) -> None:
     manifest = orjson.loads((pack(demo, DAY1) / "manifest.json").read_bytes())
-    assert manifest["format"] == FORMAT == "tradetrail.daily-pack/2"
+    assert manifest["format"] == FORMAT == "tradetrail.daily-pack/3"
     assert "corrections.csv" in {f["name"] for f in manifest["files"]}
     readme = (pack(demo, DAY1) / "README.md").read_text()
-    assert "format `tradetrail.daily-pack/2`" in readme and "`corrections.csv`" in readme
+    assert "format `tradetrail.daily-pack/3`" in readme and "`corrections.csv`" in readme
     report = verify_pack(pack(demo, DAY1), [read_vkey(demo / VKEY_FILE)])
-    assert report.ok and not any("format /1" in w for w in report.warnings)
+    assert report.ok and not any("format /" in w for w in report.warnings)
 
 
 @pytest.fixture
@@ -744,11 +749,11 @@ def test_an_existing_format_1_pack_is_kept(v1_trail: Path, tmp_path: Path) -> No
     assert orjson.loads(cli.stdout)["created"] is False and "format /1" in cli.stderr
     assert pack_bytes(pack(v1_trail, V1_DAY)) == before
 
-    # a /2 pack of the same day, elsewhere: the same events, corrections.csv, single quotes
-    fresh = export_daily(v1_trail, V1_DAY, out=tmp_path / "v2")
+    # a /3 pack of the same day, elsewhere: the same events, corrections.csv, single quotes
+    fresh = export_daily(v1_trail, V1_DAY, out=tmp_path / "v3")
     assert fresh.created and not fresh.warnings
     manifest = orjson.loads((fresh.path / "manifest.json").read_bytes())
-    assert manifest["format"] == "tradetrail.daily-pack/2"
+    assert manifest["format"] == "tradetrail.daily-pack/3"
     assert (fresh.path / "events.jsonl").read_bytes() == before["events.jsonl"]
     assert [(r["field"], r["corrected_value"]) for r in rows(fresh.path / "corrections.csv")] == [
         ("fee", "0.05"),
@@ -778,3 +783,195 @@ def test_a_format_1_pack_of_another_day_is_something_else(v1_trail: Path, tmp_pa
     shutil.copytree(pack(v1_trail, V1_DAY), target)
     with pytest.raises(PackError, match="holds something else"):
         export_daily(v1_trail, "2024-03-05", out=target)
+
+
+# ------------------------------------------------------------------------------ format /3
+
+TIME_COLUMNS = {
+    "orders.csv": ("ts", "event_ts"),
+    "fills.csv": ("ts", "event_ts"),
+    "blotter.csv": ("trade_time", "recorded_at"),
+    "positions.csv": ("as_of", "ts"),
+    "nav.csv": ("ts", "as_of"),
+    "corrections.csv": ("ts",),
+}
+DECIMAL_COLUMNS = {
+    "orders.csv": ("qty", "price", "new_qty", "new_price", "remaining_qty", "filled_qty"),
+    "fills.csv": ("fill_qty", "fill_price", "cum_qty", "remaining_qty", "avg_price", "fee"),
+    "blotter.csv": ("quantity", "price", "gross_amount", "fees"),
+    "positions.csv": ("qty", "mark_price", "market_value"),
+}
+MICROSECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+
+
+def test_the_blotter_joins_order_fill_and_instrument(demo: Path) -> None:
+    for day in (DAY1, DAY2):
+        blotter = rows(pack(demo, day) / "blotter.csv")
+        assert blotter
+        records = day_records(demo, day)
+        submitted = {r["order_id"]: r for r in records if r["type"] == "order.submitted"}
+        kinds = ("order.filled", "order.partially_filled")
+        fills = {r["seq"]: r for r in records if r["type"] in kinds}
+        for row in blotter:
+            for column in ("currency", "client_order_id", "counterparty", "settlement_date",
+                           "account", "venue", "exchange_order_id", "execution_id"):  # fmt: skip
+                assert row[column], (day, column, row)
+            order = submitted[row["order_id"]]
+            fill = fills[int(row["seq"])]
+            assert row["client_order_id"] == order["client_order_id"]
+            assert row["currency"] == order["data"]["currency"] == "USD"
+            assert row["counterparty"] == fill["data"]["counterparty"]
+            trade_date = date.fromisoformat(row["trade_date"])
+            settles = date.fromisoformat(row["settlement_date"])
+            if row["symbol"] == "AAPL":  # T+1 on weekdays (instrument.defined)
+                assert settles.weekday() < 5 and 1 <= (settles - trade_date).days <= 3
+            else:  # crypto: T+0 every day
+                assert settles == trade_date
+        # the same order's cells agree with orders.csv
+        orders = {r["order_id"]: r for r in rows(pack(demo, day) / "orders.csv")
+                  if r["type"] == "order.submitted"}  # fmt: skip
+        for row in blotter:
+            assert row["client_order_id"] == orders[row["order_id"]]["client_order_id"]
+    readme = (pack(demo, DAY1) / "README.md").read_text()
+    assert "A value that no event gives stays empty" in readme and "`counterparty`" in readme
+
+
+def test_csv_times_have_microseconds(demo: Path) -> None:
+    for name, columns in TIME_COLUMNS.items():
+        for row in rows(pack(demo, DAY1) / name):
+            for column in columns:
+                assert row[column] == "" or MICROSECONDS.fullmatch(row[column]), (name, row)
+    records = {r["seq"]: r for r in day_records(demo, DAY1)}
+    blotter = rows(pack(demo, DAY1) / "blotter.csv")
+    nine = [r for r in blotter if len(records[int(r["seq"])].get("event_ts", "")) == 30]
+    assert nine, "the demo records nanosecond event times"
+    for row in nine:  # truncated, not rounded: the recorded time starts with the cell's digits
+        assert records[int(row["seq"])]["event_ts"][:26] == row["trade_time"][:26]
+    assert "microseconds" in (pack(demo, DAY1) / "README.md").read_text()
+    events = (pack(demo, DAY1) / "events.jsonl").read_bytes()
+    assert events == (demo / "journal" / f"audit-{DAY1.replace('-', '')}.jsonl").read_bytes()
+
+
+def scale(text: str) -> int:
+    return len(text.partition(".")[2])
+
+
+def test_decimal_columns_have_one_scale_per_instrument(demo: Path) -> None:
+    records = {r["seq"]: r for r in day_records(demo, DAY1)}
+    padded = 0
+    for name, columns in DECIMAL_COLUMNS.items():
+        table = rows(pack(demo, DAY1) / name)
+        for column in columns:
+            scales: dict[str, set[int]] = {}
+            for row in table:
+                if row[column]:
+                    scales.setdefault(row["symbol"], set()).add(scale(row[column]))
+            assert scales, (name, column)
+            assert all(len(s) == 1 for s in scales.values()), (name, column, scales)
+    for row in rows(pack(demo, DAY1) / "fills.csv"):  # never rounded: the same value
+        data = records[int(row["seq"])]["data"]
+        for column in ("fill_qty", "fill_price", "fee", "avg_price"):
+            assert Decimal(row[column]) == Decimal(data[column]), (column, row)
+            padded += row[column] != data[column]
+    assert padded, "the demo has values of different scales in a column"
+    nav = rows(pack(demo, DAY1) / "nav.csv")
+    for column in ("cash", "positions_at_mark", "fees", "accruals", "nav"):
+        assert len({scale(r[column]) for r in nav}) == 1, column
+
+
+def test_an_order_and_instrument_of_an_earlier_day_are_joined(tmp_path: Path) -> None:
+    home = tmp_path / "trail"
+    clock = SimClock("2024-03-01T09:00:00")  # a Friday
+    with tradetrail.open(home, clock=clock, min_free_bytes=0) as trail:
+        trail.record(
+            "instrument.defined",
+            {"currency": "EUR", "settlement_days": 2, "holidays": ["2024-03-05"]},
+            symbol="SAP",
+        )
+        trail.record(
+            "order.submitted",
+            {"side": "buy", "qty": "10", "price": "180.5", "currency": "EUR"},
+            order_id="O-1",
+            client_order_id="C-1",
+            account="ACC-1",
+            symbol="SAP",
+        )
+        trail.flush()
+        clock.set("2024-03-04T09:00:00")  # Monday: filled after the weekend
+        trail.record(
+            "order.filled",
+            {"fill_qty": "10", "fill_price": "180.25", "trade_id": "T-1", "counterparty": "CCP"},
+            order_id="O-1",
+            event_ts=datetime(2024, 3, 4, 9, 0, 0, 123456, tzinfo=UTC),
+        )
+        trail.flush()
+        clock.set("2024-03-05T09:00:00")
+        trail.record("auth.login", {"method": "sso"})
+    result = export_daily(home, "2024-03-04")
+    [row] = rows(result.path / "blotter.csv")
+    assert (row["client_order_id"], row["account"], row["symbol"], row["side"]) == (
+        "C-1", "ACC-1", "SAP", "buy"
+    )  # fmt: skip
+    assert (row["currency"], row["counterparty"]) == ("EUR", "CCP")
+    assert row["settlement_date"] == "2024-03-07", "T+2 on weekdays, skipping the 5th"
+    assert (row["quantity"], row["price"], row["gross_amount"]) == ("10", "180.25", "1802.50")
+    assert row["trade_time"] == "2024-03-04T09:00:00.123456Z"
+    proofs = orjson.loads((result.path / "proofs.json").read_bytes())
+    assert [orjson.loads(r["record"])["type"] for r in proofs["reference_records"]] == [
+        "instrument.defined",
+        "order.submitted",
+    ]
+    vkey = read_vkey(home / VKEY_FILE)
+    report = verify_pack(result.path, [vkey])
+    assert report.ok, [str(f) for f in report.faults]
+    # a reference record that is not the trail's is caught
+    altered = orjson.loads((result.path / "proofs.json").read_bytes())
+    altered["reference_records"][1]["record"] = altered["reference_records"][1]["record"].replace(
+        "C-1", "C-9"
+    )
+    (result.path / "proofs.json").write_bytes(orjson.dumps(altered))
+    assert not verify_pack(result.path, [vkey]).ok
+    # a tampered blotter row is caught
+    fresh = export_daily(home, "2024-03-04", out=tmp_path / "again")
+    blotter = fresh.path / "blotter.csv"
+    blotter.write_bytes(blotter.read_bytes().replace(b"2024-03-07", b"2024-03-06"))
+    report = verify_pack(fresh.path, [vkey])
+    assert any(f.file == "blotter.csv" and f.column == "settlement_date" for f in report.faults)
+
+
+def test_time_and_decimal_cells() -> None:
+    assert micro("2026-12-05T08:00:49.652745999Z") == "2026-12-05T08:00:49.652745Z"
+    assert micro("2026-12-05T08:00:49Z") == "2026-12-05T08:00:49.000000Z"
+    assert micro("2026-12-05T08:00:49.5+01:00") == "2026-12-05T08:00:49.500000+01:00"
+    assert micro("not a time") == "not a time"
+    assert pad("724", 4) == "724.0000" and pad("-67.50", 4) == "-67.5000"
+    assert pad("1.5E-7", 4) == "1.5E-7" and pad("100302.2360", 2) == "100302.2360"
+
+
+V2_FIXTURE = Path(__file__).parent / "fixtures" / "pack_v2"
+"""A small demo trail and its pack of 2026-03-02 in format /2, made by the code of that format
+(tests/fixtures/make_pack_v2.py)."""
+V2_DAY = "2026-03-02"
+
+
+def test_an_existing_format_2_pack_is_kept_and_verifies(tmp_path: Path) -> None:
+    home = tmp_path / "trail"
+    shutil.copytree(V2_FIXTURE / "trail", home)
+    (home / "journal" / f"audit-{V2_DAY.replace('-', '')}.jsonl").chmod(0o444)
+    shutil.copytree(V2_FIXTURE / "pack", pack(home, V2_DAY))
+    before = pack_bytes(pack(home, V2_DAY))
+    report = verify_pack(pack(home, V2_DAY), [read_vkey(home / VKEY_FILE)])
+    assert report.ok, [str(f) for f in report.faults]
+    assert any("format /2" in w for w in report.warnings)
+    result = export_daily(home, V2_DAY)
+    assert not result.created and any("format /2" in w for w in result.warnings)
+    assert pack_bytes(pack(home, V2_DAY)) == before, "left exactly as it was"
+    # the same day in format /3: the same events; the blotter joined with the orders
+    fresh = export_daily(home, V2_DAY, out=tmp_path / "v3")
+    assert (fresh.path / "events.jsonl").read_bytes() == before["events.jsonl"]
+    old = list(csv.DictReader(io.StringIO(before["blotter.csv"].decode(), newline="")))
+    new = rows(fresh.path / "blotter.csv")
+    assert [r["seq"] for r in old] == [r["seq"] for r in new]
+    assert all(r["client_order_id"] == "" for r in old)
+    assert all(r["client_order_id"].startswith("C-") and r["currency"] == "USD" for r in new)
+    assert verify_pack(fresh.path, [read_vkey(home / VKEY_FILE)]).ok

@@ -495,3 +495,25 @@ def test_an_exam_package_holding_a_format_1_pack_verifies(v1: Path, tmp_path: Pa
     assert any("format /1" in w for w in report.warnings), report.warnings
     result = CliRunner().invoke(main, ["verify-pack", str(out), "--vkey", str(home / VKEY_FILE)])
     assert result.exit_code == 0, result.output
+
+
+# ------------------------------------------------------------------------------ format /2
+
+V2_FIXTURE = Path(__file__).parent / "fixtures" / "pack_v2"
+"""A small demo trail and its pack of 2026-03-02 in format /2, made by the code of that format
+(tests/fixtures/make_pack_v2.py)."""
+V2_DAY = "2026-03-02"
+
+
+def test_a_format_2_pack_made_by_the_old_code_verifies(tmp_path: Path) -> None:
+    copy = tmp_path / "v2"
+    shutil.copytree(V2_FIXTURE, copy)
+    manifest = orjson.loads((copy / "pack" / "manifest.json").read_bytes())
+    assert manifest["format"] == "tradetrail.daily-pack/2"
+    report = verify_pack(copy / "pack", [read_vkey(copy / "trail" / VKEY_FILE)])
+    assert report.ok, [str(f) for f in report.faults]
+    assert report.records == manifest["records"]
+    blotter = copy / "pack" / "blotter.csv"
+    blotter.write_bytes(blotter.read_bytes().replace(b",taker,", b",maker,", 1))
+    report = verify_pack(copy / "pack", [read_vkey(copy / "trail" / VKEY_FILE)])
+    assert not report.ok and any(f.file == "blotter.csv" for f in report.faults)

@@ -181,7 +181,7 @@ def search(
     \b
     Examples:
       tradetrail search --order-id O-00000042
-      tradetrail search --type risk.rejected --symbol BTC-USD --since 2026-11-17 --until 2026-11-18
+      tradetrail search --type risk.rejected --symbol ETH-USD --since 2026-11-17 --until 2026-11-18
       tradetrail search --category config --since 7d --json
       tradetrail search --text "failed logins" --type alert.*
     """

@@ -222,6 +222,27 @@ INSTRUMENTS: Final = (
 )
 
 
+REFERENCE: Final[dict[str, dict[str, Any]]] = {
+    "crypto": {
+        "currency": "USD",
+        "asset_class": "crypto",
+        "settlement_days": 0,
+        "settlement_calendar": "every_day",
+    },
+    "equity": {
+        "currency": "USD",
+        "asset_class": "equity",
+        "settlement_days": 1,  # US equities settle T+1 (SEC rule 15c6-1, from May 2024)
+        "settlement_calendar": "weekdays",
+    },
+}
+"""Reference data of each kind of instrument, as a venue's instrument list gives it."""
+ISINS: Final = {"AAPL": "US0378331005"}
+COUNTERPARTY: Final = {"crypto": VENUE, "equity": "SIMCLEAR"}
+"""Who the other side of a fill is: the crypto venue trades as principal; equities clear
+through a central counterparty."""
+
+
 class Market:
     """The instruments, moved together to the clock's time before each decision."""
 
@@ -950,6 +971,7 @@ class OrderManager:
             side=order.side,
             liquidity=fill.liquidity,
             avg_price=_average(order.cost, order.filled),
+            counterparty=COUNTERPARTY[self.venue.market[order.symbol].kind],
             **self._ids(order),
         )
 
@@ -1314,6 +1336,19 @@ class Desk:
                 if request is not None:
                     self.oms.execute(request)
 
+    def define_instruments(self) -> None:
+        """The reference data of each instrument as loaded at the start of the session: the
+        blotter's currency and settlement cycle come from these records."""
+        for inst in self.market.instruments.values():
+            self.auditor.event(
+                "instrument.defined",
+                {**REFERENCE[inst.kind], "tick_size": inst.tick, "lot_size": inst.lot}
+                | ({"isin": ISINS[inst.symbol]} if inst.symbol in ISINS else {}),
+                symbol=inst.symbol,
+                venue=VENUE,
+                actor="system",
+            )
+
     def start_of_day(self, *, first: bool) -> None:
         auditor = self.auditor
         auditor.event(
@@ -1326,6 +1361,7 @@ class Desk:
             actor="system",
         )
         self.config.snapshot(auditor)
+        self.define_instruments()
         self.monitor.check()
         self.clock.seconds(40)
         auditor.login(

@@ -271,7 +271,7 @@ class OrderPartiallyFilled(EventData, kw_only=True, frozen=True):
     """One execution that leaves quantity open (fill details for the blotter and CAT)."""
 
     TYPE = "order.partially_filled"
-    VERSION = 1
+    VERSION = 2
     fill_qty: Decimal
     fill_price: Decimal
     cum_qty: Decimal | None = None
@@ -282,13 +282,16 @@ class OrderPartiallyFilled(EventData, kw_only=True, frozen=True):
     fee_currency: str | None = None
     trade_id: str | None = None
     liquidity: Liquidity | None = None
+    counterparty: str | None = None
+    """Who the other side of the execution is, as the venue reports it (a clearing house, the
+    venue as principal, a broker): the blotter's counterparty column (version 2)."""
 
 
 class OrderFilled(EventData, kw_only=True, frozen=True):
     """The execution that completes the order, with the totals when known."""
 
     TYPE = "order.filled"
-    VERSION = 1
+    VERSION = 2
     fill_qty: Decimal
     fill_price: Decimal
     cum_qty: Decimal | None = None
@@ -299,6 +302,32 @@ class OrderFilled(EventData, kw_only=True, frozen=True):
     fee_currency: str | None = None
     trade_id: str | None = None
     liquidity: Liquidity | None = None
+    counterparty: str | None = None
+    """Who the other side of the execution is, as the venue reports it (a clearing house, the
+    venue as principal, a broker): the blotter's counterparty column (version 2)."""
+
+
+class InstrumentDefined(EventData, kw_only=True, frozen=True):
+    """Reference data of the instrument named in the envelope's `symbol`, as the firm trades it:
+    recorded at the start of a session (or when it changes), so that the blotter can name the
+    currency and derive the settlement date of each execution from facts on the trail."""
+
+    TYPE = "instrument.defined"
+    VERSION = 1
+    currency: str
+    settlement_days: Annotated[int, Meta(ge=0, le=30)] | None = None
+    """The settlement cycle: trades settle this many settlement days after the trade date
+    (T+1 is 1; 0 settles on the trade date)."""
+    settlement_calendar: Literal["weekdays", "every_day"] | None = None
+    """Which days count as settlement days: Monday to Friday (the default), or every day (24/7
+    markets); either less `holidays`."""
+    holidays: list[date] | None = None
+    """Days that are not settlement days (market holidays of the settlement calendar)."""
+    asset_class: str | None = None
+    description: str | None = None
+    isin: str | None = None
+    tick_size: Decimal | None = None
+    lot_size: Decimal | None = None
 
 
 class TradeExecuted(EventData, kw_only=True, frozen=True):
@@ -847,6 +876,7 @@ BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     OrderStopUpdated,
     OrderPartiallyFilled,
     OrderFilled,
+    InstrumentDefined,
     TradeExecuted,
     TradeExecutionFailed,
     RiskPassed,

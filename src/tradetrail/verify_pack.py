@@ -9,9 +9,12 @@ extended by every line, must give the checkpoint's root), the inclusion and cons
 and every derived file, rebuilt from events.jsonl by the code that made it and compared row by
 row. Every fault names its file and, where it has one, the line or row and column.
 
-A pack is checked in the format its signed manifest names: `tradetrail.daily-pack/2` (made now)
-or `/1` (no corrections.csv; nav.csv and positions.csv cells neutralised twice), whose derived
-files, file list and README are rebuilt as /1 made them; any other format is a fault.
+A pack is checked in the format its signed manifest names: `tradetrail.daily-pack/3` (made now),
+`/2` (CSV times and decimals as recorded, the blotter from each execution's event alone) or `/1`
+(no corrections.csv; nav.csv and positions.csv cells neutralised twice), whose derived files,
+file list and README are rebuilt as that format made them; any other format is a fault. The
+records from before the day that the derived files depend on (proofs.json `config_records` and,
+from /3, `reference_records`) are used only once proven into the pack's checkpoint.
 """
 
 from __future__ import annotations
@@ -328,6 +331,12 @@ def verify_pack(
             "with = + - @ tab, carriage return or ' were neutralised twice, e.g. ''=x: drop "
             f"both quotes there): checked as /1; packs are now made in {FORMAT}"
         )
+    elif version == 2:
+        report.warnings.append(
+            "made in format /2 (times and decimals as recorded; the blotter's currency, "
+            "client_order_id, counterparty and settlement_date only from the execution's own "
+            f"event): checked as /2; packs are now made in {FORMAT}"
+        )
     made_by = (manifest.get("tool") or {}).get("version")
     if made_by != __version__:
         report.warnings.append(
@@ -609,19 +618,23 @@ def _check_events(
     day = manifest["date"]
     frontier = [bytes.fromhex(h) for h in proofs["frontier"]["hashes"]]
     start = proofs["frontier"]["size"]
-    prior: list[bytes] = []
-    config_records = proofs.get("config_records") or []
-    if not isinstance(config_records, list):
-        fault(PROOFS_FILE, "config_records: not a list")
-        config_records = []
-    for i, item in enumerate(config_records):
-        proof = _verify_one(ctx, item, f"config_records[{i}]", checkpoint)
-        if proof is None:
-            continue
-        if not isinstance(proof.get("record"), str) or proof["leaf_index"] >= start:
-            fault(PROOFS_FILE, f"config_records[{i}]: no record from before the day")
-            continue
-        prior.append(proof["record"].encode("utf-8"))
+    found: list[tuple[int, bytes]] = []
+    # config_records: the configuration in force; reference_records (format 3): the orders and
+    # instruments from before the day that its blotter joins
+    for key in ("config_records", "reference_records"):
+        records = proofs.get(key) or []
+        if not isinstance(records, list):
+            fault(PROOFS_FILE, f"{key}: not a list")
+            records = []
+        for i, item in enumerate(records):
+            proof = _verify_one(ctx, item, f"{key}[{i}]", checkpoint)
+            if proof is None:
+                continue
+            if not isinstance(proof.get("record"), str) or proof["leaf_index"] >= start:
+                fault(PROOFS_FILE, f"{key}[{i}]: no record from before the day")
+                continue
+            found.append((proof["leaf_index"], proof["record"].encode("utf-8")))
+    prior = [line for _, line in sorted(found)]
     documents = _embedded_documents(ctx.path)
     tables = DayTables(None, day, prior, documents, version=ctx.version)  # hashed only
     others = [n for n in sorted(ctx.listed) if n != EVENTS_FILE and (ctx.path / n).is_file()]

@@ -17,10 +17,11 @@
 A pack of a sealed day is a function of the journal alone: making it again gives the same bytes.
 Nothing in it says when it was made.
 
-The manifest names the pack's format: packs are made in `tradetrail.daily-pack/2` (FORMAT);
-packs of format /1 (no corrections.csv; nav.csv and positions.csv cells neutralised twice) stay
-valid evidence: verify-pack checks them as /1, and export_daily leaves a verified /1 pack of the
-day where it is rather than calling it "something else".
+The manifest names the pack's format: packs are made in `tradetrail.daily-pack/3` (FORMAT);
+packs of format /1 (no corrections.csv; nav.csv and positions.csv cells neutralised twice) and /2
+(times and decimals as recorded, the blotter from the execution's event alone) stay valid
+evidence: verify-pack checks them in their format, and export_daily leaves a verified older pack
+of the day where it is rather than calling it "something else".
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def format_name(version: int) -> str:
 
 FORMAT: Final = format_name(PACK_VERSION)
 """The format of the packs made now. /2 added corrections.csv and neutralises nav.csv and
-positions.csv cells once; /1 packs stay verifiable (verify-pack rebuilds them as /1)."""
+positions.csv cells once; /3 joins the blotter with orders and instruments, writes CSV times in
+microseconds and pads decimals; /1 and /2 packs stay verifiable (rebuilt in their format)."""
 FORMATS: Final[dict[str, int]] = {format_name(v): v for v in PACK_VERSIONS}
 """Every pack format verify-pack checks, and its version."""
 
@@ -352,6 +354,100 @@ def prior_config(home: Path, day: str, start: int, end: int) -> list[tuple[int, 
             break
         collected[:0] = lines
     return [(seq, line) for seq, _, line in collected]
+
+
+_REFERENCE_NEEDLES: Final = (
+    b',"type":"order.submitted"',
+    b',"type":"order.filled"',
+    b',"type":"order.partially_filled"',
+    b',"type":"trade.executed"',
+    b',"type":"instrument.defined"',
+)
+
+
+def _typed_records(
+    path: Path, needles: Sequence[bytes], limit: int | None = None
+) -> Iterator[tuple[int, dict[str, Any], bytes]]:
+    """(seq, record, line) of the lines of a day file that hold one of `needles` (seq < limit
+    when given), in file order, found by a byte search rather than by parsing every line."""
+    with open(path, "rb") as fh:
+        for whole, lines in _blocks(fh, None, split=False):
+            if not lines:
+                break  # a torn last line is not a record
+            hits: list[int] = []
+            for needle in needles:
+                pos = whole.find(needle)
+                while pos >= 0:
+                    hits.append(pos)
+                    pos = whole.find(needle, whole.find(b"\n", pos))
+            for pos in sorted(hits):
+                begin = whole.rfind(b"\n", 0, pos) + 1
+                line = whole[begin : whole.find(b"\n", pos)]
+                try:
+                    rec = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue  # `tradetrail verify` names it
+                seq = rec.get("seq") if type(rec) is dict else None
+                if type(seq) is int and (limit is None or seq < limit):
+                    yield seq, rec, line
+
+
+def prior_references(home: Path, day: str, start: int, end: int) -> list[tuple[int, bytes]]:
+    """The journal lines before the day that its blotter joins (format 3): the order.submitted
+    of each order executed on the day but submitted before it, and the newest instrument.defined
+    before the day of each instrument executed on the day that the day does not define before
+    its first execution. Earlier days are searched newest first until all are found (a pruned
+    day through its pack); what the trail does not hold stays unfound."""
+    compact = day.replace("-", "")
+    path = home / JOURNAL_DIR / day_file_name(compact)
+    orders: set[str] = set()
+    submitted: set[str] = set()
+    symbols: set[str] = set()
+    defined: set[str] = set()
+    if path.is_file():
+        for _, rec, _ in _typed_records(path, _REFERENCE_NEEDLES, end):
+            kind, order_id, symbol = rec.get("type"), rec.get("order_id"), rec.get("symbol")
+            if kind == "order.submitted":
+                if type(order_id) is str:
+                    submitted.add(order_id)
+            elif kind == "instrument.defined":
+                if type(symbol) is str:
+                    defined.add(symbol)
+            elif kind in ("order.filled", "order.partially_filled", "trade.executed"):
+                if type(order_id) is str and order_id not in submitted:
+                    orders.add(order_id)
+                if type(symbol) is str and symbol not in defined:
+                    symbols.add(symbol)
+    if not orders and not symbols:
+        return []
+    sources = [(file_day(p), p) for p in journal_files(home) if file_day(p) < compact]
+    for gone in pruned_days(home):  # removed under retention: its lines live on in its pack
+        pack = home / "exports" / "daily" / f"{gone.day[:4]}-{gone.day[4:6]}-{gone.day[6:]}"
+        known = any(d == gone.day for d, _ in sources)
+        if gone.day < compact and not known and (pack / EVENTS_FILE).is_file():
+            sources.append((gone.day, pack / EVENTS_FILE))
+    found: dict[int, bytes] = {}
+    sources.sort(reverse=True)
+    for kind, key_name, wanted in (
+        ("order.submitted", "order_id", orders),
+        ("instrument.defined", "symbol", symbols),  # with the symbols of the orders found
+    ):
+        needle = f',"type":"{kind}"'.encode()
+        for _, earlier in sources:
+            if not wanted:
+                break
+            newest: dict[str, tuple[int, dict[str, Any], bytes]] = {}
+            for seq, rec, line in _typed_records(earlier, (needle,), start):
+                key = rec.get(key_name)
+                if type(key) is str and key in wanted and rec.get("type") == kind:
+                    newest[key] = (seq, rec, line)  # the last one of the file wins
+            for key, (seq, rec, line) in newest.items():
+                found[seq] = line
+                wanted.discard(key)
+                symbol = rec.get("symbol")
+                if kind == "order.submitted" and type(symbol) is str and symbol not in defined:
+                    symbols.add(symbol)
+    return sorted(found.items())
 
 
 # ------------------------------------------------------------------------------ one pass
@@ -827,6 +923,63 @@ print(f"OK: {manifest['date']}: {manifest['records']} records, {len(manifest['fi
 """
 
 
+def _csv_text_v2() -> list[str]:
+    """How the CSV files of formats 1 and 2 are written (their README, unchanged)."""
+    return [
+        "CSV files follow RFC 4180 (CRLF line ends, quoted only when needed), UTF-8 without a "
+        "BOM, with a header row and a fixed column order. Amounts are exact decimals as "
+        "recorded (the blotter's gross amount is the exact product of quantity and price) and "
+        "times are RFC 3339 UTC as recorded. Spreadsheet safety: "
+        + CSV_RULE[0].lower()
+        + CSV_RULE[1:],
+        "",
+        "In the blotter, `trade_time` is the execution's time at its source (the event's "
+        "`event_ts`) when recorded, else the time of the record (`ts`, also in "
+        "`recorded_at`); `trade_date` is the event's `trade_date` when given, else the date of "
+        "`trade_time`. An execution reported twice (a fill and a `trade.executed` with the "
+        "same order and execution id) is one row.",
+    ]
+
+
+def _csv_text_v3() -> list[str]:
+    """How the CSV files of format 3 are written."""
+    return [
+        "CSV files follow RFC 4180 (CRLF line ends, quoted only when needed), UTF-8 without a "
+        "BOM, with a header row and a fixed column order. Spreadsheet safety: "
+        + CSV_RULE[0].lower()
+        + CSV_RULE[1:],
+        "",
+        "- Times: every time column holds RFC 3339 times with exactly six fraction digits "
+        "(microseconds, e.g. `2026-12-05T08:00:49.652745Z`), which Excel and LibreOffice "
+        "parse. A recorded time with more digits is truncated to microseconds (never rounded, "
+        "so rows keep their order), one with fewer is padded with zeros; the zone is as "
+        "recorded. The exact recorded times (nanoseconds where given) are in events.jsonl.",
+        "- Decimals: never rounded. Each decimal column is padded with trailing zeros to one "
+        "scale per instrument (`symbol`; in nav.csv per `currency`): the most fraction digits "
+        "any value of that instrument has in that column on this day (`724.0000`, `-67.5000`, "
+        "`100302.2360`). The value is unchanged; a number in exponent form is left as "
+        "recorded. The blotter's gross amount is the exact product of quantity and price.",
+        "",
+        "In the blotter, `trade_time` is the execution's time at its source (the event's "
+        "`event_ts`) when recorded, else the time of the record (`ts`, also in "
+        "`recorded_at`); `trade_date` is the event's `trade_date` when given, else the date of "
+        "`trade_time`. An execution reported twice (a fill and a `trade.executed` with the "
+        "same order and execution id) is one row. Each column comes from the execution's event "
+        "when it holds it, else from its order (the `order.submitted` of its `order_id`: "
+        "`client_order_id`, `exchange_order_id`, `account`, `strategy`, `symbol`, `venue`, "
+        "`currency`), else from the instrument's newest `instrument.defined` (`currency`). An "
+        "order or instrument recorded before this day is in proofs.json `reference_records`, "
+        "proven into the checkpoint. `settlement_date` is the event's when it gives one, else "
+        "the trade date plus the instrument's settlement cycle (`settlement_days` on its "
+        "`settlement_calendar`, less its `holidays`). A value that no event gives stays empty: "
+        "`counterparty` when the fill does not name one; `currency` when neither the order nor "
+        "the instrument is on the trail; `settlement_date` when the instrument records no "
+        "settlement cycle; `client_order_id`, `exchange_order_id` and `liquidity` when the "
+        "firm or venue gave none; `fees` and `fee_currency` when no fee was reported. See "
+        "docs/BLOTTER.md of tradetrail for each column's source and the rule that asks for it.",
+    ]
+
+
 def render_readme(manifest: dict[str, Any]) -> bytes:
     """The pack's README.md, from its manifest alone (so verify-pack can rebuild it), in the
     format the manifest names (the current one when it names none that is known)."""
@@ -878,21 +1031,8 @@ def render_readme(manifest: dict[str, Any]) -> bytes:
     for name, role in file_roles(version):
         count = rows.get(name)
         lines.append(f"| `{name}` | {'' if count is None else count} | {role} |")
+    lines += ["", *(_csv_text_v3() if version >= 3 else _csv_text_v2()), ""]
     lines += [
-        "",
-        "CSV files follow RFC 4180 (CRLF line ends, quoted only when needed), UTF-8 without a "
-        "BOM, with a header row and a fixed column order. Amounts are exact decimals as "
-        "recorded (the blotter's gross amount is the exact product of quantity and price) and "
-        "times are RFC 3339 UTC as recorded. Spreadsheet safety: "
-        + CSV_RULE[0].lower()
-        + CSV_RULE[1:],
-        "",
-        "In the blotter, `trade_time` is the execution's time at its source (the event's "
-        "`event_ts`) when recorded, else the time of the record (`ts`, also in "
-        "`recorded_at`); `trade_date` is the event's `trade_date` when given, else the date of "
-        "`trade_time`. An execution reported twice (a fill and a `trade.executed` with the "
-        "same order and execution id) is one row.",
-        "",
         "Every row of a derived file comes from the events in events.jsonl; "
         "`tradetrail verify-pack` rebuilds each one from events.jsonl and compares them. "
         "Columns, in order (`other`: the event's remaining data fields as JSON):",
@@ -1246,10 +1386,15 @@ def _as_kept(result: PackResult, manifest: dict[str, Any]) -> None:
     ]
     result.first_seq, result.last_seq = seq.get("first"), seq.get("last")
     result.checkpoint_size = int(checkpoint.get("size", result.checkpoint_size))
+    changes = [
+        "adds corrections.csv and neutralises nav.csv and positions.csv cells once",
+        "joins the blotter with orders and instruments, gives CSV times in microseconds and "
+        "pads decimals to one scale",
+    ][(old or 1) - 1 :]
     result.warnings.append(
         f"kept the existing pack of {result.date} in format /{old} ({result.path}); it still "
-        f"verifies. Format /{PACK_VERSION} adds corrections.csv and neutralises nav.csv and "
-        f"positions.csv cells once; to make a /{PACK_VERSION} pack, export with --out elsewhere"
+        f"verifies. Format /{PACK_VERSION} {'; '.join(changes)}; to make a /{PACK_VERSION} "
+        "pack, export with --out elsewhere"
     )
 
 
@@ -1271,8 +1416,11 @@ def _build(
 ) -> PackResult:
     start, size = bounds.start, checkpoint.size
     prior = prior_config(home, day, start, end)
+    references = prior_references(home, day, start, end)
     frontier = frontier_hashes(home, start)
-    tables = DayTables(tmp, day, [line for _, line in prior], stored_documents(home))
+    tables = DayTables(
+        tmp, day, [line for _, line in sorted(prior + references)], stored_documents(home)
+    )
     try:
         if bounds.path is not None and end > start:
             rel = f"{JOURNAL_DIR}/{bounds.path.name}"
@@ -1319,6 +1467,10 @@ def _build(
         "config_records": [
             {"record": line.decode("utf-8"), **inclusion_proof_json(home, seq, size)}
             for seq, line in prior  # the record comes from a pack when its day was pruned
+        ],
+        "reference_records": [
+            {"record": line.decode("utf-8"), **inclusion_proof_json(home, seq, size)}
+            for seq, line in references
         ],
     }
     if end == size:

@@ -27,15 +27,17 @@ Formats (a public contract, see the pack's README):
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import difflib
 import hashlib
 import itertools
 import re
-from collections.abc import Callable, Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, Inexact, InvalidOperation
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final, NamedTuple
 
 import orjson
 
@@ -56,7 +58,9 @@ __all__ = [
     "Sink",
     "cell",
     "check_version",
+    "micro",
     "neutralise",
+    "pad",
 ]
 
 SORT: Final = orjson.OPT_SORT_KEYS
@@ -185,6 +189,7 @@ NAV_DATA: Final = (
     "nav_per_share",
     "pricing_source",
 )
+_NAV_TEXT: Final = ("currency", "pricing_source")
 NAV_COLUMNS: Final = (
     "seq",
     "ts",
@@ -219,15 +224,19 @@ CSV_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
 """The CSV files of the current pack format and their columns (see VERSION_CSV_COLUMNS)."""
 JSONL_FILES: Final = ("alerts.jsonl", "risk_events.jsonl", "access.jsonl")
 
-PACK_VERSION: Final = 2
-"""The daily pack format that DayTables writes unless told otherwise (tradetrail.daily-pack/2)."""
-PACK_VERSIONS: Final = (1, 2)
+PACK_VERSION: Final = 3
+"""The daily pack format that DayTables writes unless told otherwise (tradetrail.daily-pack/3)."""
+PACK_VERSIONS: Final = (1, 2, 3)
 """Every daily pack format that DayTables can write again byte for byte (so verify-pack can
 check packs made in it). Version 1 has no corrections.csv, and in nav.csv and positions.csv a
-cell starting with a trigger character got two single quotes (`''=x`) instead of one."""
+cell starting with a trigger character got two single quotes (`''=x`) instead of one. Version 2
+wrote times and decimals as recorded and filled the blotter from the execution's event alone;
+version 3 joins the blotter with the order and the instrument (see `DayTables`), writes CSV
+times in microseconds and pads decimals to one scale per column and instrument."""
 VERSION_CSV_COLUMNS: Final[dict[int, dict[str, tuple[str, ...]]]] = {
     1: {name: cols for name, cols in CSV_COLUMNS.items() if name != "corrections.csv"},
     2: CSV_COLUMNS,
+    3: CSV_COLUMNS,
 }
 """The CSV files of each pack format and their columns, in the order DayTables writes them."""
 DERIVED_FILES: Final[dict[int, tuple[str, ...]]] = {
@@ -258,6 +267,10 @@ ORDER_TYPES: Final = frozenset(
     }
 )
 FILL_TYPES: Final = frozenset({"order.filled", "order.partially_filled"})
+INSTRUMENT_TYPE: Final = "instrument.defined"
+REFERENCE_TYPES: Final = frozenset({"order.submitted", INSTRUMENT_TYPE})
+"""Records from before a day that its blotter (format 3) joins: the order of an execution and
+the instrument's reference data (see proofs.json `reference_records`)."""
 TRADE_TYPE: Final = "trade.executed"
 CORRECTION_TYPE: Final = "compliance.record_corrected"
 RISK_PREFIX: Final = "risk."
@@ -466,6 +479,155 @@ class _JsonlTable:
 
     def close(self) -> FileInfo:
         return self.sink.close(self.sink.rows)
+
+
+# ------------------------------------------------------------------------------ format 3 cells
+
+_TIME: Final = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def micro(text: str) -> str:
+    """An RFC 3339 time with exactly six fraction digits (microseconds), which spreadsheets
+    parse: longer fractions are truncated (never rounded up, so rows keep their order), shorter
+    ones padded with zeros; the zone is kept as recorded. Anything else is left as it is."""
+    size = len(text)
+    common = size in (27, 30) and text[-1] == "Z" and text[19] == "." and text[10] == "T"
+    if common and text[20:-1].isdigit() and text[:4].isdigit():  # microseconds or nanoseconds
+        return text if size == 27 else text[:26] + "Z"
+    match = _TIME.fullmatch(text)
+    if match is None:
+        return text
+    head, fraction, zone = match.groups()
+    return f"{head}.{((fraction or '') + '000000')[:6]}{zone}"
+
+
+def _scale(text: str) -> int:
+    """The number of fraction digits of a plain decimal (sign, digits, optional fraction); -1
+    for anything else (an exponent, a word), which is left as it is."""
+    point = text.find(".")
+    whole = text if point < 0 else text[:point]
+    digits = whole[1:] if whole[:1] in ("+", "-") else whole
+    if not (text.isascii() and digits.isdigit()):
+        return -1
+    if point < 0:
+        return 0
+    fraction = text[point + 1 :]
+    return len(fraction) if fraction.isdigit() else -1
+
+
+def pad(text: str, scale: int) -> str:
+    """A plain decimal with zeros added to `scale` fraction digits; the value is unchanged."""
+    have = _scale(text)
+    if have < 0 or have >= scale:
+        return text
+    return text + ("." if have == 0 else "") + "0" * (scale - have)
+
+
+class _ShapedCsvTable:
+    """A CSV file of format 3: time columns in microseconds (`micro`), and each decimal column
+    padded to one scale per group (the instrument, or nav's currency): the most fraction digits
+    any of the group's values has in that column. The scale is known only at the end of the
+    day, so rows wait, in a temporary file beyond a few thousand: memory stays flat."""
+
+    __slots__ = ("_decimals", "_group", "_rows", "_scales", "_spill", "_table", "_times", "sink")
+
+    def __init__(
+        self,
+        directory: Path | None,
+        name: str,
+        columns: Sequence[str],
+        shape: tuple[tuple[str, ...], tuple[str, ...], str],
+    ) -> None:
+        times, decimals, group = shape
+        self._table = _CsvTable(directory, name, columns)
+        self.sink = self._table.sink
+        self._times = tuple(columns.index(c) for c in times)
+        self._decimals = tuple(columns.index(c) for c in decimals)
+        self._group = columns.index(group)
+        self._scales: dict[tuple[int, str], int] = {}
+        self._rows: list[list[Any]] = []
+        self._spill: IO[bytes] | None = None
+
+    def add(self, values: list[Any]) -> None:
+        for i in self._times:
+            value = values[i]
+            if value.__class__ is str:
+                values[i] = micro(value)
+        group = values[self._group]
+        key = group if group.__class__ is str else cell(group)
+        scales = self._scales
+        for i in self._decimals:
+            value = values[i]
+            if value.__class__ is str and value:
+                scale = _scale(value)
+                if scale > scales.get((i, key), 0):
+                    scales[(i, key)] = scale
+        self._rows.append(values)
+        if len(self._rows) >= 4096:
+            self._spill_rows()
+
+    def _spill_rows(self) -> None:
+        if self._spill is None:
+            self._spill = tempfile.TemporaryFile(prefix="tradetrail-rows-")  # noqa: SIM115
+        self._spill.write(orjson.dumps(self._rows) + b"\n")
+        self._rows = []
+
+    def _batches(self) -> Iterator[list[list[Any]]]:
+        if self._spill is None:
+            yield self._rows
+            return
+        self._spill_rows()
+        self._spill.seek(0)
+        for line in self._spill:
+            yield orjson.loads(line)
+
+    def close(self) -> FileInfo:
+        scales, decimals, group, add = self._scales, self._decimals, self._group, self._table.add
+        try:
+            for rows in self._batches():
+                for row in rows:
+                    value = row[group]
+                    key = value if value.__class__ is str else cell(value)
+                    for i in decimals:
+                        scale = scales.get((i, key), 0)
+                        if scale and row[i].__class__ is str:
+                            row[i] = pad(row[i], scale)
+                    add(row)
+        finally:
+            if self._spill is not None:
+                self._spill.close()
+        return self._table.close()
+
+    def abort(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+        self.sink.abort()
+
+
+_SHAPES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...], str]]] = {
+    "orders.csv": (
+        ("ts", "event_ts"),
+        ("qty", "price", "stop_price", "new_qty", "new_price", "remaining_qty", "filled_qty"),
+        "symbol",
+    ),
+    "fills.csv": (
+        ("ts", "event_ts"),
+        ("fill_qty", "fill_price", "cum_qty", "remaining_qty", "avg_price", "fee"),
+        "symbol",
+    ),
+    "blotter.csv": (
+        ("trade_time", "recorded_at"),
+        ("quantity", "price", "gross_amount", "fees"),
+        "symbol",
+    ),
+    "positions.csv": (("as_of", "ts"), POSITION_DATA[:-1], "symbol"),
+    "nav.csv": (("ts", "as_of"), tuple(c for c in NAV_DATA if c not in _NAV_TEXT), "currency"),
+    "corrections.csv": (("ts",), (), "field"),
+}
+"""Format 3 shaping of each CSV file: (time columns, decimal columns, the column whose value
+groups a decimal column's scale)."""
 
 
 def _other(data: dict[str, Any], shown: frozenset[str]) -> str:
@@ -799,15 +961,27 @@ class DayTables:
         self._executions_seen: set[tuple[str, str]] = set()
         self._positions: dict[tuple[str, str], list[str]] = {}
         self._config = ConfigTracker(date, documents)
+        self._join = version >= 3
+        self._order_facts: dict[str, _OrderFacts] = {}
+        self._instruments: dict[str, dict[str, Any]] = {}
         for line in prior:
             try:
                 rec = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
-            if type(rec) is dict:
+            if type(rec) is not dict:
+                continue
+            kind = rec.get("type")
+            if self._join and kind == "order.submitted":
+                self._remember_order(rec, _data(rec)[0])
+            elif self._join and kind == INSTRUMENT_TYPE:
+                self._instrument(line, rec)
+            else:
                 self._config.add(rec, in_day=False)
-        self._csv = {
-            name: _CsvTable(directory, name, cols)
+        self._csv: dict[str, _CsvTable | _ShapedCsvTable] = {
+            name: _ShapedCsvTable(directory, name, cols, _SHAPES[name])
+            if self._join
+            else _CsvTable(directory, name, cols)
             for name, cols in VERSION_CSV_COLUMNS[version].items()
         }
         self._orders_csv = self._csv["orders.csv"]
@@ -835,6 +1009,8 @@ class DayTables:
             return True, self._config_event
         if kind == CORRECTION_TYPE and self.version >= 2:
             return True, self._correction
+        if kind == INSTRUMENT_TYPE and self._join:
+            return True, self._instrument
         if kind == "alert.sent":
             return False, self._jsonl["alerts.jsonl"].add
         if type(kind) is str and kind.startswith(RISK_PREFIX):
@@ -923,6 +1099,15 @@ class DayTables:
             order_id, side = get("order_id"), data.get("side")
             if type(order_id) is str and type(side) is str:
                 self._sides[order_id] = side
+            if self._join:
+                self._remember_order(rec, data)
+        elif self._join and get("exchange_order_id"):  # the venue's id, from its answer
+            order_id = get("order_id")
+            facts = self._order_facts.get(order_id) if type(order_id) is str else None
+            if facts is not None and not facts.exchange_order_id:
+                self._order_facts[str(order_id)] = facts._replace(
+                    exchange_order_id=get("exchange_order_id")
+                )
         cells = list(map(get, _ORDER_ENVELOPE, _EMPTY))
         if type(cells[0]) is int:
             cells[0] = str(cells[0])
@@ -956,6 +1141,9 @@ class DayTables:
             return
         qty, price = dget("fill_qty", ""), dget("fill_price", "")
         when = get("event_ts") or get("ts", "")
+        if self._join:
+            self._joined_row(rec, data, _date_of(when), when, qty, price, trade_id, cells[0])
+            return
         self._blotter_row(
             [
                 when[:10] if type(when) is str else "",
@@ -994,6 +1182,18 @@ class DayTables:
         when = get("event_ts") or get("ts", "")
         trade_date = dget("trade_date")
         seq = get("seq", "")
+        if self._join:
+            self._joined_row(
+                rec,
+                data,
+                trade_date if trade_date is not None else _date_of(when),
+                when,
+                qty,
+                price,
+                trade_id,
+                str(seq) if type(seq) is int else seq,
+            )
+            return
         self._blotter_row(
             [
                 trade_date if trade_date is not None else _date_of(when),
@@ -1018,6 +1218,81 @@ class DayTables:
                 get("strategy", ""),
                 get("type", ""),
                 str(seq) if type(seq) is int else seq,
+                get("ts", ""),
+            ]
+        )
+
+    def _remember_order(self, rec: dict[str, Any], data: dict[str, Any]) -> None:
+        """What the blotter (format 3) takes from an order.submitted for its executions."""
+        order_id = rec.get("order_id")
+        if type(order_id) is str:
+            get = rec.get
+            self._order_facts[order_id] = _OrderFacts(
+                get("client_order_id", ""),
+                get("exchange_order_id", ""),
+                get("account", ""),
+                get("strategy", ""),
+                get("symbol", ""),
+                get("venue", ""),
+                data.get("currency", ""),
+            )
+            side = data.get("side")
+            if type(side) is str:
+                self._sides.setdefault(order_id, side)
+
+    def _instrument(self, line: bytes, rec: dict[str, Any]) -> None:
+        symbol = rec.get("symbol")
+        data = rec.get("data")
+        if type(symbol) is str and type(data) is dict:
+            self._instruments[symbol] = data
+
+    def _joined_row(
+        self,
+        rec: dict[str, Any],
+        data: dict[str, Any],
+        trade_date: Any,
+        when: Any,
+        qty: Any,
+        price: Any,
+        execution_id: Any,
+        seq: Any,
+    ) -> None:
+        """A blotter row of format 3: each column from the execution's event when it has it,
+        else from its order's order.submitted, else from the instrument's newest
+        instrument.defined; the settlement date from the event, else from the instrument's
+        settlement cycle. What no event gives stays empty."""
+        get, dget = rec.get, data.get
+        order_id = get("order_id")
+        order = self._order_facts.get(order_id) if type(order_id) is str else None
+        if order is None:
+            order = _NO_ORDER
+        symbol = get("symbol") or order.symbol
+        instrument = self._instruments.get(symbol, _NO_FACTS) if type(symbol) is str else {}
+        settlement = dget("settlement_date") or _settlement_date(trade_date, instrument)
+        self._blotter_row(
+            [
+                trade_date,
+                when,
+                symbol,
+                self._side(rec, data),
+                qty,
+                price,
+                exact_product(qty, price),
+                dget("fee", ""),
+                dget("fee_currency", ""),
+                dget("currency") or order.currency or instrument.get("currency", ""),
+                get("account") or order.account,
+                get("venue") or order.venue,
+                dget("counterparty", ""),
+                get("order_id", ""),
+                get("client_order_id") or order.client_order_id,
+                get("exchange_order_id") or order.exchange_order_id,
+                execution_id,
+                dget("liquidity", ""),
+                settlement,
+                get("strategy") or order.strategy,
+                get("type", ""),
+                seq,
                 get("ts", ""),
             ]
         )
@@ -1129,7 +1404,10 @@ class DayTables:
 
     def abort(self) -> None:
         for csv_table in self._csv.values():
-            csv_table.sink.abort()
+            if isinstance(csv_table, _ShapedCsvTable):
+                csv_table.abort()
+            else:
+                csv_table.sink.abort()
         for jsonl_table in self._jsonl.values():
             jsonl_table.sink.abort()
 
@@ -1139,3 +1417,54 @@ _ORDER_ENVELOPE: Final = ORDERS_COLUMNS[: ORDERS_COLUMNS.index("actor") + 1]
 _FILL_ENVELOPE: Final = FILLS_COLUMNS[: FILLS_COLUMNS.index("trade_id")]
 _FILL_ENVELOPE_2: Final = ("account", "strategy", "symbol", "venue")
 _FILL_SHOWN: Final = frozenset((*FILL_DATA, "trade_id"))
+
+
+class _OrderFacts(NamedTuple):
+    """An order's terms that its executions' blotter rows take when their own event lacks them."""
+
+    client_order_id: Any
+    exchange_order_id: Any
+    account: Any
+    strategy: Any
+    symbol: Any
+    venue: Any
+    currency: Any
+
+
+_NO_ORDER: Final = _OrderFacts("", "", "", "", "", "", "")
+_NO_FACTS: Final[dict[str, Any]] = {}
+
+
+def _settlement_date(trade_date: Any, instrument: dict[str, Any]) -> str:
+    """The trade date plus the instrument's settlement cycle (`settlement_days` settlement
+    days, counted on its `settlement_calendar` less its `holidays`); empty when the instrument
+    records no cycle or the trade date is not a date. T+0 on a day that is not a settlement
+    day settles on the next one."""
+    days = instrument.get("settlement_days")
+    if type(days) is not int or not 0 <= days <= 30 or type(trade_date) is not str:
+        return ""
+    try:
+        day = dt.date.fromisoformat(trade_date)
+    except ValueError:
+        return ""
+    every_day = instrument.get("settlement_calendar") == "every_day"
+    holidays = instrument.get("holidays")
+    closed = {h for h in holidays if type(h) is str} if type(holidays) is list else set()
+
+    def settles(d: dt.date) -> bool:
+        return (every_day or d.weekday() < 5) and d.isoformat() not in closed
+
+    one = dt.timedelta(days=1)
+    if days == 0:
+        for _ in range(len(closed) + 8):
+            if settles(day):
+                return day.isoformat()
+            day += one
+        return ""
+    for _ in range(days * 7 + len(closed) + 8):  # bounded: holidays are a finite list
+        day += one
+        if settles(day):
+            days -= 1
+            if not days:
+                return day.isoformat()
+    return ""
