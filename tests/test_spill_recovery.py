@@ -19,7 +19,14 @@ import pytest
 
 import tradetrail
 import tradetrail.trail as trail_mod
-from conftest import JournalFault, JournalSpace, SimClock, check_chain, wait_until
+from conftest import (
+    JournalFault,
+    JournalSpace,
+    SimClock,
+    check_chain,
+    journal_records,
+    wait_until,
+)
 
 PAD = "p" * 300  # ~600 bytes a record
 
@@ -321,3 +328,78 @@ def test_real_full_disk_partial_room_then_all(
     counts = _ids(home)
     assert len(counts) == n + 1099 and max(counts.values()) == 1
     verify_ok(home)
+
+
+def test_a_spill_entry_of_tradetrail_0_1_is_merged_once_in_jcs_form(tmp_path: Path) -> None:
+    """0.1 wrote spill entries with orjson's floats ({"px": 1.0}) and bare big integers; the
+    journal line is JCS ({"px": 1}, the big integer as a string). A merge retried after a crash
+    between the durable merge and the unlink must know them for the same event."""
+    import hashlib
+
+    import jcs
+    import orjson
+
+    home = tmp_path / "trail"
+    with tradetrail.open(home, min_free_bytes=0) as trail:
+        trail.record("x.note", {"a": 1}).wait(timeout=10)
+        origin, spill_dir, size = trail.origin, trail.spill.directory, trail.size
+    event_id = "01900000-0000-7000-8000-000000000001"
+    event = {
+        "event_id": event_id,
+        "type": "x.note",
+        "data": {"px": 1.0, "z": -0.0, "e": 1e16, "big": 2**53 + 1},
+        "source": {"host": "h", "pid": 1, "service": "s"},
+    }
+    entry = {"after_seq": size, "at": "2024-03-01T00:00:00.000000Z", "reason": "disk full"}
+    line = orjson.dumps({**entry, "event": event}, option=orjson.OPT_SORT_KEYS) + b"\n"
+    name = f"spill-{hashlib.sha256(origin.encode()).hexdigest()[:16]}-1-1-0.jsonl"
+    spill_dir.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):  # merged; then the file is back, as a crash before the unlink leaves it
+        (spill_dir / name).write_bytes(line)
+        tradetrail.open(home, min_free_bytes=0).close()
+    assert _ids(home)[event_id] == 1
+    raw = next(
+        ln
+        for p in sorted((home / "journal").iterdir())
+        for ln in p.read_bytes().splitlines()
+        if event_id.encode() in ln
+    )
+    record = orjson.loads(raw)
+    assert jcs.canonicalize(record) == raw
+    assert record["data"] == {"px": 1, "z": 0, "e": 10**16, "big": str(2**53 + 1)}
+    check_chain(home)
+
+
+def test_events_held_in_memory_survive_a_failed_merge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Journal and spill directory both fail: memory holds the events. If the merge's journal
+    scan then fails once, they must stay held (not dropped) and be journaled later."""
+    home = tmp_path / "trail"
+    trail = tradetrail.open(home, min_free_bytes=0, durability="write")
+    trail.record("x.note", {"n": 0}).wait(timeout=10)
+    fault = JournalFault(monkeypatch, errno.EIO)
+    monkeypatch.setattr(
+        trail.spill, "append", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EIO, "EIO"))
+    )
+    fault.active = True
+    receipts = [trail.record("x.note", {"n": n}) for n in (1, 2, 3)]
+    wait_until(lambda: len(trail._held) == 3)
+    real_scan = trail_mod.Trail._journaled_since
+    calls = {"n": 0}
+
+    def flaky(self: Any, seq: int) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_scan(self, seq)
+
+    monkeypatch.setattr(trail_mod.Trail, "_journaled_since", flaky)
+    fault.active = False
+    for receipt in receipts:
+        assert receipt.wait(timeout=30) is not None
+    assert calls["n"] >= 2
+    trail.close()
+    notes = sorted(r["data"]["n"] for r in journal_records(home) if r["type"] == "x.note")
+    assert notes == [0, 1, 2, 3]
+    check_chain(home)

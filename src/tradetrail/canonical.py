@@ -617,9 +617,30 @@ def build_envelope(
 
 def encode_record(env: dict[str, Any]) -> bytes:
     """The canonical (RFC 8785) line of a record of plain JSON values, without newline; as
-    `record()` writes it (integers are written as they are: caller data has none beyond
-    ±(2^53-1), `record()` having made them strings)."""
-    return orjson.dumps(_exact(env, "record", False), option=SORT)
+    `record()` writes it, integers beyond ±(2^53-1) included (as decimal strings): a spilled
+    event written by an older version is merged as this version would have recorded it."""
+    return orjson.dumps(_exact(env, "record", True), option=SORT)
+
+
+def _numbers_as_text(value: Any) -> Any:
+    if value is None or type(value) is bool:
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return rfc8785.dumps(value).decode()
+    if isinstance(value, dict):
+        return {k: _numbers_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers_as_text(v) for v in value]
+    return value
+
+
+def event_identity(fields: dict[str, Any]) -> bytes:
+    """Bytes that are equal for the same event however a version wrote it down: every number as
+    its exact text, so a 0.1 spill entry ({"px": 1.0}, a bare 2**53+1) and the JCS line it was
+    journaled as ({"px": 1}, "9007199254740993") agree. Used to merge a spilled event once."""
+    return orjson.dumps(_numbers_as_text(fields), option=SORT)
 
 
 def is_canonical(line: bytes, parsed: Any) -> bool:

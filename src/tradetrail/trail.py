@@ -40,6 +40,7 @@ from .canonical import (
     TYPE_PATTERN,
     Prepared,
     encode_record,
+    event_identity,
     is_canonical,
     prepare,
 )
@@ -1635,7 +1636,12 @@ class Trail:
                 path.unlink()
             return True
         after = min(int(e.get("after_seq", 0)) for e in entries)
-        seen = self._journaled_since(after)
+        try:
+            seen = self._journaled_since(after)
+        except BaseException:
+            with self._held_lock:  # memory is their only copy: put them back before failing
+                self._held[:0] = held
+            raise
         todo: list[tuple[dict[str, Any], Receipt | None, dict[str, Any] | None]] = []
         keys = []
         for entry in entries:
@@ -1787,7 +1793,7 @@ def _caller_fields(record: dict[str, Any]) -> bytes:
     canonically: the same event id with the same content is the same event; with other content
     it is not. A digest, so that a large backlog's keys stay small in memory."""
     fields = {k: v for k, v in record.items() if k not in ("seq", "ts", "prev", "spill")}
-    return hashlib.sha256(orjson.dumps(fields, option=SORT)).digest()
+    return hashlib.sha256(event_identity(fields)).digest()
 
 
 def _after_fork_in_child() -> None:
