@@ -597,3 +597,34 @@ def test_context_takes_the_exact_path_like_data() -> None:
     line = prepared.line(b"0" * 64, 1, b"2026-01-01T00:00:00.000000Z")
     assert b'"context":{"f":1e+21,"g":0.1,"\xf0\x9f\x98\x80":2,"\xee\x80\x80":1}' in line
     assert jcs.canonicalize(orjson.loads(line)) == line
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"event_ts": "2024-13-45T99:99:99Z"}, "event_ts: '2024-13-45T99:99:99Z' is not a valid"),
+        ({"event_ts": "2024-02-30T00:00:00Z"}, "day is out of range"),
+        ({"event_ts": "2024-02-01T24:00:00Z"}, "time of day out of range"),
+        ({"event_ts": "2024-02-01T23:00:00+25:00"}, "offset out of range"),
+        ({"event_ts": 10**5000}, "event_ts: an integer of 16610 bits"),
+        ({"event_id": 10**5000}, "event_id: an integer of 16610 bits"),
+        ({"priority": 10**5000}, "priority: an integer of 16610 bits"),
+    ],
+)
+def test_bad_envelope_values_are_named_never_printed_whole(
+    fields: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        canonical.prepare("a.b", None, fields, None, 1 << 20)
+    assert str(caught.value).startswith(next(iter(fields)) + ": ")
+    assert words in str(caught.value)
+
+
+def test_a_leap_second_is_a_valid_event_ts() -> None:
+    prepared = canonical.prepare("a.b", None, {"event_ts": "2016-12-31T23:59:60Z"}, None, 1 << 20)
+    assert b'"event_ts":"2016-12-31T23:59:60Z"' in prepared.line(b"0" * 64, 0, b"t")
+
+
+def test_a_type_of_a_huge_integer_is_named() -> None:
+    with pytest.raises(ValueError, match=r"^type: an integer of 16610 bits is not a dotted"):
+        canonical.prepare(10**5000, None, {}, None, 1 << 20)

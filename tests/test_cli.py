@@ -420,6 +420,7 @@ def test_record_from_stdin(home: Path) -> None:
         ('{"type": "order.x", "data": {"px": 1e999999999}}', "data.px"),
         ('{"type": "order.x", "data": {"px": NaN}}', "NaN"),
         ('{"type": "order.x", "data": {"px": 1, "px": 2}}', "duplicate key 'px'"),
+        ('{"type": "order.x", "data": {"a": ' + "[" * 100000 + "]" * 100000 + "}}", "too deeply"),
     ],
 )
 def test_record_from_stdin_stops_at_a_bad_line(home: Path, bad: str, words: str) -> None:

@@ -327,6 +327,33 @@ def new_event_id() -> str:
     return str(uuid_utils.uuid7())
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as an error message shows it: never raising (Python refuses to print an int of
+    more than 4300 digits) and never huge."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"an integer of {value.bit_length()} bits"
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _calendar_problem(text: str) -> str | None:
+    """What is wrong with the fields of a string RFC3339_ANY matched (the regex only checks its
+    shape): month 13, day 45, hour 99, an offset of +25:00."""
+    try:
+        date.fromisoformat(text[:10])
+    except ValueError as exc:
+        return str(exc)
+    hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
+    if hour > 23 or minute > 59 or second > 60:  # 60: a leap second, which RFC 3339 allows
+        return "time of day out of range"
+    if text[-1] not in "Zz" and (int(text[-5:-3]) > 23 or int(text[-2:]) > 59):
+        return "offset out of range"
+    return None
+
+
 def _event_ts(value: Any) -> str:
     if isinstance(value, datetime):
         try:
@@ -336,13 +363,16 @@ def _event_ts(value: Any) -> str:
     if type(value) is int:
         if not 0 <= value < MAX_TS_NS:
             raise ValueError(
-                f"event_ts: {value} ns is outside 1970-01-01..9999-12-31 UTC "
+                f"event_ts: {shown(value)} ns is outside 1970-01-01..9999-12-31 UTC "
                 "(int event_ts is nanoseconds since the Unix epoch)"
             )
         return format_ns_precise(value)
     if isinstance(value, str):
         if not RFC3339_ANY.match(value):
-            raise ValueError(f"event_ts: {value!r} is not an RFC 3339 timestamp")
+            raise ValueError(f"event_ts: {shown(value)} is not an RFC 3339 timestamp")
+        problem = _calendar_problem(value)
+        if problem:
+            raise ValueError(f"event_ts: {shown(value)} is not a valid RFC 3339 time ({problem})")
         return value
     raise TypeError(
         "event_ts: expected an aware datetime, an RFC 3339 string or int nanoseconds, "
@@ -440,7 +470,7 @@ def prepare(
     if event_type not in _valid_types:
         if type(event_type) is not str or not TYPE_PATTERN.match(event_type):
             raise ValueError(
-                f"type: {event_type!r} is not a dotted lower-case event type "
+                f"type: {shown(event_type)} is not a dotted lower-case event type "
                 "such as 'order.accepted'"
             )
         if len(_valid_types) < 4096:
@@ -475,13 +505,13 @@ def prepare(
         elif name == "event_id":
             value = str(value) if isinstance(value, UUID | uuid_utils.UUID) else value
             if type(value) is not str or not EVENT_ID_PATTERN.match(value):
-                raise ValueError(f"event_id: {fields[name]!r} is not a lower-case UUID string")
+                raise ValueError(f"event_id: {shown(fields[name])} is not a lower-case UUID string")
             event_id = value
         elif name == "event_ts":
             value = _event_ts(value)
         elif name == "priority":
             if value not in PRIORITIES:
-                raise ValueError(f"priority: {value!r} is not one of {sorted(PRIORITIES)}")
+                raise ValueError(f"priority: {shown(value)} is not one of {sorted(PRIORITIES)}")
         elif name == "context":
             if not isinstance(value, Mapping):
                 raise TypeError(f"context: expected a mapping, got {type(value).__name__}")
@@ -617,9 +647,10 @@ def build_envelope(
 
 def encode_record(env: dict[str, Any]) -> bytes:
     """The canonical (RFC 8785) line of a record of plain JSON values, without newline; as
-    `record()` writes it, integers beyond ±(2^53-1) included (as decimal strings): a spilled
-    event written by an older version is merged as this version would have recorded it."""
-    return orjson.dumps(_exact(env, "record", True), option=SORT)
+    `record()` writes it. Integers are written as they are: an integer beyond ±(2^53-1) here is
+    a float JCS printed as one (`1e16`), which must stay a number; `record()` made caller
+    integers that large strings before they were ever encoded."""
+    return orjson.dumps(_exact(env, "record", False), option=SORT)
 
 
 def _numbers_as_text(value: Any) -> Any:

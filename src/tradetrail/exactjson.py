@@ -81,5 +81,7 @@ def loads_exact(text: str | bytes) -> Any:
         ) from None
     except ExactJSONError:
         raise
+    except RecursionError:
+        raise ExactJSONError("not accepted: JSON nested too deeply") from None
     except ValueError as exc:  # e.g. Python's own limit on integer digits
         raise ExactJSONError(f"not valid JSON: {exc}") from None
