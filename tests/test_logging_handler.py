@@ -389,3 +389,20 @@ def test_with_a_real_trail(open_trail: Callable[..., Any], home: Path, make_logg
     assert "schema_error" not in filled and "schema_error" not in started
     assert filled["context"] == {"message": "filled", "logger": log.name}
     assert len(filled["event_ts"]) == len("2024-03-01T12:00:00.000000Z")
+
+
+def test_a_message_that_cannot_be_formatted_still_records_the_event(
+    trail: CaptureTrail, make_logger: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`log.warning("%s %s", one)`: logging cannot format the line; the audit event is still
+    recorded (as asked), with the message and its arguments as text; no traceback."""
+    handler = AuditHandler(trail)
+    log = make_logger(handler)
+    log.warning(
+        "order %s accepted %s", "O-1", extra={"audit": {"type": "order.note", "order_id": "O-1"}}
+    )
+    assert handler.stats()["recorded"] == 1 and handler.stats()["failed"] == 0
+    event = trail.events[-1]
+    assert event.type == "order.note" and event.fields["order_id"] == "O-1"
+    assert "order %s accepted %s % ('O-1',) (not formatted" in event.context["message"]
+    assert "Traceback" not in capsys.readouterr().err

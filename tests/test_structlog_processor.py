@@ -299,3 +299,18 @@ def test_with_a_real_trail(open_trail: Callable[..., Any], home: Path, out: io.S
     assert record["type"] == "order.submitted"
     assert record["data"] == {"qty": "2", "side": "buy"}
     assert len(_lines(out)) == 2
+
+
+def test_a_message_whose_str_raises_still_records_the_event(trail: CaptureTrail) -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("broken __str__")
+
+        def __repr__(self) -> str:
+            return "<Unprintable>"
+
+    processor = AuditProcessor(trail)
+    out = processor(None, "info", {"event": Unprintable(), "audit": "order.note", "x": 1})
+    assert "audit_error" not in out
+    assert processor.stats()["recorded"] == 1
+    assert trail.events[-1].context["message"] == "<Unprintable>"

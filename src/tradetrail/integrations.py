@@ -19,7 +19,15 @@ from .canonical import encode_value
 from .errors import TrailClosedError
 from .events import DEFAULT_MODEL, EventModel
 
-__all__ = ["FALLBACK_TYPE", "LOG_TYPE", "AuditSink", "jsonable", "model_of"]
+__all__ = [
+    "FALLBACK_TYPE",
+    "LOG_TYPE",
+    "AuditSink",
+    "jsonable",
+    "log_message",
+    "message_text",
+    "model_of",
+]
 
 LOG_TYPE: Final = "log.record"
 FALLBACK_TYPE: Final = "log.fallback"
@@ -47,6 +55,25 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     if depth < 32 and isinstance(value, list | tuple):
         return [jsonable(v, depth + 1) for v in value]
     return _text(value)
+
+
+def message_text(message: Any) -> str:
+    """A log message as text, never raising: a broken `__str__` must not lose the event."""
+    if isinstance(message, str):
+        return message
+    try:
+        return str(message)
+    except Exception:
+        return _text(message)
+
+
+def log_message(record: logging.LogRecord) -> str:
+    """`record.getMessage()`, never raising: `log.info("%s %s", one)` must not lose the event;
+    the message and its arguments are then kept as their text."""
+    try:
+        return record.getMessage()
+    except Exception as exc:
+        return f"{_text(record.msg)} % {_text(record.args)} (not formatted: {exc})"
 
 
 def _text(value: Any) -> str:

@@ -36,7 +36,7 @@ from typing import Any, Final
 
 from .auditor import Recorder
 from .canonical import ENVELOPE_FIELDS
-from .integrations import LOG_TYPE, AuditSink
+from .integrations import LOG_TYPE, AuditSink, log_message
 from .timefmt import TimestampFormatter
 
 __all__ = ["AuditHandler", "install", "uninstall"]
@@ -91,6 +91,13 @@ class AuditHandler(logging.Handler):
             return
         guard.active = True
         try:
+            # what handleError records should reading the record's event itself fail
+            self._local.pending = (
+                LOG_TYPE,
+                None,
+                {"message": log_message(record), "logger": record.name},
+                {},
+            )
             event = self._local.pending = self._event_of(record)
             if event is not None:
                 self._sink.attempt(*event)
@@ -132,7 +139,7 @@ class AuditHandler(logging.Handler):
                 return None
             return self.default_type, self._log_data(record), None, self._fields(record, attrs)
         fields = self._fields(record, attrs)
-        context: dict[str, Any] = {"message": record.getMessage(), "logger": record.name}
+        context: dict[str, Any] = {"message": log_message(record), "logger": record.name}
         bound = fields.pop("context", None)
         if isinstance(bound, Mapping):
             context.update(bound)
@@ -175,7 +182,7 @@ class AuditHandler(logging.Handler):
     @staticmethod
     def _log_data(record: logging.LogRecord) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "message": record.getMessage(),
+            "message": log_message(record),
             "logger": record.name,
             "level": record.levelname,
         }

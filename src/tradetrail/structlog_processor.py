@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from .auditor import Recorder
 from .canonical import ENVELOPE_FIELDS, TYPE_PATTERN
-from .integrations import LOG_TYPE, AuditSink, model_of
+from .integrations import LOG_TYPE, AuditSink, message_text, model_of
 
 __all__ = ["STRUCTLOG_KEYS", "AuditProcessor"]
 
@@ -135,7 +135,7 @@ class AuditProcessor:
                 context[name] = value
         if message is not None and message != event_type:
             if names is not None and "message" in names and "message" not in data:
-                data["message"] = message if isinstance(message, str) else str(message)
+                data["message"] = message_text(message)
             else:
-                context.setdefault("message", message)
+                context.setdefault("message", message_text(message))
         return self._sink.record(event_type, data or None, context, fields)
