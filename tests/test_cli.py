@@ -106,6 +106,24 @@ def test_demo_never_touches_a_trail_it_did_not_make(home: Path, tmp_path: Path) 
     assert invoke("verify", "--home", home).exit_code == 0
 
 
+def test_demo_never_clears_its_directory_once_something_else_wrote_to_it(tmp_path: Path) -> None:
+    demo = tmp_path / "shared"
+    assert invoke("demo", "--events", 60, "--days", 1, "--home", demo).exit_code == 0
+    day = journal_files(demo)[0].name[6:14]
+    # the hinted commands (export, attest, snapshot) add tradetrail's own records: still a demo
+    day = f"{day[:4]}-{day[4:6]}-{day[6:]}"
+    assert invoke("export", "daily", "--home", demo, "--date", day).exit_code == 0
+    assert invoke("demo", "--events", 60, "--days", 1, "--home", demo).exit_code == 0
+    # a real record (the app pointed at the same TRADETRAIL_HOME): never cleared again
+    with tradetrail.open(demo) as trail:
+        seq = trail.record("order.accepted", None, order_id="REAL-1").wait(timeout=10)
+    message = assert_one_line_error(
+        invoke("demo", "--events", 60, "--home", demo), 2, "written to it since"
+    )
+    assert f"seq {seq} order.accepted" in message
+    assert any(r.get("order_id") == "REAL-1" for r in records(demo))
+
+
 def test_demo_hints_can_be_pasted_with_an_odd_home(tmp_path: Path) -> None:
     import shlex
 

@@ -42,7 +42,7 @@ from .auditor import Auditor, TrailAuditor
 from .context import bind
 from .errors import ConfigError
 from .events import BUILTIN_TYPES, EventData, EventModel
-from .journal import is_trail
+from .journal import is_trail, lines_from_seq
 from .logging_handler import AuditHandler
 from .trail import LOCK_FILE, Receipt, Trail, writer_lock
 from .trail import open as open_trail
@@ -103,10 +103,45 @@ class DemoHomeError(ConfigError):
     """The demo was pointed at a directory it did not make; it never clears or writes into one."""
 
 
+_OURS_AFTER: Final = ("compliance.", "config.snapshot")
+"""Records tradetrail's own commands add to a demo trail (the demo's hints run export, attest,
+snapshot): they do not make it anyone's real trail."""
+
+
+def _written_since(home: Path, size: int) -> str | None:
+    """The first record after the demo's last one that tradetrail's commands did not write
+    (e.g. `seq 5130 order.accepted`), or None."""
+    for _path, line in lines_from_seq(home, size):
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return "an unreadable line"
+        kind = record.get("type") if isinstance(record, dict) else None
+        if not isinstance(kind, str) or not kind.startswith(_OURS_AFTER):
+            return f"seq {record.get('seq')} {kind}" if isinstance(record, dict) else "a line"
+    return None
+
+
+def _mark(home: Path, size: int | None) -> None:
+    """The marker: the demo made this directory and left `size` records (None: still making)."""
+    note = "made by `tradetrail demo`: simulated records only; the demo may clear this directory"
+    body = orjson.dumps({"note": note, "size": size}, option=orjson.OPT_INDENT_2) + b"\n"
+    (home / DEMO_MARKER).write_bytes(body)
+
+
+def _marked_size(home: Path) -> int | None:
+    try:
+        size = orjson.loads((home / DEMO_MARKER).read_bytes()).get("size")
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return None
+    return size if isinstance(size, int) and size >= 0 else None
+
+
 def prepare_demo_home(home: Path, *, fresh: bool) -> None:
     """Make `home` ready for a simulation: a new directory marked as the demo's, or one the demo
-    made before (cleared when `fresh`, under the writer lock so no writer holds it meanwhile).
-    Refuses anything else: simulated records must never replace or join real ones."""
+    made before and nothing else wrote to since (cleared when `fresh`, under the writer lock so
+    no writer holds it meanwhile). Refuses anything else: simulated records must never replace
+    or join real ones, even in a directory that began as a demo."""
     if home.is_dir() and any(home.iterdir()):
         if not (home / DEMO_MARKER).is_file():
             what = "holds a trail" if is_trail(home) else "is not empty"
@@ -115,6 +150,13 @@ def prepare_demo_home(home: Path, *, fresh: bool) -> None:
                 "(pick another --home; the demo only clears directories it created)"
             )
         with writer_lock(home):  # TrailLockedError when a writer has it open
+            left = _marked_size(home)
+            foreign = _written_since(home, left) if left is not None else None
+            if foreign is not None:
+                raise DemoHomeError(
+                    f"{home} was made by the demo, but {foreign} was written to it since by "
+                    "something else; refusing to touch it (pick another --home)"
+                )
             if not fresh:
                 return
             for entry in list(home.iterdir()):
@@ -124,9 +166,7 @@ def prepare_demo_home(home: Path, *, fresh: bool) -> None:
                     entry.unlink()
     else:
         home.mkdir(parents=True, exist_ok=True)
-    (home / DEMO_MARKER).write_text(
-        "made by `tradetrail demo`: simulated records only; the demo may clear this directory\n"
-    )
+    _mark(home, None)
 
 
 DEMO_MODEL: Final = EventModel((*BUILTIN_TYPES, DemoSessionStarted, DemoSessionFinished))
@@ -1544,6 +1584,7 @@ def run_demo(
         trail.flush()
     finally:
         trail.close()
+        _mark(home, trail.size)  # what the demo left: records after it are not the demo's
     if progress is not None:
         progress(recorder.events)
     counts = dict(sorted(recorder.counts.items()))
