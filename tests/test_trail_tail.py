@@ -330,3 +330,21 @@ def test_a_rotation_keeps_the_clean_close_mark_valid(
     with pytest.raises(TrailCorruptError, match=rf"{DAY}:{lines[0]}"):
         open_trail()
     assert signed_state(home) == before
+
+
+def test_verify_names_a_forged_append_after_a_clean_close(
+    open_trail: Callable[..., Any], home: Path
+) -> None:
+    """Before any writer opens the trail again, verify already says it: the clean-close mark
+    is signed, so records beyond it are a fault at their file:line, not an unsigned tail."""
+    from tradetrail.verify import verify_trail
+
+    make_trail(open_trail)
+    assert verify_trail(home).ok
+    lines = forged_after(home, count=2)
+    report = verify_trail(home)
+    assert not report.ok
+    cause = report.faults[0]
+    assert (cause.file, cause.line, cause.seq) == (f"journal/{DAY}", lines[0], 20)
+    assert "follow the clean close at size 20" in cause.message
+    assert not any("prove nothing" in w for w in report.warnings)

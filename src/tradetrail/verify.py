@@ -22,6 +22,7 @@ import orjson
 
 from .canonical import EVENT_ID_PATTERN, SORT, TYPE_PATTERN, is_canonical
 from .checkpoint import Checkpoint, parse_checkpoint_body
+from .closemark import CLOSED_FILE, read_closed_mark, records_after_close
 from .errors import CheckpointError, ConfigError, JournalFormatError, NoteError, TileError
 from .journal import (
     FILE_PATTERN,
@@ -519,6 +520,15 @@ def verify_trail(
     keys = _KeyRing(home, vkeys, check)
     live = writer_running(home)
     wanted, newest, origin = _load_checkpoints(home, keys, check)
+    mark = None  # the signed clean-close mark: records beyond it were added after the close
+    if not live:
+        try:
+            mark = read_closed_mark(home, keys.keys, origin=origin)
+        except (NoteError, CheckpointError) as exc:
+            report.warnings.append(f"{exc} (the next writer sets it aside; it proves nothing)")
+        if mark is not None:
+            wanted.setdefault(mark.size, []).append((CLOSED_FILE, mark.root))
+    after_close_at: tuple[str, int] | None = None
     if newest is not None:
         report.latest_checkpoint = {
             "origin": newest.origin,
@@ -664,6 +674,8 @@ def verify_trail(
                 line = raw[:-1]
                 leaf = sha(b"\x00" + line).digest()
                 pos = frontier.size
+                if mark is not None and pos == mark.size:
+                    after_close_at = (rel, lineno)
                 try:
                     record = loads(line)
                 except orjson.JSONDecodeError as exc:
@@ -767,14 +779,19 @@ def verify_trail(
                 "trail rebuilds them"
             )
         )
+    if mark is not None and after_close_at is not None:
+        problem = records_after_close(mark, frontier.size)
+        if problem:
+            check.record(mark.size, problem, *after_close_at, mark.size)
     if newest is not None and newest.size <= frontier.size:
         _check_tiles_present(tiles_root, newest.size, check)
         unsigned = frontier.size - newest.size
-        if unsigned:
+        if unsigned and after_close_at is None:
             report.warnings.append(
                 f"{unsigned} record(s) after the latest signed checkpoint (size {newest.size}) "
                 "are not yet covered by any signature (normal while a writer runs or after a "
-                "crash; the next open signs them)"
+                "crash; until the next open checks their chain, seq, times and form and signs "
+                "them, they prove nothing)"
             )
     _check_checkpoint_history(home, frontier.size, day_ends, signed_at, keys, check)
     quarantine = home / "quarantine" / "quarantine.jsonl"
