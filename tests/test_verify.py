@@ -559,9 +559,11 @@ def test_rewritten_history_against_an_external_checkpoint(home: Path, tmp_path: 
     shutil.copy(home / "checkpoint", external)
     rechain_from(home, 150, lambda r: r["data"].update(qty="5000.5"))
     rebuild_tiles(home, stored_sizes(home))
-    # the attacker also throws away every stored checkpoint; only the auditor's copy is left
+    # the attacker also throws away every stored checkpoint (and the signed clean-close mark);
+    # only the auditor's copy is left
     shutil.rmtree(home / "checkpoints")
     (home / "checkpoint").unlink()
+    (home / "closed").unlink()
     # records without any checkpoint: a genuine trail always has checkpoints/0
     alone = run(home)
     assert not alone.ok
@@ -587,6 +589,7 @@ def truncate_to(home: Path, keep: int) -> None:
         if int(cp.name) > keep:
             cp.unlink()
     shutil.copy(home / "checkpoints" / str(max(stored_sizes(home))), home / "checkpoint")
+    (home / "closed").unlink(missing_ok=True)  # the signed clean-close mark names the size too
     for rel in tile_files(home):
         level, index, width = parse_tile_path(rel)
         if (index * TILE_WIDTH + width) << (TILE_HEIGHT * level) > keep:
@@ -613,6 +616,16 @@ def test_truncated_tail_held_against_an_external_checkpoint(
     code, out = cli_verify(home, "--checkpoint", str(external))
     assert code == 1 and out["faults"][0]["file"] == str(external)
     assert cli_verify(home)[0] == 0
+
+
+def test_truncation_is_caught_by_the_clean_close_mark_left_behind(home: Path) -> None:
+    """A forger who cleans up checkpoints and tiles but leaves `closed` is caught by it."""
+    closed = (home / "closed").read_bytes()
+    truncate_to(home, 250)
+    (home / "closed").write_bytes(closed)
+    report = run(home)
+    assert not report.ok
+    assert matching(report, "closed", None, None, f"covers {SIZE} records")
 
 
 def test_truncation_without_cleanup_is_caught_by_stored_checkpoints_and_tiles(
@@ -690,6 +703,7 @@ def test_rekeyed_trail_passes_its_own_key_but_not_the_original(home: Path, tmp_p
     original = tmp_path / "original.vkey"
     shutil.copy(home / "trail.vkey", original)
     rekey(home)
+    (home / "closed").unlink(missing_ok=True)  # signed by the original key: the forger drops it
     mine = run(home)
     assert mine.ok, mine.faults  # a perfect forgery as far as the trail itself can tell
     report = run(home, vkeys=[read_vkey(original)])
@@ -853,6 +867,7 @@ def test_records_after_the_latest_checkpoint_are_pointed_out(home: Path) -> None
     rec.update(seq=SIZE, prev=leaf(last).hex(), event_id="01a2080c-bf44-7104-a61b-000000000000")
     with open(path, "ab") as fh:
         fh.write(canonical(rec) + b"\n")
+    (home / "closed").unlink()  # a writer that crashes leaves no clean-close mark
     report = run(home)
     assert report.ok and report.size == SIZE + 1  # not a fault: a crash can leave this too
     assert any("300" in w and "checkpoint" in w for w in report.warnings + report.notes)
@@ -919,6 +934,7 @@ def test_tiles_of_the_unsigned_tail_missing_are_warnings(home: Path) -> None:
     shutil.rmtree(home / "tiles" / "tile" / "0" / "001.p")  # partial tiles of 280 and 300
     (home / "tiles" / "tile" / "1" / "000.p" / "1").unlink()
     (home / "tiles" / "tile" / "0" / "000").unlink()  # covers records up to 256 > 240
+    (home / "closed").unlink()  # a writer that crashes leaves no clean-close mark
     report = run(home)
     assert report.ok, report.faults
     assert any("not written yet" in w and "reopening" in w for w in report.warnings)

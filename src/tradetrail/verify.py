@@ -526,8 +526,8 @@ def verify_trail(
             mark = read_closed_mark(home, keys.keys, origin=origin)
         except (NoteError, CheckpointError) as exc:
             report.warnings.append(f"{exc} (the next writer sets it aside; it proves nothing)")
-        if mark is not None:
-            wanted.setdefault(mark.size, []).append((CLOSED_FILE, mark.root))
+        if mark is not None and mark.size not in wanted:  # its checkpoint was deleted
+            wanted[mark.size] = [(CLOSED_FILE, mark.root)]
     after_close_at: tuple[str, int] | None = None
     if newest is not None:
         report.latest_checkpoint = {
@@ -781,7 +781,13 @@ def verify_trail(
         )
     if mark is not None and after_close_at is not None:
         problem = records_after_close(mark, frontier.size)
-        if problem:
+        earlier = any(
+            r.kind in ("record", "link") and r.pos is not None and r.pos < mark.size
+            for r in check.raw
+        )
+        if problem and earlier:  # e.g. a duplicated line: the extra record is its consequence
+            check.derived(problem, CLOSED_FILE, 0, mark.size)
+        elif problem:
             check.record(mark.size, problem, *after_close_at, mark.size)
     if newest is not None and newest.size <= frontier.size:
         _check_tiles_present(tiles_root, newest.size, check)
