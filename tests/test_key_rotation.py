@@ -268,3 +268,25 @@ def test_a_checkpoint_signed_outside_its_keys_range_is_a_fault(rotated: dict[str
     assert any(
         "checkpoints/8" in str(f) and "not valid at that size" in str(f) for f in report.faults
     )
+
+
+def test_a_day_sealed_before_rotations_is_exported_reported_and_verified(
+    rotated: dict[str, Any],
+) -> None:
+    """Day 1 was sealed under the second key (its checkpoints span two keys); after a later
+    rotation the pack is still made, and verifies with the key history given as --vkey."""
+    home: Path = rotated["home"]
+    day = "2026-01-01"
+    runner = CliRunner()
+    env = {"TRADETRAIL_SIGNING_KEY": rotated["keys"][2].skey()}
+    made = runner.invoke(main, ["export", "daily", "--home", str(home), "--date", day], env=env)
+    assert made.exit_code == 0, made.output
+    pack = home / "exports" / "daily" / day
+    history = runner.invoke(main, ["verify-pack", str(pack), "--vkey", str(home / "trail.vkeys")])
+    assert history.exit_code == 0, history.output
+    current = runner.invoke(main, ["verify-pack", str(pack), "--vkey", str(home / "trail.vkey")])
+    assert current.exit_code == 1 and "--vkey trail.vkeys" in current.output
+    report = runner.invoke(
+        main, ["report", "daily", "--home", str(home), "--date", day, "--format", "md"]
+    )
+    assert report.exit_code == 0 and "(signature verified)" in report.output

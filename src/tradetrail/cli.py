@@ -24,9 +24,9 @@ from . import __version__
 from .canonical import SORT
 from .checkpoint import open_checkpoint
 from .config import DEFAULT_HOME, check_origin
-from .errors import ConfigError, ProofError, TradetrailError, TrailLockedError
+from .errors import ConfigError, NoteError, ProofError, TradetrailError, TrailLockedError
 from .journal import journal_files
-from .keys import VKEY_FILE, parse_verifier, read_vkey, write_private
+from .keys import VKEY_FILE, read_vkey, write_private
 from .note import Signer, Verifier
 
 if TYPE_CHECKING:
@@ -130,13 +130,24 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
 
 
 def load_verifiers(vkeys: tuple[str, ...]) -> list[Verifier] | None:
-    """--vkey values are verifier-key text or files holding it."""
+    """--vkey values are verifier-key text, files holding it, or a key history (trail.vkeys:
+    every key whose rotation verifies, so a pack or checkpoint of before a rotation checks)."""
+    from .keyhistory import KeyHistory, parse_key_spec, trusted_spans
+
     if not vkeys:
         return None
+    found: list[Verifier] = []
     try:
-        return [parse_verifier(spec, "--vkey") for spec in vkeys]
-    except ConfigError as exc:
+        for spec in vkeys:
+            key = parse_key_spec(spec, "--vkey")
+            if isinstance(key, KeyHistory):
+                spans = trusted_spans([], key, f"--vkey {spec}") or []
+                found.extend(span.verifier for span in spans)
+            else:
+                found.append(key)
+    except (ConfigError, NoteError) as exc:
         fail(str(exc))
+    return list(dict.fromkeys(found))
 
 
 def _silence_stdout() -> None:

@@ -289,3 +289,16 @@ def read_history(home: Path) -> KeyHistory | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     return KeyHistory.parse(text, str(path))
+
+
+def trail_keys(home: Path) -> list[Verifier]:
+    """Every key a checkpoint of the trail at `home` may be signed by: its current key
+    (trail.vkey) and, after rotations, each earlier key joined to it by verified rotations.
+    Exports, reports and proofs open old checkpoints with these."""
+    from .keys import VKEY_FILE, read_vkey
+
+    current = read_vkey(Path(home) / VKEY_FILE)
+    history = read_history(home)
+    if history is None:
+        return [current]
+    return [span.verifier for span in history.trusted([current])] or [current]

@@ -18,8 +18,7 @@ from .errors import (
     TileError,
 )
 from .journal import journal_files, lines_from_seq, record_seq, tail_lines
-from .keyhistory import KeyHistory, KeySpan, trusted_spans
-from .keys import VKEY_FILE, read_vkey
+from .keyhistory import KeyHistory, KeySpan, trail_keys, trusted_spans
 from .merkle import (
     EMPTY_ROOT,
     consistency_proof,
@@ -40,7 +39,7 @@ def _latest(home: Path) -> tuple[Checkpoint, str]:
     except FileNotFoundError:
         raise ConfigError(f"{home} has no signed checkpoint yet (no {path})") from None
     try:
-        return open_checkpoint(text, [read_vkey(home / VKEY_FILE)]), text
+        return open_checkpoint(text, trail_keys(home)), text
     except (NoteError, CheckpointError) as exc:
         raise ProofError(f"{path} does not verify: {exc}") from None
 

@@ -516,7 +516,11 @@ def _check_checkpoint(ctx: _Context, proofs: dict[str, Any] | None) -> Checkpoin
     except FileNotFoundError:
         pass  # reported as missing
     except (UnicodeDecodeError, NoteError, CheckpointError) as exc:
-        fault(CHECKPOINT_FILE, f"does not verify with the given key(s): {exc}")
+        fault(
+            CHECKPOINT_FILE,
+            f"does not verify with the given key(s): {exc} (if the trail's key was rotated "
+            "since this day was sealed, give its key history: --vkey trail.vkeys)",
+        )
     if checkpoint is not None and (
         checkpoint.size != said["size"] or checkpoint.root.hex() != said["root"]
     ):

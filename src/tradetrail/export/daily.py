@@ -62,6 +62,7 @@ from ..journal import (
     tail_lines,
     torn_tail,
 )
+from ..keyhistory import trail_keys
 from ..keys import DEFAULT_KEY_FILE, VKEY_FILE, load_or_create_signer, read_vkey
 from ..merkle import EMPTY_ROOT, subtree_decomposition
 from ..note import Signer, Verifier, parse_note, sign_note
@@ -1277,6 +1278,7 @@ def export_daily(
     if not before_trail:
         check_not_before_trail(home, day)
     vkey = read_vkey(home / VKEY_FILE)
+    keys = trail_keys(home)  # a day sealed before a key rotation is signed by an earlier key
     compact = day.replace("-", "")
     if not (home / JOURNAL_DIR / day_file_name(compact)).exists() and any(
         gone.day == compact for gone in pruned_days(home)
@@ -1308,7 +1310,7 @@ def export_daily(
         cp_text = cp_path.read_text(encoding="utf-8")
         at_seal = False
     try:
-        checkpoint = open_checkpoint(cp_text, [vkey])
+        checkpoint = open_checkpoint(cp_text, keys)
     except (NoteError, ValueError) as exc:
         raise TrailCorruptError(f"the checkpoint covering {day} does not verify: {exc}") from None
     size = checkpoint.size
@@ -1323,7 +1325,7 @@ def export_daily(
     if bounds.start > 0:
         prev = covering_checkpoint(home, bounds.start)
         if prev is not None and prev[0] <= size:
-            previous = open_checkpoint(prev[1], [vkey])
+            previous = open_checkpoint(prev[1], keys)
             previous_size = previous.size
     origin = checkpoint.origin
     signer = resolve_signer(home, signing_key, origin)

@@ -50,6 +50,7 @@ from ..index import (
     update_index,
 )
 from ..journal import JOURNAL_DIR, day_file_name, pruned_days
+from ..keyhistory import trail_keys
 from ..keys import VKEY_FILE, read_vkey
 from ..merkle import inclusion_proof, leaf_hash
 from ..note import Verifier, parse_note, sign_note
@@ -273,7 +274,7 @@ def export_exam(
 
     last = packs[-1]
     cp_text = (last / CHECKPOINT_FILE).read_text(encoding="utf-8")
-    checkpoint = open_checkpoint(cp_text, [vkey])
+    checkpoint = open_checkpoint(cp_text, trail_keys(home))
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as scratch:
         return _package(

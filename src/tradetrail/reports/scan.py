@@ -17,6 +17,7 @@ import orjson
 from ..checkpoint import open_checkpoint
 from ..errors import CheckpointError, JournalFormatError, NoteError
 from ..journal import JOURNAL_DIR, day_file_name, iter_lines, pruned_days
+from ..keyhistory import trail_keys
 from ..keys import VKEY_FILE, read_vkey
 from .model import CheckpointInfo, Header, ReportError
 
@@ -180,7 +181,7 @@ def header(home: Path, scan: Scan, start: str, end: str) -> Header:
             verified = False
             if verifier is not None:
                 try:
-                    cp = open_checkpoint(text, [verifier])
+                    cp = open_checkpoint(text, trail_keys(home))
                 except (NoteError, CheckpointError):
                     pass
                 else:
