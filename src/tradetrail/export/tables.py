@@ -503,22 +503,23 @@ def micro(text: str) -> str:
     return f"{head}.{((fraction or '') + '000000')[:6]}{zone}"
 
 
+_PLAIN_DECIMAL: Final = re.compile(r"[+-]?[0-9]+(?:\.([0-9]+))?")
+
+
 def _scale(text: str) -> int:
     """The number of fraction digits of a plain decimal (sign, digits, optional fraction); -1
     for anything else (an exponent, a word), which is left as it is."""
-    point = text.find(".")
-    whole = text if point < 0 else text[:point]
-    digits = whole[1:] if whole[:1] in ("+", "-") else whole
-    if not (text.isascii() and digits.isdigit()):
+    match = _PLAIN_DECIMAL.fullmatch(text)
+    if match is None:
         return -1
-    if point < 0:
-        return 0
-    fraction = text[point + 1 :]
-    return len(fraction) if fraction.isdigit() else -1
+    return len(match.group(1) or "")
 
 
 def pad(text: str, scale: int) -> str:
     """A plain decimal with zeros added to `scale` fraction digits; the value is unchanged."""
+    point = text.find(".")
+    if point >= 0 and len(text) - point - 1 >= scale:
+        return text  # as many fraction digits already (or not a plain decimal): as it is
     have = _scale(text)
     if have < 0 or have >= scale:
         return text
@@ -560,10 +561,16 @@ class _ShapedCsvTable:
         scales = self._scales
         for i in self._decimals:
             value = values[i]
-            if value.__class__ is str and value:
-                scale = _scale(value)
-                if scale > scales.get((i, key), 0):
-                    scales[(i, key)] = scale
+            if value.__class__ is str:
+                # Only a value with more digits after its point than the scale so far can
+                # raise it (a value without a point has scale 0 or none), so only such a value
+                # is checked for being a plain decimal.
+                best = scales.get((i, key), 0)
+                point = value.find(".")
+                if point >= 0 and len(value) - point - 1 > best:
+                    scale = _scale(value)
+                    if scale > best:
+                        scales[(i, key)] = scale
         self._rows.append(values)
         if len(self._rows) >= 4096:
             self._spill_rows()
@@ -584,21 +591,29 @@ class _ShapedCsvTable:
             yield orjson.loads(line)
 
     def close(self) -> FileInfo:
-        scales, decimals, group, add = self._scales, self._decimals, self._group, self._table.add
+        add, group, padding = self._table.add, self._group, self._padding()
         try:
             for rows in self._batches():
                 for row in rows:
                     value = row[group]
                     key = value if value.__class__ is str else cell(value)
-                    for i in decimals:
-                        scale = scales.get((i, key), 0)
-                        if scale and row[i].__class__ is str:
+                    for i, scale in padding.get(key, ()):
+                        if row[i].__class__ is str:
                             row[i] = pad(row[i], scale)
                     add(row)
         finally:
             if self._spill is not None:
                 self._spill.close()
         return self._table.close()
+
+    def _padding(self) -> dict[str, list[tuple[int, int]]]:
+        """For each group, the (column, scale) pairs its rows are padded to: a group whose
+        values all have no fraction digits needs none."""
+        padding: dict[str, list[tuple[int, int]]] = {}
+        for (i, key), scale in self._scales.items():
+            if scale:
+                padding.setdefault(key, []).append((i, scale))
+        return padding
 
     def abort(self) -> None:
         if self._spill is not None:
@@ -964,6 +979,7 @@ class DayTables:
         self._join = version >= 3
         self._order_facts: dict[str, _OrderFacts] = {}
         self._instruments: dict[str, dict[str, Any]] = {}
+        self._settlements: dict[tuple[str, str], str] = {}
         for line in prior:
             try:
                 rec = orjson.loads(line)
@@ -1245,6 +1261,7 @@ class DayTables:
         data = rec.get("data")
         if type(symbol) is str and type(data) is dict:
             self._instruments[symbol] = data
+            self._settlements = {k: v for k, v in self._settlements.items() if k[0] != symbol}
 
     def _joined_row(
         self,
@@ -1268,7 +1285,7 @@ class DayTables:
             order = _NO_ORDER
         symbol = get("symbol") or order.symbol
         instrument = self._instruments.get(symbol, _NO_FACTS) if type(symbol) is str else {}
-        settlement = dget("settlement_date") or _settlement_date(trade_date, instrument)
+        settlement = dget("settlement_date") or self._settlement(symbol, trade_date, instrument)
         self._blotter_row(
             [
                 trade_date,
@@ -1296,6 +1313,17 @@ class DayTables:
                 get("ts", ""),
             ]
         )
+
+    def _settlement(self, symbol: Any, trade_date: Any, instrument: dict[str, Any]) -> str:
+        """`_settlement_date`, worked out once per instrument and trade date (a day's
+        executions share a few of each); `_instrument` forgets a redefined symbol's dates."""
+        if type(symbol) is not str or type(trade_date) is not str:
+            return _settlement_date(trade_date, instrument)
+        key = (symbol, trade_date)
+        found = self._settlements.get(key)
+        if found is None:
+            found = self._settlements[key] = _settlement_date(trade_date, instrument)
+        return found
 
     def _new_execution(self, rec: dict[str, Any], execution_id: Any) -> bool:
         """False for an execution already on the blotter: one execution reported twice (a
