@@ -28,7 +28,14 @@ from tradetrail.cli import main
 from tradetrail.demo import run_demo
 from tradetrail.export import PackError, export_daily
 from tradetrail.export.daily import CHECK_SCRIPT, FORMAT
-from tradetrail.export.tables import CSV_COLUMNS, exact_product, micro, neutralise, pad
+from tradetrail.export.tables import (
+    CSV_COLUMNS,
+    DayTables,
+    exact_product,
+    micro,
+    neutralise,
+    pad,
+)
 from tradetrail.keys import VKEY_FILE, read_vkey
 from tradetrail.note import open_note
 from tradetrail.proofs import verify_proof_json
@@ -975,3 +982,35 @@ def test_an_existing_format_2_pack_is_kept_and_verifies(tmp_path: Path) -> None:
     assert all(r["client_order_id"] == "" for r in old)
     assert all(r["client_order_id"].startswith("C-") and r["currency"] == "USD" for r in new)
     assert verify_pack(fresh.path, [read_vkey(home / VKEY_FILE)]).ok
+
+
+def _line(seq: int, kind: str, symbol: str, data: dict[str, Any], **envelope: Any) -> bytes:
+    record = {"seq": seq, "ts": "2024-03-04T09:00:00Z", "type": kind, "symbol": symbol}
+    return orjson.dumps({**record, **envelope, "data": data}, option=orjson.OPT_SORT_KEYS)
+
+
+def test_format_3_tables_pad_every_waiting_row_and_follow_a_redefined_instrument(
+    tmp_path: Path,
+) -> None:
+    """Rows wait (in a temporary file beyond a few thousand) until the day's scales are known:
+    a scale raised by the day's last row pads the first; an instrument defined again during
+    the day settles the executions after it by its new cycle."""
+    fills = ["5", "1.5", "1.2.3", "1.5E-7", "-2.25", *(f"{n}.1" for n in range(5000)), "7.125"]
+    lines = [_line(1, "instrument.defined", "SAP", {"settlement_days": 1})]
+    for n, qty in enumerate(fills, start=2):
+        if n == 4000:
+            lines.append(_line(n, "instrument.defined", "SAP", {"settlement_days": 3}))
+            continue
+        data = {"fill_qty": qty, "fill_price": "10", "trade_id": f"T-{n}"}
+        lines.append(_line(n, "order.filled", "SAP", data, order_id=f"O-{n}"))
+    tables = DayTables(tmp_path, "2024-03-04")
+    tables.add_lines(lines)
+    tables.finish()
+    got = rows(tmp_path / "fills.csv")
+    want = [pad(q, 3) for n, q in enumerate(fills, start=2) if n != 4000]
+    assert [r["fill_qty"] for r in got] == want
+    assert want[:5] == ["5.000", "1.500", "1.2.3", "1.5E-7", "-2.250"]
+    blotter = rows(tmp_path / "blotter.csv")
+    assert [r["quantity"] for r in blotter] == want
+    settled = [(int(r["seq"]) > 4000, r["settlement_date"]) for r in blotter]
+    assert set(settled) == {(False, "2024-03-05"), (True, "2024-03-07")}
