@@ -4,12 +4,14 @@
     python bench/tables.py --save bench/results/tables-ref   # keep the files as a reference
     python bench/tables.py --check bench/results/tables-ref  # compare bytes with it
     python bench/tables.py --profile 3                    # cProfile one format-3 build
+    python bench/tables.py --against /tmp/tables_old.py   # also time a saved copy, interleaved
 
 The demo day is built once (fixed today and seed) in bench/results/tables-demo-<N>/; the
 journal lines are read into memory, then each pack format's tables are built in turn, the
 formats interleaved so that a busy machine slows them alike. Only the tables are timed: no
 Merkle tree, no checkpoint, no manifest. `--save`/`--check` write every format's files to a
-directory so an optimisation can be shown to change no output byte.
+directory so an optimisation can be shown to change no output byte, and `--against` times a
+copy of tables.py from before a change (it imports nothing of tradetrail) in the same run.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from __future__ import annotations
 import argparse
 import cProfile
 import filecmp
+import importlib.util
 import pstats
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tradetrail.demo import run_demo
 from tradetrail.export.tables import PACK_VERSIONS, DayTables
@@ -44,10 +49,10 @@ def demo_lines(events: int, seed: int) -> list[bytes]:
     return day_file.read_bytes().splitlines(keepends=True)
 
 
-def build(lines: list[bytes], version: int, out: Path | None) -> float:
+def build(lines: list[bytes], version: int, out: Path | None, maker: Any = DayTables) -> float:
     """Seconds to build the day's tables of one format (written to `out`, or only hashed)."""
     t0 = time.perf_counter()
-    tables = DayTables(out, DAY, version=version)
+    tables = maker(out, DAY, version=version)
     tables.add_lines(lines)
     tables.finish()
     return time.perf_counter() - t0
@@ -87,6 +92,7 @@ def main() -> None:
     parser.add_argument("--save", type=Path, help="write every format's files here")
     parser.add_argument("--check", type=Path, help="compare every format's files with these")
     parser.add_argument("--profile", type=int, choices=PACK_VERSIONS, help="cProfile a build")
+    parser.add_argument("--against", type=Path, help="a copy of tables.py to time as well")
     args = parser.parse_args()
     lines = demo_lines(args.events, args.seed)
     print(f"{len(lines):,} journal lines of {DAY}")
@@ -100,14 +106,25 @@ def main() -> None:
         profile.runcall(build, lines, args.profile, None)
         pstats.Stats(profile).sort_stats("tottime").print_stats(15)
         return
-    times: dict[int, list[float]] = {v: [] for v in PACK_VERSIONS}
-    build(lines, 3, None)  # warm up
+    makers: dict[str, Any] = {"": DayTables}
+    if args.against:
+        spec = importlib.util.spec_from_file_location("tables_against", args.against)
+        assert spec is not None and spec.loader is not None
+        module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        makers = {f" ({args.against.name})": module.DayTables, " (this tree)": DayTables}
+    times: dict[tuple[str, int], list[float]] = {
+        (label, v): [] for label in makers for v in PACK_VERSIONS
+    }
+    for maker in makers.values():
+        build(lines, 3, None, maker)  # warm up
     for _ in range(max(5, args.repeat)):
-        for version in PACK_VERSIONS:
-            times[version].append(build(lines, version, None))
-    for version, got in times.items():
+        for label, maker in makers.items():
+            for version in PACK_VERSIONS:
+                times[(label, version)].append(build(lines, version, None, maker))
+    for (label, version), got in times.items():
         print(
-            f"format {version}: median {statistics.median(got):.3f} s "
+            f"format {version}{label}: median {statistics.median(got):.3f} s "
             f"(min {min(got):.3f}, max {max(got):.3f}, n={len(got)}), "
             f"{len(lines) / statistics.median(got):,.0f} lines/s"
         )
