@@ -532,7 +532,7 @@ class _ShapedCsvTable:
     any of the group's values has in that column. The scale is known only at the end of the
     day, so rows wait, in a temporary file beyond a few thousand: memory stays flat."""
 
-    __slots__ = ("_decimals", "_group", "_rows", "_scales", "_spill", "_table", "_times", "sink")
+    __slots__ = ("_decimals", "_digits", "_group", "_rows", "_spill", "_table", "_times", "sink")
 
     def __init__(
         self,
@@ -547,7 +547,8 @@ class _ShapedCsvTable:
         self._times = tuple(columns.index(c) for c in times)
         self._decimals = tuple(columns.index(c) for c in decimals)
         self._group = columns.index(group)
-        self._scales: dict[tuple[int, str], int] = {}
+        # (decimal column, group): [its scale, the fewest digits after a point of its values]
+        self._digits: dict[tuple[int, str], list[int]] = {}
         self._rows: list[list[Any]] = []
         self._spill: IO[bytes] | None = None
 
@@ -558,19 +559,23 @@ class _ShapedCsvTable:
                 values[i] = micro(value)
         group = values[self._group]
         key = group if group.__class__ is str else cell(group)
-        scales = self._scales
+        digits = self._digits
         for i in self._decimals:
             value = values[i]
-            if value.__class__ is str:
-                # Only a value with more digits after its point than the scale so far can
-                # raise it (a value without a point has scale 0 or none), so only such a value
-                # is checked for being a plain decimal.
-                best = scales.get((i, key), 0)
+            if value.__class__ is str and value:
                 point = value.find(".")
-                if point >= 0 and len(value) - point - 1 > best:
+                after = len(value) - point - 1 if point >= 0 else 0  # digits after the point
+                seen = digits.get((i, key))
+                if seen is None:
+                    seen = digits[(i, key)] = [0, after]
+                # Only a value with more digits after its point than the scale so far can
+                # raise it, so only such a value is checked for being a plain decimal.
+                if after > seen[0]:
                     scale = _scale(value)
-                    if scale > best:
-                        scales[(i, key)] = scale
+                    if scale > seen[0]:
+                        seen[0] = scale
+                if after < seen[1]:
+                    seen[1] = after
         self._rows.append(values)
         if len(self._rows) >= 4096:
             self._spill_rows()
@@ -607,11 +612,12 @@ class _ShapedCsvTable:
         return self._table.close()
 
     def _padding(self) -> dict[str, list[tuple[int, int]]]:
-        """For each group, the (column, scale) pairs its rows are padded to: a group whose
-        values all have no fraction digits needs none."""
+        """For each group, the (column, scale) pairs its rows are padded to: only the columns
+        where a value has fewer digits after its point than the scale (a value with as many
+        or more is left as it is by `pad`)."""
         padding: dict[str, list[tuple[int, int]]] = {}
-        for (i, key), scale in self._scales.items():
-            if scale:
+        for (i, key), (scale, fewest) in self._digits.items():
+            if fewest < scale:
                 padding.setdefault(key, []).append((i, scale))
         return padding
 
