@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tradetrail.canonical import is_canonical
+from tradetrail.core.canonical import is_canonical
 
 ENV_VARS = (
     "TRADETRAIL_HOME",
@@ -142,10 +142,10 @@ def check_chain(home: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def verify_ok() -> Callable[..., Any]:
-    """`verify_ok(home, **kw)` runs tradetrail.verify.verify_trail and asserts it passes."""
+    """`verify_ok(home, **kw)` runs tradetrail.verify.trail.verify_trail and asserts it passes."""
 
     def _verify(home: Path, **kw: Any) -> Any:
-        from tradetrail.verify import verify_trail
+        from tradetrail.verify.trail import verify_trail
 
         report = verify_trail(home, **kw)
         assert report.ok, "verify failed:\n" + "\n".join(

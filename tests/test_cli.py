@@ -18,11 +18,11 @@ from click.testing import CliRunner, Result
 
 import tradetrail
 from conftest import console_script
-from tradetrail.checkpoint import open_checkpoint
 from tradetrail.cli import main
-from tradetrail.journal import journal_files
-from tradetrail.keys import read_vkey
-from tradetrail.note import Signer, Verifier
+from tradetrail.core.checkpoint import open_checkpoint
+from tradetrail.core.note import Signer, Verifier
+from tradetrail.store.journal import journal_files
+from tradetrail.store.keys import read_vkey
 
 ORIGIN = "trail.example.com/cli-desk"
 
@@ -336,7 +336,7 @@ def test_ctrl_c_exits_130_not_the_fault_code(home: Path, monkeypatch: pytest.Mon
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sys.modules["tradetrail.verify"], "verify_trail", interrupted)
+    monkeypatch.setattr(sys.modules["tradetrail.verify.trail"], "verify_trail", interrupted)
     result = invoke("verify", "--home", home)
     assert result.exit_code == 130
     assert "interrupted" in result.stderr and "Traceback" not in result.output
@@ -704,7 +704,7 @@ def test_console_demo(tmp_path: Path) -> None:
 
 
 def test_schema_command_prints_every_type_and_one_type() -> None:
-    from tradetrail.events import DEFAULT_MODEL
+    from tradetrail.model.events import DEFAULT_MODEL
 
     listed = invoke("schema", "--list")
     assert listed.exit_code == 0
@@ -724,12 +724,12 @@ def test_schema_command_prints_every_type_and_one_type() -> None:
     "module",
     [
         "cli",
-        "cli_export",
-        "cli_search",
-        "cli_snapshot",
-        "cli_attest",
-        "cli_report",
-        "cli_retention",
+        "cli.export",
+        "cli.search",
+        "cli.snapshot",
+        "cli.attest",
+        "cli.report",
+        "cli.retention",
     ],
 )
 def test_every_command_module_can_be_imported_first(module: str) -> None:

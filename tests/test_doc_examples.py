@@ -31,7 +31,7 @@ from click.testing import CliRunner
 
 import tradetrail
 from tradetrail.cli import main
-from tradetrail.cli_snapshot import SnapshotGroup
+from tradetrail.cli.snapshot import SnapshotGroup
 from tradetrail.demo import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]

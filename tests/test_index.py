@@ -375,7 +375,7 @@ def test_cli_search_outputs(demo_home: Path) -> None:
 
 
 def test_cli_search_with_proofs_that_verify(demo_home: Path) -> None:
-    from tradetrail.proofs import verify_proof_json
+    from tradetrail.store.proofs import verify_proof_json
 
     result = run(
         "search", "--home", str(demo_home), "--type", "config.changed", "--json", "--proof"
@@ -385,7 +385,7 @@ def test_cli_search_with_proofs_that_verify(demo_home: Path) -> None:
         hit = orjson.loads(raw)
         proof = hit["inclusion_proof"]
         assert proof["leaf_index"] == hit["seq"]
-        verify_proof_json(proof, [tradetrail.keys.read_vkey(demo_home / "trail.vkey")])
+        verify_proof_json(proof, [tradetrail.store.keys.read_vkey(demo_home / "trail.vkey")])
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
-import tradetrail.cli_report  # noqa: F401 - registers `tradetrail report`
+import tradetrail.cli.report  # noqa: F401 - registers `tradetrail report`
 from conftest import SimClock
 from tradetrail.cli import main
 from tradetrail.demo import run_demo
@@ -195,7 +195,7 @@ def test_same_bytes_in_a_fresh_process(demo: Path) -> None:
 
 def test_importing_tradetrail_does_not_import_matplotlib() -> None:
     code = (
-        "import sys, tradetrail, tradetrail.reports, tradetrail.cli_report\n"
+        "import sys, tradetrail, tradetrail.reports, tradetrail.cli.report\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported eagerly'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

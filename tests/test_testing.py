@@ -1,4 +1,5 @@
-"""tradetrail.testing: capture validates like a real trail, stores the stored form, finds
+"""tradetrail.integrations.testing: capture validates like a real trail, stores the stored form,
+finds
 events; the audit_events fixture as users import it."""
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from typing import Any
 import pytest
 
 from conftest import journal_records
-from tradetrail.auditor import TrailAuditor
-from tradetrail.context import bind
 from tradetrail.errors import TrailClosedError
-from tradetrail.testing import (
+from tradetrail.integrations.auditor import TrailAuditor
+from tradetrail.integrations.testing import (
     CapturedEvent,
     CapturedEvents,
     CapturedReceipt,
@@ -25,6 +25,7 @@ from tradetrail.testing import (
     audit_events,  # noqa: F401 - the fixture, imported as users do in their conftest.py
     capture,
 )
+from tradetrail.model.context import bind
 
 
 def test_capture_yields_events_with_a_trail_and_an_auditor() -> None:

@@ -15,11 +15,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-# Loaded eagerly (a few ms: it needs little beyond what trail loads) so that the name
-# `tradetrail.verify` stays the function below: importing the submodule later would rebind it.
-from . import verify as _verify_module
-from .config import Durability
-from .context import bind
+from .core.note import Verifier
 from .errors import (
     CheckpointError,
     ConfigError,
@@ -34,12 +30,17 @@ from .errors import (
     TrailLockedError,
     TrailNotFoundError,
 )
-from .keyhistory import KeyHistory
-from .note import Verifier
-from .trail import Receipt, Trail, open
+from .model.context import bind
+from .store.keyhistory import KeyHistory
+
+# Loaded eagerly (a few ms: it needs little beyond what trail loads) so that the name
+# `tradetrail.verify` stays the function below: importing the submodule later would rebind it.
+from .verify import trail as _verify_module
+from .writer.config import Durability
+from .writer.trail import Receipt, Trail, open
 
 if TYPE_CHECKING:
-    from .verify import VerifyReport
+    from .verify.trail import VerifyReport
 
 __version__ = "0.1.0"
 
@@ -84,7 +85,7 @@ def verify(
     default: the trail's own trail.vkey)."""
     from pathlib import Path
 
-    from .keys import parse_verifier
+    from .store.keys import parse_verifier
 
     keys = None
     if vkeys is not None:
@@ -104,7 +105,7 @@ def inclusion_proof(
     needed): the JSON object `tradetrail proof inclusion` prints."""
     from pathlib import Path
 
-    from .proofs import inclusion_proof_json
+    from .store.proofs import inclusion_proof_json
 
     return inclusion_proof_json(Path(home), seq, size)
 
@@ -115,7 +116,7 @@ def consistency_proof(
     """The consistency proof between two tree sizes from a trail on disk, read-only."""
     from pathlib import Path
 
-    from .proofs import consistency_proof_json
+    from .store.proofs import consistency_proof_json
 
     return consistency_proof_json(Path(home), old_size, new_size)
 
@@ -129,8 +130,8 @@ def verify_proof(
     """Check a proof offline (`tradetrail proof verify`): returns what it establishes, raises
     ProofError when it does not verify. `vkeys`: Verifier, key text or file, or the key
     history of a trail whose key was rotated (a KeyHistory or the path of trail.vkeys)."""
-    from .keyhistory import parse_key_spec
-    from .proofs import verify_proof_json
+    from .store.keyhistory import parse_key_spec
+    from .store.proofs import verify_proof_json
 
     keys: list[Verifier] = []
     histories: list[KeyHistory] = []

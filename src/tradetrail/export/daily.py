@@ -46,10 +46,11 @@ from typing import IO, Any, Final
 import orjson
 
 from .. import __version__
-from ..checkpoint import Checkpoint, open_checkpoint
-from ..config import resolve as resolve_settings
+from ..core.checkpoint import Checkpoint, open_checkpoint
+from ..core.merkle import EMPTY_ROOT, subtree_decomposition
+from ..core.note import Signer, Verifier, parse_note, sign_note
 from ..errors import ConfigError, NoteError, TradetrailError, TrailCorruptError
-from ..journal import (
+from ..store.journal import (
     JOURNAL_DIR,
     day_file_name,
     file_day,
@@ -62,11 +63,10 @@ from ..journal import (
     tail_lines,
     torn_tail,
 )
-from ..keys import DEFAULT_KEY_FILE, VKEY_FILE, load_or_create_signer, read_vkey
-from ..merkle import EMPTY_ROOT, subtree_decomposition
-from ..note import Signer, Verifier, parse_note, sign_note
-from ..proofs import consistency_proof_json, inclusion_proof_json
-from ..tilestore import TileStore
+from ..store.keys import DEFAULT_KEY_FILE, VKEY_FILE, load_or_create_signer, read_vkey
+from ..store.proofs import consistency_proof_json, inclusion_proof_json
+from ..store.tilestore import TileStore
+from ..writer.config import resolve as resolve_settings
 from .tables import (
     PACK_VERSION,
     PACK_VERSIONS,
@@ -235,7 +235,7 @@ _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 
 def stored_documents(home: Path) -> Callable[[str], Any]:
     """The loader of snapshot documents from `<home>/snapshots/<first 16 hex>.json`, each
-    checked against its hash (tradetrail.snapshots stores them so)."""
+    checked against its hash (tradetrail.compliance.snapshots stores them so)."""
 
     def load(digest: str) -> Any:
         if not _HEX64.fullmatch(digest):
@@ -1182,7 +1182,7 @@ def _older_pack(existing: Path, new: Path, vkeys: Sequence[Verifier]) -> dict[st
         or events(manifest) != events(made)
     ):
         return None
-    from ..verify_pack import verify_pack  # imports this module
+    from ..verify.pack import verify_pack  # imports this module
 
     report = verify_pack(existing, vkeys, max_faults=3)
     if not report.ok:

@@ -37,7 +37,9 @@ from typing import Any, Final
 import orjson
 
 from .. import __version__
-from ..checkpoint import Checkpoint, open_checkpoint
+from ..core.checkpoint import Checkpoint, open_checkpoint
+from ..core.merkle import inclusion_proof, leaf_hash
+from ..core.note import Verifier, parse_note, sign_note
 from ..errors import ConfigError, NoteError, TileError
 from ..index import (
     Query,
@@ -49,11 +51,9 @@ from ..index import (
     trail_origin,
     update_index,
 )
-from ..journal import JOURNAL_DIR, day_file_name, pruned_days
-from ..keys import VKEY_FILE, read_vkey
-from ..merkle import inclusion_proof, leaf_hash
-from ..note import Verifier, parse_note, sign_note
-from ..tilestore import TileStore
+from ..store.journal import JOURNAL_DIR, day_file_name, pruned_days
+from ..store.keys import VKEY_FILE, read_vkey
+from ..store.tilestore import TileStore
 from .daily import (
     CHECKPOINT_FILE,
     MANIFEST_FILE,
@@ -372,7 +372,7 @@ def exam_sums(manifest: dict[str, Any], manifest_data: bytes) -> bytes:
 
 def _check_pack_signature(pack: Path, vkey: Verifier, signing_key: str | None, home: Path) -> None:
     """The pack's manifest must be signed by the trail's key (or the export key in use)."""
-    from ..note import open_note
+    from ..core.note import open_note
 
     keys = [vkey]
     if signing_key is not None:

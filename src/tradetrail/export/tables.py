@@ -705,7 +705,8 @@ DocumentLoader = Callable[[str], Any]
 
 
 def _file_level(content: Any) -> bool:
-    """A snapshot taken by `tradetrail snapshot` (tradetrail.snapshots): its content lists the
+    """A snapshot taken by `tradetrail snapshot` (tradetrail.compliance.snapshots): its content
+    lists the
     configuration files (paths, sizes, SHA-256) and the document with their (redacted) text is
     stored by hash in `<home>/snapshots/`."""
     return (

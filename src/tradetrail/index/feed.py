@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from .. import journal
 from ..errors import IndexStoreError
-from ..keys import VKEY_FILE, read_vkey
-from ..tilestore import TileStore
+from ..store import journal
+from ..store.keys import VKEY_FILE, read_vkey
+from ..store.tilestore import TileStore
 from .base import IndexBackend
 from .rows import IndexRow, leaf_hash_hex, row_from_line
 

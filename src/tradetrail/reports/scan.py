@@ -14,10 +14,10 @@ from typing import Any, Final
 
 import orjson
 
-from ..checkpoint import open_checkpoint
+from ..core.checkpoint import open_checkpoint
 from ..errors import CheckpointError, JournalFormatError, NoteError
-from ..journal import JOURNAL_DIR, day_file_name, iter_lines, pruned_days
-from ..keys import VKEY_FILE, read_vkey
+from ..store.journal import JOURNAL_DIR, day_file_name, iter_lines, pruned_days
+from ..store.keys import VKEY_FILE, read_vkey
 from .model import CheckpointInfo, Header, ReportError
 
 __all__ = ["MAX_DAYS", "Scan", "event_ns", "parse_range", "scan_range"]

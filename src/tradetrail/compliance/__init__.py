@@ -1,0 +1,1 @@
+"""Use cases built on the layers below: retention, attestation, configuration snapshots."""

@@ -1,0 +1,1 @@
+"""Offline verification of a trail, a daily pack and an examination package."""
