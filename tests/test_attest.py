@@ -16,8 +16,6 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
-import tradetrail.cli.attest  # registers attest and attestations
-import tradetrail.cli.export  # noqa: F401  (registers export and verify-pack)
 from tradetrail.cli import main
 from tradetrail.compliance.attest import (
     AttestDateError,

@@ -26,10 +26,10 @@ import tradetrail.cli.export
 from conftest import SimClock
 from tradetrail.cli import main
 from tradetrail.core.note import open_note
+from tradetrail.core.pack import CHECK_SCRIPT, FORMAT
+from tradetrail.core.packtables import CSV_COLUMNS, exact_product, micro, neutralise, pad
 from tradetrail.demo import run_demo
 from tradetrail.export import PackError, export_daily
-from tradetrail.export.daily import CHECK_SCRIPT, FORMAT
-from tradetrail.export.tables import CSV_COLUMNS, exact_product, micro, neutralise, pad
 from tradetrail.store.keys import VKEY_FILE, read_vkey
 from tradetrail.store.proofs import verify_proof_json
 from tradetrail.verify.pack import verify_pack

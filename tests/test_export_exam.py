@@ -21,13 +21,13 @@ import tradetrail
 import tradetrail.cli.export
 from conftest import SimClock
 from tradetrail.cli import main
+from tradetrail.compliance.exam import ExamError, export_exam, package_folder
+from tradetrail.compliance.verify_exam import is_exam_package, verify_exam
 from tradetrail.core.note import Signer
 from tradetrail.demo import run_demo
 from tradetrail.export.daily import PackError
-from tradetrail.export.exam import ExamError, export_exam, package_folder
 from tradetrail.store.journal import journal_files
 from tradetrail.store.keys import VKEY_FILE, read_vkey
-from tradetrail.verify.exam import is_exam_package, verify_exam
 
 TODAY = datetime(2024, 3, 6, tzinfo=UTC)
 DAY1, DAY2, OPEN_DAY = "2024-03-04", "2024-03-05", "2024-03-06"
@@ -140,7 +140,7 @@ def test_the_zip_is_deterministic_and_not_overwritten(
 
 def test_a_fresh_process_makes_the_same_bytes(demo: Path, package: Path, tmp_path: Path) -> None:
     code = (
-        "import sys; from tradetrail.export.exam import export_exam; "
+        "import sys; from tradetrail.compliance.exam import export_exam; "
         "export_exam(sys.argv[1], sys.argv[2], sys.argv[3], out=sys.argv[4])"
     )
     out = tmp_path / "fresh.zip"

@@ -18,7 +18,6 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
-import tradetrail.cli.report  # noqa: F401 - registers `tradetrail report`
 from conftest import SimClock
 from tradetrail.cli import main
 from tradetrail.demo import run_demo

@@ -642,8 +642,8 @@ def test_separate_runs_and_a_pruned_removal_record_still_verify(trail_home: Path
 
 
 def test_an_exam_query_reaches_into_pruned_days_through_their_packs(trail_home: Path) -> None:
-    from tradetrail.export.exam import ExamError, export_exam
-    from tradetrail.verify.exam import verify_exam
+    from tradetrail.compliance.exam import ExamError, export_exam
+    from tradetrail.compliance.verify_exam import verify_exam
 
     apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
     assert not _file(trail_home, D3).exists()
@@ -662,9 +662,9 @@ def test_an_exam_query_reaches_into_pruned_days_through_their_packs(trail_home: 
 
 
 def test_an_empty_day_between_pruned_days_gets_the_right_bounds(tmp_path: Path) -> None:
+    from tradetrail.compliance.exam import export_exam
+    from tradetrail.compliance.verify_exam import verify_exam
     from tradetrail.export.daily import day_bounds
-    from tradetrail.export.exam import export_exam
-    from tradetrail.verify.exam import verify_exam
 
     home = tmp_path / "trail"
     clock = SimClock("2024-03-01T09:00:00")

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import tradetrail
-import tradetrail.cli.snapshot  # registers `tradetrail snapshot` (until cli.py imports it)
+import tradetrail.cli.snapshot
 from conftest import SimClock, journal_records
 from test_redact import (
     AWS_KEY_ID,

@@ -37,12 +37,14 @@ from .store.keyhistory import KeyHistory
 # `tradetrail.verify` stays the function below: importing the submodule later would rebind it.
 from .verify import trail as _verify_module
 from .writer.config import Durability
+from .writer.trail import HOOKS as _HOOKS
+from .writer.trail import IndexFeeder as _IndexFeeder
 from .writer.trail import Receipt, Trail, open
 
 if TYPE_CHECKING:
     from .verify.trail import VerifyReport
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "CheckpointError",
@@ -70,6 +72,62 @@ __all__ = [
     "verify",
     "verify_proof",
 ]
+
+
+# The composition root: what the writer does not import, plugged in here (each loaded on first
+# use, so that `import tradetrail` loads neither SQLite nor the compliance features).
+
+
+def _feed_index(trail: Trail, url: str | None) -> _IndexFeeder:
+    """The background feeder of the search index of a trail opened with `index`."""
+    from .index.follow import Indexer
+
+    return Indexer(trail.home, url, durable_size=lambda: trail.durable_size)
+
+
+def _search(
+    trail: Trail,
+    *,
+    types: tuple[str, ...],
+    equals: dict[str, str],
+    since: str | None,
+    until: str | None,
+    text: str | None,
+    limit: int | None,
+    descending: bool,
+) -> list[dict[str, Any]]:
+    """Trail.search: the index is brought up to date with the durable records first."""
+    from .index import Query, open_index, parse_when, update_index
+
+    query = Query(
+        types=types,
+        equals=equals,
+        since=parse_when(since, "since") if since else None,
+        until=parse_when(until, "until") if until else None,
+        text=text,
+        origin=trail.origin,
+        limit=limit,
+        descending=descending,
+    )
+    trail.flush()
+    backend = open_index(trail.home, trail.index_url)
+    try:
+        update_index(trail.home, backend, upto=trail.durable_size)
+        return [row.parsed() for row in backend.search(query)]
+    finally:
+        backend.close()
+
+
+def _snapshot_configured(trail: Trail) -> None:
+    """TRADETRAIL_CONFIG_PATHS: snapshot the configuration this run starts on."""
+    from .compliance.snapshots import snapshot_configured
+
+    snapshot_configured(trail)
+
+
+_HOOKS.feed_index = _feed_index
+_HOOKS.search = _search
+_HOOKS.on_open.append(_snapshot_configured)
 
 
 def verify(

@@ -99,3 +99,8 @@ class IndexTamperError(IndexStoreError):
         )
         self.origin = origin
         self.seqs = seqs
+
+
+class PackError(TradetrailError):
+    """A pack cannot be made as asked (an open day without --partial, a different pack in the
+    way, a day in the future); nothing was written."""

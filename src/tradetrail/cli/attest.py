@@ -1,5 +1,5 @@
-"""`tradetrail attest` and `tradetrail attestations` (registered on the main group when cli.py
-imports this module). The officer's key comes from `tradetrail keygen --name NAME --out DIR`."""
+"""`tradetrail attest` and `tradetrail attestations` (listed in the command table of
+cli/main.py). The officer's key comes from `tradetrail keygen --name NAME --out DIR`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from . import (
+from .common import (
     DAY,
     HOME_OPTION,
     JSON_OPTION,
@@ -17,13 +17,12 @@ from . import (
     emit_json,
     err,
     fail,
-    main,
     out,
     require_trail,
 )
 
 
-@main.command("attest")
+@click.command("attest")
 @HOME_OPTION
 @click.option(
     "--date", "day", required=True, type=DAY, help="The UTC day (YYYY-MM-DD or yesterday)."
@@ -108,7 +107,7 @@ def attest_command(
     out.print(f"give examiners the officer's verifier key: {result.vkey}", highlight=False)
 
 
-@main.command("attestations")
+@click.command("attestations")
 @HOME_OPTION
 @click.option(
     "--from", "start", default=None, type=DAY, help="First day (default: first journal day)."

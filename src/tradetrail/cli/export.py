@@ -1,5 +1,5 @@
-"""`tradetrail export daily|exam` and `tradetrail verify-pack` (registered on the main group when
-cli.py imports this module)."""
+"""`tradetrail export daily|exam` and `tradetrail verify-pack` (listed in the command table of
+cli/main.py)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from rich.progress import (
 )
 
 from ..core.note import Verifier
-from . import DAY, HOME_OPTION, JSON_OPTION, emit_json, err, fail, main, out, progress_bar
-from . import day_range as _day_range
-from . import load_verifiers as _load_verifiers
-from . import require_trail as _require_trail
+from .common import DAY, HOME_OPTION, JSON_OPTION, emit_json, err, fail, out, progress_bar
+from .common import day_range as _day_range
+from .common import load_verifiers as _load_verifiers
+from .common import require_trail as _require_trail
 
 
 def record_export(
@@ -65,7 +65,7 @@ def record_export(
         return None
 
 
-@main.group()
+@click.group()
 def export() -> None:
     """Exports for examiners: the daily pack."""
 
@@ -235,9 +235,9 @@ def export_exam_command(
           --query 'account=ACC-1'
       tradetrail verify-pack exam-2024-03.zip --vkey trail.vkey
     """
+    from ..compliance.exam import export_exam
     from ..errors import TrailCorruptError
     from ..export.daily import PackError
-    from ..export.exam import export_exam
 
     _require_trail(home)
     first, last = _day_range(start, end)
@@ -288,7 +288,7 @@ def export_exam_command(
         out.print(f"the export is {recorded}", soft_wrap=True)
 
 
-@main.command("verify-pack")
+@click.command("verify-pack")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--vkey", "vkeys", multiple=True, required=True, help="Verifier key (text or file).")
 @click.option(
@@ -330,7 +330,7 @@ def verify_pack_command(
         fail(str(exc))
     if not path.exists():
         fail(f"{path}: no such file or directory")
-    from ..verify.exam import is_exam_package
+    from ..compliance.verify_exam import is_exam_package
 
     if is_exam_package(path):
         _verify_exam(path, verifiers, attesters, max_faults, as_json)
@@ -379,7 +379,7 @@ def _verify_exam(
     as_json: bool,
 ) -> NoReturn:
     """verify-pack on an exam package (a zip, or the folder it unzips to)."""
-    from ..verify.exam import verify_exam
+    from ..compliance.verify_exam import verify_exam
     from ..verify.pack import PackUsageError
 
     total = path.stat().st_size if path.is_file() else 0

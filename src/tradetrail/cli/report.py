@@ -1,4 +1,4 @@
-"""`tradetrail report` (registered on the main group when cli.py imports this module)."""
+"""`tradetrail report` (listed in the command table of cli/main.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from pathlib import Path
 
 import click
 
-from . import DAY, HOME_OPTION, day_range, err, fail, main, require_trail
+from .common import DAY, HOME_OPTION, day_range, err, fail, require_trail
 
 _KINDS = ("daily", "risk", "execution", "config", "access")  # = reports.REPORT_KINDS, kept
 # literal here so `tradetrail --help` does not import the reports package
 _SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".json": "json"}
 
 
-@main.command("report")
+@click.command("report")
 @click.argument("kind", type=click.Choice(_KINDS))
 @HOME_OPTION
 @click.option("--date", "day", default=None, type=DAY, help="One UTC day: YYYY-MM-DD, today...")

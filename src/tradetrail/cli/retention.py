@@ -1,5 +1,5 @@
-"""`tradetrail retention plan|apply` (registered on the main group when cli.py imports this
-module)."""
+"""`tradetrail retention plan|apply` (listed in the command table of
+cli/main.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from ..compliance.retention import (
     plan_retention,
 )
 from ..errors import TradetrailError
-from . import HOME_OPTION, JSON_OPTION, emit_json, err, fail, main, out
-from . import require_trail as _require_trail
+from .common import HOME_OPTION, JSON_OPTION, emit_json, err, fail, out
+from .common import require_trail as _require_trail
 
 POLICY_OPTION = click.option(
     "--policy",
@@ -47,7 +47,7 @@ _STYLE = {
 }
 
 
-@main.group()
+@click.group()
 def retention() -> None:
     """Retention and legal hold: which sealed days may be removed, and their removal."""
 

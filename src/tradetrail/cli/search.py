@@ -1,5 +1,5 @@
-"""`tradetrail search`, `lineage`, `index` and `db`: the index commands (registered on the
-main group by cli.py)."""
+"""`tradetrail search`, `lineage`, `index` and `db`: the index commands (listed in the
+command table of cli/main.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import click
 import orjson
 from rich.tree import Tree
 
+from ..core import layout
 from ..index import (
     IndexBackend,
     IndexRow,
@@ -28,18 +29,17 @@ from ..index import (
 )
 from ..index.query import FILTER_FIELDS
 from ..index.rows import ID_COLUMNS
-from . import (
+from .common import (
     HOME_OPTION,
     JSON_OPTION,
     CliConsole,
     emit_json,
     err,
     fail,
-    main,
     out,
     progress_bar,
 )
-from . import require_trail as _require_trail
+from .common import require_trail as _require_trail
 
 URL_OPTION = click.option(
     "--database-url",
@@ -53,7 +53,7 @@ _CSV_COLUMNS = ("seq", "ts", "type", "actor", *ID_COLUMNS, "event_id", "data")
 
 def _records_total(home: Path) -> int:
     """Records in the newest checkpoint: the progress bar's total (0 when unknown)."""
-    cp = home / "checkpoint"
+    cp = home / layout.CHECKPOINT_FILE
     if cp.exists():
         lines = cp.read_text().splitlines()
         if len(lines) > 1 and lines[1].isdigit():
@@ -79,7 +79,7 @@ def _open(home: Path, url: str | None, update: bool = True) -> IndexBackend:
     return index
 
 
-@main.group()
+@click.group()
 def index() -> None:
     """Keep the search index in step with the journal (SQLite in the trail by default, or
     PostgreSQL with --database-url / TRADETRAIL_DATABASE_URL)."""
@@ -131,7 +131,7 @@ def _summary(row: IndexRow) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-@main.command()
+@click.command()
 @HOME_OPTION
 @URL_OPTION
 @click.option("--type", "types", multiple=True, help="Event type, or a prefix like order.*.")
@@ -287,7 +287,7 @@ def _table(hits: list[IndexRow], proof: bool) -> None:
     err.print(f"{len(hits)} record(s){note}")
 
 
-@main.command("lineage")
+@click.command("lineage")
 @HOME_OPTION
 @URL_OPTION
 @click.argument("order_id")
@@ -400,7 +400,7 @@ def verify_index(home: Path, url: str | None, as_json: bool) -> bool:
     return check.ok
 
 
-@main.group()
+@click.group()
 def db() -> None:
     """The PostgreSQL index database."""
 

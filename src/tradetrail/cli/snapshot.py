@@ -1,5 +1,5 @@
-"""`tradetrail snapshot`: configuration snapshots (take, check, list, diff, show), registered
-on the main group by cli.py. Exit codes: 0 ok, 1 drift (take, check) or differences (diff),
+"""`tradetrail snapshot`: configuration snapshots (take, check, list, diff, show), listed in
+the command table of cli/main.py. Exit codes: 0 ok, 1 drift (take, check) or differences (diff),
 2 an error (one line on stderr, nothing recorded)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..compliance.snapshots import (
     snapshot_paths,
 )
 from ..errors import TrailLockedError
-from . import HOME_OPTION, JSON_OPTION, emit_json, err, fail, main, out, require_trail
+from .common import HOME_OPTION, JSON_OPTION, emit_json, err, fail, out, require_trail
 
 if TYPE_CHECKING:
     from ..writer.trail import Trail
@@ -57,7 +57,7 @@ class SnapshotGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-@main.group(cls=SnapshotGroup, invoke_without_command=True)
+@click.group(cls=SnapshotGroup, invoke_without_command=True)
 @click.pass_context
 def snapshot(ctx: click.Context) -> None:
     """Configuration snapshots: hashes, redacted contents, git state and drift alerts.

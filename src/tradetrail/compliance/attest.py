@@ -34,9 +34,10 @@ from typing import Any, Final
 
 import orjson
 
+from ..core import layout
 from ..core.note import Note, NoteSignature, Signer, Verifier, add_signatures, open_note, parse_note
+from ..core.pack import MANIFEST_FILE, SIGNATURE_FILE, parse_date
 from ..errors import ConfigError, NoteError, TradetrailError
-from ..export.daily import MANIFEST_FILE, SIGNATURE_FILE, parse_date
 from ..model.events import ComplianceAttestation
 from ..store.journal import JOURNAL_DIR, file_day, journal_files, pruned_days
 from ..store.keys import VKEY_FILE, parse_verifier, read_vkey
@@ -117,7 +118,7 @@ def _day(text: str, option: str, today: date) -> str:
 
 def pack_dir(home: Path, day: str) -> Path:
     """Where `export daily` puts the pack of `day` by default (the pack attest signs)."""
-    return home / "exports" / "daily" / day
+    return layout.daily_pack(home, day)
 
 
 def default_statement(day: str) -> str:
@@ -328,7 +329,7 @@ def pending_attestations(home: Path) -> list[RecordedAttestation]:
     """Attestation events that a tradetrail command queued in the spill directory while
     another process held the trail, not journaled yet (seq -1): counted by attest so that
     running it again does not queue the same attestation twice."""
-    from ..index.feed import trail_origin
+    from ..store.keys import trail_origin
     from ..writer.config import resolve as resolve_settings
     from ..writer.spill import Spill
 

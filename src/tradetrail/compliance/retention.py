@@ -36,6 +36,7 @@ from typing import Any, Final
 
 import orjson
 
+from ..core import layout
 from ..core.canonical import TYPE_PATTERN
 from ..core.merkle import Frontier, leaf_hash
 from ..core.note import Verifier, sign_note
@@ -519,7 +520,7 @@ def _check_pack(home: Path, decision: DayDecision) -> None:
     """The day's pack must exist, verify with trail.vkey and hold the file's exact bytes."""
     from ..verify.pack import PackUsageError, verify_pack
 
-    pack = Path(home) / "exports" / "daily" / decision.day
+    pack = layout.daily_pack(Path(home), decision.day)
     rel = f"exports/daily/{decision.day}"
     decision.pack = rel
     make = f"make it with `tradetrail export daily --date {decision.day}`"
@@ -780,7 +781,7 @@ def _record_at(home: Path, seq: int, gone: list[Any]) -> dict[str, Any] | None:
     line: bytes | None = None
     for day in gone:
         if day.first_seq <= seq <= day.last_seq:
-            pack = home / "exports" / "daily" / _iso(day.day) / "events.jsonl"
+            pack = layout.daily_pack(home, _iso(day.day)) / "events.jsonl"
             if pack.is_file():
                 with pack.open("rb") as fh:
                     line = next((x.rstrip(b"\n") for x in fh if b'"seq":%d,' % seq in x), None)
@@ -790,7 +791,7 @@ def _record_at(home: Path, seq: int, gone: list[Any]) -> dict[str, Any] | None:
     if line is None:
         return None
     try:
-        if leaf_hash(line) != TileStore(home / "tiles").node(0, seq):
+        if leaf_hash(line) != TileStore(home / layout.TILES_DIR).node(0, seq):
             return None
     except TileError:
         return None
@@ -858,7 +859,7 @@ def spans_root(home: Path, spans: list[list[int]]) -> str:
 
     tree = Frontier()
     for first, last in spans:
-        for leaf in tile_leaves(Path(home) / "tiles", first, last + 1):
+        for leaf in tile_leaves(Path(home) / layout.TILES_DIR, first, last + 1):
             tree.append(leaf)
     return tree.root().hex()
 
@@ -1076,7 +1077,7 @@ def _reconcile(
         )
         seq = _record_removal(home, batch, [], head, spans, trail, reason)
         warnings.append(f"a recorded removal was narrowed: {names} kept")
-    store = TileStore(home / "tiles")
+    store = TileStore(home / layout.TILES_DIR)
     entries = [_day_entry(home, decided[day], batch["id"], store) for day in sorted(removable)]
     doc["days"] = [d for d in doc["days"] if d.get("date") not in removable] + entries
     doc["batches"].append(batch)
@@ -1144,7 +1145,7 @@ def apply_retention(
             return result
         head = chain_head(home, doc, trail.verifier, trail.origin)
         batch_id = str(uuid.uuid4())
-        store = TileStore(home / "tiles")
+        store = TileStore(home / layout.TILES_DIR)
         entries = [_day_entry(home, d, batch_id, store) for d in chosen]
         batch = _new_batch(batch_id, policy, plan, trail, [e["date"] for e in entries])
         doc["days"].extend(entries)

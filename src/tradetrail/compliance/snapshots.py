@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import orjson
 
+from ..core import layout
 from ..core.timefmt import format_ns
 from ..errors import ConfigError, TradetrailError
 from ..model.redact import DEFAULT_REDACTOR, MARKER, Redactor
@@ -86,7 +87,7 @@ __all__ = [
 
 logger = logging.getLogger("tradetrail")
 
-SNAPSHOTS_DIR: Final = "snapshots"
+SNAPSHOTS_DIR: Final = layout.SNAPSHOTS_DIR
 CONFIG_PATHS_ENV: Final = "TRADETRAIL_CONFIG_PATHS"
 FORMAT: Final = "tradetrail.snapshot/1"
 ID_LENGTH: Final = 16

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from ..errors import CheckpointError, NoteError
+from . import layout
 from .checkpoint import Checkpoint, parse_checkpoint_body
 from .note import Signer, Verifier, open_note, sign_note
 
@@ -31,7 +32,7 @@ __all__ = [
     "sign_closed_mark",
 ]
 
-CLOSED_FILE: Final = "closed"
+CLOSED_FILE: Final = layout.CLOSED_FILE
 CLOSED_FORMAT: Final = "tradetrail.closed/v1"
 """First line of the mark's body: domain separation from checkpoints signed by the same key."""
 

@@ -37,7 +37,7 @@ from typing import Any, Final
 
 import orjson
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ConfigError
 from ..integrations.auditor import Auditor, TrailAuditor
 from ..integrations.logging_handler import AuditHandler

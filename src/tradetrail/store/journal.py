@@ -10,12 +10,13 @@ from pathlib import Path
 
 import orjson
 
+from ..core import layout
 from ..errors import JournalFormatError
 
-JOURNAL_DIR = "journal"
+JOURNAL_DIR = layout.JOURNAL_DIR
 FILE_PATTERN = re.compile(r"^audit-(\d{8})\.jsonl$")
 ZERO_HASH = "0" * 64
-PRUNED_FILE = "pruned.json"
+PRUNED_FILE = layout.PRUNED_FILE
 PRUNED_FORMAT = "tradetrail-pruned/1"
 _BLOCK = 1 << 16
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import layout
 from ..core.note import Signer, Verifier, open_note, parse_note, sign_note
 from ..errors import ConfigError, NoteError
 
@@ -35,7 +36,7 @@ __all__ = [
     "trusted_spans",
 ]
 
-HISTORY_FILE = "trail.vkeys"
+HISTORY_FILE = layout.HISTORY_FILE
 ROTATION_TYPE = "trail.key_rotated"
 ROTATION_HEADER = "tradetrail key rotation v1"
 """First line of the statement: a domain separator, so that a rotation statement can never be

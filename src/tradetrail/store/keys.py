@@ -6,13 +6,14 @@ import logging
 import os
 from pathlib import Path
 
+from ..core import layout
 from ..core.note import Signer, Verifier
-from ..errors import ConfigError, NoteError
+from ..errors import ConfigError, IndexStoreError, NoteError
 
 logger = logging.getLogger("tradetrail")
 
-DEFAULT_KEY_FILE = "signing.key"
-VKEY_FILE = "trail.vkey"
+DEFAULT_KEY_FILE = layout.SIGNING_KEY_FILE
+VKEY_FILE = layout.VKEY_FILE
 
 
 def write_private(path: Path, text: str) -> None:
@@ -84,3 +85,11 @@ def parse_verifier(spec: str, option: str) -> Verifier:
         return Verifier.from_vkey(text)
     except NoteError as exc:
         raise ConfigError(f"{option} {spec}: {exc}") from None
+
+
+def trail_origin(home: Path) -> str:
+    """The log name of the trail at `home` (its verifier key's name)."""
+    path = Path(home) / VKEY_FILE
+    if not path.exists():
+        raise IndexStoreError(f"{home}: not a trail (no {VKEY_FILE})")
+    return read_vkey(path).name

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core import layout
 from ..core.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint_body
 from ..core.merkle import (
     EMPTY_ROOT,
@@ -34,7 +35,7 @@ from .tilestore import TileStore
 
 
 def _latest(home: Path) -> tuple[Checkpoint, str]:
-    path = home / "checkpoint"
+    path = home / layout.CHECKPOINT_FILE
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -89,7 +90,7 @@ def _not_signed(home: Path, latest: Checkpoint, seq: int | None, size: int) -> P
 
 
 def _checkpoint_at(home: Path, size: int) -> str | None:
-    path = home / "checkpoints" / str(size)
+    path = home / layout.CHECKPOINTS_DIR / str(size)
     return path.read_text(encoding="utf-8") if path.exists() else None
 
 
@@ -109,7 +110,7 @@ def inclusion_proof_json(home: Path, index: int, size: int | None = None) -> dic
         raise _not_signed(home, latest, None, size)
     if not 0 <= index < size:
         raise ProofError(f"seq {index} is not in a tree of size {size}")
-    store = TileStore(home / "tiles")
+    store = TileStore(home / layout.TILES_DIR)
     try:
         hashes = inclusion_proof(index, size, store.node)
         leaf = store.node(0, index)
@@ -146,7 +147,7 @@ def consistency_proof_json(
         raise _not_signed(home, latest, None, old_size)
     if not 0 < old_size <= new_size:
         raise ProofError(f"need 0 < old size <= new size, got {old_size} and {new_size}")
-    store = TileStore(home / "tiles")
+    store = TileStore(home / layout.TILES_DIR)
     try:
         hashes = consistency_proof(old_size, new_size, store.node)
         old_root = _root(store, old_size)

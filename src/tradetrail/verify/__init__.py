@@ -1,1 +1,2 @@
-"""Offline verification of a trail, a daily pack and an examination package."""
+"""Offline verification of a trail and of a daily pack (the exam package, which bundles the
+outputs of every sibling layer, is checked in compliance.verify_exam)."""

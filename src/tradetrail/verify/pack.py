@@ -30,11 +30,10 @@ from typing import Any, Final
 
 import orjson
 
-from .. import __version__
+from .._version import __version__
 from ..core.checkpoint import Checkpoint, open_checkpoint
 from ..core.note import Note, Verifier, open_note, parse_note
-from ..errors import CheckpointError, NoteError, ProofError, TradetrailError
-from ..export.daily import (
+from ..core.pack import (
     CHECKPOINT_FILE,
     EVENTS_FILE,
     FORMAT,
@@ -45,25 +44,23 @@ from ..export.daily import (
     SIGNATURE_FILE,
     SUMS_FILE,
     UNLISTED,
-    ScanResult,
     build_manifest,
     embedded_document_ok,
-    file_sha256,
     fold,
     format_version,
     parse_date,
     render_readme,
-    run_passes,
     sha256sums,
-    tables_pass,
 )
-from ..export.tables import (
+from ..core.packscan import ScanResult, file_sha256, run_passes, tables_pass
+from ..core.packtables import (
     DERIVED_FILES,
     PACK_VERSION,
     VERSION_CSV_COLUMNS,
     DayTables,
     FileInfo,
 )
+from ..errors import CheckpointError, NoteError, ProofError, TradetrailError
 from ..store.proofs import verify_proof_json
 from .trail import FaultReport
 

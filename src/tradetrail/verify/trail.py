@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from ..core import layout
 from ..core.canonical import EVENT_ID_PATTERN, SORT, TYPE_PATTERN, is_canonical
 from ..core.checkpoint import Checkpoint, parse_checkpoint_body
 from ..core.closemark import CLOSED_FILE, read_closed_mark, records_after_close
@@ -52,7 +53,7 @@ from ..store.keys import VKEY_FILE, read_vkey
 from ..store.tilestore import TileStore
 
 REMOVAL_EVENT = "compliance.records_removed"
-LOCK_FILE = "writer.lock"  # trail.LOCK_FILE, without importing the writer
+LOCK_FILE = layout.LOCK_FILE
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _seen_types: set[str] = set()  # valid event types already checked: most records repeat a few
@@ -275,11 +276,11 @@ def _load_checkpoints(
     origin: str | None = None
     newest: Checkpoint | None = None
     paths: list[Path] = []
-    latest = home / "checkpoint"
+    latest = home / layout.CHECKPOINT_FILE
     texts: dict[Path, bytes] = {}
     if latest.exists():  # before listing checkpoints/: a writer writes checkpoints/<size> first
         texts[latest] = latest.read_bytes()
-    cp_dir = home / "checkpoints"
+    cp_dir = home / layout.CHECKPOINTS_DIR
     if cp_dir.is_dir():
         paths = sorted(
             (p for p in cp_dir.iterdir() if not p.name.startswith(".")),
@@ -559,7 +560,7 @@ def verify_trail(
     matched: set[int] = {0}
     mismatched: set[int] = set()
 
-    tiles_root = home / "tiles"
+    tiles_root = home / layout.TILES_DIR
     partial_triggers = _stored_partials(tiles_root)
     signed_at = {  # the writer writes level-0 partial tiles only when it signs a checkpoint
         size: str(path.relative_to(home))
@@ -800,7 +801,7 @@ def verify_trail(
                 "them, they prove nothing)"
             )
     _check_checkpoint_history(home, frontier.size, day_ends, signed_at, keys, check)
-    quarantine = home / "quarantine" / "quarantine.jsonl"
+    quarantine = home / layout.QUARANTINE_DIR / "quarantine.jsonl"
     if quarantine.exists():
         count = sum(1 for _ in quarantine.open("rb"))
         report.notes.append(
@@ -1378,12 +1379,12 @@ def _check_checkpoint_history(
     checkpoints/ of the latest `checkpoint` (written before it). A checkpoint at a multiple
     of 256 records whose partial tiles were deleted with it leaves no trace: only a format
     that chains each checkpoint to the one before could show that."""
-    latest = home / "checkpoint"
+    latest = home / layout.CHECKPOINT_FILE
     try:  # before listing checkpoints/: a running writer writes checkpoints/<size> first
         current: Checkpoint | None = keys.open(latest.read_text(encoding="utf-8"))
     except (OSError, NoteError, CheckpointError, UnicodeDecodeError):
         current = None  # reported where the checkpoints are loaded
-    cp_dir = home / "checkpoints"
+    cp_dir = home / layout.CHECKPOINTS_DIR
     names = (
         {int(p.name) for p in cp_dir.iterdir() if p.name.isdigit()} if cp_dir.is_dir() else set()
     )

@@ -23,11 +23,11 @@ import orjson
 from ..core.canonical import SORT, prepare
 from ..core.timefmt import format_ns
 from ..errors import TrailLockedError
-from ..index.feed import trail_origin
 from ..model.events import DEFAULT_MODEL
 from ..model.redact import DEFAULT_REDACTOR, Redactor
 from ..store.journal import fsync_dir, journal_files, tail_lines
 from ..store.journal import record_seq as _record_seq
+from ..store.keys import trail_origin
 from .config import resolve as resolve_settings
 from .spill import Spill
 from .trail import ADMIN_SPILL_DIR

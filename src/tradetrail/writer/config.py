@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from ..core import layout
 from ..core.canonical import DEFAULT_MAX_EVENT_BYTES
 from ..errors import ConfigError
 
@@ -130,7 +131,7 @@ def resolve(
         origin=chosen_origin,
         durability=dur,
         signing_key=signing,
-        spill_dir=Path(spill) if spill else home_path / "spill",
+        spill_dir=Path(spill) if spill else home_path / layout.SPILL_DIR,
         max_event_bytes=_int(
             pick(max_event_bytes, "TRADETRAIL_MAX_EVENT_BYTES", DEFAULT_MAX_EVENT_BYTES),
             "max_event_bytes (TRADETRAIL_MAX_EVENT_BYTES)",

@@ -27,13 +27,14 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 import orjson
 
-from ..compliance.snapshots import snapshot_configured
+from ..core import layout
 from ..core.canonical import (
     EVENT_ID_PATTERN,
     SORT,
@@ -76,7 +77,6 @@ from ..errors import (
     TrailLockedError,
     TrailNotFoundError,
 )
-from ..index.follow import Indexer
 from ..model.context import with_context
 from ..model.events import DEFAULT_MODEL, EventModel
 from ..model.redact import DEFAULT_REDACTOR, Redactor
@@ -100,15 +100,15 @@ from .spill import Spill, read_spill
 logger = logging.getLogger("tradetrail")
 
 MAX_BATCH: Final = 4096
-LOCK_FILE: Final = "writer.lock"
+LOCK_FILE: Final = layout.LOCK_FILE
 FOREIGN_SPILL_CHECK_SECONDS: Final = 2.0
-ADMIN_SPILL_DIR: Final = "spill"
+ADMIN_SPILL_DIR: Final = layout.SPILL_DIR
 """Where tradetrail commands leave events for a running writer: <home>/spill, whatever the
 writer's own spill directory is."""
-CHECKPOINT_FILE: Final = "checkpoint"
-CHECKPOINTS_DIR: Final = "checkpoints"
-TILES_DIR: Final = "tiles"
-QUARANTINE_DIR: Final = "quarantine"
+CHECKPOINT_FILE: Final = layout.CHECKPOINT_FILE
+CHECKPOINTS_DIR: Final = layout.CHECKPOINTS_DIR
+TILES_DIR: Final = layout.TILES_DIR
+QUARANTINE_DIR: Final = layout.QUARANTINE_DIR
 _QUEUED, _JOURNALED, _SPILLED = 0, 1, 2
 _RECORD, _FLUSH, _CHECKPOINT, _ROTATE = 0, 1, 2, 3
 _RETRY_MIN, _RETRY_MAX = 0.5, 30.0
@@ -124,6 +124,41 @@ MAX_NAMED: Final = 10
 """Records named in a refusal; the count covers the rest."""
 
 _open_trails: weakref.WeakSet[Trail] = weakref.WeakSet()
+
+
+_T = TypeVar("_T")
+
+
+class IndexFeeder(Protocol):
+    """The background feeder of a search index that a trail keeps (index.follow.Indexer)."""
+
+    url: str | None
+
+    def catch_up(self, timeout: float | None = ...) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Hooks:
+    """What the composition root (tradetrail/__init__.py) plugs into the writer, so that the
+    writer imports neither the index nor the compliance features built on it: `feed_index(trail,
+    url)` starts the index feeder of a trail opened with `index`, `search(trail, ...)` answers
+    Trail.search, and each of `on_open(trail)` runs on every trail open() returns (the
+    configured-paths snapshot)."""
+
+    feed_index: Callable[[Trail, str | None], IndexFeeder] | None = None
+    search: Callable[..., list[dict[str, Any]]] | None = None
+    on_open: list[Callable[[Trail], object]] = field(default_factory=list)
+
+
+HOOKS: Final = Hooks()
+
+
+def _hook(value: _T | None, name: str) -> _T:
+    if value is None:  # only when the writer is used without the package that wires it
+        raise RuntimeError(f"tradetrail.writer.trail.HOOKS.{name} is not set (import tradetrail)")
+    return value
 
 
 class Receipt:
@@ -271,10 +306,10 @@ class Trail:
         self._thread = threading.Thread(target=self._run, name="tradetrail-writer", daemon=True)
         _open_trails.add(self)
         self._thread.start()
-        self._indexer: Indexer | None = None
+        self._indexer: IndexFeeder | None = None
         if index:
             url = index if isinstance(index, str) else None
-            self._indexer = Indexer(self.home, url, durable_size=lambda: self.durable_size)
+            self._indexer = _hook(HOOKS.feed_index, "feed_index")(self, url)
 
     # ------------------------------------------------------------------ set-up
 
@@ -1074,25 +1109,21 @@ class Trail:
         (all words); other keywords match one field exactly: category, symbol, account,
         order_id, client_order_id, exchange_order_id, parent_order_id, signal_id,
         correlation_id, actor, strategy, venue."""
-        from ..index import Query, open_index, parse_when, update_index
-
-        query = Query(
+        return _hook(HOOKS.search, "search")(
+            self,
             types=tuple(types),
             equals=dict(equals),
-            since=parse_when(since, "since") if since else None,
-            until=parse_when(until, "until") if until else None,
+            since=since,
+            until=until,
             text=text,
-            origin=self.origin,
             limit=limit,
             descending=descending,
         )
-        self.flush()
-        backend = open_index(self.home, self._indexer.url if self._indexer else None)
-        try:
-            update_index(self.home, backend, upto=self.durable_size)
-            return [row.parsed() for row in backend.search(query)]
-        finally:
-            backend.close()
+
+    @property
+    def index_url(self) -> str | None:
+        """The database URL of the index this trail feeds (None: the default index)."""
+        return self._indexer.url if self._indexer is not None else None
 
     def stats(self) -> dict[str, Any]:
         """Counters for monitoring: a non-zero `spill_pending` or `degraded` needs attention."""
@@ -1885,5 +1916,6 @@ def open(
     if index is None:  # a configured database is fed by the trail that writes
         index = os.environ.get("TRADETRAIL_DATABASE_URL") or False
     trail = Trail(settings, clock, model=model, redactor=redactor, index=index)
-    snapshot_configured(trail)  # TRADETRAIL_CONFIG_PATHS: what configuration this run starts on
+    for hook in HOOKS.on_open:  # TRADETRAIL_CONFIG_PATHS: the configuration this run starts on
+        hook(trail)
     return trail

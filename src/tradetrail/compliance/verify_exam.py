@@ -27,13 +27,20 @@ from typing import IO, Any, Final
 
 import orjson
 
-from .. import __version__
+from .._version import __version__
+from ..core import layout
 from ..core.checkpoint import Checkpoint, open_checkpoint
 from ..core.merkle import leaf_hash
 from ..core.note import Verifier, open_note
+from ..core.pack import CHECKPOINT_FILE, EVENTS_FILE, MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE
 from ..errors import CheckpointError, IndexStoreError, NoteError, ProofError, TradetrailError
-from ..export.daily import CHECKPOINT_FILE, EVENTS_FILE, MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE
-from ..export.exam import (
+from ..index import QueryError, parse_query_text, query_from_json, query_matches, row_from_line
+from ..store.journal import JOURNAL_DIR, day_file_name
+from ..store.keys import VKEY_FILE
+from ..store.proofs import verify_proof_json
+from ..verify.pack import PackFault, PackUsageError, verify_pack
+from ..verify.trail import FaultReport
+from .exam import (
     CONTENTS,
     EXAM_FORMAT,
     QUERY_PROOFS,
@@ -44,12 +51,6 @@ from ..export.exam import (
     render_contents,
     render_exam_readme,
 )
-from ..index import QueryError, parse_query_text, query_from_json, query_matches, row_from_line
-from ..store.journal import JOURNAL_DIR, day_file_name
-from ..store.keys import VKEY_FILE
-from ..store.proofs import verify_proof_json
-from .pack import PackFault, PackUsageError, verify_pack
-from .trail import FaultReport
 
 __all__ = ["ExamReport", "is_exam_package", "verify_exam"]
 
@@ -402,7 +403,7 @@ def _verify_packs(
     """Each pack in full; what the reports are made from is kept in `scratch` as a trail:
     journal/ (each day's events.jsonl, read-only like a sealed day file) and checkpoints/."""
     (scratch / JOURNAL_DIR).mkdir()
-    (scratch / "checkpoints").mkdir()
+    (scratch / layout.CHECKPOINTS_DIR).mkdir()
     for name in source.names:
         if name.startswith("packs/") and name.count("/") != 2:
             fault(name, "not a file of a daily pack (packs hold no sub-folders)")
@@ -481,7 +482,7 @@ def _keep_for_reports(pack: Path, day: str, scratch: Path) -> None:
     if cp.is_file():
         lines = cp.read_bytes().split(b"\n")
         if len(lines) > 1 and lines[1].isdigit():
-            os.replace(cp, scratch / "checkpoints" / lines[1].decode())
+            os.replace(cp, scratch / layout.CHECKPOINTS_DIR / lines[1].decode())
 
 
 def _verify_reports(

@@ -36,11 +36,15 @@ from typing import Any, Final
 
 import orjson
 
-from .. import __version__
+from .._version import __version__
+from ..core import layout
 from ..core.checkpoint import Checkpoint, open_checkpoint
 from ..core.merkle import inclusion_proof, leaf_hash
 from ..core.note import Verifier, parse_note, sign_note
-from ..errors import ConfigError, NoteError, TileError
+from ..core.pack import CHECKPOINT_FILE, MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE, parse_date
+from ..core.packtables import SORT
+from ..errors import ConfigError, NoteError, PackError, TileError
+from ..export.daily import check_not_before_trail, day_bounds, export_daily, resolve_signer
 from ..index import (
     Query,
     open_index,
@@ -54,19 +58,6 @@ from ..index import (
 from ..store.journal import JOURNAL_DIR, day_file_name, pruned_days
 from ..store.keys import VKEY_FILE, read_vkey
 from ..store.tilestore import TileStore
-from .daily import (
-    CHECKPOINT_FILE,
-    MANIFEST_FILE,
-    SIGNATURE_FILE,
-    SUMS_FILE,
-    PackError,
-    check_not_before_trail,
-    day_bounds,
-    export_daily,
-    parse_date,
-    resolve_signer,
-)
-from .tables import SORT
 
 __all__ = [
     "EXAM_FORMAT",
@@ -254,7 +245,7 @@ def export_exam(
     for number, day in enumerate(days):
         if progress is not None:
             progress("packs", number, len(days))
-        pack = home / "exports" / "daily" / day
+        pack = layout.daily_pack(home, day)
         manifest = pack / MANIFEST_FILE
         if not manifest.is_file() or orjson.loads(manifest.read_bytes()).get("partial") is True:
             result = export_daily(
@@ -448,7 +439,7 @@ def _query_entries(
     from dataclasses import replace
 
     size, root = checkpoint.size, checkpoint.root.hex()
-    store = TileStore(home / "tiles")
+    store = TileStore(home / layout.TILES_DIR)
     pruned = {d.day for d in pruned_days(home)}
     records_path, proofs_path = scratch / "query-records.jsonl", scratch / "query-proofs.jsonl"
     count, first, last = 0, None, None
@@ -522,7 +513,7 @@ def _pack_matches(home: Path, day: str, window: Query) -> list[tuple[int, bytes]
             f"{day} was removed under retention and is searched in its pack, where full-text "
             "terms cannot be matched as the index does: drop `text=` or narrow the range"
         )
-    events = home / "exports" / "daily" / day / "events.jsonl"
+    events = layout.daily_pack(home, day) / "events.jsonl"
     found = []
     with events.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
