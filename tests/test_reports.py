@@ -625,3 +625,29 @@ def test_amounts_in_different_currencies_are_never_added(
     assert execution["summary"]["slippage_bps"]["limit"]["notional"] is None
     html = render(build_report(home, "daily", day, day), "html").decode()
     assert "Notional by symbol" not in html  # one axis cannot carry two currencies
+
+
+def test_html_without_matplotlib_names_the_extra_in_one_line(small: Path, tmp_path: Path) -> None:
+    """matplotlib is the extra tradetrail[reports] (a trading process need not install it): an
+    HTML report without it is one line naming what to install, exit 2, no traceback; the other
+    formats need nothing more."""
+    code = (
+        "import sys\n"
+        "sys.modules['matplotlib'] = None  # as if not installed\n"
+        "from tradetrail.cli import main\n"
+        "main(sys.argv[1:], prog_name='tradetrail')\n"
+    )
+    args = ["report", "daily", "--home", str(small), "--date", "2024-03-01"]
+    html = subprocess.run(
+        [sys.executable, "-c", code, *args, "--out", str(tmp_path / "r.html")],
+        capture_output=True,
+        text=True,
+    )
+    assert html.returncode == 2, html.stderr
+    assert len(html.stderr.strip().splitlines()) == 1
+    assert "HTML reports need matplotlib" in html.stderr
+    assert "pip install 'tradetrail[reports]'" in html.stderr
+    md = subprocess.run(
+        [sys.executable, "-c", code, *args, "--format", "md"], capture_output=True, text=True
+    )
+    assert md.returncode == 0, md.stderr

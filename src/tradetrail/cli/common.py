@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import click
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ..core import layout
@@ -96,7 +97,7 @@ DEMO_HOME: Final = "./tradetrail-demo"
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]tradetrail: error:[/] {message}", soft_wrap=True)
+    err.print(f"[bold red]tradetrail: error:[/] {escape(message)}", soft_wrap=True)
     sys.exit(code)
 
 
