@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from tradetrail.cli import main
+from helpers import run
 from tradetrail.compliance.attest import (
     AttestDateError,
     AttestKeyError,
@@ -73,10 +73,6 @@ def officer(tmp_path: Path) -> tuple[Path, Path]:
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert vkey.read_text().strip() in result.output
     return key, vkey
-
-
-def run(*args: Any) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def pack(home: Path, day: str) -> Path:

@@ -19,12 +19,11 @@ from typing import Any
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
 
 import tradetrail
 import tradetrail.cli.export
 from conftest import SimClock
-from tradetrail.cli import main
+from helpers import run
 from tradetrail.core.note import open_note
 from tradetrail.core.pack import CHECK_SCRIPT, FORMAT
 from tradetrail.core.packtables import CSV_COLUMNS, exact_product, micro, neutralise, pad
@@ -56,10 +55,6 @@ PACK_FILES = {
     "proofs.json",
     "risk_events.jsonl",
 }
-
-
-def run(*args: Any) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def rows(path: Path) -> list[dict[str, str]]:

@@ -15,12 +15,11 @@ from typing import Any
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
 
 import tradetrail
 import tradetrail.cli.export
 from conftest import SimClock
-from tradetrail.cli import main
+from helpers import run
 from tradetrail.compliance.exam import ExamError, export_exam, package_folder
 from tradetrail.compliance.verify_exam import is_exam_package, verify_exam
 from tradetrail.core.note import Signer
@@ -32,10 +31,6 @@ from tradetrail.store.keys import VKEY_FILE, read_vkey
 TODAY = datetime(2024, 3, 6, tzinfo=UTC)
 DAY1, DAY2, OPEN_DAY = "2024-03-04", "2024-03-05", "2024-03-06"
 FOLDER = package_folder(DAY1, DAY2)
-
-
-def run(*args: Any) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,9 @@ from typing import Any
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
 
 from conftest import SimClock
-from tradetrail.cli import main
+from helpers import run
 from tradetrail.demo import run_demo
 from tradetrail.errors import TradetrailError
 from tradetrail.reports import (
@@ -35,10 +34,6 @@ from tradetrail.reports.model import percentile
 TODAY = datetime(2024, 3, 6, tzinfo=UTC)
 DAY1, DAY2, OPEN_DAY = "2024-03-04", "2024-03-05", "2024-03-06"
 FORMATS = ("html", "md", "json")
-
-
-def run(*args: Any) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

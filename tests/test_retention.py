@@ -16,12 +16,11 @@ from typing import Any
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
 
 import tradetrail
 import tradetrail.cli.retention
 from conftest import SimClock, journal_records
-from tradetrail.cli import main
+from helpers import run
 from tradetrail.compliance import retention
 from tradetrail.compliance.retention import (
     EVENT_TYPE,
@@ -45,10 +44,6 @@ TODAY = date(2024, 3, 4)
 AS_OF = date(2024, 7, 1)  # past 90 days for 1-3 March, long before 7 years
 D1, D2, D3, D4 = "2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"
 SYS_DAYS = [D1, D3]
-
-
-def run(*args: Any) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def _make(home: Path) -> None:

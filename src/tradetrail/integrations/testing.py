@@ -24,6 +24,8 @@ available by importing it into your `conftest.py`:
     def test_fill(audit_events):
         OrderManager(auditor=audit_events.auditor).on_fill(...)
         assert audit_events.types == ["order.filled"]
+
+`SimClock` is a settable clock for `tradetrail.open(clock=...)`: simulate days in seconds.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, overload
 
 from ..core.canonical import DEFAULT_MAX_EVENT_BYTES, ENVELOPE_FIELDS, prepare
@@ -45,8 +48,36 @@ __all__ = [
     "CapturedEvent",
     "CapturedEvents",
     "CapturedReceipt",
+    "SimClock",
     "capture",
 ]
+
+
+def _ns_of(text: str) -> int:
+    """Nanoseconds of an ISO time such as '2024-03-01T23:59:59.5'; UTC is assumed."""
+    dt = datetime.fromisoformat(text).replace(tzinfo=UTC)
+    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+
+
+class SimClock:
+    """A settable clock in nanoseconds since the epoch, for `tradetrail.open(clock=...)`: a
+    test moves it with `advance(seconds)` or `set(time)` and days pass in no time."""
+
+    def __init__(self, start: str | int = "2024-03-01T12:00:00") -> None:
+        self._ns = _ns_of(start) if isinstance(start, str) else start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            return self._ns
+
+    def set(self, when: str | int) -> None:
+        with self._lock:
+            self._ns = _ns_of(when) if isinstance(when, str) else when
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._ns += int(seconds * 1_000_000_000)
 
 
 class CapturedEvent:
