@@ -27,12 +27,12 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 
+from tradetrail.compliance.exam import export_exam  # noqa: E402
+from tradetrail.compliance.verify_exam import verify_exam  # noqa: E402
 from tradetrail.demo import run_demo  # noqa: E402
 from tradetrail.export import export_daily  # noqa: E402
-from tradetrail.export.exam import export_exam  # noqa: E402
-from tradetrail.keys import VKEY_FILE, read_vkey  # noqa: E402
-from tradetrail.verify_exam import verify_exam  # noqa: E402
-from tradetrail.verify_pack import verify_pack  # noqa: E402
+from tradetrail.store.keys import VKEY_FILE, read_vkey  # noqa: E402
+from tradetrail.verify.pack import verify_pack  # noqa: E402
 
 TODAY = datetime(2024, 3, 6, tzinfo=UTC)
 DAY = (TODAY - timedelta(days=1)).date().isoformat()

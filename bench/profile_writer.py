@@ -34,11 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run as bench
 import tradetrail
-from tradetrail import canonical
-from tradetrail.merkle import Frontier
-from tradetrail.tiles import TileBuilder
-from tradetrail.tilestore import TileStore
-from tradetrail.timefmt import TimestampFormatter
+from tradetrail.core import canonical
+from tradetrail.core.merkle import Frontier
+from tradetrail.core.tiles import TileBuilder
+from tradetrail.core.timefmt import TimestampFormatter
+from tradetrail.store.tilestore import TileStore
 
 
 def per_event_us(fn: Callable[[], None], n: int, reps: int = 5) -> float:

@@ -516,9 +516,9 @@ def bench_verify(home: Path, n: int, reps: int) -> dict[str, Any]:
     contenders: list[tuple[str, Callable[[], Any]]] = [("sha256_per_line", per_line)]
     contenders.append(("sha256_one_pass", one_pass))
     try:
-        from tradetrail.verify import verify_trail
+        from tradetrail.verify.trail import verify_trail
     except ImportError as exc:
-        out["verify_error"] = f"tradetrail.verify.verify_trail is not available yet ({exc})"
+        out["verify_error"] = f"tradetrail.verify.trail.verify_trail is not available yet ({exc})"
         verify_trail = None
     if verify_trail is not None:
         checked: dict[str, Any] = {}
@@ -614,9 +614,9 @@ def bench_proofs(home: Path, size: int, seed: int, count: int = 200) -> dict[str
     if built:
         out["build_seconds"] = round(build_s, 1)
     try:
-        from tradetrail.proofs import inclusion_proof_json
+        from tradetrail.store.proofs import inclusion_proof_json
     except ImportError as exc:
-        out["error"] = f"tradetrail.proofs.inclusion_proof_json is not available yet ({exc})"
+        out["error"] = f"tradetrail.store.proofs.inclusion_proof_json is not available yet ({exc})"
         return out
     rng = random.Random(seed ^ 0x5EED)
     indices = [rng.randrange(size) for _ in range(count)]

@@ -25,8 +25,8 @@ from typing import Any
 import msgspec
 
 import tradetrail
-from tradetrail.events import DEFAULT_MODEL
-from tradetrail.logging_handler import AuditHandler
+from tradetrail.integrations.logging_handler import AuditHandler
+from tradetrail.model.events import DEFAULT_MODEL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as harness

@@ -1,4 +1,4 @@
-"""Micro-benchmark of building one day's derived tables (export/tables.py) in process.
+"""Micro-benchmark of building one day's derived tables (core/packtables.py) in process.
 
     python bench/tables.py --events 60000                 # median of 7 builds per format
     python bench/tables.py --save bench/results/tables-ref   # keep the files as a reference
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tradetrail.demo import run_demo
-from tradetrail.export.tables import PACK_VERSIONS, DayTables
+from tradetrail.core.packtables import PACK_VERSIONS, DayTables
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"

@@ -16,7 +16,7 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 import tradetrail
-from tradetrail.auditor import Auditor, NullAuditor, TrailAuditor
+from tradetrail.integrations.auditor import Auditor, NullAuditor, TrailAuditor
 
 ACCOUNT = "ACC-DEMO-1"
 VENUE = "FAKEX"

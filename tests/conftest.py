@@ -1,4 +1,5 @@
-"""Shared fixtures of the writer tests: a trail home, a settable clock, journal readers."""
+"""Shared fixtures of the writer tests: a trail home, a settable clock (tradetrail.testing's
+SimClock, re-exported here for the tests that import it from conftest), journal readers."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tradetrail.canonical import is_canonical
+from tradetrail.core.canonical import is_canonical
+from tradetrail.testing import SimClock
 
 ENV_VARS = (
     "TRADETRAIL_HOME",
@@ -42,26 +44,6 @@ def ns_of(text: str) -> int:
     """Nanoseconds of an ISO time such as '2024-03-01T23:59:59.5'. UTC is assumed."""
     dt = datetime.fromisoformat(text).replace(tzinfo=UTC)
     return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
-
-
-class SimClock:
-    """A settable clock in nanoseconds since the epoch; tests move it with `advance`/`set`."""
-
-    def __init__(self, start: str | int = "2024-03-01T12:00:00") -> None:
-        self._ns = ns_of(start) if isinstance(start, str) else start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> int:
-        with self._lock:
-            return self._ns
-
-    def set(self, when: str | int) -> None:
-        with self._lock:
-            self._ns = ns_of(when) if isinstance(when, str) else when
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._ns += int(seconds * 1_000_000_000)
 
 
 @pytest.fixture(autouse=True)
@@ -142,10 +124,10 @@ def check_chain(home: Path) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def verify_ok() -> Callable[..., Any]:
-    """`verify_ok(home, **kw)` runs tradetrail.verify.verify_trail and asserts it passes."""
+    """`verify_ok(home, **kw)` runs tradetrail.verify.trail.verify_trail and asserts it passes."""
 
     def _verify(home: Path, **kw: Any) -> Any:
-        from tradetrail.verify import verify_trail
+        from tradetrail.verify.trail import verify_trail
 
         report = verify_trail(home, **kw)
         assert report.ok, "verify failed:\n" + "\n".join(

@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 import tradetrail
-from tradetrail.admin_events import record_admin_event
-from tradetrail.journal import journal_files
-from tradetrail.verify import verify_trail
+from tradetrail.store.journal import journal_files
+from tradetrail.verify.trail import verify_trail
+from tradetrail.writer.admin_events import record_admin_event
 
 EVENT = "compliance.exception_noted"
 

@@ -14,11 +14,10 @@ from typing import Any
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-import tradetrail.cli_attest  # registers attest and attestations
-import tradetrail.cli_export  # noqa: F401  (registers export and verify-pack)
-from tradetrail.attest import (
+from helpers import run
+from tradetrail.compliance.attest import (
     AttestDateError,
     AttestKeyError,
     AttestNameError,
@@ -29,12 +28,18 @@ from tradetrail.attest import (
     list_attestations,
     parse_subject,
 )
-from tradetrail.cli import main
+from tradetrail.core.note import (
+    NoteSignature,
+    Signer,
+    Verifier,
+    add_signatures,
+    open_note,
+    parse_note,
+)
 from tradetrail.demo import run_demo
 from tradetrail.export import export_daily
-from tradetrail.keys import DEFAULT_KEY_FILE, VKEY_FILE, read_vkey
-from tradetrail.note import NoteSignature, Signer, Verifier, add_signatures, open_note, parse_note
-from tradetrail.verify_pack import verify_pack
+from tradetrail.store.keys import DEFAULT_KEY_FILE, VKEY_FILE, read_vkey
+from tradetrail.verify.pack import verify_pack
 
 TODAY = datetime(2024, 3, 6, tzinfo=UTC)
 DAY1, DAY2, OPEN_DAY = "2024-03-04", "2024-03-05", "2024-03-06"
@@ -68,10 +73,6 @@ def officer(tmp_path: Path) -> tuple[Path, Path]:
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert vkey.read_text().strip() in result.output
     return key, vkey
-
-
-def run(*args: Any) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def pack(home: Path, day: str) -> Path:
@@ -463,7 +464,7 @@ def test_refuses_an_empty_statement(home: Path, officer: tuple[Path, Path]) -> N
 
 
 def test_a_busy_trail_queues_the_event_once(home: Path, officer: tuple[Path, Path]) -> None:
-    from tradetrail.trail import open as open_trail
+    from tradetrail.writer.trail import open as open_trail
 
     writer = open_trail(home)  # a running trading process holds the trail
     try:
@@ -506,12 +507,12 @@ def test_verify_pack_library_lists_every_signature(home: Path) -> None:
 def test_a_failed_record_leaves_the_pack_unsigned(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tradetrail.attest
+    import tradetrail.compliance.attest
 
     def broken(*_args: Any) -> int:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(tradetrail.attest, "_record_event", broken)
+    monkeypatch.setattr(tradetrail.compliance.attest, "_record_event", broken)
     signed = (pack(home, DAY1) / "manifest.sig").read_bytes()
     with pytest.raises(OSError, match="No space"):
         attest(home, DAY1, by=OFFICER, signer=Signer.generate(OFFICER))

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from conftest import journal_records
-from tradetrail.auditor import Auditor, NullAuditor, TrailAuditor
-from tradetrail.context import bind
-from tradetrail.testing import CapturedEvent, CapturedReceipt, CaptureTrail
+from tradetrail.integrations.auditor import Auditor, NullAuditor, TrailAuditor
+from tradetrail.integrations.testing import CapturedEvent, CapturedReceipt, CaptureTrail
+from tradetrail.model.context import bind
 
 D = Decimal
 

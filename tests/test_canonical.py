@@ -1,4 +1,4 @@
-"""Validation and canonical encoding of events (tradetrail.canonical): what record() refuses in
+"""Validation and canonical encoding of events (tradetrail.core.canonical): what record() refuses in
 the caller, exact decimals, and that the writer's line is exactly its RFC 8785 (JCS) encoding,
 checked against the RFC's examples and an independent implementation (the `jcs` package)."""
 
@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradetrail import canonical
+from tradetrail.core import canonical
 
 SORT = orjson.OPT_SORT_KEYS
 PREV = "ab" * 32
@@ -349,8 +349,8 @@ def test_line_has_no_whitespace_between_tokens() -> None:
 
 def test_context_is_a_free_form_envelope_object_sorted_and_redacted() -> None:
     """`context` (0.2): free-form event context the type's schema does not govern."""
-    from tradetrail.events import DEFAULT_MODEL
-    from tradetrail.redact import DEFAULT_REDACTOR
+    from tradetrail.model.events import DEFAULT_MODEL
+    from tradetrail.model.redact import DEFAULT_REDACTOR
 
     prepared = canonical.prepare(
         "order.accepted",

@@ -1,4 +1,4 @@
-"""Tests of tradetrail.checkpoint: the c2sp.org/tlog-checkpoint body, strict parsing and signed
+"""Tests of tradetrail.core.checkpoint: the c2sp.org/tlog-checkpoint body, strict parsing and signed
 checkpoints opened against the right (and wrong) keys and origins."""
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradetrail.checkpoint import (
+from tradetrail.core.checkpoint import (
     MAX_TREE_SIZE,
     Checkpoint,
     open_checkpoint,
     parse_checkpoint_body,
     sign_checkpoint,
 )
+from tradetrail.core.note import Signer, Verifier, add_signatures, open_note, sign_note
 from tradetrail.errors import CheckpointError, NoteError
-from tradetrail.note import Signer, Verifier, add_signatures, open_note, sign_note
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 

@@ -10,8 +10,8 @@ import pytest
 
 import tradetrail
 from tradetrail import ConfigError, Durability
-from tradetrail.config import DEFAULT_HOME, resolve
-from tradetrail.note import Signer
+from tradetrail.core.note import Signer
+from tradetrail.writer.config import DEFAULT_HOME, resolve
 
 DEFAULTS = {
     "durability": Durability.FSYNC,

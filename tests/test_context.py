@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tradetrail import context
-from tradetrail.context import BINDABLE_FIELDS, bind, bound_fields, trace_fields
+from tradetrail.model import context
+from tradetrail.model.context import BINDABLE_FIELDS, bind, bound_fields, trace_fields
 
 
 def test_nothing_bound_is_an_empty_read_only_mapping() -> None:

@@ -19,7 +19,7 @@ from msgspec import inspect as mi
 from conftest import ENV_VARS, journal_records
 from tradetrail import demo
 from tradetrail.demo import DEMO_MODEL, run_demo
-from tradetrail.verify import verify_trail
+from tradetrail.verify.trail import verify_trail
 
 TODAY = datetime(2024, 3, 5, 16, 30, tzinfo=UTC)
 EVENTS = 1500

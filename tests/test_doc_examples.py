@@ -31,7 +31,7 @@ from click.testing import CliRunner
 
 import tradetrail
 from tradetrail.cli import main
-from tradetrail.cli_snapshot import SnapshotGroup
+from tradetrail.cli.snapshot import SnapshotGroup
 from tradetrail.demo import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,10 +193,14 @@ def command_names() -> set[str]:
     return names
 
 
+PIP_EXTRAS = re.compile(r"[.\w-]+\[[\w,]+\]")
+"""A package with extras (`'.[reports]'`), as pip takes it: no synopsis."""
+
+
 def is_synopsis(line: str) -> bool:
     """A line of syntax, not an example: `[...]`, `...`, a placeholder in CAPITALS, or
     alternatives (`index update | rebuild`)."""
-    tokens = words(line)
+    tokens = [t for t in words(line) if not PIP_EXTRAS.fullmatch(t)]
     if any(t.startswith("[") or t.endswith("]") or "..." in t for t in tokens):
         return True
     if any(PLACEHOLDER.match(t) for t in tokens):

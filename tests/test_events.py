@@ -1,4 +1,4 @@
-"""The typed event model (tradetrail.events): every type validates a realistic event, bad data
+"""The typed event model (tradetrail.model.events): every type validates a realistic event, bad data
 fails naming the field, money is exact, times are aware, user types get the same checks, unknown
 types stay free-form, and the JSON Schema covers everything."""
 
@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from msgspec import inspect as mi
 
-from tradetrail import canonical
-from tradetrail.events import (
+from tradetrail.core import canonical
+from tradetrail.model.events import (
     BUILTIN_TYPES,
     DEFAULT_MODEL,
     AwareDatetime,
@@ -560,7 +560,7 @@ def test_struct_instance_is_accepted(event_type: str) -> None:
 
 
 def test_struct_built_in_code() -> None:
-    from tradetrail.events import OrderSubmitted, VenuePositionQueried
+    from tradetrail.model.events import OrderSubmitted, VenuePositionQueried
 
     order = OrderSubmitted(side="sell", order_type="market", qty=Decimal("2"), reduce_only=True)
     assert DEFAULT_MODEL.validate("order.submitted", order) == {
@@ -1245,7 +1245,7 @@ def test_docs_list_every_type() -> None:
 
 
 def test_literal_aliases_have_expected_values() -> None:
-    from tradetrail.events import Severity, Side
+    from tradetrail.model.events import Severity, Side
 
     assert Side.__args__ == ("buy", "sell", "sell_short", "sell_short_exempt")  # type: ignore[attr-defined]
     assert "critical" in Severity.__args__  # type: ignore[attr-defined]
@@ -1265,8 +1265,9 @@ class _Capture:
 
 
 def test_auditor_helpers_emit_data_the_model_accepts() -> None:
-    """The typed helpers of tradetrail.auditor and this model must agree field for field."""
-    from tradetrail.auditor import TrailAuditor
+    """The typed helpers of tradetrail.integrations.auditor and this model must agree field for
+    field."""
+    from tradetrail.integrations.auditor import TrailAuditor
 
     capture = _Capture()
     a = TrailAuditor(capture)

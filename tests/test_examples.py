@@ -11,8 +11,8 @@ from types import ModuleType
 
 import pytest
 
-from tradetrail.testing import capture
-from tradetrail.verify import verify_trail
+from tradetrail.integrations.testing import capture
+from tradetrail.verify.trail import verify_trail
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -22,13 +22,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 import tradetrail
-import tradetrail.cli_export
+import tradetrail.cli.export
 from conftest import SimClock
 from tradetrail.cli import main
-from tradetrail.demo import run_demo
-from tradetrail.export import PackError, export_daily
-from tradetrail.export.daily import CHECK_SCRIPT, FORMAT
-from tradetrail.export.tables import (
+from tradetrail.core.note import open_note
+from tradetrail.core.pack import CHECK_SCRIPT, FORMAT
+from tradetrail.core.packtables import (
     CSV_COLUMNS,
     DayTables,
     exact_product,
@@ -36,10 +35,11 @@ from tradetrail.export.tables import (
     neutralise,
     pad,
 )
-from tradetrail.keys import VKEY_FILE, read_vkey
-from tradetrail.note import open_note
-from tradetrail.proofs import verify_proof_json
-from tradetrail.verify_pack import verify_pack
+from tradetrail.demo import run_demo
+from tradetrail.export import PackError, export_daily
+from tradetrail.store.keys import VKEY_FILE, read_vkey
+from tradetrail.store.proofs import verify_proof_json
+from tradetrail.verify.pack import verify_pack
 
 TODAY = datetime(2024, 3, 6, tzinfo=UTC)
 DAY1, DAY2, OPEN_DAY = "2024-03-04", "2024-03-05", "2024-03-06"
@@ -167,7 +167,7 @@ def test_a_different_pack_in_the_way_is_not_overwritten(demo: Path, tmp_path: Pa
 
 
 def test_an_attested_pack_counts_as_the_same_pack(demo: Path, tmp_path: Path) -> None:
-    from tradetrail.note import Signer, add_signatures
+    from tradetrail.core.note import Signer, add_signatures
 
     target = tmp_path / "pack"
     export_daily(demo, DAY1, out=target)

@@ -15,27 +15,22 @@ from typing import Any
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
 
 import tradetrail
-import tradetrail.cli_export
+import tradetrail.cli.export
 from conftest import SimClock
-from tradetrail.cli import main
+from helpers import run
+from tradetrail.compliance.exam import ExamError, export_exam, package_folder
+from tradetrail.compliance.verify_exam import is_exam_package, verify_exam
+from tradetrail.core.note import Signer
 from tradetrail.demo import run_demo
 from tradetrail.export.daily import PackError
-from tradetrail.export.exam import ExamError, export_exam, package_folder
-from tradetrail.journal import journal_files
-from tradetrail.keys import VKEY_FILE, read_vkey
-from tradetrail.note import Signer
-from tradetrail.verify_exam import is_exam_package, verify_exam
+from tradetrail.store.journal import journal_files
+from tradetrail.store.keys import VKEY_FILE, read_vkey
 
 TODAY = datetime(2024, 3, 6, tzinfo=UTC)
 DAY1, DAY2, OPEN_DAY = "2024-03-04", "2024-03-05", "2024-03-06"
 FOLDER = package_folder(DAY1, DAY2)
-
-
-def run(*args: Any) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +135,7 @@ def test_the_zip_is_deterministic_and_not_overwritten(
 
 def test_a_fresh_process_makes_the_same_bytes(demo: Path, package: Path, tmp_path: Path) -> None:
     code = (
-        "import sys; from tradetrail.export.exam import export_exam; "
+        "import sys; from tradetrail.compliance.exam import export_exam; "
         "export_exam(sys.argv[1], sys.argv[2], sys.argv[3], out=sys.argv[4])"
     )
     out = tmp_path / "fresh.zip"
@@ -207,7 +202,7 @@ def test_every_kind_of_tampering_is_found_with_its_place(
 
 
 def test_a_wrong_key_fails_and_no_key_is_a_usage_error(package: Path) -> None:
-    from tradetrail.verify_pack import PackUsageError
+    from tradetrail.verify.pack import PackUsageError
 
     stranger = Signer.generate("someone.example/other").verifier()
     report = verify_exam(package, [stranger])

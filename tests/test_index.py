@@ -5,6 +5,7 @@ verify --index and the CLI."""
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -375,7 +376,7 @@ def test_cli_search_outputs(demo_home: Path) -> None:
 
 
 def test_cli_search_with_proofs_that_verify(demo_home: Path) -> None:
-    from tradetrail.proofs import verify_proof_json
+    from tradetrail.store.proofs import verify_proof_json
 
     result = run(
         "search", "--home", str(demo_home), "--type", "config.changed", "--json", "--proof"
@@ -385,7 +386,7 @@ def test_cli_search_with_proofs_that_verify(demo_home: Path) -> None:
         hit = orjson.loads(raw)
         proof = hit["inclusion_proof"]
         assert proof["leaf_index"] == hit["seq"]
-        verify_proof_json(proof, [tradetrail.keys.read_vkey(demo_home / "trail.vkey")])
+        verify_proof_json(proof, [tradetrail.store.keys.read_vkey(demo_home / "trail.vkey")])
 
 
 @pytest.mark.parametrize(
@@ -585,3 +586,17 @@ def test_search_piped_into_head_ends_quietly(demo_home: Path) -> None:
     assert done.stdout.count("\n") == 1
     assert "Broken pipe" not in done.stderr and "Traceback" not in done.stderr
     assert done.returncode == 0
+
+
+def test_postgres_without_psycopg_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg is the extra tradetrail[postgres]: without it a PostgreSQL URL is one error that
+    says what to install, not an ImportError from deep inside."""
+    from tradetrail.errors import MissingExtraError
+    from tradetrail.index import open_index
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "tradetrail.index.postgres", raising=False)
+    with pytest.raises(MissingExtraError, match=r"pip install 'tradetrail\[postgres\]'"):
+        open_index(tmp_path, "postgresql://app@localhost/audit")

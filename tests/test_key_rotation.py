@@ -13,11 +13,11 @@ from click.testing import CliRunner
 
 import tradetrail
 from tradetrail.cli import main
+from tradetrail.core.note import Signer, Verifier, open_note, parse_note, sign_note
 from tradetrail.errors import ConfigError, ProofError
-from tradetrail.keyhistory import KeyHistory, read_history, rotation_statement
-from tradetrail.note import Signer, Verifier, open_note, parse_note, sign_note
-from tradetrail.proofs import verify_proof_json
-from tradetrail.verify import verify_trail
+from tradetrail.store.keyhistory import KeyHistory, read_history, rotation_statement
+from tradetrail.store.proofs import verify_proof_json
+from tradetrail.verify.trail import verify_trail
 
 ORIGIN = "trail.example.com/rotating-desk"
 SECOND = 1_000_000_000

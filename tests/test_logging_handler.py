@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from conftest import journal_records
-from tradetrail.context import bind
-from tradetrail.logging_handler import AuditHandler, install, uninstall
-from tradetrail.testing import CaptureTrail
-from tradetrail.timefmt import format_ns
+from tradetrail.core.timefmt import format_ns
+from tradetrail.integrations.logging_handler import AuditHandler, install, uninstall
+from tradetrail.integrations.testing import CaptureTrail
+from tradetrail.model.context import bind
 
 
 @pytest.fixture
@@ -155,7 +155,9 @@ def test_event_ts_is_the_records_creation_time(trail: CaptureTrail, make_logger:
     assert second.fields["event_ts"] == "2024-03-01T00:00:00Z"  # an explicit value wins
 
 
-@pytest.mark.parametrize("name", ["tradetrail", "tradetrail.trail", "tradetrail.spill.x"])
+@pytest.mark.parametrize(
+    "name", ["tradetrail", "tradetrail.writer.trail", "tradetrail.writer.spill.x"]
+)
 def test_tradetrails_own_loggers_are_ignored(trail: CaptureTrail, name: str) -> None:
     handler = AuditHandler(trail, loggers_all=True)
     root = logging.getLogger()

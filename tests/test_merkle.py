@@ -1,4 +1,5 @@
-"""Tests for tradetrail.merkle: reference vectors, and properties against a naive RFC 6962 model."""
+"""Tests for tradetrail.core.merkle: reference vectors, and properties against a naive RFC 6962
+model."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from tradetrail.errors import ProofError
-from tradetrail.merkle import (
+from tradetrail.core.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     Frontier,
@@ -31,6 +31,7 @@ from tradetrail.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tradetrail.errors import ProofError
 
 VECTORS = Path(__file__).resolve().parent / "vectors" / "rfc6962"
 

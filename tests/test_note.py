@@ -1,4 +1,4 @@
-"""Tests of tradetrail.note: the reference vector byte for byte, key formats, malformed notes,
+"""Tests of tradetrail.core.note: the reference vector byte for byte, key formats, malformed notes,
 verification rules of c2sp.org/signed-note, and properties over random texts and mutations."""
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradetrail.errors import NoteError
-from tradetrail.note import (
+from tradetrail.core.note import (
     ALG_ED25519,
     MAX_SIGNATURES,
     Note,
@@ -26,6 +25,7 @@ from tradetrail.note import (
     parse_note,
     sign_note,
 )
+from tradetrail.errors import NoteError
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 VECTOR_FILE = VECTORS / "signed-note.json"

@@ -10,7 +10,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradetrail.canonical import CORRELATION_FIELDS, encode_record, prepare
+from tradetrail.core.canonical import CORRELATION_FIELDS, encode_record, prepare
 
 json_scalars = st.one_of(
     st.none(),

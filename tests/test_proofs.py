@@ -21,11 +21,11 @@ from click.testing import CliRunner
 import tradetrail
 from conftest import console_script
 from tradetrail.cli import main
+from tradetrail.core.note import Signer, Verifier
 from tradetrail.errors import ProofError
-from tradetrail.journal import journal_files
-from tradetrail.keys import read_vkey
-from tradetrail.note import Signer, Verifier
-from tradetrail.proofs import consistency_proof_json, inclusion_proof_json, verify_proof_json
+from tradetrail.store.journal import journal_files
+from tradetrail.store.keys import read_vkey
+from tradetrail.store.proofs import consistency_proof_json, inclusion_proof_json, verify_proof_json
 
 ORIGIN = "trail.example.com/proof-desk"
 SECOND = 1_000_000_000
@@ -577,7 +577,7 @@ def test_verify_from_python_returns_the_report(small: Trail, tmp_path: Path) -> 
     stranger = Signer.generate(ORIGIN).verifier()
     report = tradetrail.verify(small.home, vkeys=[stranger])
     assert not report.ok and "does not verify" in str(report.faults[0])
-    from tradetrail.verify import verify_trail  # the submodule stays importable
+    from tradetrail.verify.trail import verify_trail  # the submodule stays importable
 
     assert verify_trail(small.home).ok
     assert tradetrail.verify(small.home).ok  # and the package's name stays the function

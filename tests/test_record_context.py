@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 import tradetrail
-from tradetrail import context
+from tradetrail.model import context
 
 
 def lines(home: Path) -> list[dict[str, Any]]:

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from conftest import JournalFault, journal_records, wait_until
 from test_redact import CORPUS, corpus_ids
-from tradetrail import canonical
-from tradetrail.events import DEFAULT_MODEL, OrderFilled, OrderSubmitted
-from tradetrail.redact import DEFAULT_REDACTOR, MARKER, Redactor
-from tradetrail.testing import capture
+from tradetrail.core import canonical
+from tradetrail.integrations.testing import capture
+from tradetrail.model.events import DEFAULT_MODEL, OrderFilled, OrderSubmitted
+from tradetrail.model.redact import DEFAULT_REDACTOR, MARKER, Redactor
 
 FILL = {"fill_qty": Decimal("0.5"), "fill_price": Decimal("64000.10")}
 ALL_SECRETS = sorted({s for _, _, secrets, _ in CORPUS for s in secrets})

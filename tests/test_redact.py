@@ -1,4 +1,4 @@
-"""Secret redaction (tradetrail.redact): a corpus of real-looking fake secrets that must never
+"""Secret redaction (tradetrail.model.redact): a corpus of real-looking fake secrets that must never
 survive into the encoded event, events that must stay untouched, and the soundness of the byte
 pre-check that lets almost every event skip the redaction walk."""
 
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradetrail import canonical
-from tradetrail.redact import DEFAULT_REDACTOR, MARKER, Redactor, normalise_key
+from tradetrail.core import canonical
+from tradetrail.model.redact import DEFAULT_REDACTOR, MARKER, Redactor, normalise_key
 
 SORT = orjson.OPT_SORT_KEYS
 HMAC_MARKER = re.compile(r"\[REDACTED:hmac:[0-9a-f]{16}\]")

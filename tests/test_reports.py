@@ -16,11 +16,9 @@ from typing import Any
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
 
-import tradetrail.cli_report  # noqa: F401 - registers `tradetrail report`
 from conftest import SimClock
-from tradetrail.cli import main
+from helpers import run
 from tradetrail.demo import run_demo
 from tradetrail.errors import TradetrailError
 from tradetrail.reports import (
@@ -36,10 +34,6 @@ from tradetrail.reports.model import percentile
 TODAY = datetime(2024, 3, 6, tzinfo=UTC)
 DAY1, DAY2, OPEN_DAY = "2024-03-04", "2024-03-05", "2024-03-06"
 FORMATS = ("html", "md", "json")
-
-
-def run(*args: Any) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +189,7 @@ def test_same_bytes_in_a_fresh_process(demo: Path) -> None:
 
 def test_importing_tradetrail_does_not_import_matplotlib() -> None:
     code = (
-        "import sys, tradetrail, tradetrail.reports, tradetrail.cli_report\n"
+        "import sys, tradetrail, tradetrail.reports, tradetrail.cli.report\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported eagerly'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -626,3 +620,29 @@ def test_amounts_in_different_currencies_are_never_added(
     assert execution["summary"]["slippage_bps"]["limit"]["notional"] is None
     html = render(build_report(home, "daily", day, day), "html").decode()
     assert "Notional by symbol" not in html  # one axis cannot carry two currencies
+
+
+def test_html_without_matplotlib_names_the_extra_in_one_line(small: Path, tmp_path: Path) -> None:
+    """matplotlib is the extra tradetrail[reports] (a trading process need not install it): an
+    HTML report without it is one line naming what to install, exit 2, no traceback; the other
+    formats need nothing more."""
+    code = (
+        "import sys\n"
+        "sys.modules['matplotlib'] = None  # as if not installed\n"
+        "from tradetrail.cli import main\n"
+        "main(sys.argv[1:], prog_name='tradetrail')\n"
+    )
+    args = ["report", "daily", "--home", str(small), "--date", "2024-03-01"]
+    html = subprocess.run(
+        [sys.executable, "-c", code, *args, "--out", str(tmp_path / "r.html")],
+        capture_output=True,
+        text=True,
+    )
+    assert html.returncode == 2, html.stderr
+    assert len(html.stderr.strip().splitlines()) == 1
+    assert "HTML reports need matplotlib" in html.stderr
+    assert "pip install 'tradetrail[reports]'" in html.stderr
+    md = subprocess.run(
+        [sys.executable, "-c", code, *args, "--format", "md"], capture_output=True, text=True
+    )
+    assert md.returncode == 0, md.stderr

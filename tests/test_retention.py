@@ -16,19 +16,13 @@ from typing import Any
 
 import orjson
 import pytest
-from click.testing import CliRunner, Result
 
 import tradetrail
-import tradetrail.cli_retention
+import tradetrail.cli.retention
 from conftest import SimClock, journal_records
-from tradetrail import retention
-from tradetrail.cli import main
-from tradetrail.export import PackError, export_daily
-from tradetrail.index import SqliteIndex, update_index
-from tradetrail.index.rebuild import rebuild
-from tradetrail.keys import read_vkey
-from tradetrail.proofs import inclusion_proof_json, verify_proof_json
-from tradetrail.retention import (
+from helpers import run
+from tradetrail.compliance import retention
+from tradetrail.compliance.retention import (
     EVENT_TYPE,
     Period,
     PolicyError,
@@ -38,17 +32,18 @@ from tradetrail.retention import (
     parse_policy,
     plan_retention,
 )
-from tradetrail.verify import verify_trail
+from tradetrail.export import PackError, export_daily
+from tradetrail.index import SqliteIndex, update_index
+from tradetrail.index.rebuild import rebuild
+from tradetrail.store.keys import read_vkey
+from tradetrail.store.proofs import inclusion_proof_json, verify_proof_json
+from tradetrail.verify.trail import verify_trail
 
 ORIGIN = "retention.test/desk"
 TODAY = date(2024, 3, 4)
 AS_OF = date(2024, 7, 1)  # past 90 days for 1-3 March, long before 7 years
 D1, D2, D3, D4 = "2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"
 SYS_DAYS = [D1, D3]
-
-
-def run(*args: Any) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def _make(home: Path) -> None:
@@ -288,7 +283,7 @@ def test_apply_removes_only_eligible_days_and_everything_still_holds(trail_home:
     assert data["pack_digests"][D1] == hashlib.sha256(manifest.read_bytes()).hexdigest()
     assert "schema_error" not in events[0]
     # range_root: the RFC 6962 root of the removed records, recomputable from the packs
-    from tradetrail.merkle import Frontier
+    from tradetrail.core.merkle import Frontier
 
     tree = Frontier()
     for day in (D1, D3):
@@ -452,7 +447,7 @@ def test_policy_file_in_the_trail_is_the_default(trail_home: Path) -> None:
     assert policy.source.endswith("retention.toml") and str(policy.periods["system"]) == "10y"
     got = decisions(trail_home, policy)
     assert got[D1].decision == "kept" and got[D3].decision == "removable"
-    assert tradetrail.cli_retention.retention.name == "retention"
+    assert tradetrail.cli.retention.retention.name == "retention"
 
 
 # ------------------------------------------------------------------------------ review fixes
@@ -533,7 +528,7 @@ def test_a_hold_added_after_the_removal_was_recorded_narrows_it(
 def test_a_removal_record_anyone_could_record_excuses_nothing(trail_home: Path) -> None:
     """Without the trail's key no removal counts: a record(ed) or spilled removal event with
     made-up spans, then a deleted day, is a fault."""
-    from tradetrail.retention import spans_root
+    from tradetrail.compliance.retention import spans_root
 
     spans = [[0, 299]]
     forged = {
@@ -579,7 +574,7 @@ def test_apply_refuses_a_future_as_of(trail_home: Path) -> None:
 
 
 def test_reports_and_attestations_read_pruned_days_from_their_packs(trail_home: Path) -> None:
-    from tradetrail.attest import list_attestations
+    from tradetrail.compliance.attest import list_attestations
     from tradetrail.reports import build_report, render
 
     before = orjson.loads(render(build_report(trail_home, "daily", D1, D2), "json"))
@@ -642,8 +637,8 @@ def test_separate_runs_and_a_pruned_removal_record_still_verify(trail_home: Path
 
 
 def test_an_exam_query_reaches_into_pruned_days_through_their_packs(trail_home: Path) -> None:
-    from tradetrail.export.exam import ExamError, export_exam
-    from tradetrail.verify_exam import verify_exam
+    from tradetrail.compliance.exam import ExamError, export_exam
+    from tradetrail.compliance.verify_exam import verify_exam
 
     apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
     assert not _file(trail_home, D3).exists()
@@ -662,9 +657,9 @@ def test_an_exam_query_reaches_into_pruned_days_through_their_packs(trail_home: 
 
 
 def test_an_empty_day_between_pruned_days_gets_the_right_bounds(tmp_path: Path) -> None:
+    from tradetrail.compliance.exam import export_exam
+    from tradetrail.compliance.verify_exam import verify_exam
     from tradetrail.export.daily import day_bounds
-    from tradetrail.export.exam import export_exam
-    from tradetrail.verify_exam import verify_exam
 
     home = tmp_path / "trail"
     clock = SimClock("2024-03-01T09:00:00")
@@ -874,7 +869,7 @@ def test_a_process_killed_after_an_unlink_leaves_a_verifiable_trail(trail_home: 
     code = (
         "import os, sys\n"
         "from datetime import date\n"
-        "from tradetrail import retention\n"
+        "from tradetrail.compliance import retention\n"
         "def crash(name):\n"
         "    if name == 'after_unlink':\n"
         "        os._exit(9)\n"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import tradetrail
-import tradetrail.trail as trail_mod
+import tradetrail.writer.trail as trail_mod
 from conftest import WRITER_THREAD_NAME, GateClock, SimClock, journal_records, wait_until
 
 
@@ -27,7 +27,7 @@ def _target(fd: int) -> str:
 
 
 def _verify_faults(home: Path) -> list[str]:
-    from tradetrail.verify import verify_trail
+    from tradetrail.verify.trail import verify_trail
 
     report = verify_trail(home)
     return [str(f) for f in report.faults]

@@ -1,4 +1,5 @@
-"""Configuration snapshots (tradetrail.snapshots, `tradetrail snapshot`): content-addressed
+"""Configuration snapshots (tradetrail.compliance.snapshots, `tradetrail snapshot`):
+content-addressed
 documents with hashes, redacted contents and git state; config.snapshot events; list, diff and
 show; drift alerts when a configuration changes with no config.changed event; secrets never
 reaching the snapshots or the journal; one-line errors that record nothing."""
@@ -19,7 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import tradetrail
-import tradetrail.cli_snapshot  # registers `tradetrail snapshot` (until cli.py imports it)
+import tradetrail.cli.snapshot
 from conftest import SimClock, journal_records
 from test_redact import (
     AWS_KEY_ID,
@@ -35,9 +36,7 @@ from test_redact import (
     STRIPE_LIVE,
 )
 from tradetrail.cli import main
-from tradetrail.errors import ConfigError
-from tradetrail.redact import MARKER
-from tradetrail.snapshots import (
+from tradetrail.compliance.snapshots import (
     CONFIG_PATHS_ENV,
     SnapshotError,
     build_document,
@@ -47,7 +46,9 @@ from tradetrail.snapshots import (
     snapshot_configured,
     snapshot_paths,
 )
-from tradetrail.verify import verify_trail
+from tradetrail.errors import ConfigError
+from tradetrail.model.redact import MARKER
+from tradetrail.verify.trail import verify_trail
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 ENV = {"TRADETRAIL_MIN_FREE_BYTES": "0"}

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import tradetrail
-import tradetrail.trail as trail_mod
+import tradetrail.writer.trail as trail_mod
 from conftest import (
     JournalFault,
     JournalSpace,

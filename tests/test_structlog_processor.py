@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from conftest import journal_records
-from tradetrail.context import bind
-from tradetrail.structlog_processor import AuditProcessor
-from tradetrail.testing import CaptureTrail
+from tradetrail.integrations.structlog_processor import AuditProcessor
+from tradetrail.integrations.testing import CaptureTrail
+from tradetrail.model.context import bind
 
 structlog = pytest.importorskip("structlog")
 

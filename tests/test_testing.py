@@ -1,4 +1,5 @@
-"""tradetrail.testing: capture validates like a real trail, stores the stored form, finds
+"""tradetrail.integrations.testing: capture validates like a real trail, stores the stored form,
+finds
 events; the audit_events fixture as users import it."""
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from typing import Any
 import pytest
 
 from conftest import journal_records
-from tradetrail.auditor import TrailAuditor
-from tradetrail.context import bind
 from tradetrail.errors import TrailClosedError
-from tradetrail.testing import (
+from tradetrail.integrations.auditor import TrailAuditor
+from tradetrail.integrations.testing import (
     CapturedEvent,
     CapturedEvents,
     CapturedReceipt,
@@ -25,6 +25,7 @@ from tradetrail.testing import (
     audit_events,  # noqa: F401 - the fixture, imported as users do in their conftest.py
     capture,
 )
+from tradetrail.model.context import bind
 
 
 def test_capture_yields_events_with_a_trail_and_an_auditor() -> None:
@@ -246,3 +247,21 @@ def test_the_fixture(audit_events: CapturedEvents) -> None:  # noqa: F811
 def test_the_fixture_is_fresh_per_test(audit_events: CapturedEvents) -> None:  # noqa: F811
     assert len(audit_events) == 0
     assert not audit_events.trail.closed
+
+
+def test_simclock_is_shipped_for_users_tests(tmp_path: Path) -> None:
+    """`tradetrail.testing.SimClock` (the clock this suite uses): days pass in no time, and a
+    trail stamps its records with it."""
+    import tradetrail
+    from tradetrail.testing import SimClock
+
+    clock = SimClock("2024-03-01T23:59:59")
+    with tradetrail.open(tmp_path / "trail", clock=clock, durability="write") as trail:
+        trail.record("desk.note", {"n": 1}).wait()  # stamped when journaled
+        clock.advance(2)
+        trail.record("desk.note", {"n": 2}).wait()
+        clock.set("2024-03-05T09:00:00.5")
+        trail.record("desk.note", {"n": 3}).wait()
+    days = sorted(p.name for p in (tmp_path / "trail" / "journal").iterdir())
+    assert days == ["audit-20240301.jsonl", "audit-20240302.jsonl", "audit-20240305.jsonl"]
+    assert clock() == 1_709_629_200_500_000_000

@@ -13,10 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tradetrail
-from tradetrail.errors import TileError
-from tradetrail.journal import journal_files
-from tradetrail.merkle import Frontier
-from tradetrail.tiles import (
+from tradetrail.core.merkle import Frontier
+from tradetrail.core.tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
     TileBuilder,
@@ -26,7 +24,9 @@ from tradetrail.tiles import (
     tile_path,
     tiles_for_size,
 )
-from tradetrail.tilestore import TileStore
+from tradetrail.errors import TileError
+from tradetrail.store.journal import journal_files
+from tradetrail.store.tilestore import TileStore
 
 # ------------------------------------------------------------------------------- naive model
 
@@ -36,7 +36,7 @@ def sha(data: bytes) -> bytes:
 
 
 def mth(leaves: list[bytes]) -> bytes:
-    """RFC 6962 MTH over leaf hashes, recursively (independent of tradetrail.merkle)."""
+    """RFC 6962 MTH over leaf hashes, recursively (independent of tradetrail.core.merkle)."""
     n = len(leaves)
     if n == 0:
         return sha(b"")

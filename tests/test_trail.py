@@ -1,4 +1,4 @@
-"""The writer (tradetrail.trail) in one process: API, validation in the caller, the journal's
+"""The writer (tradetrail.writer.trail) in one process: API, validation in the caller, the journal's
 bytes, day rotation with a simulated clock, checkpoints, reopen, the lock, fork, many threads,
 a full queue and a failing disk (injected)."""
 
@@ -39,10 +39,10 @@ from conftest import (
     wait_until,
 )
 from tradetrail import ConfigError, TrailClosedError, TrailCorruptError, TrailLockedError
-from tradetrail.checkpoint import open_checkpoint
-from tradetrail.merkle import root_of_leaves
-from tradetrail.note import Signer, Verifier
-from tradetrail.tiles import tile_path, tiles_for_size
+from tradetrail.core.checkpoint import open_checkpoint
+from tradetrail.core.merkle import root_of_leaves
+from tradetrail.core.note import Signer, Verifier
+from tradetrail.core.tiles import tile_path, tiles_for_size
 
 TS_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6,9}Z$")
 
@@ -670,7 +670,7 @@ def test_reopen_around_the_second_tile_level(
     verifier = Verifier.from_vkey((home / "trail.vkey").read_text().strip())
     cp = open_checkpoint((home / "checkpoint").read_text(), [verifier])
     assert cp.size == 65793
-    from tradetrail.merkle import Frontier
+    from tradetrail.core.merkle import Frontier
 
     frontier = Frontier()
     for h in hashes:

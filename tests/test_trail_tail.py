@@ -16,9 +16,9 @@ import pytest
 
 from conftest import SimClock, check_chain, journal_lines, leaf_hex
 from tradetrail import TrailCorruptError
-from tradetrail.canonical import encode_record
-from tradetrail.checkpoint import open_checkpoint
-from tradetrail.closemark import (
+from tradetrail.core.canonical import encode_record
+from tradetrail.core.checkpoint import open_checkpoint
+from tradetrail.core.closemark import (
     CLOSED_FILE,
     CLOSED_FORMAT,
     ClosedMark,
@@ -27,8 +27,8 @@ from tradetrail.closemark import (
     records_after_close,
     sign_closed_mark,
 )
+from tradetrail.core.note import Signer, Verifier
 from tradetrail.errors import CheckpointError, NoteError
-from tradetrail.note import Signer, Verifier
 
 DAY = "audit-20240301.jsonl"
 
@@ -124,7 +124,7 @@ def test_closed_mark_parsing_is_strict() -> None:
         open_closed_mark(text, [other.verifier()])
     with pytest.raises(CheckpointError, match="origin"):
         open_closed_mark(text, [signer.verifier()], origin="example.com/other")
-    from tradetrail.checkpoint import Checkpoint, sign_checkpoint
+    from tradetrail.core.checkpoint import Checkpoint, sign_checkpoint
 
     cp_text = sign_checkpoint(Checkpoint("example.com/log", 5, b"\x01" * 32), signer)
     with pytest.raises(CheckpointError, match="line 1"):
@@ -337,7 +337,7 @@ def test_verify_names_a_forged_append_after_a_clean_close(
 ) -> None:
     """Before any writer opens the trail again, verify already says it: the clean-close mark
     is signed, so records beyond it are a fault at their file:line, not an unsigned tail."""
-    from tradetrail.verify import verify_trail
+    from tradetrail.verify.trail import verify_trail
 
     make_trail(open_trail)
     assert verify_trail(home).ok

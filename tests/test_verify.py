@@ -25,15 +25,15 @@ import pytest
 from click.testing import CliRunner
 
 import tradetrail
-from tradetrail.canonical import encode_record, is_canonical
-from tradetrail.checkpoint import Checkpoint, sign_checkpoint
 from tradetrail.cli import main
-from tradetrail.journal import journal_files
-from tradetrail.keys import read_vkey
-from tradetrail.merkle import Frontier
-from tradetrail.note import Signer, Verifier
-from tradetrail.tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder, parse_tile_path, tile_path
-from tradetrail.verify import VerifyReport, verify_trail
+from tradetrail.core.canonical import encode_record, is_canonical
+from tradetrail.core.checkpoint import Checkpoint, sign_checkpoint
+from tradetrail.core.merkle import Frontier
+from tradetrail.core.note import Signer, Verifier
+from tradetrail.core.tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder, parse_tile_path, tile_path
+from tradetrail.store.journal import journal_files
+from tradetrail.store.keys import read_vkey
+from tradetrail.verify.trail import VerifyReport, verify_trail
 
 ORIGIN = "trail.example.com/tamper-desk"
 SECOND = 1_000_000_000

@@ -34,10 +34,10 @@ from test_verify import (
     truncate_to,
     where,
 )
-from tradetrail.checkpoint import open_checkpoint, sign_checkpoint
-from tradetrail.keys import read_vkey
-from tradetrail.note import Signer
-from tradetrail.verify import VerifyReport, verify_trail
+from tradetrail.core.checkpoint import open_checkpoint, sign_checkpoint
+from tradetrail.core.note import Signer
+from tradetrail.store.keys import read_vkey
+from tradetrail.verify.trail import VerifyReport, verify_trail
 
 SEED = 20261112
 PER_CLASS = 20

@@ -19,23 +19,17 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
-import tradetrail.cli_export  # noqa: F401  (registers export and verify-pack)
 from tradetrail.cli import main
+from tradetrail.compliance.exam import export_exam
+from tradetrail.compliance.verify_exam import verify_exam
+from tradetrail.core.note import Signer, add_signatures, sign_note
+from tradetrail.core.pack import CHECK_SCRIPT, manifest_bytes, sha256sums
+from tradetrail.core.packscan import run_passes, tables_pass
+from tradetrail.core.packtables import DERIVED_FILES, DayTables
 from tradetrail.demo import run_demo
 from tradetrail.export import export_daily
-from tradetrail.export.daily import (
-    CHECK_SCRIPT,
-    manifest_bytes,
-    run_passes,
-    sha256sums,
-    tables_pass,
-)
-from tradetrail.export.exam import export_exam
-from tradetrail.export.tables import DERIVED_FILES, DayTables
-from tradetrail.keys import VKEY_FILE, load_or_create_signer, read_vkey
-from tradetrail.note import Signer, add_signatures, sign_note
-from tradetrail.verify_exam import verify_exam
-from tradetrail.verify_pack import PackUsageError, verify_pack
+from tradetrail.store.keys import VKEY_FILE, load_or_create_signer, read_vkey
+from tradetrail.verify.pack import PackUsageError, verify_pack
 
 TODAY = datetime(2024, 3, 6, tzinfo=UTC)
 DAY1, DAY2 = "2024-03-04", "2024-03-05"

@@ -15,11 +15,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-# Loaded eagerly (a few ms: it needs little beyond what trail loads) so that the name
-# `tradetrail.verify` stays the function below: importing the submodule later would rebind it.
-from . import verify as _verify_module
-from .config import Durability
-from .context import bind
+from .core.note import Verifier
 from .errors import (
     CheckpointError,
     ConfigError,
@@ -34,14 +30,21 @@ from .errors import (
     TrailLockedError,
     TrailNotFoundError,
 )
-from .keyhistory import KeyHistory
-from .note import Verifier
-from .trail import Receipt, Trail, open
+from .model.context import bind
+from .store.keyhistory import KeyHistory
+
+# Loaded eagerly (a few ms: it needs little beyond what trail loads) so that the name
+# `tradetrail.verify` stays the function below: importing the submodule later would rebind it.
+from .verify import trail as _verify_module
+from .writer.config import Durability
+from .writer.trail import HOOKS as _HOOKS
+from .writer.trail import IndexFeeder as _IndexFeeder
+from .writer.trail import Receipt, Trail, open
 
 if TYPE_CHECKING:
-    from .verify import VerifyReport
+    from .verify.trail import VerifyReport
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "CheckpointError",
@@ -71,6 +74,62 @@ __all__ = [
 ]
 
 
+# The composition root: what the writer does not import, plugged in here (each loaded on first
+# use, so that `import tradetrail` loads neither SQLite nor the compliance features).
+
+
+def _feed_index(trail: Trail, url: str | None) -> _IndexFeeder:
+    """The background feeder of the search index of a trail opened with `index`."""
+    from .index.follow import Indexer
+
+    return Indexer(trail.home, url, durable_size=lambda: trail.durable_size)
+
+
+def _search(
+    trail: Trail,
+    *,
+    types: tuple[str, ...],
+    equals: dict[str, str],
+    since: str | None,
+    until: str | None,
+    text: str | None,
+    limit: int | None,
+    descending: bool,
+) -> list[dict[str, Any]]:
+    """Trail.search: the index is brought up to date with the durable records first."""
+    from .index import Query, open_index, parse_when, update_index
+
+    query = Query(
+        types=types,
+        equals=equals,
+        since=parse_when(since, "since") if since else None,
+        until=parse_when(until, "until") if until else None,
+        text=text,
+        origin=trail.origin,
+        limit=limit,
+        descending=descending,
+    )
+    trail.flush()
+    backend = open_index(trail.home, trail.index_url)
+    try:
+        update_index(trail.home, backend, upto=trail.durable_size)
+        return [row.parsed() for row in backend.search(query)]
+    finally:
+        backend.close()
+
+
+def _snapshot_configured(trail: Trail) -> None:
+    """TRADETRAIL_CONFIG_PATHS: snapshot the configuration this run starts on."""
+    from .compliance.snapshots import snapshot_configured
+
+    snapshot_configured(trail)
+
+
+_HOOKS.feed_index = _feed_index
+_HOOKS.search = _search
+_HOOKS.on_open.append(_snapshot_configured)
+
+
 def verify(
     home: str | os.PathLike[str],
     *,
@@ -84,7 +143,7 @@ def verify(
     default: the trail's own trail.vkey)."""
     from pathlib import Path
 
-    from .keys import parse_verifier
+    from .store.keys import parse_verifier
 
     keys = None
     if vkeys is not None:
@@ -104,7 +163,7 @@ def inclusion_proof(
     needed): the JSON object `tradetrail proof inclusion` prints."""
     from pathlib import Path
 
-    from .proofs import inclusion_proof_json
+    from .store.proofs import inclusion_proof_json
 
     return inclusion_proof_json(Path(home), seq, size)
 
@@ -115,7 +174,7 @@ def consistency_proof(
     """The consistency proof between two tree sizes from a trail on disk, read-only."""
     from pathlib import Path
 
-    from .proofs import consistency_proof_json
+    from .store.proofs import consistency_proof_json
 
     return consistency_proof_json(Path(home), old_size, new_size)
 
@@ -129,8 +188,8 @@ def verify_proof(
     """Check a proof offline (`tradetrail proof verify`): returns what it establishes, raises
     ProofError when it does not verify. `vkeys`: Verifier, key text or file, or the key
     history of a trail whose key was rotated (a KeyHistory or the path of trail.vkeys)."""
-    from .keyhistory import parse_key_spec
-    from .proofs import verify_proof_json
+    from .store.keyhistory import parse_key_spec
+    from .store.proofs import verify_proof_json
 
     keys: list[Verifier] = []
     histories: list[KeyHistory] = []

@@ -99,3 +99,21 @@ class IndexTamperError(IndexStoreError):
         )
         self.origin = origin
         self.seqs = seqs
+
+
+class PackError(TradetrailError):
+    """A pack cannot be made as asked (an open day without --partial, a different pack in the
+    way, a day in the future); nothing was written."""
+
+
+class MissingExtraError(TradetrailError):
+    """A feature needs an optional dependency that is not installed: the message names the
+    extra to install (`pip install 'tradetrail[reports]'`)."""
+
+
+def missing_extra(exc: ModuleNotFoundError, feature: str, extra: str) -> TradetrailError:
+    """The one-line error for `exc`, raised importing what `feature` needs from `extra`."""
+    return MissingExtraError(
+        f"{feature} need {exc.name or 'a module'}, which is not installed: "
+        f"python3 -m pip install 'tradetrail[{extra}]'"
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
+from ..core.packtables import DayTables, FileInfo, neutralise
 from .daily import PackError, PackResult, export_daily
-from .tables import DayTables, FileInfo, neutralise
 
 __all__ = ["DayTables", "FileInfo", "PackError", "PackResult", "export_daily", "neutralise"]

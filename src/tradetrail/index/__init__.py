@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..store.keys import trail_origin
 from .base import IndexBackend
-from .feed import IndexCheck, UpdateResult, check_index, trail_origin, update_index
+from .feed import IndexCheck, UpdateResult, check_index, update_index
 from .lineage import Lineage, lineage
 from .query import (
     Query,

@@ -8,22 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from .. import journal
+from ..core import layout
 from ..errors import IndexStoreError
-from ..keys import VKEY_FILE, read_vkey
-from ..tilestore import TileStore
+from ..store import journal
+from ..store.keys import trail_origin
+from ..store.tilestore import TileStore
 from .base import IndexBackend
 from .rows import IndexRow, leaf_hash_hex, row_from_line
 
 BATCH: Final = 5000
-
-
-def trail_origin(home: Path) -> str:
-    """The log name of the trail at `home` (its verifier key's name)."""
-    path = Path(home) / VKEY_FILE
-    if not path.exists():
-        raise IndexStoreError(f"{home}: not a trail (no {VKEY_FILE})")
-    return read_vkey(path).name
 
 
 @dataclass
@@ -62,7 +55,7 @@ def update_index(
         row = row_from_line(origin, line, f"{path.name} seq {expected}")
         if row.seq > expected and journal.pruned_gap(pruned, expected, row.seq):
             # days removed under retention are skipped; the chain resumes from the tiles
-            prev = TileStore(home / "tiles").node(0, row.seq - 1).hex()
+            prev = TileStore(home / layout.TILES_DIR).node(0, row.seq - 1).hex()
             expected = row.seq
         if row.seq != expected:
             raise IndexStoreError(

@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..timefmt import parse_time
+from ..core.timefmt import parse_time
 from .base import IndexBackend
 from .query import Query
 from .rows import IndexRow

@@ -19,13 +19,18 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
-
-from ..errors import IndexStoreError, IndexTamperError
+from ..errors import IndexStoreError, IndexTamperError, missing_extra
 from .query import FILTER_FIELDS, Query, words
 from .rows import COLUMNS, IndexRow
+
+try:
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict
+except ModuleNotFoundError as exc:  # the extra tradetrail[postgres]
+    if (exc.name or "").partition(".")[0] != "psycopg":
+        raise
+    raise missing_extra(exc, "PostgreSQL indexes", "postgres") from None
 
 SCHEMA: Final = "tradetrail"
 MIGRATIONS: Final = Path(__file__).with_name("migrations")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from ..timefmt import RFC3339_ANY, format_datetime, parse_time
+from ..core.timefmt import RFC3339_ANY, format_datetime, parse_time
 
 if TYPE_CHECKING:
     from .rows import IndexRow

@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import orjson
 
-from ..canonical import CORRELATION_FIELDS
+from ..core.canonical import CORRELATION_FIELDS
 from ..errors import IndexStoreError
 
 ID_COLUMNS: Final = CORRELATION_FIELDS

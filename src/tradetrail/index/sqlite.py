@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from ..core import layout
 from ..errors import IndexStoreError, IndexTamperError
 from .query import Query, words
 from .rows import COLUMNS, ID_COLUMNS, IndexRow
@@ -63,7 +64,7 @@ BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE refused'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END;
 """
-INDEX_FILE: Final = "index.sqlite"
+INDEX_FILE: Final = layout.INDEX_FILE
 
 
 class SqliteIndex:

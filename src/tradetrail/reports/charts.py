@@ -15,6 +15,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, cast
 
+from ..errors import missing_extra
 from .model import Chart
 
 __all__ = ["PALETTE", "svg"]
@@ -46,9 +47,14 @@ def svg(chart: Chart, number: int) -> str:
     a `<title>`, an `aria-label` and a `<desc>` naming the axes, and its title and axis labels
     are text in groups with the ids `c<number>-title`, `-xlabel` and `-ylabel`, so a reader
     (and a test) can find them."""
-    import matplotlib
-    from matplotlib.backends.backend_svg import FigureCanvasSVG
-    from matplotlib.figure import Figure
+    try:
+        import matplotlib
+        from matplotlib.backends.backend_svg import FigureCanvasSVG
+        from matplotlib.figure import Figure
+    except ModuleNotFoundError as exc:  # an extra since 0.2: a trading process need not carry it
+        if (exc.name or "").partition(".")[0] != "matplotlib":
+            raise
+        raise missing_extra(exc, "HTML reports", "reports") from None
 
     rc = dict(_RC)
     rc["svg.hashsalt"] = f"tradetrail-chart-{number}"

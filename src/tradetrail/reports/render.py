@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import orjson
 
-from .. import __version__
+from .._version import __version__
 from .model import Cell, Header, Report, ReportError, Table
 
 __all__ = ["FORMATS", "render"]

@@ -14,11 +14,13 @@ from typing import Any, Final
 
 import orjson
 
-from ..checkpoint import open_checkpoint
+from ..core import layout
+from ..core.checkpoint import open_checkpoint
 from ..errors import CheckpointError, JournalFormatError, NoteError
-from ..journal import JOURNAL_DIR, day_file_name, iter_lines, pruned_days
-from ..keyhistory import trail_keys
-from ..keys import VKEY_FILE, read_vkey
+from ..store.checkpoints import covering_checkpoint
+from ..store.journal import JOURNAL_DIR, day_file_name, iter_lines, pruned_days
+from ..store.keyhistory import trail_keys
+from ..store.keys import VKEY_FILE, read_vkey
 from .model import CheckpointInfo, Header, ReportError
 
 __all__ = ["MAX_DAYS", "Scan", "event_ns", "parse_range", "scan_range"]
@@ -110,7 +112,7 @@ def scan_range(
         path = home / JOURNAL_DIR / day_file_name(day.replace("-", ""))
         if not path.is_file() and day.replace("-", "") in pruned:
             # removed under retention: its daily pack holds the same lines, byte for byte
-            path = home / "exports" / "daily" / day / "events.jsonl"
+            path = layout.daily_pack(home, day) / "events.jsonl"
             if not path.is_file():
                 raise ReportError(
                     f"{day} was removed under the retention policy and its pack "
@@ -150,14 +152,6 @@ def _seq(line: bytes, path: Path, lineno: int | None) -> int:
     if type(seq) is not int:
         raise JournalFormatError("record has no integer seq", str(path), lineno)
     return seq
-
-
-def covering_checkpoint(home: Path, size: int) -> tuple[int, str, bool] | None:
-    """(size, signed note, exact) of the stored checkpoint at `size`, else of the smallest
-    larger one; None when none reaches that far."""
-    from ..export.daily import covering_checkpoint as find
-
-    return find(home, size)
 
 
 def header(home: Path, scan: Scan, start: str, end: str) -> Header:

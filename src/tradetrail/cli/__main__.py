@@ -1,0 +1,5 @@
+"""`python -m tradetrail.cli` runs the CLI."""
+
+from .main import main
+
+main()

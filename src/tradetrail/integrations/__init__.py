@@ -1,0 +1,1 @@
+"""Ways into the trail from application code: auditor, logging, structlog, pytest."""

@@ -1,0 +1,1 @@
+"""What a record says: the event models, redaction and the bound context."""

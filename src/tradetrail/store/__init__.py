@@ -1,0 +1,1 @@
+"""Reading a trail directory: journal day files, tiles, keys, proofs, storage checks."""

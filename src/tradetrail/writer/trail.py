@@ -1,0 +1,1921 @@
+"""The writer: one sequencer thread per trail that numbers, chains, hashes and journals records.
+
+`record()` validates and encodes in the caller, then hands the event to a bounded in-memory
+queue and returns a `Receipt`; it never waits for I/O. The writer thread drains the queue in
+batches, assigns seq/ts/prev, appends canonical lines to the day file, fsyncs once per batch
+(group commit) and only then acknowledges. Anything it cannot journal goes to the spill file
+and is merged back when the disk recovers; nothing is dropped and nothing raises into trading
+code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import binascii
+import builtins
+import contextlib
+import errno
+import fcntl
+import hashlib
+import itertools
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Protocol, TypeVar
+
+import orjson
+
+from ..core import layout
+from ..core.canonical import (
+    EVENT_ID_PATTERN,
+    SORT,
+    TYPE_PATTERN,
+    Prepared,
+    encode_record,
+    event_identity,
+    is_canonical,
+    prepare,
+)
+from ..core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from ..core.closemark import (
+    CLOSED_FILE,
+    ClosedMark,
+    read_closed_mark,
+    records_after_close,
+    sign_closed_mark,
+)
+from ..core.merkle import Frontier, range_hash, root_of_leaves, subtree_decomposition
+from ..core.note import Signer, Verifier, add_signatures
+from ..core.tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder
+from ..core.timefmt import (
+    RFC3339_UTC,
+    Clock,
+    TimestampFormatter,
+    day_of,
+    format_ns,
+    parse_ts,
+    system_clock,
+)
+from ..errors import (
+    CheckpointError,
+    ConfigError,
+    JournalFormatError,
+    NoteError,
+    TileError,
+    TradetrailError,
+    TrailClosedError,
+    TrailCorruptError,
+    TrailLockedError,
+    TrailNotFoundError,
+)
+from ..model.context import with_context
+from ..model.events import DEFAULT_MODEL, EventModel
+from ..model.redact import DEFAULT_REDACTOR, Redactor
+from ..store import journal
+from ..store.journal import ZERO_HASH, day_file_name, journal_files
+from ..store.keyhistory import (
+    HISTORY_FILE,
+    ROTATION_TYPE,
+    KeyHistory,
+    Rotation,
+    open_rotation,
+    read_history,
+    sign_rotation,
+)
+from ..store.keys import DEFAULT_KEY_FILE, VKEY_FILE, load_or_create_signer, read_vkey
+from ..store.storage import check_storage
+from ..store.tilestore import TileStore, write_atomic
+from .config import Durability, Settings, default_origin, resolve
+from .spill import Spill, read_spill
+
+logger = logging.getLogger("tradetrail")
+
+MAX_BATCH: Final = 4096
+LOCK_FILE: Final = layout.LOCK_FILE
+FOREIGN_SPILL_CHECK_SECONDS: Final = 2.0
+ADMIN_SPILL_DIR: Final = layout.SPILL_DIR
+"""Where tradetrail commands leave events for a running writer: <home>/spill, whatever the
+writer's own spill directory is."""
+CHECKPOINT_FILE: Final = layout.CHECKPOINT_FILE
+CHECKPOINTS_DIR: Final = layout.CHECKPOINTS_DIR
+TILES_DIR: Final = layout.TILES_DIR
+QUARANTINE_DIR: Final = layout.QUARANTINE_DIR
+_QUEUED, _JOURNALED, _SPILLED = 0, 1, 2
+_RECORD, _FLUSH, _CHECKPOINT, _ROTATE = 0, 1, 2, 3
+_RETRY_MIN, _RETRY_MAX = 0.5, 30.0
+MERGE_CHUNK_BYTES: Final = 256 * 1024
+"""A spill merge writes (and in fsync mode fsyncs) at most this much before acknowledging, so a
+disk with room for part of a backlog takes that part instead of refusing all of it."""
+_SPACE_ERRORS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+FALLBACK_TYPE: Final = "log.fallback"
+TAIL_CLOCK_TOLERANCE_NS: Final = 3600 * 1_000_000_000
+"""How far past the opening writer's clock a crash tail's last ts may lie (a clock stepped back
+after a reboot); later than that, the tail is refused rather than signed and continued."""
+MAX_NAMED: Final = 10
+"""Records named in a refusal; the count covers the rest."""
+
+_open_trails: weakref.WeakSet[Trail] = weakref.WeakSet()
+
+
+_T = TypeVar("_T")
+
+
+class IndexFeeder(Protocol):
+    """The background feeder of a search index that a trail keeps (index.follow.Indexer)."""
+
+    url: str | None
+
+    def catch_up(self, timeout: float | None = ...) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Hooks:
+    """What the composition root (tradetrail/__init__.py) plugs into the writer, so that the
+    writer imports neither the index nor the compliance features built on it: `feed_index(trail,
+    url)` starts the index feeder of a trail opened with `index`, `search(trail, ...)` answers
+    Trail.search, and each of `on_open(trail)` runs on every trail open() returns (the
+    configured-paths snapshot)."""
+
+    feed_index: Callable[[Trail, str | None], IndexFeeder] | None = None
+    search: Callable[..., list[dict[str, Any]]] | None = None
+    on_open: list[Callable[[Trail], object]] = field(default_factory=list)
+
+
+HOOKS: Final = Hooks()
+
+
+def _hook(value: _T | None, name: str) -> _T:
+    if value is None:  # only when the writer is used without the package that wires it
+        raise RuntimeError(f"tradetrail.writer.trail.HOOKS.{name} is not set (import tradetrail)")
+    return value
+
+
+class Receipt:
+    """The promise of one record. `wait()` returns its seq once it is durable in the journal."""
+
+    __slots__ = ("_kind", "_result", "_state", "_trail", "event", "seq")
+
+    def __init__(self, trail: Trail, event: Prepared | None, kind: int = _RECORD) -> None:
+        self._trail = trail
+        self.event = event
+        self._kind = kind
+        self._state = _QUEUED
+        self._result: Any = None
+        self.seq: int | None = None
+
+    @property
+    def event_id(self) -> str | None:
+        return None if self.event is None else self.event.event_id
+
+    @property
+    def journaled(self) -> bool:
+        """True once the record is in the journal with the promised durability."""
+        return self._state == _JOURNALED
+
+    @property
+    def spilled(self) -> bool:
+        """True while the record waits in the spill file (queue full or failing disk)."""
+        return self._state == _SPILLED
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Block until journaled and return the seq. Raises TimeoutError (the record stays
+        queued or spilled and will still be journaled) or TrailClosedError when the trail was
+        closed with the record still in the spill file (it is merged at the next open)."""
+        if self._state == _JOURNALED and self.seq is not None:
+            return self.seq
+        self._trail._wait_for(self, timeout)
+        assert self.seq is not None
+        return self.seq
+
+    def __await__(self) -> Generator[Any, None, int]:
+        if self._state != _JOURNALED:
+            loop = asyncio.get_running_loop()
+            yield from loop.run_in_executor(None, self.wait).__await__()
+        assert self.seq is not None
+        return self.seq
+
+    def __repr__(self) -> str:
+        state = {_QUEUED: "queued", _JOURNALED: "journaled", _SPILLED: "spilled"}[self._state]
+        return f"<Receipt {self.event_id} {state} seq={self.seq}>"
+
+
+class _WriteFailed(Exception):
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.count = 0  # entries in the chunk that failed
+
+
+def _describe(exc: OSError) -> str:
+    name = errno.errorcode.get(exc.errno or 0, "error")
+    return f"{name}: {exc.strerror or exc}"
+
+
+class Trail:
+    """An open trail with its writer thread. Use `tradetrail.open()` to make one."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        *,
+        model: EventModel | None = DEFAULT_MODEL,
+        redactor: Redactor | None = DEFAULT_REDACTOR,
+        index: bool | str = False,
+    ) -> None:
+        self.settings = settings
+        self.home = settings.home
+        self.model = model
+        self.redactor = redactor
+        self._strict = settings.strict
+        self._schema_warned: set[str] = set()
+        self._shaping_lock = threading.Lock()
+        self._clock: Clock = clock or system_clock
+        self._durable_mode = settings.durability is Durability.FSYNC
+        self._fmt = TimestampFormatter()
+        self._queue: deque[Receipt] = deque()
+        self._queue_size = settings.queue_size
+        self._wake = threading.Event()
+        self._idle = False
+        self._closing = False
+        self._closed = False
+        self._forked = False
+        self._cond = threading.Condition()
+        self._waiters = 0
+        self._lock_fd: int | None = None
+        self._fd: int | None = None
+        self._day: str | None = None
+        self._day_bytes = b""
+        self._file_size = 0
+        self._unsynced = False
+        # spilled receipts by (event id, digest of the caller fields): one id may be reused
+        self._spilled_receipts: dict[tuple[str, bytes], Receipt] = {}
+        # every event waiting to be journaled (ours, held, or found in spill files), by the same
+        # key: stats()["spill_pending"]. Callers' threads only add; the writer removes.
+        self._pending: set[tuple[str, bytes]] = set()
+        self._last_foreign_check = time.monotonic()
+        self._held: list[dict[str, Any]] = []
+        self._held_lock = threading.Lock()
+        # full tiles completed but not yet on disk (written after the journal bytes they hash)
+        self._pending_tiles: list[tuple[int, int, bytes]] = []
+        self._finished = False
+        self._last_full_warning = -1e9
+        self._size = 0
+        self._prev = ZERO_HASH
+        self._last_ns = 0
+        self._degraded: str | None = None
+        self._retry_at = 0.0
+        self._retry_delay = _RETRY_MIN
+        self._needs_rescan = False
+        self._bad_mark = False
+        self._counters = {
+            "journaled": 0,
+            "spilled": 0,
+            "merged": 0,
+            "stderr_spilled": 0,
+            "write_errors": 0,
+            "fsyncs": 0,
+            "checkpoints": 0,
+            "quarantined": 0,
+            "tiles_written": 0,
+            "redacted": 0,
+            "schema_errors": 0,
+            "fallbacks": 0,
+        }
+        self._last_error: str | None = None
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._acquire_lock()
+        try:
+            self._setup()
+        except BaseException:
+            self._release_lock()
+            raise
+        self.durable_size = self._size  # records on disk, fsynced (or written) and acknowledged
+        self._thread = threading.Thread(target=self._run, name="tradetrail-writer", daemon=True)
+        _open_trails.add(self)
+        self._thread.start()
+        self._indexer: IndexFeeder | None = None
+        if index:
+            url = index if isinstance(index, str) else None
+            self._indexer = _hook(HOOKS.feed_index, "feed_index")(self, url)
+
+    # ------------------------------------------------------------------ set-up
+
+    def _acquire_lock(self) -> None:
+        fd = _lock_writer(self.home)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._lock_fd, 0)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _setup(self) -> None:
+        settings = self.settings
+        for warning in check_storage(self.home, settings.min_free_bytes):
+            logger.warning("%s", warning)
+        (self.home / journal.JOURNAL_DIR).mkdir(exist_ok=True)
+        (self.home / CHECKPOINTS_DIR).mkdir(exist_ok=True)
+        self.tiles = TileStore(self.home / TILES_DIR)
+        self._remove_stale_temp_files()
+        existing = self._read_latest_checkpoint_body()
+        origin = settings.origin
+        if existing is not None and origin is not None and existing.origin != origin:
+            raise ConfigError(
+                f"origin: this trail's log is {existing.origin!r}, not {origin!r} "
+                "(TRADETRAIL_ORIGIN names the log and cannot change)"
+            )
+        self.origin = origin or (existing.origin if existing else default_origin(self.home))
+        self.signer: Signer = load_or_create_signer(settings.signing_key, self.home, self.origin)
+        vkey_path = self.home / VKEY_FILE
+        if vkey_path.exists():
+            verifier = read_vkey(vkey_path)
+            if verifier.vkey() != self.signer.verifier().vkey():
+                self._finish_rotation(verifier)
+        else:
+            write_atomic(vkey_path, (self.signer.verifier().vkey() + "\n").encode(), sync=True)
+        history = read_history(self.home)
+        if history is not None and history.current != self.signer.verifier():
+            raise ConfigError(self._retired_message(history))
+        self.verifier = self.signer.verifier()
+        self.spill = Spill(settings.spill_dir, self.origin)
+        # tradetrail commands (exports, attestations) leave their events in <home>/spill
+        home_spill = self.home / ADMIN_SPILL_DIR
+        self._admin_spill = (
+            None
+            if home_spill.resolve() == Path(settings.spill_dir).resolve()
+            else Spill(home_spill, self.origin)
+        )
+        source = {"host": socket.gethostname(), "pid": os.getpid()}
+        service = settings.service or Path(sys.argv[0] or "python").name or "python"
+        source["service"] = service
+        if self.redactor is not None:  # a service name could carry a token: redact it once
+            source = self.redactor.redact(source, "source")[0]
+        self._source = orjson.Fragment(orjson.dumps(source, option=SORT))
+        mark = self._read_closed_mark()
+        try:
+            self._load_state(existing.size if existing else 0, mark)
+        except JournalFormatError as exc:
+            raise TrailCorruptError(f"{exc}; run `tradetrail verify`") from None
+        self._check_against_checkpoint(existing)
+        if mark is not None and self._frontier.root() != mark.root:
+            raise TrailCorruptError(
+                f"the journal's root at size {mark.size} differs from the one signed in "
+                f"{self.home / CLOSED_FILE} when the trail was closed cleanly: history was "
+                "altered; run `tradetrail verify`"
+            )
+        self._remove_closed_mark()  # from here on a crash must not look like a clean close
+        self._last_cp_size = existing.size if existing else -1
+        self._last_cp_ns = self._clock()
+        now = max(self._clock(), self._last_ns)
+        today = day_of(self._fmt.format(now))
+        if self._seal_stale_days(today):
+            self._last_ns = now
+        if self._last_cp_size != self._size:
+            if self._sign_checkpoint() is None and existing is None:
+                raise TradetrailError(
+                    f"cannot create the trail's first checkpoint, "
+                    f"{self.home / CHECKPOINTS_DIR / '0'}: {self._last_error}"
+                )
+        else:  # tiles are derived data: restore the latest checkpoint's partial tiles if lost
+            self._write_partial_tiles()
+        self._merge_spill()
+
+    def _remove_stale_temp_files(self) -> None:
+        """A writer killed inside an atomic write leaves `.<name>.<pid>.tmp` behind; we hold the
+        lock, so none of them belongs to a live writer."""
+        found = [*self.home.glob(".*.tmp"), *(self.home / CHECKPOINTS_DIR).glob(".*.tmp")]
+        for dirpath, _dirs, names in os.walk(self.home / TILES_DIR):
+            found.extend(
+                Path(dirpath) / n for n in names if n.startswith(".") and n.endswith(".tmp")
+            )
+        for path in found:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def _retired_message(self, history: KeyHistory) -> str:
+        key = self.signer.verifier()
+        span = history.span_of(key)
+        where = self.home / HISTORY_FILE
+        if span is None:
+            return (
+                f"signing key {key.name}+{key.key_id.hex()} is not this trail's key: {where} "
+                f"names {history.current.vkey()} as the current one; a trail is signed by one key "
+                "at a time (change it with `tradetrail keygen --rotate`)"
+            )
+        return (
+            f"signing key {key.name}+{key.key_id.hex()} was retired at tree size {span.last} by "
+            f"a key rotation ({where}); configure the current key {history.current.vkey()} "
+            "(TRADETRAIL_SIGNING_KEY, or <home>/signing.key)"
+        )
+
+    def _finish_rotation(self, on_file: Verifier) -> None:
+        """The configured key differs from trail.vkey: fine only when it is the new key of a
+        rotation that a crash interrupted before trail.vkey was replaced; then finish it."""
+        key = self.signer.verifier()
+        history = read_history(self.home)
+        if history is None or history.current != key:
+            rotation = self._last_record_rotation()
+            if rotation is None or rotation.old != on_file or rotation.new != key:
+                if history is not None:
+                    raise ConfigError(self._retired_message(history))
+                raise ConfigError(
+                    f"signing key {key.name}+{key.key_id.hex()} does not match "
+                    f"{self.home / VKEY_FILE} ({on_file.vkey()}); a trail is signed by one key "
+                    "at a time (change it with `tradetrail keygen --rotate`)"
+                )
+            history = (history or KeyHistory.first_key(on_file)).rotated(rotation)
+            write_atomic(self.home / HISTORY_FILE, history.text().encode(), sync=True)
+        write_atomic(self.home / VKEY_FILE, (key.vkey() + "\n").encode(), sync=True)
+        logger.warning("finished the key rotation to %s that a crash interrupted", key.vkey())
+
+    def _last_record_rotation(self) -> Rotation | None:
+        """The verified rotation journaled as the last record, if it is one."""
+        files = journal_files(self.home)
+        lines = journal.tail_lines(files[-1], 1)[0] if files else []
+        if not lines:
+            return None
+        try:
+            record = journal.parse_record(lines[0], str(files[-1]))
+            data = record.get("data")
+            if record.get("type") != ROTATION_TYPE or not isinstance(data, dict):
+                return None
+            return open_rotation(str(data.get("note")), f"{files[-1].name} (last record)")
+        except TradetrailError:
+            return None
+
+    def _read_latest_checkpoint_body(self) -> Checkpoint | None:
+        """The newest signed checkpoint: `checkpoint`, or a newer `checkpoints/<n>` (a crash
+        between the two writes). A trail signs `checkpoints/0` when it is created, so records
+        without it are refused: whoever deleted the checkpoints must not get them re-signed."""
+        path = self.home / CHECKPOINT_FILE
+        cp_dir = self.home / CHECKPOINTS_DIR
+        sizes = sorted(
+            int(p.name)
+            for p in cp_dir.iterdir()
+            if p.name.isdigit() and p.name.isascii() and str(int(p.name)) == p.name
+        )
+        if 0 not in sizes and self._journal_has_records():
+            held = f"holds {len(sizes)} other checkpoint(s)" if sizes else "is empty"
+            raise TrailCorruptError(
+                f"the journal holds records but {cp_dir / '0'} is missing ({cp_dir} {held}): "
+                "every trail signs checkpoints/0 when it is created, so checkpoints were "
+                "deleted. The writer will not sign records that no checkpoint covers: restore "
+                f"{cp_dir}/ and {path} from a backup or an auditor's copy, then run "
+                "`tradetrail verify`"
+            )
+        candidates = ([path] if path.exists() else []) + (
+            [cp_dir / str(sizes[-1])] if sizes else []
+        )
+        if not candidates:
+            return None
+        vkey_path = self.home / VKEY_FILE
+        if not vkey_path.exists():
+            raise TrailCorruptError(f"{candidates[0]} exists but {vkey_path} is missing")
+        verifier = read_vkey(vkey_path)
+        latest: Checkpoint | None = None
+        for candidate in candidates:
+            try:
+                cp = open_checkpoint(candidate.read_text(), [verifier])
+            except (NoteError, CheckpointError) as exc:
+                raise TrailCorruptError(
+                    f"{candidate}: the latest checkpoint does not verify with {vkey_path}: {exc}"
+                ) from None
+            if latest is not None and cp.origin != latest.origin:
+                raise TrailCorruptError(
+                    f"{candidate} is for origin {cp.origin!r}, {path} for {latest.origin!r}"
+                )
+            if latest is None or cp.size > latest.size:
+                latest = cp
+        return latest
+
+    def _journal_has_records(self) -> bool:
+        """Any journal bytes (a torn first line included) or a day pruned under retention."""
+        if any(p.stat().st_size for p in journal_files(self.home)):
+            return True
+        return (self.home / journal.PRUNED_FILE).exists()
+
+    def _read_closed_mark(self) -> ClosedMark | None:
+        """The signed mark of a clean close. One that does not verify proves nothing (anyone
+        could also delete it): it is set aside and the tail is checked as a crash tail."""
+        self._bad_mark = False
+        try:
+            return read_closed_mark(self.home, [self.verifier], origin=self.origin)
+        except (NoteError, CheckpointError) as exc:
+            self._bad_mark = True
+            logger.warning(
+                "%s; it is set aside into %s/ and records after the latest checkpoint, if any, "
+                "are checked as a crash would leave them",
+                exc,
+                QUARANTINE_DIR,
+            )
+            return None
+
+    def _remove_closed_mark(self) -> None:
+        """Durably drop the clean-close mark before anything is written: a crash of this
+        writer must leave a tail that is checked as a crash tail, not refused."""
+        path = self.home / CLOSED_FILE
+        try:
+            if self._bad_mark:  # kept: it may be evidence
+                qdir = self.home / QUARANTINE_DIR
+                qdir.mkdir(exist_ok=True)
+                os.replace(path, qdir / f"{CLOSED_FILE}.{time.time_ns()}.invalid")
+                journal.fsync_dir(qdir)
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            return
+        journal.fsync_dir(self.home)
+
+    def _write_closed_mark(self) -> None:
+        """Sign `closed` when everything journaled is under the final checkpoint."""
+        if (
+            self._degraded is not None
+            or self._needs_rescan
+            or self._unsynced
+            or self._size != self._last_cp_size
+        ):
+            return
+        mark = ClosedMark(self.origin, self._size, self._frontier.root())
+        text = sign_closed_mark(mark, self.signer)
+        write_atomic(self.home / CLOSED_FILE, text.encode(), sync=True)
+
+    def _quarantine(self, path: Path, good: int, torn: bytes) -> None:
+        qdir = self.home / QUARANTINE_DIR
+        qdir.mkdir(exist_ok=True)
+        ns = time.time_ns()
+        name = f"{path.name}.{good}.{ns}.torn"
+        write_atomic(qdir / name, torn, sync=True)
+        report = {
+            "at": self._fmt.format(ns),
+            "file": f"{journal.JOURNAL_DIR}/{path.name}",
+            "offset": good,
+            "bytes": len(torn),
+            "sha256": hashlib.sha256(torn).hexdigest(),
+            "saved_as": f"{QUARANTINE_DIR}/{name}",
+            "reason": "torn last line: a write cut short by a crash; it was never acknowledged",
+        }
+        with builtins.open(qdir / "quarantine.jsonl", "ab") as fh:
+            fh.write(orjson.dumps(report, option=SORT | orjson.OPT_APPEND_NEWLINE))
+            fh.flush()
+            os.fsync(fh.fileno())
+        mode = path.stat().st_mode
+        if not mode & 0o200:
+            os.chmod(path, mode | 0o200)
+        with builtins.open(path, "r+b") as fh:
+            fh.truncate(good)
+            os.fsync(fh.fileno())
+        if not mode & 0o200:
+            os.chmod(path, mode)
+        self._counters["quarantined"] += 1
+        logger.warning(
+            "quarantined a torn last line of %s (%d bytes at offset %d) into %s",
+            path,
+            len(torn),
+            good,
+            qdir / name,
+        )
+
+    def _load_state(self, signed: int | None = None, mark: ClosedMark | None = None) -> None:
+        """Resume from disk: quarantine a torn tail, find the last record, rebuild the Merkle
+        frontier and tile buffers from stored tiles plus the journal's tail.
+
+        At open, `signed` is the latest signed checkpoint's size and `mark` the clean-close
+        mark: records beyond the mark are refused, and records beyond `signed` after a crash
+        are checked before anything signs them; both are rehashed from the journal."""
+        files = journal_files(self.home)
+        while files and files[-1].stat().st_size == 0:
+            logger.warning("removing empty journal file %s left by an interrupted start", files[-1])
+            files.pop().unlink()
+        self._size = 0
+        self._prev = ZERO_HASH
+        self._last_ns = 0
+        self._frontier = Frontier()
+        self._tile_builder = TileBuilder()
+        if not files:
+            if mark is not None:
+                self._refuse_after_close(mark, 0)
+            return
+        last_file = files[-1]
+        good, torn = journal.torn_tail(last_file)
+        if torn:
+            self._quarantine(last_file, good, torn)
+            if good == 0:
+                last_file.unlink()
+                self._load_state(signed, mark)
+                return
+        lines, _ = journal.tail_lines(last_file, 1)
+        last = journal.parse_record(lines[0], str(last_file))
+        seq, ts = last.get("seq"), last.get("ts")
+        if type(seq) is not int or type(ts) is not str:
+            raise TrailCorruptError(f"{last_file}: last record has no valid seq/ts; run verify")
+        size = seq + 1
+        if mark is not None:
+            self._refuse_after_close(mark, size)
+            signed = mark.size
+        elif signed is not None and size > signed:
+            self._check_crash_tail(signed)
+        try:
+            self._last_ns = parse_ts(ts)
+        except ValueError as exc:
+            raise TrailCorruptError(f"{last_file}: last record: {exc}; run verify") from None
+        self._restore_tree(size, files, signed)
+        if self._size != size:
+            raise TrailCorruptError(f"rebuilt {self._size} records, expected {size}")
+
+    def _numbered_lines(self, seq: int) -> Iterator[tuple[Path, int, bytes]]:
+        """(day file, line number, line) of every complete journal line from record `seq` on."""
+        pos, current, lineno = seq, None, 0
+        for path, line in journal.lines_from_seq(self.home, seq):
+            if path != current:
+                current = path
+                first = journal.first_seq(path)
+                lineno = pos - first + 1 if first is not None and first <= pos else 1
+            yield path, lineno, line
+            pos += 1
+            lineno += 1
+
+    def _refuse_after_close(self, mark: ClosedMark, size: int) -> None:
+        """Everything up to the mark was signed before the writer closed: anything after it was
+        added by someone else, and is named, never signed. (A line ending exactly at the
+        mark's size is the common case; any line slipped in before it breaks the seq chain,
+        which rebuilding the tree checks.)"""
+        if size == mark.size:
+            return
+        extra = list(itertools.islice(self._numbered_lines(mark.size), MAX_NAMED))
+        count = sum(1 for _ in self._numbered_lines(mark.size)) if extra else 0
+        problem = records_after_close(mark, mark.size + count if extra else size)
+        if problem is None:
+            return
+        named = []
+        for path, lineno, line in extra:
+            try:
+                record = journal.parse_record(line)
+                what = f"seq {record.get('seq')!r}, event_id {record.get('event_id')!r}"
+            except JournalFormatError:
+                what = "not a JSON record"
+            named.append(f"{journal.JOURNAL_DIR}/{path.name}:{lineno} ({what})")
+        more = f" and {count - len(extra)} more" if count > len(extra) else ""
+        where = f": {'; '.join(named)}{more}" if named else ""
+        raise TrailCorruptError(
+            f"{problem}{where}. The writer neither signs nor extends them: keep the trail as "
+            "evidence, run `tradetrail verify`, and restore the journal from a backup (or set "
+            "the named lines aside) before reopening"
+        )
+
+    def _check_crash_tail(self, signed: int) -> None:
+        """Records after the latest signed checkpoint when the trail was not closed cleanly: a
+        crash leaves them, and the writer signs them, but only when they are exactly what a
+        writer writes (chain, seq, ts order, canonical form). They prove nothing more than
+        their own consistency: only a checkpoint kept elsewhere can vouch for them."""
+        problems: list[str] = []
+        expected, prev, last_ns = signed, ZERO_HASH, 0
+        now = self._clock()
+        anchor = signed > 0  # the signed record before the tail: its hash and time go on
+        if anchor and journal.pruned_days(self.home):
+            with contextlib.suppress(TileError, OSError, ValueError):
+                prev = self.tiles.node(0, signed - 1).hex()
+        files = journal_files(self.home)
+        newest = files[-1] if files else None
+        sealed: str | None = None  # where the tail reaches into a day that was sealed
+        for path, lineno, line in self._numbered_lines(max(signed - 1, 0)):
+            leaf = hashlib.sha256(b"\x00" + line).hexdigest()
+            try:
+                record: Any = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                record, bad = None, f"not valid JSON ({exc})"
+            if anchor:
+                anchor = False
+                if type(record) is dict and record.get("seq") == signed - 1:
+                    prev = leaf
+                    ts = record.get("ts")
+                    with contextlib.suppress(TypeError, ValueError):
+                        last_ns = parse_ts(ts) if type(ts) is str else 0
+                    continue
+            if record is not None:
+                bad, ns = _tail_problem(record, line, expected, prev, last_ns, now, path)
+                last_ns = max(last_ns, ns)
+            if path != newest and sealed is None:
+                sealed = f"{journal.JOURNAL_DIR}/{path.name}:{lineno} (seq {expected})"
+            if bad:
+                where = f"{journal.JOURNAL_DIR}/{path.name}:{lineno} (seq {expected})"
+                problems.append(f"{where}: {bad}")
+                if len(problems) >= MAX_NAMED:
+                    break
+            expected += 1
+            prev = leaf
+        if sealed is not None:  # a writer signs each day's last record when it seals the day
+            problems.insert(
+                0,
+                f"{sealed} and what follows: records of a finished day that no checkpoint "
+                "covers, although the writer signs one when it seals a day (checkpoints were "
+                "deleted, or one failed to be written then: see the writer's log)",
+            )
+        if problems:
+            raise TrailCorruptError(
+                f"the record(s) after the latest signed checkpoint (size {signed}) are not what "
+                "a crashed writer leaves behind, so the writer will not sign them: "
+                + "; ".join(problems)
+                + ". Run `tradetrail verify`; keep the trail as evidence and restore the journal "
+                "from a backup (or set the named lines aside) before reopening"
+            )
+
+    def _entries(self, level: int, start: int, end: int) -> list[bytes]:
+        """Tile entries [start, end) at `level` from stored full tiles, computing entries of an
+        unfinished tile from the full tiles one level down."""
+        out: list[bytes] = []
+        i = start
+        while i < end:
+            tile_index = i // TILE_WIDTH
+            stop = min(end, (tile_index + 1) * TILE_WIDTH)
+            if self.tiles.exists(level, tile_index):
+                data = self.tiles.read_entries(level, tile_index, TILE_WIDTH)
+                out.extend(data[i - tile_index * TILE_WIDTH : stop - tile_index * TILE_WIDTH])
+            elif level > 0:
+                for j in range(i, stop):
+                    out.append(root_of_leaves(self.tiles.read_entries(level - 1, j, TILE_WIDTH)))
+            else:
+                raise TileError("level-0 tile missing", f"tile/0/{tile_index}")
+            i = stop
+        return out
+
+    def _tiles_complete_for(self, size: int) -> bool:
+        level = 0
+        count = size
+        while count:
+            full = count // TILE_WIDTH
+            if full and not self.tiles.is_complete(level, full - 1):
+                return False
+            count >>= TILE_HEIGHT
+            level += 1
+        return True
+
+    def _restore_tree(self, size: int, files: list[Path], signed: int | None = None) -> None:
+        """`signed`: records from there on are rehashed from the journal, never taken from
+        tiles, so that what gets signed is what the journal holds."""
+        start = (min(size, size if signed is None else signed) // TILE_WIDTH) * TILE_WIDTH
+        while start and not self._tiles_complete_for(start):
+            start -= TILE_WIDTH
+        frontier_nodes = []
+        builder = TileBuilder()
+        try:
+            for height, index in subtree_decomposition(0, start) if start else []:
+                level, rest = divmod(height, TILE_HEIGHT)
+                entries = self._entries(level, index << rest, (index + 1) << rest)
+                frontier_nodes.append(entries[0] if rest == 0 else root_of_leaves(entries))
+            level, count = 0, start
+            while count:
+                full_start = (count // TILE_WIDTH) * TILE_WIDTH
+                builder.restore_level(level, count, self._entries(level, full_start, count))
+                count >>= TILE_HEIGHT
+                level += 1
+        except (TileError, OSError, ValueError) as exc:
+            logger.warning("stored tiles unusable (%s); rebuilding them from the journal", exc)
+            start, frontier_nodes, builder = 0, [], TileBuilder()
+        self._frontier = Frontier(start, frontier_nodes)
+        self._tile_builder = builder
+        self._size = start
+        self._prev = ZERO_HASH
+        if start == size:
+            lines, _ = journal.tail_lines(files[-1], 1)
+            self._prev = hashlib.sha256(b"\x00" + lines[0]).hexdigest()
+            return
+        last_first = journal.first_seq(files[-1])
+        if last_first is not None and last_first <= start - 1:
+            lines, _ = journal.tail_lines(files[-1], size - start + 1)
+            source: Iterable[bytes] = lines
+        else:
+            source = (line for _, line in journal.lines_from_seq(self.home, max(start - 1, 0)))
+        if start and journal.pruned_days(self.home):  # seq start-1 may be in a pruned day
+            self._prev = self.tiles.node(0, start - 1).hex()
+        for line in source:
+            record = journal.parse_record(line)
+            seq = record.get("seq")
+            if type(seq) is not int or seq < start - 1:
+                continue
+            leaf = hashlib.sha256(b"\x00" + line).digest()
+            if seq == start - 1:
+                self._prev = leaf.hex()
+                continue
+            if seq > self._size and journal.pruned_gap(
+                journal.pruned_days(self.home), self._size, seq
+            ):  # days removed under retention: their leaf hashes are in the tiles
+                for pruned_seq in range(self._size, seq):
+                    self._append_leaf(self.tiles.node(0, pruned_seq))
+            if seq != self._size or record.get("prev") != self._prev:
+                raise TrailCorruptError(
+                    f"journal breaks at seq {seq} (expected seq {self._size} chained to "
+                    f"{self._prev[:16]}...); run `tradetrail verify`"
+                )
+            self._append_leaf(leaf)
+        self._write_pending_tiles()
+
+    def _append_leaf(self, leaf: bytes) -> None:
+        nodes = self._frontier.append(leaf)
+        self._pending_tiles.extend(self._tile_builder.add(nodes))
+        self._prev = leaf.hex()
+        self._size += 1
+
+    def _write_pending_tiles(self) -> None:
+        pending = self._pending_tiles
+        while pending:
+            level, index, data = pending[0]
+            self.tiles.write(level, index, data)
+            self._counters["tiles_written"] += 1
+            pending.pop(0)
+
+    def _write_partial_tiles(self) -> None:
+        self._write_pending_tiles()
+        for level, index, _width, data in self._tile_builder.partial_tiles():
+            # fsynced: a checkpoint is about to refer to them, and only the newest are rewritten
+            self.tiles.write(level, index, data, sync=True)
+
+    def _root_at(self, size: int) -> bytes:
+        if size == self._size:
+            return self._frontier.root()
+        node = self._node_for_check
+        return range_hash(0, size, node) if size else hashlib.sha256(b"").digest()
+
+    def _node_for_check(self, height: int, index: int) -> bytes:
+        level, rest = divmod(height, TILE_HEIGHT)
+        start, end = index << rest, (index + 1) << rest
+        if level < len(self._tile_builder._counts):
+            done = self._tile_builder._counts[level] - len(self._tile_builder.entries(level))
+            if start >= done:
+                entries = self._tile_builder.entries(level)[start - done : end - done]
+                return entries[0] if rest == 0 else root_of_leaves(entries)
+        return self.tiles.node(height, index)
+
+    def _check_against_checkpoint(self, checkpoint: Checkpoint | None) -> None:
+        if checkpoint is None:
+            return
+        if checkpoint.size > self._size:
+            raise TrailCorruptError(
+                f"the journal holds {self._size} records but the signed checkpoint covers "
+                f"{checkpoint.size}: records were removed; run `tradetrail verify`"
+            )
+        try:
+            root = self._root_at(checkpoint.size)
+        except (TileError, OSError, ValueError) as exc:
+            raise TrailCorruptError(
+                f"cannot recompute the root at the signed checkpoint ({exc}); run verify"
+            ) from None
+        if root != checkpoint.root:
+            raise TrailCorruptError(
+                f"the journal does not match its signed checkpoint at size {checkpoint.size}: "
+                "history was altered; run `tradetrail verify`"
+            )
+
+    def _seal_stale_days(self, today: str) -> bool:
+        """Make finished days read-only; True when any day file exists before `today`."""
+        past = False
+        for path in journal_files(self.home):
+            day = journal.file_day(path)
+            if day < today:
+                past = True
+                if path.stat().st_mode & 0o222:
+                    self._make_read_only(path)
+                    logger.info("sealed %s (its day ended while no writer ran)", path.name)
+        return past
+
+    # ------------------------------------------------------------------ public API
+
+    def record(self, event_type: str, data: Any = None, **fields: Any) -> Receipt:
+        """Validate and queue one event; returns at once with a receipt.
+
+        Raises TypeError/ValueError naming the field for a bad event, TrailClosedError after
+        close(). Never raises for a full queue or a failing disk: the event spills instead.
+        """
+        if self._closing:
+            raise TrailClosedError(self._closed_message())
+        event = prepare(
+            event_type,
+            data,
+            with_context(fields),
+            self._source,
+            self.settings.max_event_bytes,
+            model=self.model,
+            redactor=self.redactor,
+            strict=self._strict,
+        )
+        if event.redacted is not None or event.schema_error is not None:
+            self._note_shaping(event_type, event)
+        if event_type == FALLBACK_TYPE:  # an integration kept an event it could not record as asked
+            with self._shaping_lock:
+                self._counters["fallbacks"] += 1
+        receipt = Receipt(self, event)
+        queue = self._queue
+        if len(queue) >= self._queue_size:
+            self._spill_receipts([receipt], "queue full", format_ns(self._clock()))
+            return receipt
+        queue.append(receipt)
+        if self._idle:
+            self._wake.set()
+        if self._finished:  # close() won the race: the writer is gone, spill it ourselves
+            self._rescue_late(receipt)
+        return receipt
+
+    def _note_shaping(self, event_type: str, event: Prepared) -> None:
+        """Count redactions and schema mismatches; warn once per type about a mismatch (the
+        event is recorded anyway, flagged with `schema_error`)."""
+        with self._shaping_lock:  # callers' threads: the writer's counters are its own
+            if event.redacted is not None:
+                self._counters["redacted"] += 1
+            if event.schema_error is None:
+                return
+            self._counters["schema_errors"] += 1
+            first = event_type not in self._schema_warned and len(self._schema_warned) < 1024
+            if first:
+                self._schema_warned.add(event_type)
+        if first:
+            logger.warning(
+                "%s: recorded with schema_error (%s); further mismatches of this type are "
+                "only counted (stats()['schema_errors']); open with strict=True to raise",
+                event_type,
+                event.schema_error,
+            )
+
+    def _rescue_late(self, receipt: Receipt) -> None:
+        try:
+            self._queue.remove(receipt)  # atomic: either we take it here or the writer did
+        except ValueError:
+            return
+        self._spill_receipts([receipt], "recorded while the trail was closing", None)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every record submitted before the call is durable in the journal. Returns
+        False when events wait in the spill (see stats()["spill_pending"]; after a reopen that
+        includes what an earlier process left there); never raises for I/O."""
+        if self._closed:
+            return not self._pending
+        barrier = Receipt(self, None, _FLUSH)
+        self._queue.append(barrier)
+        self._wake.set()
+        self._wait_for(barrier, timeout)
+        return bool(barrier._result)
+
+    def checkpoint(self, timeout: float | None = None) -> str:
+        """Sign a checkpoint of everything journaled so far and return it (signed-note text)."""
+        if self._closing:
+            raise TrailClosedError(self._closed_message())
+        barrier = Receipt(self, None, _CHECKPOINT)
+        self._queue.append(barrier)
+        self._wake.set()
+        self._wait_for(barrier, timeout)
+        if barrier._result is None:
+            raise TradetrailError(f"could not sign a checkpoint: {self._last_error}")
+        return str(barrier._result)
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> dict[str, Any]:
+        """The proof that record `seq` is in the tree of `size` (default: the latest signed
+        checkpoint), the JSON object `tradetrail proof inclusion` prints. A record newer than
+        the latest checkpoint raises NotYetSignedError: call checkpoint() first."""
+        from ..store.proofs import inclusion_proof_json
+
+        return inclusion_proof_json(self.home, seq, size)
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
+        """The proof that the tree of `old_size` is a prefix of the tree of `new_size` (default:
+        the latest signed checkpoint), as `tradetrail proof consistency` prints it."""
+        from ..store.proofs import consistency_proof_json
+
+        return consistency_proof_json(self.home, old_size, new_size)
+
+    def rotate_key(
+        self, new_signer: Signer, *, reason: str | None = None, timeout: float | None = None
+    ) -> str:
+        """Replace the signing key without breaking older checkpoints; returns the rotation
+        statement signed by both keys. The writer journals a `trail.key_rotated` record (the
+        last under the old key alone), signs the checkpoint just after it with both keys, adds
+        the new key to trail.vkeys and trail.vkey, and signs with the new key from then on.
+        A key kept beside the trail (<home>/signing.key) is replaced; a configured one
+        (TRADETRAIL_SIGNING_KEY) must be pointed at the new key before the next open, which
+        refuses the old key."""
+        if self._closing:
+            raise TrailClosedError(self._closed_message())
+        if not isinstance(new_signer, Signer):
+            raise TypeError(f"new_signer: expected a Signer, got {type(new_signer).__name__}")
+        barrier = Receipt(self, None, _ROTATE)
+        barrier._result = (new_signer, reason)
+        self._queue.append(barrier)
+        self._wake.set()
+        self._wait_for(barrier, timeout)
+        if isinstance(barrier._result, BaseException):
+            raise barrier._result
+        return str(barrier._result)
+
+    def _rotate_signing_key(self, new: Signer, reason: str | None) -> str:
+        """On the writer thread, between batches: see rotate_key."""
+        old = self.signer
+        history = read_history(self.home) or KeyHistory.first_key(old.verifier())
+        if history.span_of(new.verifier()) is not None:
+            raise ConfigError(
+                f"new_signer: key {new.name}+{new.key_id.hex()} was already used by this trail; "
+                "a rotation needs a fresh key"
+            )
+        if self._degraded is not None:
+            raise TradetrailError(
+                f"cannot rotate the key while the trail is degraded: {self._degraded}"
+            )
+        size = self._size + 1  # the rotation record is the last record under the old key alone
+        note = sign_rotation(self.origin, size, old, new)
+        data: dict[str, Any] = {
+            "old_vkey": old.verifier().vkey(),
+            "new_vkey": new.verifier().vkey(),
+            "from_size": size,
+            "note": note,
+        }
+        if reason is not None:
+            data["reason"] = reason
+        event = prepare(
+            ROTATION_TYPE,
+            data,
+            {},
+            self._source,
+            max(self.settings.max_event_bytes, 1 << 16),
+            model=self.model,
+            strict=True,
+        )
+        if self._write_entries([(event, None, None)]) != 1 or self._size != size:
+            raise TradetrailError(f"cannot journal the key rotation: {self._last_error}")
+        history = history.rotated(open_rotation(note, "key rotation"))
+        if self._sign_checkpoint(also=new) is None:
+            raise TradetrailError(f"cannot sign the rotation checkpoint: {self._last_error}")
+        if not self.settings.signing_key:  # the key lives beside the trail: replace it
+            write_atomic(
+                self.home / DEFAULT_KEY_FILE, (new.skey() + "\n").encode(), sync=True, mode=0o600
+            )
+        write_atomic(self.home / HISTORY_FILE, history.text().encode(), sync=True)
+        write_atomic(self.home / VKEY_FILE, (new.verifier().vkey() + "\n").encode(), sync=True)
+        self.signer = new
+        self.verifier = new.verifier()
+        logger.warning(
+            "rotated the signing key of %s at tree size %d: %s replaces %s",
+            self.origin,
+            size,
+            new.verifier().vkey(),
+            old.verifier().vkey(),
+        )
+        return note
+
+    def close(self, timeout: float | None = None) -> None:
+        """Journal what is queued, sign a final checkpoint, stop the writer, release the lock."""
+        if self._closed or self._forked:
+            return
+        self._closing = True
+        self._wake.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.error("tradetrail writer did not stop within %ss; records stay queued", timeout)
+            return
+        self._closed = True
+        with self._cond:
+            self._cond.notify_all()
+        _open_trails.discard(self)
+        if self._indexer is not None:
+            self._indexer.catch_up(timeout=10)  # best effort; the next update catches up
+            self._indexer.close()
+
+    def search(
+        self,
+        *,
+        types: Sequence[str] = (),
+        since: str | None = None,
+        until: str | None = None,
+        text: str | None = None,
+        limit: int | None = 100,
+        descending: bool = False,
+        **equals: str,
+    ) -> list[dict[str, Any]]:
+        """Search this trail's journaled records (the index is brought up to date first): the
+        journal records themselves, `seq` included. `types` match exactly or by `prefix.*`;
+        `since`/`until` take RFC 3339, a date or an age (`2h`, `7d`); `text` is full text
+        (all words); other keywords match one field exactly: category, symbol, account,
+        order_id, client_order_id, exchange_order_id, parent_order_id, signal_id,
+        correlation_id, actor, strategy, venue."""
+        return _hook(HOOKS.search, "search")(
+            self,
+            types=tuple(types),
+            equals=dict(equals),
+            since=since,
+            until=until,
+            text=text,
+            limit=limit,
+            descending=descending,
+        )
+
+    @property
+    def index_url(self) -> str | None:
+        """The database URL of the index this trail feeds (None: the default index)."""
+        return self._indexer.url if self._indexer is not None else None
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for monitoring: a non-zero `spill_pending` or `degraded` needs attention."""
+        out: dict[str, Any] = dict(self._counters)
+        out.update(
+            size=self._size,
+            queued=len(self._queue),
+            spill_pending=len(self._pending),
+            degraded=self._degraded,
+            last_error=self._last_error,
+            durability=self.settings.durability.value,
+            last_checkpoint_size=self._last_cp_size,
+        )
+        return out
+
+    @property
+    def size(self) -> int:
+        """Records in the journal (journaled, not merely queued)."""
+        return self._size
+
+    def __enter__(self) -> Trail:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Trail {self.origin} at {self.home} size={self._size}>"
+
+    # ------------------------------------------------------------------ waiting
+
+    def _closed_message(self) -> str:
+        if self._forked:
+            return (
+                f"this trail was opened by process {self._owner_pid} and belongs to it; after "
+                "fork() the child must open its own trail (tradetrail.open) on another home"
+            )
+        return f"trail {self.home} is closed"
+
+    def _wait_for(self, receipt: Receipt, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._waiters += 1
+            try:
+                while receipt._state != _JOURNALED:
+                    if self._forked:
+                        raise TrailClosedError(self._closed_message())
+                    if self._closed:
+                        raise TrailClosedError(
+                            f"{self._closed_message()}; record {receipt.event_id} is still in the "
+                            "spill file and will be journaled when the trail is next opened"
+                        )
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        state = "spilled" if receipt._state == _SPILLED else "queued"
+                        raise TimeoutError(
+                            f"record {receipt.event_id} not journaled within {timeout}s "
+                            f"(still {state}; it will be journaled)"
+                        )
+                    self._cond.wait(remaining if remaining is not None else 1.0)
+            finally:
+                self._waiters -= 1
+
+    def _notify(self) -> None:
+        if self._waiters:
+            with self._cond:
+                self._cond.notify_all()
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        queue = self._queue
+        while True:
+            if not queue:
+                self._wake.clear()
+                self._idle = True
+                if not queue and not self._closing:
+                    self._wake.wait(self._tick_seconds())
+                self._idle = False
+            batch: list[Receipt] = []
+            while queue and len(batch) < MAX_BATCH:
+                batch.append(queue.popleft())
+            try:
+                if batch:
+                    self._process(batch)
+                self._tick()
+            except Exception as exc:  # a bug must not lose records: spill what is left
+                self._on_internal_error(batch, exc)
+            if self._closing and not queue:
+                self._finished = True
+                self._finish()
+                return
+
+    def _on_internal_error(self, batch: list[Receipt], exc: Exception) -> None:
+        """Never let the writer thread die: spill the batch with a time that needs no clock."""
+        try:
+            logger.exception("tradetrail writer error; spilling the batch")
+            self._last_error = f"internal: {exc!r}"
+            self._spill_receipts(
+                [r for r in batch if r._kind == _RECORD and r._state == _QUEUED],
+                f"internal error: {exc!r}",
+                format_ns(time.time_ns()),
+            )
+        except Exception:
+            logger.exception("tradetrail writer could not spill after an error")
+        for r in batch:
+            if r._kind != _RECORD and r._state == _QUEUED:
+                r._state = _JOURNALED
+        self._notify()
+
+    def _tick_seconds(self) -> float:
+        return min(1.0, self.settings.checkpoint_interval)
+
+    def _process(self, batch: list[Receipt]) -> None:
+        pending: list[Receipt] = []
+        for item in batch:
+            if item._kind == _RECORD:
+                pending.append(item)
+                continue
+            if pending:
+                self._commit(pending)
+                pending = []
+            self._barrier(item)
+        if pending:
+            self._commit(pending)
+
+    def _barrier(self, item: Receipt) -> None:
+        if item._kind == _FLUSH:
+            if self._fd is not None and self._unsynced:
+                with contextlib.suppress(OSError):
+                    self._sync()
+            if self._degraded is not None:
+                self._try_recover()
+            elif self._pending or self._held:
+                self._merge_now()
+            item._result = not (self._pending or self._held)
+        elif item._kind == _CHECKPOINT:
+            item._result = self._sign_checkpoint()
+        elif item._kind == _ROTATE:
+            new, reason = item._result
+            try:
+                item._result = self._rotate_signing_key(new, reason)
+            except (TradetrailError, OSError, ValueError, TypeError) as exc:
+                item._result = exc
+        item._state = _JOURNALED
+        with self._cond:
+            self._cond.notify_all()
+
+    def _commit(self, items: list[Receipt]) -> None:
+        if self._degraded is not None and not self._try_recover():
+            self._spill_receipts(items, self._degraded, None)
+            return
+        self._write_entries([(r.event, r, None) for r in items])
+
+    def _write_entries(
+        self,
+        entries: Sequence[tuple[Prepared | dict[str, Any] | None, Receipt | None, Any]],
+        chunk_bytes: int | None = None,
+    ) -> int:
+        """Journal entries (event, receipt, spill info) in order: fresh events arrive `Prepared`,
+        merged spill entries as plain dicts with their spill info. Returns how many were
+        journaled; fewer than all when the disk failed: then the trail is degraded, the fresh
+        ones left are spilled and merged ones stay in their spill file.
+
+        Entries go in chunks of at most `chunk_bytes` (one chunk per UTC day when None), each
+        durable before its receipts are acknowledged. A chunk refused for lack of space is cut
+        off again and retried with half as many entries, down to one, so that whatever fits
+        is journaled."""
+        done, max_bytes, max_count = 0, chunk_bytes or sys.maxsize, len(entries)
+        while done < len(entries):
+            try:
+                done += self._write_chunk(entries, done, max_bytes, max_count)
+            except _WriteFailed as failure:
+                space = failure.cause.errno in _SPACE_ERRORS
+                if space and failure.count > 1 and not self._needs_rescan:
+                    max_count = failure.count // 2
+                    continue
+                reason = _describe(failure.cause)
+                self._enter_degraded(reason)
+                fresh = [r for e, r, s in entries[done:] if s is None and r is not None]
+                if fresh:
+                    self._spill_receipts(fresh, reason, None)
+                break
+        return done
+
+    def _write_chunk(
+        self,
+        entries: Sequence[tuple[Prepared | dict[str, Any] | None, Receipt | None, Any]],
+        start: int,
+        max_bytes: int,
+        max_count: int,
+    ) -> int:
+        """Write entries from `start` on, up to `max_bytes`/`max_count` and never past the end of
+        a UTC day, in one write; returns how many. On a disk failure the chunk is cut off again
+        (the tree too) and _WriteFailed tells how many entries it had."""
+        clock, fmt = self._clock, self._fmt.format_bytes
+        sha, hexlify = hashlib.sha256, binascii.hexlify
+        tiles, frontier = self._tile_builder, self._frontier
+        chunks: list[bytes] = []
+        done: list[tuple[Receipt | None, int]] = []
+        snapshot = self._snapshot()
+        size, prev, last_ns = self._size, self._prev.encode(), self._last_ns
+        nbytes = 0
+        try:
+            for index in range(start, len(entries)):
+                event, receipt, spill_info = entries[index]
+                ns = clock()
+                if ns < last_ns:
+                    ns = last_ns
+                last_ns = ns
+                ts = fmt(ns)
+                if ts[0:4] + ts[5:7] + ts[8:10] != self._day_bytes:
+                    if chunks:
+                        break  # the next chunk starts the new day
+                    self._rotate(day_of(ts.decode()))
+                    snapshot = self._snapshot()
+                if type(event) is Prepared:
+                    line = event.p0 + prev + event.p1 + b"%d" % size + event.p2 + ts + event.p3
+                else:
+                    assert isinstance(event, dict)
+                    rec = dict(event)
+                    rec.update(seq=size, ts=ts.decode(), prev=prev.decode(), spill=spill_info)
+                    line = encode_record(rec)
+                leaf = sha(b"\x00" + line).digest()
+                full = tiles.add(frontier.append(leaf))
+                if full:
+                    self._pending_tiles.extend(full)
+                prev = hexlify(leaf)
+                done.append((receipt, size))
+                size += 1
+                chunks.append(line)
+                nbytes += len(line) + 1
+                if nbytes >= max_bytes or len(chunks) >= max_count:
+                    break
+            self._size, self._prev, self._last_ns = size, prev.decode(), last_ns
+            if chunks:
+                self._flush_chunks(chunks, done)
+            return len(chunks)
+        except _WriteFailed as failure:
+            self._restore(snapshot)
+            failure.count = len(chunks)
+            raise
+        except Exception:
+            # not the disk (a bug, a failing clock): drop the unjournaled leaves so the tree stays
+            # the journal's; _run spills what was not acknowledged
+            self._restore(snapshot)
+            raise
+
+    def _snapshot(self) -> tuple[Any, ...]:
+        return (
+            self._size,
+            self._prev,
+            self._frontier.copy(),
+            self._tile_builder.copy(),
+            self._file_size,
+            len(self._pending_tiles),
+        )
+
+    def _restore(self, snap: tuple[Any, ...]) -> None:
+        self._size, self._prev, self._frontier, self._tile_builder, size, pending = snap
+        del self._pending_tiles[pending:]
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, size)
+                self._file_size = size
+            except OSError:
+                # told once, in the degraded message that follows (_enter_degraded)
+                self._needs_rescan = True
+
+    def _flush_chunks(self, chunks: list[bytes], done: list[tuple[Receipt | None, int]]) -> None:
+        data = b"\n".join(chunks) + b"\n"
+        fd = self._fd
+        assert fd is not None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self._durable_mode:
+                os.fdatasync(fd)
+                self._counters["fsyncs"] += 1
+            else:
+                self._unsynced = True
+        except OSError as exc:
+            raise _WriteFailed(exc) from exc
+        self._file_size += len(data)
+        self._counters["journaled"] += len(done)
+        if done:
+            self.durable_size = done[-1][1] + 1
+        for receipt, seq in done:
+            if receipt is not None:
+                receipt.seq = seq
+                receipt._state = _JOURNALED
+        self._notify()
+        try:
+            self._write_pending_tiles()
+        except OSError as exc:
+            # tiles are derived data, rebuilt at the next open; the journal is what matters
+            self._last_error = f"tile write: {_describe(exc)}"
+
+    def _sync(self) -> None:
+        if self._fd is not None:
+            os.fdatasync(self._fd)
+            self._counters["fsyncs"] += 1
+            self._unsynced = False
+
+    def _rotate(self, day: str) -> None:
+        if self._fd is not None:
+            self._seal_current()
+        path = self.home / journal.JOURNAL_DIR / day_file_name(day)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            journal.fsync_dir(path.parent)
+        except OSError as exc:
+            raise _WriteFailed(exc) from exc
+        self._fd = fd
+        self._set_day(day)
+        self._file_size = os.fstat(fd).st_size
+
+    def _set_day(self, day: str | None) -> None:
+        self._day = day
+        self._day_bytes = day.encode() if day else b""
+
+    def _make_read_only(self, path: Path) -> None:
+        os.chmod(path, 0o444)
+
+    def _seal_current(self) -> None:
+        """End of a UTC day: make the file durable and read-only and sign a checkpoint that
+        covers exactly that day's last record."""
+        fd, day = self._fd, self._day
+        if fd is None or day is None:
+            return
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise _WriteFailed(exc) from exc
+        os.close(fd)
+        self._fd = None
+        self._set_day(None)
+        self._unsynced = False
+        path = self.home / journal.JOURNAL_DIR / day_file_name(day)
+        try:
+            self._make_read_only(path)
+        except OSError as exc:  # the day is complete and durable; the next open seals it
+            self._last_error = f"seal: {_describe(exc)}"
+            logger.error("cannot make %s read-only: %s", path, _describe(exc))
+        if self._last_cp_size != self._size:
+            self._sign_checkpoint()
+        logger.info("sealed day %s at size %d", day, self._size)
+
+    def _sign_checkpoint(self, also: Signer | None = None) -> str | None:
+        try:
+            if self._unsynced:
+                self._sync()
+            self._write_partial_tiles()
+            body = Checkpoint(self.origin, self._size, self._frontier.root())
+            text = sign_checkpoint(body, self.signer)
+            if also is not None:  # at a key rotation's size: the old key and the new one
+                text = add_signatures(text, also)
+            encoded = text.encode()
+            write_atomic(self.home / CHECKPOINTS_DIR / str(self._size), encoded, sync=True)
+            write_atomic(self.home / CHECKPOINT_FILE, encoded, sync=True)
+        except OSError as exc:
+            self._last_error = f"checkpoint: {_describe(exc)}"
+            logger.error("cannot write checkpoint at size %d: %s", self._size, _describe(exc))
+            return None
+        self._last_cp_size = self._size
+        self._last_cp_ns = self._clock()
+        self._counters["checkpoints"] += 1
+        return text
+
+    def _tick(self) -> None:
+        now = self._clock()
+        if self._day is not None and self._fd is not None:
+            today = day_of(self._fmt.format(max(now, self._last_ns)))
+            if today != self._day:
+                # later records must not go back into the sealed day, even if the clock steps back
+                self._last_ns = max(self._last_ns, now)
+                try:
+                    self._seal_current()  # on success it closes the file and forgets the day
+                except _WriteFailed as failure:
+                    self._enter_degraded(_describe(failure.cause))
+        if self._size != self._last_cp_size and (
+            self._size - self._last_cp_size >= self.settings.checkpoint_every
+            or now - self._last_cp_ns >= self.settings.checkpoint_interval * 1e9
+        ):
+            self._sign_checkpoint()
+        if self._degraded is not None:
+            self._try_recover()
+        elif (self._pending or self._held) and not self._queue:
+            self._merge_now()
+        elif not self._queue and self._foreign_spill_due():
+            self._merge_now()  # an event a tradetrail command left while we held the trail
+        with contextlib.suppress(OSError):
+            self.spill.sync()
+
+    def _foreign_spill_due(self) -> bool:
+        """Whether another process left spill files for us (looked for every few seconds)."""
+        now = time.monotonic()
+        if now - self._last_foreign_check < FOREIGN_SPILL_CHECK_SECONDS:
+            return False
+        self._last_foreign_check = now
+        try:
+            return self.spill.has_files() or (
+                self._admin_spill is not None and self._admin_spill.has_files()
+            )
+        except OSError:
+            return False
+
+    # ------------------------------------------------------------------ spill and recovery
+
+    def _enter_degraded(self, reason: str) -> None:
+        self._counters["write_errors"] += 1
+        self._last_error = reason
+        if self._degraded is None:
+            logger.error(
+                "tradetrail cannot write the journal under %s (%s): records are spilling to %s "
+                "and will be journaled when the disk recovers%s",
+                self.home,
+                reason,
+                self.spill.directory,
+                "; a partial write could not be cut off, so the journal is rescanned first"
+                if self._needs_rescan
+                else "",
+            )
+        self._degraded = reason
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX)
+
+    def _try_recover(self) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        self._merge_now()
+        return self._degraded is None
+
+    def _merge_now(self) -> bool:
+        """Merge the spill; an error of the disk on the way (a read-only remount failing the
+        rescan, a spill file that cannot be synced) degrades the trail like a failed write."""
+        try:
+            if self._needs_rescan:
+                self._rescan()
+            merged = self._merge_spill()
+        except OSError as exc:
+            self._enter_degraded(_describe(exc))
+            return False
+        except TrailCorruptError as exc:
+            self._enter_degraded(str(exc))
+            return False
+        if merged and self._degraded is not None:
+            logger.warning("tradetrail journal writable again under %s; spill merged", self.home)
+            self._degraded = None
+            self._retry_delay = _RETRY_MIN
+        return merged
+
+    def _rescan(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+            self._set_day(None)
+        self._pending_tiles.clear()
+        self._load_state()
+        files = journal_files(self.home)
+        if files:  # what a failed write left behind is only acknowledged once durable
+            fd = os.open(files[-1], os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._needs_rescan = False
+
+    def _spill_receipts(self, receipts: list[Receipt], reason: str, at: str | None) -> None:
+        """Put events the journal cannot take now into the spill file (stderr and memory as the
+        last resort); their receipts stay unacknowledged until merged."""
+        if not receipts:
+            return
+        when = at or self._fmt.format(self._clock())
+        entries = []
+        for r in receipts:
+            assert r.event is not None
+            r._state = _SPILLED
+            fields = r.event.fields()
+            key = (r.event.event_id, _caller_fields(fields))
+            self._spilled_receipts[key] = r
+            self._pending.add(key)
+            entries.append({"after_seq": self._size, "at": when, "reason": reason, "event": fields})
+        self._counters["spilled"] += len(entries)
+        try:
+            self.spill.append(entries, sync=threading.current_thread() is self._thread)
+        except OSError as exc:
+            self._counters["stderr_spilled"] += len(entries)
+            copies = [orjson.loads(orjson.dumps(e)) for e in entries]
+            with self._held_lock:
+                self._held.extend(copies)
+            self._last_error = f"spill: {_describe(exc)}"
+            stream = sys.__stderr__
+            with contextlib.suppress(Exception):  # memory (self._held) still has them
+                if stream is not None:
+                    for e in entries:
+                        text = orjson.dumps(e, option=SORT).decode()
+                        stream.write("tradetrail-spill " + text + "\n")
+                    stream.flush()
+        now = time.monotonic()
+        if reason == "queue full" and now - self._last_full_warning > 10:
+            self._last_full_warning = now
+            logger.warning(
+                "tradetrail queue full (%d): spilling to %s", self._queue_size, self.spill.directory
+            )
+
+    def _journaled_since(self, seq: int) -> dict[tuple[str, bytes], int]:
+        """(event id, canonical caller fields) -> seq of the records journaled from `seq` on."""
+        found: dict[tuple[str, bytes], int] = {}
+        if seq >= self._size:
+            return found
+        for _, line in journal.lines_from_seq(self.home, seq):
+            record = journal.parse_record(line)
+            event_id, record_seq = record.get("event_id"), record.get("seq")
+            if isinstance(event_id, str) and isinstance(record_seq, int):
+                found[(event_id, _caller_fields(record))] = record_seq
+        return found
+
+    def _merge_spill(self) -> bool:
+        """Journal spilled events (files and held in memory), skipping any already journaled.
+        Returns True when nothing is left to merge."""
+        admin = self._admin_spill
+        if not self.spill.has_files() and not self._held and not (admin and admin.has_files()):
+            return True
+        if self._needs_rescan:
+            self._rescan()
+        files = self.spill.take() + (admin.take() if admin is not None else [])
+        entries: list[dict[str, Any]] = []
+        for path in files:
+            got, bad = read_spill(path)
+            if bad:
+                logger.warning("%s: %d unreadable spill line(s) (torn by a crash)", path, bad)
+            entries.extend(got)
+        with self._held_lock:
+            held, self._held = self._held, []
+        entries.extend(held)
+        if not entries:
+            for path in files:
+                path.unlink()
+            return True
+        after = min(int(e.get("after_seq", 0)) for e in entries)
+        try:
+            seen = self._journaled_since(after)
+        except BaseException:
+            with self._held_lock:  # memory is their only copy: put them back before failing
+                self._held[:0] = held
+            raise
+        todo: list[tuple[dict[str, Any], Receipt | None, dict[str, Any] | None]] = []
+        keys = []
+        for entry in entries:
+            event = entry["event"]
+            key = (str(event.get("event_id")), _caller_fields(event))
+            if key in seen:
+                if seen[key] >= 0:  # it reached the journal before: do not write it twice
+                    self._pending.discard(key)
+                    receipt = self._spilled_receipts.pop(key, None)
+                    if receipt is not None:
+                        receipt.seq = seen[key]
+                        receipt._state = _JOURNALED
+                        self._notify()
+                continue  # (-1: a second copy of an entry merged below)
+            seen[key] = -1
+            info = {"at": entry.get("at"), "reason": entry.get("reason")}
+            todo.append((event, self._spilled_receipts.get(key), info))
+            keys.append(key)
+            self._pending.add(key)  # after a reopen: what the spill files still hold
+        if todo and self._fd is None and self._day is not None:
+            self._set_day(None)
+        written = self._write_entries(todo, MERGE_CHUNK_BYTES) if todo else 0
+        for key in keys[:written]:
+            self._spilled_receipts.pop(key, None)
+            self._pending.discard(key)
+        self._counters["merged"] += written
+        if written < len(todo):
+            # the spill files stay whole: the journal scan above skips their merged events at
+            # the next attempt, here or after a reopen
+            left = set(keys[written:])
+            kept = [
+                e
+                for e in held
+                if (str(e["event"].get("event_id")), _caller_fields(e["event"])) in left
+            ]
+            with self._held_lock:
+                self._held[:0] = kept
+            if written:
+                logger.warning(
+                    "merged %d of %d spilled event(s) into the journal before the disk refused "
+                    "more; the rest follow as space allows",
+                    written,
+                    len(todo),
+                )
+                self._retry_delay = _RETRY_MIN  # progress: try again soon
+                self._retry_at = time.monotonic() + _RETRY_MIN
+            return False
+        for path in files:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        if todo:
+            logger.warning("merged %d spilled event(s) into the journal", len(todo))
+        return True
+
+    def _finish(self) -> None:
+        """Close-time work on the writer thread. `_finished` is already set, so a record()
+        racing with close spills its own event; what reached the queue first is handled here."""
+        late = []
+        while self._queue:
+            item = self._queue.popleft()
+            if item._kind == _RECORD:
+                late.append(item)
+            else:
+                item._state = _JOURNALED
+        if late:
+            self._commit(late)
+        if self._pending or self._held:
+            self._merge_now()
+        try:
+            if self._size != self._last_cp_size:
+                self._sign_checkpoint()
+            if self._fd is not None:
+                self._sync()
+            self._write_closed_mark()
+        except OSError as exc:
+            logger.error("closing the journal: %s", _describe(exc))
+        if self._held:
+            logger.error(
+                "%d record(s) could be written neither to the journal nor to the spill "
+                "directory; they were printed to stderr as 'tradetrail-spill' lines",
+                len(self._held),
+            )
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        self.spill.close()
+        self._release_lock()
+        self._closed = True
+        self._notify()
+
+    def _after_fork_in_child(self) -> None:
+        """The child inherits descriptors but not the writer thread: close them without
+        touching the parent's lock (flock belongs to the shared open file) and refuse records."""
+        self._owner_pid = self._parent_pid
+        self._forked = True
+        self._closing = True
+        for fd in (self._fd, self._lock_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fd = None
+        self._lock_fd = None
+        self.spill.forget_fd()
+        self._cond = threading.Condition()
+
+    _parent_pid = 0
+    _owner_pid = 0
+
+
+def _tail_problem(
+    record: Any, line: bytes, seq: int, prev: str, last_ns: int, now: int, path: Path
+) -> tuple[str, int]:
+    """What makes one unsigned record other than the writer's next record ("" if nothing),
+    and its time in ns (0 when unreadable)."""
+    if type(record) is not dict:
+        return "not a JSON object", 0
+    bad: list[str] = []
+    if not is_canonical(line, record):
+        bad.append("not in canonical form (keys, spacing or number form changed)")
+    if record.get("seq") != seq or type(record.get("seq")) is not int:
+        bad.append(f"seq {record.get('seq')!r} where {seq} was expected")
+    if record.get("prev") != prev:
+        bad.append(f"prev does not chain to the record before ({prev[:16]}...)")
+    ts, ns = record.get("ts"), 0
+    if type(ts) is not str or not RFC3339_UTC.match(ts):
+        bad.append(f"ts {ts!r} is not RFC 3339 UTC")
+    else:
+        ns = parse_ts(ts)
+        if ns < last_ns:
+            bad.append(f"ts {ts} goes back before {format_ns(last_ns)}")
+        elif ns > now + TAIL_CLOCK_TOLERANCE_NS:
+            bad.append(
+                f"ts {ts} lies more than an hour after this writer's clock ({format_ns(now)})"
+            )
+        if ts[0:4] + ts[5:7] + ts[8:10] != journal.file_day(path):
+            bad.append(f"a record of day {ts[0:10]} in the file {path.name}")
+    event_id = record.get("event_id")
+    if type(event_id) is not str or not EVENT_ID_PATTERN.match(event_id):
+        bad.append("event_id missing or not a UUID")
+    kind = record.get("type")
+    if type(kind) is not str or not TYPE_PATTERN.match(kind):
+        bad.append(f"type {kind!r} is not a dotted event type")
+    return "; ".join(bad), ns
+
+
+def _caller_fields(record: dict[str, Any]) -> bytes:
+    """The digest of a record's fields as the caller gave them (no seq/ts/prev/spill), taken
+    canonically: the same event id with the same content is the same event; with other content
+    it is not. A digest, so that a large backlog's keys stay small in memory."""
+    fields = {k: v for k, v in record.items() if k not in ("seq", "ts", "prev", "spill")}
+    return hashlib.sha256(event_identity(fields)).digest()
+
+
+def _after_fork_in_child() -> None:
+    for trail in list(_open_trails):
+        trail._after_fork_in_child()
+    _open_trails.clear()
+
+
+def _before_fork() -> None:
+    pid = os.getpid()
+    for trail in list(_open_trails):
+        trail._parent_pid = pid
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
+def _lock_writer(home: Path) -> int:
+    """Take the trail's writer lock (an open fd holding flock), or raise naming its holder."""
+    fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raw = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise TrailLockedError(str(home), int(raw) if raw.isdigit() else None) from None
+    return fd
+
+
+@contextlib.contextmanager
+def writer_lock(home: Path) -> Generator[None, None, None]:
+    """Hold the writer lock of `home` without opening the trail: nothing can write it meanwhile
+    (the demo holds it while it clears a trail of its own)."""
+    fd = _lock_writer(home)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+@atexit.register
+def _close_all() -> None:
+    for trail in list(_open_trails):
+        try:
+            trail.close(timeout=30)
+        except Exception:
+            logger.exception("closing %r at exit", trail)
+
+
+def open(
+    home: str | os.PathLike[str] | None = None,
+    *,
+    origin: str | None = None,
+    durability: str | Durability | None = None,
+    clock: Clock | None = None,
+    signing_key: str | None = None,
+    model: EventModel | None = DEFAULT_MODEL,
+    redactor: Redactor | None = DEFAULT_REDACTOR,
+    index: bool | str | None = None,
+    create: bool = True,
+    **options: Any,
+) -> Trail:
+    """Open (or create) the trail at `home` for writing.
+
+    `create=False` opens only an existing trail and raises `TrailNotFoundError` otherwise: a
+    mistyped path must not become a new trail with a new key (every CLI command but `init` and
+    `demo` opens this way).
+
+    Settings come from arguments, then `TRADETRAIL_*` environment variables, then defaults:
+    `durability` "fsync" (default: acknowledged after fsync, group commit) or "write"
+    (acknowledged after write(): survives a process crash, not a power loss); `clock` returns
+    nanoseconds since the epoch (inject one to simulate days in seconds). `model` checks each
+    event's data by its type (an unknown type is recorded free-form; data that does not match
+    its type is recorded flagged with `schema_error`, or raises with `strict=True` /
+    TRADETRAIL_STRICT=1); `redactor` replaces secrets before the event leaves the caller
+    (pass `Redactor(extra_keys=..., allow_keys=..., fingerprint_key=...)` to tune it; None turns
+    redaction off, which only a benchmark should do). `index`: True keeps the search index
+    (TRADETRAIL_DATABASE_URL, else SQLite in the trail) up to date from a background thread, a
+    URL names the database; by default only a configured TRADETRAIL_DATABASE_URL is fed (the
+    CLI and `search()` catch the embedded index up on demand). Other options: spill_dir,
+    max_event_bytes, queue_size, checkpoint_every, checkpoint_interval, min_free_bytes,
+    service, strict.
+    """
+    settings = resolve(
+        home, origin=origin, durability=durability, signing_key=signing_key, **options
+    )
+    if not create and not journal.is_trail(settings.home):
+        raise TrailNotFoundError(str(settings.home))
+    if index is None:  # a configured database is fed by the trail that writes
+        index = os.environ.get("TRADETRAIL_DATABASE_URL") or False
+    trail = Trail(settings, clock, model=model, redactor=redactor, index=index)
+    for hook in HOOKS.on_open:  # TRADETRAIL_CONFIG_PATHS: the configuration this run starts on
+        hook(trail)
+    return trail
