@@ -30,8 +30,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tradetrail.demo import run_demo
 from tradetrail.core.packtables import PACK_VERSIONS, DayTables
+from tradetrail.demo import run_demo
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
