@@ -405,3 +405,57 @@ def test_events_held_in_memory_survive_a_failed_merge(
     notes = sorted(r["data"]["n"] for r in journal_records(home) if r["type"] == "x.note")
     assert notes == [0, 1, 2, 3]
     check_chain(home)
+
+
+def test_a_full_disk_across_midnight_leaves_the_day_sealed_by_its_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seal checkpoint of a day fails on a full disk at midnight; when space returns, it is
+    signed before any record of the next day is written, so the day ends at a checkpoint as
+    the verifier and the next open expect (no false 'deleted checkpoint', no refused tail)."""
+    from tradetrail.verify.trail import verify_trail
+
+    home = tmp_path / "trail"
+    clock = SimClock("2024-03-01T23:50:00")
+    trail = tradetrail.open(
+        home,
+        clock=clock,
+        spill_dir=str(tmp_path / "spill"),
+        checkpoint_every=1_000_000,
+        checkpoint_interval=3600,
+        min_free_bytes=0,
+    )
+    for i in range(5):
+        trail.record("order.note", {"i": i}).wait(timeout=10)
+    fault = JournalFault(monkeypatch, errno.ENOSPC)
+    monkeypatch.setattr(trail_mod, "write_atomic", _failing_while(fault, trail_mod.write_atomic))
+    fault.active = True
+    clock.set("2024-03-01T23:59:30")
+    spilled = [trail.record("order.note", {"late": i}) for i in range(3)]
+    wait_until(lambda: trail.stats()["spilled"] >= 3)
+    clock.set("2024-03-02T00:00:10")
+    spilled += [trail.record("order.note", {"after_midnight": i}) for i in range(3)]
+    day1 = home / "journal" / "audit-20240301.jsonl"
+    assert wait_until(lambda: not day1.stat().st_mode & 0o222, timeout=10)  # sealed at midnight
+    assert wait_until(lambda: "checkpoint" in str(trail.stats().get("last_error")), timeout=10)
+    fault.active = False
+    clock.set("2024-03-02T00:00:20")
+    for receipt in spilled:
+        assert receipt.wait(timeout=30) is not None
+    trail.record("order.note", {"after": 1}).wait(timeout=10)
+    trail.close()
+    assert (home / "checkpoints" / "5").is_file()  # day 2024-03-01 ends at seq 4
+    report = verify_trail(home)
+    assert report.ok, [str(f) for f in report.faults]
+    tradetrail.open(home, clock=clock, min_free_bytes=0).close()
+
+
+def _failing_while(fault: JournalFault, real: Callable[..., Any]) -> Callable[..., Any]:
+    """write_atomic that fails with ENOSPC while the fault is on (the same full disk)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if fault.active:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(*args, **kwargs)
+
+    return call

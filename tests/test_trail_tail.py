@@ -198,11 +198,6 @@ TAIL_DEFECTS: dict[str, tuple[Callable[[dict[str, Any]], None], Any, str]] = {
     "chain broken": (_chain_break, encode_record, "prev does not chain"),
     "not canonical": (lambda r: None, lambda r: json.dumps(r).encode(), "not in canonical form"),
     "seq skips": (lambda r: r.update(seq=r["seq"] + 1), encode_record, "where 20 was expected"),
-    "ts far ahead": (
-        lambda r: r.update(ts="2024-03-01T23:00:00.000000Z"),
-        encode_record,
-        "more than an hour after",
-    ),
     "day of another file": (
         lambda r: r.update(ts="2024-03-02T00:00:01.000000Z"),
         encode_record,
@@ -348,3 +343,19 @@ def test_verify_names_a_forged_append_after_a_clean_close(
     assert (cause.file, cause.line, cause.seq) == (f"journal/{DAY}", lines[0], 20)
     assert "follow the clean close at size 20" in cause.message
     assert not any("prove nothing" in w for w in report.warnings)
+
+
+def test_a_crash_tail_ahead_of_a_clock_set_back_is_signed_with_a_warning(
+    open_trail: Callable[..., Any], home: Path, clock: SimClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a crash the clock may come back behind (an NTP step, a bad RTC): an honest tail
+    then lies "in the future". The writer stamps max(clock, last ts), so signing it cannot make
+    time go back; refusing would leave an operator no way forward but deleting records."""
+    make_trail(open_trail)
+    (home / CLOSED_FILE).unlink()
+    forged_after(home, lambda r: r.update(ts="2024-03-01T23:00:00.000000Z"))
+    with caplog.at_level("WARNING", logger="tradetrail"):
+        trail = open_trail()
+    assert trail.size == 21
+    assert any("more than an hour after this writer's clock" in r.message for r in caplog.records)
+    trail.close()

@@ -1432,6 +1432,12 @@ class Trail:
     def _rotate(self, day: str) -> None:
         if self._fd is not None:
             self._seal_current()
+        if self._last_cp_size != self._size:
+            files = journal_files(self.home)
+            if files and journal.file_day(files[-1]) < day:
+                # the seal checkpoint of the newest day failed (a full disk at midnight): sign
+                # it before any record of a later day exists, or stay degraded and spill
+                self._sign_checkpoint(raise_errors=True)
         path = self.home / journal.JOURNAL_DIR / day_file_name(day)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -1473,7 +1479,9 @@ class Trail:
             self._sign_checkpoint()
         logger.info("sealed day %s at size %d", day, self._size)
 
-    def _sign_checkpoint(self, also: Signer | None = None) -> str | None:
+    def _sign_checkpoint(
+        self, also: Signer | None = None, *, raise_errors: bool = False
+    ) -> str | None:
         try:
             if self._unsynced:
                 self._sync()
@@ -1488,6 +1496,8 @@ class Trail:
         except OSError as exc:
             self._last_error = f"checkpoint: {_describe(exc)}"
             logger.error("cannot write checkpoint at size %d: %s", self._size, _describe(exc))
+            if raise_errors:
+                raise _WriteFailed(exc) from exc
             return None
         self._last_cp_size = self._size
         self._last_cp_ns = self._clock()
@@ -1804,9 +1814,13 @@ def _tail_problem(
         ns = parse_ts(ts)
         if ns < last_ns:
             bad.append(f"ts {ts} goes back before {format_ns(last_ns)}")
-        elif ns > now + TAIL_CLOCK_TOLERANCE_NS:
-            bad.append(
-                f"ts {ts} lies more than an hour after this writer's clock ({format_ns(now)})"
+        elif ns > now + TAIL_CLOCK_TOLERANCE_NS:  # a clock set back after a crash: say so
+            logger.warning(
+                "%s: ts %s lies more than an hour after this writer's clock (%s); check the "
+                "system clock (or the clock= given to open()); new records continue from it",
+                path.name,
+                ts,
+                format_ns(now),
             )
         if ts[0:4] + ts[5:7] + ts[8:10] != journal.file_day(path):
             bad.append(f"a record of day {ts[0:10]} in the file {path.name}")
