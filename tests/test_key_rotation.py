@@ -290,3 +290,22 @@ def test_a_day_sealed_before_rotations_is_exported_reported_and_verified(
         main, ["report", "daily", "--home", str(home), "--date", day, "--format", "md"]
     )
     assert report.exit_code == 0 and "(signature verified)" in report.output
+
+
+def test_a_crash_between_the_history_and_trail_vkey_is_a_warning_not_a_fault(
+    tmp_path: Path,
+) -> None:
+    """The writer writes trail.vkeys, then trail.vkey: a crash between leaves trail.vkey one
+    key behind. verify says what reopening repairs (exit 0); any other key there is a fault."""
+    home = tmp_path / "trail"
+    clock = SimClock(T0)
+    first, second = Signer.generate(ORIGIN), Signer.generate(ORIGIN)
+    with open_trail(home, first, clock) as trail:
+        record(trail, clock, 3)
+        trail.rotate_key(second)
+    (home / "trail.vkey").write_text(first.verifier().vkey() + "\n")
+    report = verify_trail(home, vkeys=[first.verifier()])
+    assert report.ok, [str(f) for f in report.faults]
+    assert any("a rotation was interrupted" in w for w in report.warnings)
+    (home / "trail.vkey").write_text(Signer.generate(ORIGIN).verifier().vkey() + "\n")
+    assert not verify_trail(home, vkeys=[first.verifier()]).ok
