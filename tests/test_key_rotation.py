@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -309,3 +310,87 @@ def test_a_crash_between_the_history_and_trail_vkey_is_a_warning_not_a_fault(
     assert any("a rotation was interrupted" in w for w in report.warnings)
     (home / "trail.vkey").write_text(Signer.generate(ORIGIN).verifier().vkey() + "\n")
     assert not verify_trail(home, vkeys=[first.verifier()]).ok
+
+
+def _crash_before_the_key_was_replaced(home: Path, old: Signer) -> None:
+    """What a kill -9 between the journaled rotation and the key's replacement leaves."""
+    (home / "trail.vkeys").unlink()
+    (home / "trail.vkey").write_text(old.verifier().vkey() + "\n")
+
+
+def test_a_rotation_interrupted_before_the_key_was_replaced_is_finished(tmp_path: Path) -> None:
+    """The new key was kept aside (signing.key.next) before the rotation was journaled: the
+    next open takes it up; the rotation is never lost and the old key never signs again."""
+    home = tmp_path / "trail"
+    old, new = Signer.generate(ORIGIN), Signer.generate(ORIGIN)
+    home.mkdir()
+    (home / "signing.key").write_text(old.skey() + "\n")
+    with tradetrail.open(home, origin=ORIGIN, min_free_bytes=0) as trail:
+        trail.record("order.note", {"n": 1}).wait(timeout=10)
+        trail.rotate_key(new)
+    assert (home / "signing.key").read_text().strip() == new.skey()
+    assert not (home / "signing.key.next").exists()
+    # the crash: the old key is still in place, the new one kept aside
+    (home / "signing.key.next").write_text(new.skey() + "\n")
+    (home / "signing.key").write_text(old.skey() + "\n")
+    _crash_before_the_key_was_replaced(home, old)
+    with tradetrail.open(home, min_free_bytes=0) as trail:
+        assert trail.signer.verifier() == new.verifier()
+        trail.record("order.note", {"n": 2}).wait(timeout=10)
+    assert (home / "trail.vkey").read_text().strip() == new.verifier().vkey()
+    assert verify_trail(home, vkeys=[old.verifier()]).ok
+
+
+def test_a_rotation_interrupted_with_the_new_key_elsewhere_refuses_the_old_key(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "trail"
+    clock = SimClock(T0)
+    old, new = Signer.generate(ORIGIN), Signer.generate(ORIGIN)
+    with open_trail(home, old, clock) as trail:
+        record(trail, clock, 2)
+        trail.rotate_key(new)
+    _crash_before_the_key_was_replaced(home, old)
+    with pytest.raises(ConfigError, match="configure the new key"):
+        open_trail(home, old, clock)
+    with open_trail(home, new, clock) as trail:  # the new key finishes the rotation
+        record(trail, clock, 1)
+    assert verify_trail(home, vkeys=[old.verifier()]).ok
+
+
+def test_a_retired_key_cannot_rewrite_what_followed_its_rotation(tmp_path: Path) -> None:
+    """The point of rotating a compromised key: its holder drops the history, rewrites a
+    record after the rotation and has the writer re-sign it with the old key. The rotation
+    record, signed by both keys, stays in the journal and binds: verify names it."""
+    import hashlib
+    import re
+
+    home = tmp_path / "trail"
+    clock = SimClock(T0)
+    old, new = Signer.generate(ORIGIN), Signer.generate(ORIGIN)
+    with open_trail(home, old, clock) as trail:
+        record(trail, clock, 3)
+        trail.rotate_key(new)
+        record(trail, clock, 3)
+    assert verify_trail(home, vkeys=[old.verifier()]).ok
+    (home / "trail.vkeys").unlink()
+    (home / "trail.vkey").write_text(old.verifier().vkey() + "\n")
+    (home / "closed").unlink()
+    for cp in (home / "checkpoints").iterdir():
+        if int(cp.name) > 4:
+            cp.unlink()
+    (home / "checkpoint").write_bytes((home / "checkpoints" / "4").read_bytes())
+    shutil.rmtree(home / "tiles")
+    path = sorted((home / "journal").iterdir())[-1]
+    path.chmod(0o644)
+    lines = path.read_bytes().split(b"\n")[:-1]
+    lines[5] = lines[5].replace(b'"qty":"1"', b'"qty":"9"')
+    leaf = hashlib.sha256(b"\x00" + lines[5]).hexdigest().encode()
+    lines[6] = re.sub(rb'"prev":"[0-9a-f]{64}"', b'"prev":"' + leaf + b'"', lines[6])
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    open_trail(home, old, clock).close()  # the writer re-signs the rewritten tail
+    for keys in (None, [old.verifier()]):
+        report = verify_trail(home, vkeys=keys)
+        assert not report.ok
+        [cause] = report.faults
+        assert cause.seq == 3 and "does not list that rotation" in cause.message

@@ -25,6 +25,7 @@ HISTORY_FILE: Final = "trail.vkeys"
 SIGNING_KEY_FILE: Final = "signing.key"
 """The signing key when it lives beside the trail (demo, tests)."""
 LOCK_FILE: Final = "writer.lock"
+NEXT_KEY_FILE: Final = "signing.key.next"  # a rotation's new key, kept before it is journaled
 """Held by the one writer of the trail."""
 SPILL_DIR: Final = "spill"
 """Events the writer could not take yet (the administrative events' queue)."""

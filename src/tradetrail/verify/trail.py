@@ -48,7 +48,13 @@ from ..store.journal import (
     pruned_days,
     pruned_gap,
 )
-from ..store.keyhistory import HISTORY_FILE, ROTATION_TYPE, KeySpan, read_history
+from ..store.keyhistory import (
+    HISTORY_FILE,
+    ROTATION_TYPE,
+    KeySpan,
+    open_rotation,
+    read_history,
+)
 from ..store.keys import VKEY_FILE, read_vkey
 from ..store.tilestore import TileStore
 
@@ -600,6 +606,7 @@ def verify_trail(
     signed_size = max(wanted, default=0)  # every size in `wanted` has a verified signature
     gaps: list[tuple[int, int, str]] = []
     removals: list[tuple[Any, Any, str, int]] = []
+    rotations: list[tuple[Any, Any, str, int]] = []
     lagging: list[str] = []  # tiles of the unsigned tail not written yet
     links: dict[int, tuple[_Rec, _Rec]] = {}  # broken prev at pos: (record before, record)
     suspects: dict[int, _Rec] = {}  # leaf differs from its stored tile entry
@@ -696,6 +703,8 @@ def verify_trail(
                     seq = record.get("seq")
                     if record.get("type") == REMOVAL_EVENT:
                         removals.append((seq, record, rel, lineno))
+                    elif record.get("type") == ROTATION_TYPE:
+                        rotations.append((seq, record, rel, lineno))
                     if lineno == 1 and type(seq) is int and seq > expected_seq:
                         # records before this file are missing: deliberate only when pruned
                         # under retention, and then their leaf hashes come from the tiles
@@ -750,6 +759,7 @@ def verify_trail(
         )
     if gaps:
         _check_removals(gaps, removals, tiles_root, signed_size, keys.keys, origin, check)
+    _check_journaled_rotations(rotations, keys, frontier.size, check)
     report.size = frontier.size
     report.bytes = done_bytes
     for size in sorted(wanted):
@@ -1066,6 +1076,40 @@ def _check_roots(
                 size,
                 root=True,
             )
+
+
+def _check_journaled_rotations(
+    rotations: list[tuple[Any, Any, str, int]], keys: _KeyRing, size: int, check: _Checker
+) -> None:
+    """A key rotation signed by both keys binds: from its size on, only the new key signs. The
+    key history must list each one; a history that lacks a journaled rotation was removed or
+    rewritten (by someone holding the retired, perhaps compromised, key), unless the rotation
+    is the last record and the crash came before the writer stored the history."""
+    listed = {(s.verifier, s.first) for s in keys.spans or ()}
+    for seq, record, rel, lineno in rotations:
+        data = record.get("data")
+        try:
+            rotation = open_rotation(str(data.get("note")) if isinstance(data, dict) else "", rel)
+        except NoteError:
+            continue  # not a verified rotation: vouches for nothing (the history check says so)
+        if (rotation.new, rotation.size) in listed:
+            continue
+        if seq == size - 1:
+            check.report.warnings.append(
+                f"{rel}:{lineno} (seq {seq}): a key rotation to {rotation.new.vkey()} that a "
+                "crash interrupted; opening the trail with the new key finishes it"
+            )
+            continue
+        check.record(
+            seq if type(seq) is int else 0,
+            f"rotates the key to {rotation.new.vkey()} from size {rotation.size} (signed by "
+            f"both keys), but {HISTORY_FILE} does not list that rotation: the key history was "
+            "removed or rewritten, and records from there on may have been re-signed with the "
+            "retired key",
+            rel,
+            lineno,
+            seq if type(seq) is int else None,
+        )
 
 
 def _check_tile(

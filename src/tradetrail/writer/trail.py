@@ -91,7 +91,13 @@ from ..store.keyhistory import (
     read_history,
     sign_rotation,
 )
-from ..store.keys import DEFAULT_KEY_FILE, VKEY_FILE, load_or_create_signer, read_vkey
+from ..store.keys import (
+    DEFAULT_KEY_FILE,
+    VKEY_FILE,
+    load_or_create_signer,
+    parse_signer,
+    read_vkey,
+)
 from ..store.storage import check_storage
 from ..store.tilestore import TileStore, write_atomic
 from .config import Durability, Settings, default_origin, resolve
@@ -100,6 +106,7 @@ from .spill import Spill, read_spill
 logger = logging.getLogger("tradetrail")
 
 MAX_BATCH: Final = 4096
+NEXT_KEY_FILE: Final = layout.NEXT_KEY_FILE
 LOCK_FILE: Final = layout.LOCK_FILE
 FOREIGN_SPILL_CHECK_SECONDS: Final = 2.0
 ADMIN_SPILL_DIR: Final = layout.SPILL_DIR
@@ -346,6 +353,8 @@ class Trail:
         vkey_path = self.home / VKEY_FILE
         if vkey_path.exists():
             verifier = read_vkey(vkey_path)
+            if verifier.vkey() == self.signer.verifier().vkey():
+                self._take_up_interrupted_rotation(verifier)
             if verifier.vkey() != self.signer.verifier().vkey():
                 self._finish_rotation(verifier)
         else:
@@ -444,6 +453,29 @@ class Trail:
             write_atomic(self.home / HISTORY_FILE, history.text().encode(), sync=True)
         write_atomic(self.home / VKEY_FILE, (key.vkey() + "\n").encode(), sync=True)
         logger.warning("finished the key rotation to %s that a crash interrupted", key.vkey())
+
+    def _take_up_interrupted_rotation(self, on_file: Verifier) -> None:
+        """The configured key is trail.vkey's, but the last record rotates it away: a crash came
+        between the journaled rotation and the key's replacement. The rotation is binding (the
+        old key may be compromised: that is why keys are rotated), so switch to the new key
+        kept aside by rotate_key, or refuse and say which key to configure."""
+        rotation = self._last_record_rotation()
+        if rotation is None or rotation.old != on_file:
+            return
+        pending = self.home / NEXT_KEY_FILE
+        if not self.settings.signing_key and pending.exists():
+            new = parse_signer(str(pending), str(pending))
+            if new.verifier() == rotation.new:
+                os.replace(pending, self.home / DEFAULT_KEY_FILE)
+                journal.fsync_dir(self.home)
+                self.signer = new
+                return
+        raise ConfigError(
+            f"the last record of this trail rotates its key from {on_file.vkey()} to "
+            f"{rotation.new.vkey()} at tree size {rotation.size}, and a crash came before the "
+            "rotation finished; the old key may no longer sign: configure the new key "
+            "(TRADETRAIL_SIGNING_KEY) and open the trail again to finish the rotation"
+        )
 
     def _last_record_rotation(self) -> Rotation | None:
         """The verified rotation journaled as the last record, if it is one."""
@@ -1035,6 +1067,11 @@ class Trail:
             )
         size = self._size + 1  # the rotation record is the last record under the old key alone
         note = sign_rotation(self.origin, size, old, new)
+        beside = not self.settings.signing_key  # the key lives beside the trail
+        if beside:  # durable before the rotation is journaled: a crash cannot lose the new key
+            write_atomic(
+                self.home / NEXT_KEY_FILE, (new.skey() + "\n").encode(), sync=True, mode=0o600
+            )
         data: dict[str, Any] = {
             "old_vkey": old.verifier().vkey(),
             "new_vkey": new.verifier().vkey(),
@@ -1057,10 +1094,9 @@ class Trail:
         history = history.rotated(open_rotation(note, "key rotation"))
         if self._sign_checkpoint(also=new) is None:
             raise TradetrailError(f"cannot sign the rotation checkpoint: {self._last_error}")
-        if not self.settings.signing_key:  # the key lives beside the trail: replace it
-            write_atomic(
-                self.home / DEFAULT_KEY_FILE, (new.skey() + "\n").encode(), sync=True, mode=0o600
-            )
+        if beside:  # the key kept aside replaces the old one
+            os.replace(self.home / NEXT_KEY_FILE, self.home / DEFAULT_KEY_FILE)
+            journal.fsync_dir(self.home)
         write_atomic(self.home / HISTORY_FILE, history.text().encode(), sync=True)
         write_atomic(self.home / VKEY_FILE, (new.verifier().vkey() + "\n").encode(), sync=True)
         self.signer = new
