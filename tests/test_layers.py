@@ -60,3 +60,72 @@ def test_import_contracts_hold() -> None:
         ["lint-imports"], cwd=root, env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+# Exceptions that never leave their module (control flow), and the demo venue's own exceptions
+# (what a real exchange client would raise, caught by the demo's trading loop): not ours to show.
+_PRIVATE_EXCEPTIONS = {
+    "tradetrail.writer.trail._WriteFailed",
+    "tradetrail.compliance.verify_exam._DamagedZip",
+    "tradetrail.demo.Throttled",
+    "tradetrail.demo.ApiFailure",
+    "tradetrail.demo.Refused",
+}
+
+
+def test_every_exception_lives_in_errors() -> None:
+    """One place to look and one base to catch (issue 13): an exception class defined in any
+    other module, or one in errors.py that is not a TradetrailError, fails here."""
+    import importlib
+    import inspect
+
+    from tradetrail import errors
+
+    outside, not_ours = [], []
+    for name in _modules():
+        module = importlib.import_module(name)
+        for obj in vars(module).values():
+            if not (inspect.isclass(obj) and issubclass(obj, BaseException)):
+                continue
+            where = f"{name}.{obj.__qualname__}"
+            if obj.__module__ == name != "tradetrail.errors" and where not in _PRIVATE_EXCEPTIONS:
+                outside.append(where)
+    for obj in vars(errors).values():
+        mine = inspect.isclass(obj) and obj.__module__ == "tradetrail.errors"
+        if mine and not issubclass(obj, errors.TradetrailError):
+            not_ours.append(obj.__name__)
+    assert outside == []
+    assert not_ours == []
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("tradetrail.compliance.attest", "AttestError"),
+        ("tradetrail.compliance.attest", "AttestKeyError"),
+        ("tradetrail.compliance.exam", "ExamError"),
+        ("tradetrail.compliance.retention", "PolicyError"),
+        ("tradetrail.compliance.retention", "RetentionError"),
+        ("tradetrail.compliance.snapshots", "SnapshotError"),
+        ("tradetrail.demo", "DemoHomeError"),
+        ("tradetrail.reports.model", "ReportError"),
+        ("tradetrail.verify.pack", "PackUsageError"),
+        ("tradetrail.index.query", "QueryError"),
+        ("tradetrail.index", "QueryError"),
+        ("tradetrail.core.exactjson", "ExactJSONError"),
+    ],
+)
+def test_moved_exception_keeps_its_old_import_path(module: str, name: str) -> None:
+    import importlib
+
+    from tradetrail import errors
+
+    assert getattr(importlib.import_module(module), name) is getattr(errors, name)
+
+
+def test_query_and_json_errors_are_tradetrail_errors_and_still_value_errors() -> None:
+    from tradetrail.errors import ExactJSONError, QueryError, TradetrailError
+
+    for cls in (QueryError, ExactJSONError):
+        assert issubclass(cls, TradetrailError)
+        assert issubclass(cls, ValueError)  # callers that catch ValueError still do

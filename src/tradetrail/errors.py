@@ -1,4 +1,9 @@
-"""Exception classes. Each carries the location of the fault so a user can act on it."""
+"""Every exception tradetrail raises, each a TradetrailError that names the location of the fault
+so a user can act on it. One place to look, and one base to catch: the CLI shows a
+TradetrailError as a one-line usage error and anything else as a bug (README, exit codes). A
+class moved here from the module that raises it is re-exported there, so its old import path
+still works. Only private control flow (a module's own `_WriteFailed`) and the demo's simulated
+venue exceptions stay where they are: no caller ever sees them."""
 
 from __future__ import annotations
 
@@ -109,6 +114,100 @@ class PackError(TradetrailError):
 class MissingExtraError(TradetrailError):
     """A feature needs an optional dependency that is not installed: the message names the
     extra to install (`pip install 'tradetrail[reports]'`)."""
+
+
+# --------------------------------------------------------- tradetrail.compliance.attest
+
+
+class AttestError(TradetrailError):
+    """An attestation cannot be made or listed as asked; nothing was changed."""
+
+
+class AttestDateError(AttestError, ValueError):
+    """A --date/--from/--to is not a YYYY-MM-DD calendar date, is in the future, or the range is
+    reversed."""
+
+
+class NoPackError(AttestError):
+    """The day has no daily pack to attest (it must be made first)."""
+
+
+class PartialPackError(AttestError):
+    """Only a partial pack exists: a partial pack is a day still open, not a record to certify."""
+
+
+class PackInvalidError(AttestError):
+    """The pack does not verify against the trail's key: the officer must not sign it."""
+
+
+class AttestNameError(AttestError, ValueError):
+    """--by differs from the name of the officer's key."""
+
+
+class AttestKeyError(AttestError, ValueError):
+    """The officer's key cannot be used: unreadable, malformed, or the trail's own key."""
+
+
+# ----------------------------------------------------------- tradetrail.compliance.exam
+
+
+class ExamError(PackError):
+    """An exam package that cannot be made as asked (names the day or option at fault)."""
+
+
+# ------------------------------------------------------ tradetrail.compliance.retention
+
+
+class PolicyError(TradetrailError, ValueError):
+    """The retention policy file is malformed; names the file, the key and what is wrong."""
+
+
+class RetentionError(TradetrailError):
+    """Retention cannot be applied as asked (trail held by a writer, an interrupted batch that
+    no longer matches the journal); nothing more was removed."""
+
+
+# ------------------------------------------------------ tradetrail.compliance.snapshots
+
+
+class SnapshotError(TradetrailError, ValueError):
+    """A snapshot cannot be taken, found or read; the message names the path or the id."""
+
+
+# ---------------------------------------------------------------------- tradetrail.demo
+
+
+class DemoHomeError(ConfigError):
+    """The demo was pointed at a directory it did not make; it never clears or writes into one."""
+
+
+# ------------------------------------------------------------- tradetrail.reports.model
+
+
+class ReportError(TradetrailError, ValueError):
+    """A report cannot be made as asked (unknown kind or format, bad date or range, no trail);
+    the message names the argument at fault."""
+
+
+# --------------------------------------------------------------- tradetrail.verify.pack
+
+
+class PackUsageError(TradetrailError):
+    """The path is not a pack, or no usable key was given (exit 2, not a fault of the pack)."""
+
+
+# --------------------------------------------------------------- tradetrail.index.query
+
+
+class QueryError(TradetrailError, ValueError):
+    """A search that cannot be run: names the option and the value at fault."""
+
+
+# ------------------------------------------------------------ tradetrail.core.exactjson
+
+
+class ExactJSONError(TradetrailError, ValueError):
+    """Input that is not JSON, or JSON tradetrail will not take; says where (line and column)."""
 
 
 def missing_extra(exc: ModuleNotFoundError, feature: str, extra: str) -> TradetrailError:

@@ -37,7 +37,18 @@ import orjson
 from ..core import layout
 from ..core.note import Note, NoteSignature, Signer, Verifier, add_signatures, open_note, parse_note
 from ..core.pack import MANIFEST_FILE, SIGNATURE_FILE, parse_date
-from ..errors import ConfigError, NoteError, TradetrailError
+from ..errors import (
+    AttestDateError,
+    AttestError,
+    AttestKeyError,
+    AttestNameError,
+    ConfigError,
+    NoPackError,
+    NoteError,
+    PackInvalidError,
+    PartialPackError,
+    TradetrailError,
+)
 from ..model.events import ComplianceAttestation
 from ..store.journal import JOURNAL_DIR, file_day, journal_files, pruned_days
 from ..store.keys import VKEY_FILE, parse_verifier, read_vkey
@@ -72,35 +83,6 @@ _BLOCK: Final = 1 << 22
 
 
 # ------------------------------------------------------------------------------ errors
-
-
-class AttestError(TradetrailError):
-    """An attestation cannot be made or listed as asked; nothing was changed."""
-
-
-class AttestDateError(AttestError, ValueError):
-    """A --date/--from/--to is not a YYYY-MM-DD calendar date, is in the future, or the range is
-    reversed."""
-
-
-class NoPackError(AttestError):
-    """The day has no daily pack to attest (it must be made first)."""
-
-
-class PartialPackError(AttestError):
-    """Only a partial pack exists: a partial pack is a day still open, not a record to certify."""
-
-
-class PackInvalidError(AttestError):
-    """The pack does not verify against the trail's key: the officer must not sign it."""
-
-
-class AttestNameError(AttestError, ValueError):
-    """--by differs from the name of the officer's key."""
-
-
-class AttestKeyError(AttestError, ValueError):
-    """The officer's key cannot be used: unreadable, malformed, or the trail's own key."""
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -43,7 +43,7 @@ from ..core.merkle import inclusion_proof, leaf_hash
 from ..core.note import Verifier, parse_note, sign_note
 from ..core.pack import CHECKPOINT_FILE, MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE, parse_date
 from ..core.packtables import SORT
-from ..errors import ConfigError, NoteError, PackError, TileError
+from ..errors import ConfigError, ExamError, NoteError, PackError, TileError
 from ..export.daily import check_not_before_trail, day_bounds, export_daily, resolve_signer
 from ..index import (
     Query,
@@ -80,10 +80,6 @@ REPORT_FORMATS: Final = ("html", "json")
 ZIP_TIME: Final = (1980, 1, 1, 0, 0, 0)
 """Every entry's time: the zip epoch, so nothing in the package says when it was made."""
 _BLOCK: Final = 1 << 20
-
-
-class ExamError(PackError):
-    """An exam package that cannot be made as asked (names the day or option at fault)."""
 
 
 @dataclass

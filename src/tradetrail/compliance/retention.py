@@ -41,7 +41,7 @@ from ..core.canonical import TYPE_PATTERN
 from ..core.merkle import Frontier, leaf_hash
 from ..core.note import Verifier, sign_note
 from ..core.timefmt import Clock
-from ..errors import TileError, TradetrailError, TrailLockedError
+from ..errors import PolicyError, RetentionError, TileError, TradetrailError, TrailLockedError
 from ..store.journal import (
     JOURNAL_DIR,
     PRUNED_FILE,
@@ -133,15 +133,6 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PERIOD = re.compile(r"^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?$")
 _TOP_KEYS: Final = frozenset({"version", "retention", "categories", "types", "hold"})
 _HOLD_KEYS: Final = frozenset({"name", "reason", "from", "to", "account", "symbol", "type"})
-
-
-class PolicyError(TradetrailError, ValueError):
-    """The retention policy file is malformed; names the file, the key and what is wrong."""
-
-
-class RetentionError(TradetrailError):
-    """Retention cannot be applied as asked (trail held by a writer, an interrupted batch that
-    no longer matches the journal); nothing more was removed."""
 
 
 # ------------------------------------------------------------------------------ the policy

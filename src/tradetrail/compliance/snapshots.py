@@ -60,7 +60,7 @@ import orjson
 
 from ..core import layout
 from ..core.timefmt import format_ns
-from ..errors import ConfigError, TradetrailError
+from ..errors import ConfigError, SnapshotError
 from ..model.redact import DEFAULT_REDACTOR, MARKER, Redactor
 from ..store.journal import iter_lines, journal_files, lines_from_seq
 
@@ -118,10 +118,6 @@ _SNAPSHOT_LINE: Final = b'"type":"config.snapshot"'
 _CHANGED_LINE: Final = b'"type":"config.changed"'
 _ID: Final = re.compile(r"[0-9a-f]{16}")
 _HEX_PREFIX: Final = re.compile(r"[0-9a-f]{4,64}")
-
-
-class SnapshotError(TradetrailError, ValueError):
-    """A snapshot cannot be taken, found or read; the message names the path or the id."""
 
 
 # ----------------------------------------------------------------------------- results

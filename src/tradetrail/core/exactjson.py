@@ -9,6 +9,8 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
+from ..errors import ExactJSONError
+
 __all__ = ["MAX_NUMBER_CHARS", "ExactJSONError", "loads_exact"]
 
 MAX_NUMBER_CHARS: Final = 1000
@@ -16,10 +18,6 @@ MAX_NUMBER_CHARS: Final = 1000
 cost the caller seconds (Python's int parsing is quadratic)."""
 
 _INT64: Final = 2**63
-
-
-class ExactJSONError(ValueError):
-    """Input that is not JSON, or JSON tradetrail will not take; says where (line and column)."""
 
 
 def _number_check(text: str) -> None:

@@ -38,7 +38,7 @@ from typing import Any, Final
 import orjson
 
 from .._version import __version__
-from ..errors import ConfigError
+from ..errors import DemoHomeError
 from ..integrations.auditor import Auditor, TrailAuditor
 from ..integrations.logging_handler import AuditHandler
 from ..model.context import bind
@@ -97,10 +97,6 @@ class DemoSessionFinished(EventData, kw_only=True, frozen=True):
 
 DEMO_MARKER: Final = ".tradetrail-demo"
 """Written by the demo into a directory it made: the only kind of directory it will ever clear."""
-
-
-class DemoHomeError(ConfigError):
-    """The demo was pointed at a directory it did not make; it never clears or writes into one."""
 
 
 _OURS_AFTER: Final = ("compliance.", "config.snapshot")

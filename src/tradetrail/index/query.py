@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from ..core.timefmt import RFC3339_ANY, format_datetime, parse_time
+from ..errors import QueryError as QueryError  # re-exported: its old home
 
 if TYPE_CHECKING:
     from .rows import IndexRow
@@ -29,10 +30,6 @@ FILTER_FIELDS: Final = (
     "strategy",
     "venue",
 )
-
-
-class QueryError(ValueError):
-    """A search that cannot be run: names the option and the value at fault."""
 
 
 def parse_when(text: str, option: str, now: datetime | None = None) -> str:

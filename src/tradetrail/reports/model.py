@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final, Literal, TypeVar
 
-from ..errors import TradetrailError
+from ..errors import ReportError
 
 __all__ = [
     "FORMAT",
@@ -28,11 +28,6 @@ FORMAT: Final = "tradetrail.report/1"
 
 Cell = str | int | None
 """A table cell: text (decimals are exact decimal strings), a count, or absent."""
-
-
-class ReportError(TradetrailError, ValueError):
-    """A report cannot be made as asked (unknown kind or format, bad date or range, no trail);
-    the message names the argument at fault."""
 
 
 @dataclass(frozen=True)

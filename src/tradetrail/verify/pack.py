@@ -60,7 +60,7 @@ from ..core.packtables import (
     DayTables,
     FileInfo,
 )
-from ..errors import CheckpointError, NoteError, ProofError, TradetrailError
+from ..errors import CheckpointError, NoteError, PackUsageError, ProofError
 from ..store.proofs import verify_proof_json
 from .trail import FaultReport
 
@@ -68,10 +68,6 @@ __all__ = ["PackFault", "PackReport", "PackUsageError", "verify_pack"]
 
 _ROW_FAULTS_PER_FILE: Final = 20
 _HEX64: Final = frozenset("0123456789abcdef")
-
-
-class PackUsageError(TradetrailError):
-    """The path is not a pack, or no usable key was given (exit 2, not a fault of the pack)."""
 
 
 @dataclass
