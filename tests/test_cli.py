@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import orjson
 import pytest
 from click.testing import CliRunner, Result
@@ -491,6 +492,44 @@ def test_a_refused_record_leaves_no_trail_behind(tmp_path: Path) -> None:
     result = invoke("record", "--home", home, "--type", "order.x", "--data", "{bad")
     assert result.exit_code == 2
     assert not home.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--type", "bad!type"), "type: 'bad!type' is not a dotted lower-case event type"),
+        (("--type", "order.accepted", "--data", "[1]"), "data: expected a mapping"),
+        (("--type", "order.accepted", "--field", "ts=now"), "ts: set by tradetrail"),
+        (("--type", "order.accepted", "--field", "bogus=1"), "bogus: unknown envelope field"),
+    ],
+)
+def test_record_refuses_a_bad_event_in_one_line(
+    home: Path, args: tuple[str, ...], words: str
+) -> None:
+    """record names the field at fault (exit 2): its own catch, not a blanket ValueError one."""
+    before = records(home)
+    assert_one_line_error(invoke("record", "--home", home, *args), 2, words)
+    assert records(home) == before
+
+
+def test_an_unexpected_error_is_shown_as_a_bug_not_a_usage_error() -> None:
+    """A ValueError no command expected is a bug: its traceback and exit 70 (EX_SOFTWARE), never
+    a one-line usage error that would hide it (issue 13)."""
+
+    @click.command()
+    def broken() -> None:
+        raise ValueError("not the user's fault")
+
+    main.commands["broken"] = broken
+    try:
+        result = CliRunner().invoke(main, ["broken"])
+    finally:
+        del main.commands["broken"]
+    assert result.exit_code == 70, result.output
+    assert "Traceback" in result.stderr
+    assert "ValueError: not the user's fault" in result.stderr
+    assert "tradetrail: internal error (a bug in tradetrail" in result.stderr.splitlines()[-1]
+    assert "tradetrail: error:" not in result.stderr
 
 
 def test_click_usage_errors_exit_2(home: Path) -> None:

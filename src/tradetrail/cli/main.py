@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 from collections.abc import Iterator, MutableMapping
 from typing import Any, Final
 
@@ -13,6 +14,10 @@ import click
 from .._version import __version__
 from ..errors import TradetrailError
 from .common import _silence_stdout, err, fail
+
+EX_SOFTWARE: Final = 70
+"""The exit code of an internal error (sysexits.h): a bug, distinct from 1 (a fault found) and 2
+(a usage error)."""
 
 # name -> (module under tradetrail.cli, attribute): the whole command line in one table. A
 # module is imported only when its command runs or help lists it, so a command module never
@@ -81,8 +86,6 @@ class Main(click.Group):
             return super().invoke(ctx)
         except TradetrailError as exc:
             fail(str(exc))
-        except (ValueError, TypeError) as exc:
-            fail(str(exc))
         except BrokenPipeError:  # `tradetrail search ... | head`: the reader has what it wanted
             _silence_stdout()
             sys.exit(0)
@@ -91,6 +94,18 @@ class Main(click.Group):
             sys.exit(130)
         except OSError as exc:
             fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: it prints them and picks the exit code
+        except Exception:
+            # Not a TradetrailError, not I/O: a bug (a ValueError from the user's input is caught,
+            # and named, by the command that read it). Shown whole, never as a usage error.
+            traceback.print_exc(file=sys.stderr)
+            err.print(
+                f"tradetrail: internal error (a bug in tradetrail {__version__}, not in your "
+                f"input): please report it with the traceback above",
+                soft_wrap=True,
+            )
+            sys.exit(EX_SOFTWARE)
 
 
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})

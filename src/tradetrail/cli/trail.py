@@ -207,9 +207,16 @@ def record(
         except ValueError as exc:
             fail(f"--data: {exc}")
         envelope = _parse_fields(fields)
-        build_envelope(event_type, payload, envelope)  # refuse a bad event before opening
+        try:  # refuse a bad event before opening; names the field at fault
+            build_envelope(event_type, payload, envelope)
+        except (ValueError, TypeError) as exc:
+            fail(str(exc))
         with _recorder(home) as sink:
-            seq = sink.record(event_type, payload, **envelope).wait()
+            try:
+                receipt = sink.record(event_type, payload, **envelope)
+            except (ValueError, TypeError) as exc:  # what only the trail's config refuses
+                fail(str(exc))
+            seq = receipt.wait()
             queue_files = [] if isinstance(sink, Trail) else sink.files
         if as_json:
             emit_json({"seq": seq, "queued": str(queue_files[0])} if queue_files else {"seq": seq})
