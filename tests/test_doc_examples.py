@@ -30,9 +30,9 @@ import pytest
 from click.testing import CliRunner
 
 import tradetrail
+from conftest import copy_demo_trail
 from tradetrail.cli import main
 from tradetrail.cli.snapshot import SnapshotGroup
-from tradetrail.demo import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [
@@ -475,14 +475,13 @@ def follow(argv: list[str], home: Path) -> tuple[int, list[str], str]:
 
 
 @pytest.fixture(scope="module")
-def demo_trail(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A demo trail (sealed days 2024-03-04 and 2024-03-05) to run the commands against, and
-    an untouched copy of it."""
-    base = tmp_path_factory.mktemp("doc-examples")
-    home = base / "trail"
-    run_demo(home, events=3000, days=2, seed=11, today=TODAY)
-    shutil.copytree(home, base / "pristine")
-    return home, base / "pristine"
+def demo_trail(
+    tmp_path_factory: pytest.TempPathFactory, demo_trail_template: Path
+) -> tuple[Path, Path]:
+    """A copy of the session's demo trail (sealed days 2024-03-04 and 2024-03-05) to run the
+    commands against, and the untouched template (only ever copied from)."""
+    home = copy_demo_trail(demo_trail_template, tmp_path_factory.mktemp("doc-examples") / "trail")
+    return home, demo_trail_template
 
 
 # ------------------------------------------------------------------------ the tests

@@ -23,7 +23,7 @@ from click.testing import CliRunner, Result
 
 import tradetrail
 import tradetrail.cli.export
-from conftest import SimClock
+from conftest import SimClock, copy_demo_trail
 from tradetrail.cli import main
 from tradetrail.core.note import open_note
 from tradetrail.core.pack import CHECK_SCRIPT, FORMAT
@@ -35,7 +35,6 @@ from tradetrail.core.packtables import (
     neutralise,
     pad,
 )
-from tradetrail.demo import run_demo
 from tradetrail.export import PackError, export_daily
 from tradetrail.store.keys import VKEY_FILE, read_vkey
 from tradetrail.store.proofs import verify_proof_json
@@ -81,10 +80,10 @@ def day_records(home: Path, day: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A demo trail (two sealed days, an open one) with the packs of both sealed days made."""
-    home = tmp_path_factory.mktemp("demo") / "trail"
-    run_demo(home, events=3000, days=2, seed=11, today=TODAY)
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_trail_template: Path) -> Iterator[Path]:
+    """A copy of the session's demo trail (two sealed days, an open one) with the packs of both
+    sealed days made."""
+    home = copy_demo_trail(demo_trail_template, tmp_path_factory.mktemp("demo") / "trail")
     export_daily(home, DAY1)
     export_daily(home, DAY2)
     yield home

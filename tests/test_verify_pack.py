@@ -19,6 +19,7 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
+from conftest import copy_demo_trail
 from tradetrail.cli import main
 from tradetrail.compliance.exam import export_exam
 from tradetrail.compliance.verify_exam import verify_exam
@@ -26,7 +27,6 @@ from tradetrail.core.note import Signer, add_signatures, sign_note
 from tradetrail.core.pack import CHECK_SCRIPT, manifest_bytes, sha256sums
 from tradetrail.core.packscan import run_passes, tables_pass
 from tradetrail.core.packtables import DERIVED_FILES, DayTables
-from tradetrail.demo import run_demo
 from tradetrail.export import export_daily
 from tradetrail.store.keys import VKEY_FILE, load_or_create_signer, read_vkey
 from tradetrail.verify.pack import PackUsageError, verify_pack
@@ -36,9 +36,9 @@ DAY1, DAY2 = "2024-03-04", "2024-03-05"
 
 
 @pytest.fixture(scope="module")
-def trail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("verify-pack") / "trail"
-    run_demo(home, events=2000, days=2, seed=5, today=TODAY)
+def trail(tmp_path_factory: pytest.TempPathFactory, demo_trail_template: Path) -> Iterator[Path]:
+    """A copy of the session's demo trail with the packs of both sealed days made."""
+    home = copy_demo_trail(demo_trail_template, tmp_path_factory.mktemp("verify-pack") / "trail")
     export_daily(home, DAY1)
     export_daily(home, DAY2)
     yield home
