@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import copy_demo_trail
+from helpers import FIXTURES
 from tradetrail.cli import main
 from tradetrail.compliance.exam import export_exam
 from tradetrail.compliance.verify_exam import verify_exam
@@ -356,7 +357,7 @@ def test_sha256sums_checks_with_coreutils(trail: Path, pack: Path) -> None:
 
 # ------------------------------------------------------------------------------ format /1
 
-FIXTURE = Path(__file__).parent / "fixtures" / "pack_v1"
+FIXTURE = FIXTURES / "pack_v1"
 """A tiny trail and its pack of 2024-03-01 in format /1, made by the code of that format
 (tests/fixtures/make_pack_v1.py): no corrections.csv, nav and position cells like ''=x."""
 V1_DAY = "2024-03-01"
@@ -493,7 +494,7 @@ def test_an_exam_package_holding_a_format_1_pack_verifies(v1: Path, tmp_path: Pa
 
 # ------------------------------------------------------------------------------ format /2
 
-V2_FIXTURE = Path(__file__).parent / "fixtures" / "pack_v2"
+V2_FIXTURE = FIXTURES / "pack_v2"
 """A small demo trail and its pack of 2026-03-02 in format /2, made by the code of that format
 (tests/fixtures/make_pack_v2.py)."""
 V2_DAY = "2026-03-02"

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from helpers import TESTS
 from tradetrail.reports import REPORT_KINDS, build_report, render
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -85,7 +86,7 @@ LINES_JS = """() => [...document.querySelectorAll('td.t, td.n')].map(td => {
 
 def artifacts() -> Path:
     where = os.environ.get("TRADETRAIL_ARTIFACTS")
-    path = Path(where) if where else Path(__file__).parent / "artifacts"
+    path = Path(where) if where else TESTS / "artifacts"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

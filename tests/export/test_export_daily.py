@@ -24,6 +24,7 @@ from click.testing import CliRunner, Result
 import tradetrail
 import tradetrail.cli.export
 from conftest import SimClock, copy_demo_trail
+from helpers import FIXTURES
 from tradetrail.cli import main
 from tradetrail.core.note import open_note
 from tradetrail.core.pack import CHECK_SCRIPT, FORMAT
@@ -711,7 +712,7 @@ def test_nav_and_position_cells_are_neutralised_exactly_once(tmp_path: Path) -> 
 
 # ------------------------------------------------------------------------------ formats
 
-V1_FIXTURE = Path(__file__).parent / "fixtures" / "pack_v1"
+V1_FIXTURE = FIXTURES / "pack_v1"
 """A tiny trail and its pack of 2024-03-01 in format /1, made by the code of that format."""
 V1_DAY = "2024-03-01"
 
@@ -954,7 +955,7 @@ def test_time_and_decimal_cells() -> None:
     assert pad("1.5E-7", 4) == "1.5E-7" and pad("100302.2360", 2) == "100302.2360"
 
 
-V2_FIXTURE = Path(__file__).parent / "fixtures" / "pack_v2"
+V2_FIXTURE = FIXTURES / "pack_v2"
 """A small demo trail and its pack of 2026-03-02 in format /2, made by the code of that format
 (tests/fixtures/make_pack_v2.py)."""
 V2_DAY = "2026-03-02"

@@ -31,10 +31,10 @@ from click.testing import CliRunner
 
 import tradetrail
 from conftest import copy_demo_trail
+from helpers import ROOT
 from tradetrail.cli import main
 from tradetrail.cli.snapshot import SnapshotGroup
 
-ROOT = Path(__file__).resolve().parents[1]
 DOCS = [
     ROOT / "README.md",
     *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "INTEGRATIONS.md"),
@@ -71,7 +71,7 @@ EXPECTED_EXIT = {
 NOT_RUN = {
     "tradetrail keygen --rotate --home ./trail --new-key /secure/keys/desk-1-2027.key": (
         "rotating the shared demo trail's key would change what later examples verify; "
-        "tests/test_key_rotation.py runs keygen --rotate on trails of its own"
+        "tests/store/test_key_rotation.py runs keygen --rotate on trails of its own"
     ),
     "tradetrail db migrate --owner-url postgresql://tt_owner@db/audit --app-role tt_app": (
         "needs a PostgreSQL server"
