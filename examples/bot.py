@@ -4,7 +4,8 @@
 
 Strategy, RiskManager and OrderManager each take an `Auditor` by dependency injection: pass
 `TrailAuditor(trail)` in production, leave the default `NullAuditor()` in a backtest, and give
-a capture's auditor in a unit test (tests/test_examples.py). The venue is a fake, in-process one.
+a capture's auditor in a unit test (tests/docs/test_examples.py). The venue is a fake,
+in-process one.
 """
 
 from __future__ import annotations

@@ -265,3 +265,53 @@ class GateClock(SimClock):
 
     def release_writer(self) -> None:
         self.gate.set()
+
+
+# ------------------------------------------------------------------- the shared demo trail
+
+DEMO_TODAY = datetime(2024, 3, 6, tzinfo=UTC)
+"""The demo's "today": it seals 2024-03-04 and 2024-03-05 and leaves 2024-03-06 open."""
+DEMO_EVENTS, DEMO_SEED = 3000, 11
+
+
+def tree_digest(root: Path) -> str:
+    """A digest of every path, mode and file content under `root`: what must not change."""
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        h.update(str(path.relative_to(root)).encode() + b"\0")
+        h.update(oct(file_mode(path)).encode() + b"\0")
+        if path.is_file():
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def copy_demo_trail(source: Path, dest: Path) -> Path:
+    """A private copy of a demo trail; modes are kept (sealed day files stay read-only)."""
+    shutil.copytree(source, dest, copy_function=shutil.copy2)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def demo_trail_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The one demo trail of the session (3,000 events over two sealed days and an open one,
+    seed 11), simulated once. Never modify it: take `demo_trail` (a fresh copy) or
+    `copy_demo_trail`; the session checks at its end that nobody wrote to it."""
+    from tradetrail.demo import run_demo
+
+    home = tmp_path_factory.mktemp("demo-template") / "trail"
+    run_demo(home, events=DEMO_EVENTS, days=2, seed=DEMO_SEED, today=DEMO_TODAY)
+    before = tree_digest(home)
+    yield home
+    assert tree_digest(home) == before, "a test wrote to the shared demo trail template"
+
+
+@pytest.fixture
+def demo_trail_readonly(demo_trail_template: Path) -> Path:
+    """The shared demo trail itself, for tests that only read it."""
+    return demo_trail_template
+
+
+@pytest.fixture
+def demo_trail(demo_trail_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the shared demo trail that the test may change."""
+    return copy_demo_trail(demo_trail_template, tmp_path / "trail")

@@ -19,6 +19,8 @@ import orjson
 import pytest
 from click.testing import CliRunner, Result
 
+from conftest import copy_demo_trail
+from helpers import FIXTURES
 from tradetrail.cli import main
 from tradetrail.compliance.exam import export_exam
 from tradetrail.compliance.verify_exam import verify_exam
@@ -26,7 +28,6 @@ from tradetrail.core.note import Signer, add_signatures, sign_note
 from tradetrail.core.pack import CHECK_SCRIPT, manifest_bytes, sha256sums
 from tradetrail.core.packscan import run_passes, tables_pass
 from tradetrail.core.packtables import DERIVED_FILES, DayTables
-from tradetrail.demo import run_demo
 from tradetrail.export import export_daily
 from tradetrail.store.keys import VKEY_FILE, load_or_create_signer, read_vkey
 from tradetrail.verify.pack import PackUsageError, verify_pack
@@ -36,9 +37,9 @@ DAY1, DAY2 = "2024-03-04", "2024-03-05"
 
 
 @pytest.fixture(scope="module")
-def trail(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("verify-pack") / "trail"
-    run_demo(home, events=2000, days=2, seed=5, today=TODAY)
+def trail(tmp_path_factory: pytest.TempPathFactory, demo_trail_template: Path) -> Iterator[Path]:
+    """A copy of the session's demo trail with the packs of both sealed days made."""
+    home = copy_demo_trail(demo_trail_template, tmp_path_factory.mktemp("verify-pack") / "trail")
     export_daily(home, DAY1)
     export_daily(home, DAY2)
     yield home
@@ -356,7 +357,7 @@ def test_sha256sums_checks_with_coreutils(trail: Path, pack: Path) -> None:
 
 # ------------------------------------------------------------------------------ format /1
 
-FIXTURE = Path(__file__).parent / "fixtures" / "pack_v1"
+FIXTURE = FIXTURES / "pack_v1"
 """A tiny trail and its pack of 2024-03-01 in format /1, made by the code of that format
 (tests/fixtures/make_pack_v1.py): no corrections.csv, nav and position cells like ''=x."""
 V1_DAY = "2024-03-01"
@@ -493,7 +494,7 @@ def test_an_exam_package_holding_a_format_1_pack_verifies(v1: Path, tmp_path: Pa
 
 # ------------------------------------------------------------------------------ format /2
 
-V2_FIXTURE = Path(__file__).parent / "fixtures" / "pack_v2"
+V2_FIXTURE = FIXTURES / "pack_v2"
 """A small demo trail and its pack of 2026-03-02 in format /2, made by the code of that format
 (tests/fixtures/make_pack_v2.py)."""
 V2_DAY = "2026-03-02"

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from msgspec import inspect as mi
 
+from helpers import ROOT
 from tradetrail.core import canonical
 from tradetrail.model.events import (
     BUILTIN_TYPES,
@@ -1229,9 +1230,8 @@ def test_validate_is_fast() -> None:
 
 
 def test_docs_list_every_type() -> None:
-    from pathlib import Path
 
-    text = (Path(__file__).parents[1] / "docs" / "EVENTS.md").read_text()
+    text = (ROOT / "docs" / "EVENTS.md").read_text()
     rows = {
         line.split(" | ")[0][3:-1]: line for line in text.splitlines() if line.startswith("| `")
     }

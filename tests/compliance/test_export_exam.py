@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,12 +18,11 @@ import pytest
 
 import tradetrail
 import tradetrail.cli.export
-from conftest import SimClock
+from conftest import SimClock, copy_demo_trail
 from helpers import run
 from tradetrail.compliance.exam import ExamError, export_exam, package_folder
 from tradetrail.compliance.verify_exam import is_exam_package, verify_exam
 from tradetrail.core.note import Signer
-from tradetrail.demo import run_demo
 from tradetrail.export.daily import PackError
 from tradetrail.store.journal import journal_files
 from tradetrail.store.keys import VKEY_FILE, read_vkey
@@ -34,10 +33,9 @@ FOLDER = package_folder(DAY1, DAY2)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("exam") / "trail"
-    run_demo(home, events=3000, days=2, seed=5, today=TODAY)
-    yield home
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_trail_template: Path) -> Path:
+    """A copy of the session's demo trail (the package is made into it)."""
+    return copy_demo_trail(demo_trail_template, tmp_path_factory.mktemp("exam") / "trail")
 
 
 @pytest.fixture(scope="module")

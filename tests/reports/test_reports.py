@@ -9,7 +9,7 @@ import itertools
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ import pytest
 
 from conftest import SimClock
 from helpers import run
-from tradetrail.demo import run_demo
 from tradetrail.errors import TradetrailError
 from tradetrail.reports import (
     REPORT_KINDS,
@@ -37,10 +36,9 @@ FORMATS = ("html", "md", "json")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("demo") / "trail"
-    run_demo(home, events=3000, days=2, seed=11, today=TODAY)
-    yield home
+def demo(demo_trail_template: Path) -> Path:
+    """The session's demo trail: reports only read it."""
+    return demo_trail_template
 
 
 def as_json(report: Report) -> dict[str, Any]:

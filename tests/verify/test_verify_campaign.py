@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 import pytest
-
 from test_verify import (
     PER_DAY,
     SIZE,
@@ -34,6 +33,7 @@ from test_verify import (
     truncate_to,
     where,
 )
+
 from tradetrail.core.checkpoint import open_checkpoint, sign_checkpoint
 from tradetrail.core.note import Signer
 from tradetrail.store.keys import read_vkey

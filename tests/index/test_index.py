@@ -252,12 +252,9 @@ def test_an_unreadable_index_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tradetrail.demo import run_demo
-
-    home = tmp_path_factory.mktemp("demo") / "trail"
-    run_demo(home, events=1500, days=2, seed=11)
-    return home
+def demo_home(demo_trail: Path) -> Path:
+    """A fresh copy of the session's demo trail (the feed test records into it)."""
+    return demo_trail
 
 
 def test_feed_is_incremental_and_checked(demo_home: Path, tmp_path: Path) -> None:

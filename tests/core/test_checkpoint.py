@@ -6,12 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import VECTORS
 from tradetrail.core.checkpoint import (
     MAX_TREE_SIZE,
     Checkpoint,
@@ -21,8 +21,6 @@ from tradetrail.core.checkpoint import (
 )
 from tradetrail.core.note import Signer, Verifier, add_signatures, open_note, sign_note
 from tradetrail.errors import CheckpointError, NoteError
-
-VECTORS = Path(__file__).resolve().parent / "vectors"
 
 ORIGIN = "trail.example.com/desk-1"
 LOG = Signer.generate(ORIGIN)

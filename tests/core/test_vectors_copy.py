@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent / "vectors"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "vectors"
+from helpers import ROOT, VECTORS
+
+HERE = VECTORS
+SHARED = ROOT.parent / "shared" / "vectors"
 
 
 def files(root: Path) -> dict[str, bytes]:

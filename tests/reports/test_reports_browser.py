@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tradetrail.demo import run_demo
+from helpers import TESTS
 from tradetrail.reports import REPORT_KINDS, build_report, render
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -86,16 +86,15 @@ LINES_JS = """() => [...document.querySelectorAll('td.t, td.n')].map(td => {
 
 def artifacts() -> Path:
     where = os.environ.get("TRADETRAIL_ARTIFACTS")
-    path = Path(where) if where else Path(__file__).parent / "artifacts"
+    path = Path(where) if where else TESTS / "artifacts"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The five reports of a two-day demo trail as HTML files."""
-    home = tmp_path_factory.mktemp("demo") / "trail"
-    run_demo(home, events=3000, days=2, seed=11, today=TODAY)
+def reports(tmp_path_factory: pytest.TempPathFactory, demo_trail_template: Path) -> dict[str, Path]:
+    """The five reports of the session's two-day demo trail (only read) as HTML files."""
+    home = demo_trail_template
     out = tmp_path_factory.mktemp("html")
     files = {}
     for kind in REPORT_KINDS:

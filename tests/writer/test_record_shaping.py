@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import JournalFault, journal_records, wait_until
-from test_redact import CORPUS, corpus_ids
+from secret_corpus import CORPUS, corpus_ids
 from tradetrail.core import canonical
 from tradetrail.integrations.testing import capture
 from tradetrail.model.events import DEFAULT_MODEL, OrderFilled, OrderSubmitted

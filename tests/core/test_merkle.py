@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from helpers import VECTORS as TEST_VECTORS
 from tradetrail.core.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -33,7 +34,7 @@ from tradetrail.core.merkle import (
 )
 from tradetrail.errors import ProofError
 
-VECTORS = Path(__file__).resolve().parent / "vectors" / "rfc6962"
+VECTORS = TEST_VECTORS / "rfc6962"
 
 # The leaf data of the RFC 6962 / Certificate Transparency test tree (8 leaves).
 RFC_LEAF_DATA = [

@@ -10,7 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "INTEGRATIONS.md"
+from helpers import ROOT
+
+DOC = ROOT / "docs" / "INTEGRATIONS.md"
 
 structlog = pytest.importorskip("structlog")
 

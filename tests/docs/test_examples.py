@@ -11,10 +11,11 @@ from types import ModuleType
 
 import pytest
 
+from helpers import ROOT
 from tradetrail.integrations.testing import capture
 from tradetrail.verify.trail import verify_trail
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ from click.testing import CliRunner, Result
 
 import tradetrail
 import tradetrail.cli.export
-from conftest import SimClock
+from conftest import SimClock, copy_demo_trail
+from helpers import FIXTURES
 from tradetrail.cli import main
 from tradetrail.core.note import open_note
 from tradetrail.core.pack import CHECK_SCRIPT, FORMAT
@@ -35,7 +36,6 @@ from tradetrail.core.packtables import (
     neutralise,
     pad,
 )
-from tradetrail.demo import run_demo
 from tradetrail.export import PackError, export_daily
 from tradetrail.store.keys import VKEY_FILE, read_vkey
 from tradetrail.store.proofs import verify_proof_json
@@ -81,10 +81,10 @@ def day_records(home: Path, day: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A demo trail (two sealed days, an open one) with the packs of both sealed days made."""
-    home = tmp_path_factory.mktemp("demo") / "trail"
-    run_demo(home, events=3000, days=2, seed=11, today=TODAY)
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_trail_template: Path) -> Iterator[Path]:
+    """A copy of the session's demo trail (two sealed days, an open one) with the packs of both
+    sealed days made."""
+    home = copy_demo_trail(demo_trail_template, tmp_path_factory.mktemp("demo") / "trail")
     export_daily(home, DAY1)
     export_daily(home, DAY2)
     yield home
@@ -712,7 +712,7 @@ def test_nav_and_position_cells_are_neutralised_exactly_once(tmp_path: Path) -> 
 
 # ------------------------------------------------------------------------------ formats
 
-V1_FIXTURE = Path(__file__).parent / "fixtures" / "pack_v1"
+V1_FIXTURE = FIXTURES / "pack_v1"
 """A tiny trail and its pack of 2024-03-01 in format /1, made by the code of that format."""
 V1_DAY = "2024-03-01"
 
@@ -955,7 +955,7 @@ def test_time_and_decimal_cells() -> None:
     assert pad("1.5E-7", 4) == "1.5E-7" and pad("100302.2360", 2) == "100302.2360"
 
 
-V2_FIXTURE = Path(__file__).parent / "fixtures" / "pack_v2"
+V2_FIXTURE = FIXTURES / "pack_v2"
 """A small demo trail and its pack of 2026-03-02 in format /2, made by the code of that format
 (tests/fixtures/make_pack_v2.py)."""
 V2_DAY = "2026-03-02"

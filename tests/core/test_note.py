@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import VECTORS
 from tradetrail.core.note import (
     ALG_ED25519,
     MAX_SIGNATURES,
@@ -27,7 +27,6 @@ from tradetrail.core.note import (
 )
 from tradetrail.errors import NoteError
 
-VECTORS = Path(__file__).resolve().parent / "vectors"
 VECTOR_FILE = VECTORS / "signed-note.json"
 
 

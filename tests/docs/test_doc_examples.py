@@ -30,11 +30,11 @@ import pytest
 from click.testing import CliRunner
 
 import tradetrail
+from conftest import copy_demo_trail
+from helpers import ROOT
 from tradetrail.cli import main
 from tradetrail.cli.snapshot import SnapshotGroup
-from tradetrail.demo import run_demo
 
-ROOT = Path(__file__).resolve().parents[1]
 DOCS = [
     ROOT / "README.md",
     *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "INTEGRATIONS.md"),
@@ -71,7 +71,7 @@ EXPECTED_EXIT = {
 NOT_RUN = {
     "tradetrail keygen --rotate --home ./trail --new-key /secure/keys/desk-1-2027.key": (
         "rotating the shared demo trail's key would change what later examples verify; "
-        "tests/test_key_rotation.py runs keygen --rotate on trails of its own"
+        "tests/store/test_key_rotation.py runs keygen --rotate on trails of its own"
     ),
     "tradetrail db migrate --owner-url postgresql://tt_owner@db/audit --app-role tt_app": (
         "needs a PostgreSQL server"
@@ -475,14 +475,13 @@ def follow(argv: list[str], home: Path) -> tuple[int, list[str], str]:
 
 
 @pytest.fixture(scope="module")
-def demo_trail(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A demo trail (sealed days 2024-03-04 and 2024-03-05) to run the commands against, and
-    an untouched copy of it."""
-    base = tmp_path_factory.mktemp("doc-examples")
-    home = base / "trail"
-    run_demo(home, events=3000, days=2, seed=11, today=TODAY)
-    shutil.copytree(home, base / "pristine")
-    return home, base / "pristine"
+def demo_trail(
+    tmp_path_factory: pytest.TempPathFactory, demo_trail_template: Path
+) -> tuple[Path, Path]:
+    """A copy of the session's demo trail (sealed days 2024-03-04 and 2024-03-05) to run the
+    commands against, and the untouched template (only ever copied from)."""
+    home = copy_demo_trail(demo_trail_template, tmp_path_factory.mktemp("doc-examples") / "trail")
+    return home, demo_trail_template
 
 
 # ------------------------------------------------------------------------ the tests

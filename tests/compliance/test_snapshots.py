@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 import tradetrail
 import tradetrail.cli.snapshot
 from conftest import SimClock, journal_records
-from test_redact import (
+from secret_corpus import (
     AWS_KEY_ID,
     AWS_SECRET,
     BINANCE_KEY,

@@ -16,6 +16,7 @@ import orjson
 import pytest
 from click.testing import Result
 
+from conftest import copy_demo_trail
 from helpers import run
 from tradetrail.compliance.attest import (
     AttestDateError,
@@ -36,7 +37,6 @@ from tradetrail.core.note import (
     open_note,
     parse_note,
 )
-from tradetrail.demo import run_demo
 from tradetrail.export import export_daily
 from tradetrail.store.keys import DEFAULT_KEY_FILE, VKEY_FILE, read_vkey
 from tradetrail.verify.pack import verify_pack
@@ -47,9 +47,9 @@ OFFICER = "cco.example.com/jane"
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    home = tmp_path_factory.mktemp("attest") / "trail"
-    run_demo(home, events=1500, days=2, seed=3, today=TODAY)
+def base(tmp_path_factory: pytest.TempPathFactory, demo_trail_template: Path) -> Iterator[Path]:
+    """A copy of the session's demo trail with the packs of both sealed days made."""
+    home = copy_demo_trail(demo_trail_template, tmp_path_factory.mktemp("attest") / "trail")
     export_daily(home, DAY1, today=TODAY.date())
     export_daily(home, DAY2, today=TODAY.date())
     yield home
