@@ -18,20 +18,13 @@ from tradetrail.core.note import Signer, Verifier, open_note, parse_note, sign_n
 from tradetrail.errors import ConfigError, ProofError
 from tradetrail.store.keyhistory import KeyHistory, read_history, rotation_statement
 from tradetrail.store.proofs import verify_proof_json
+from tradetrail.testing import SimClock
 from tradetrail.verify.trail import verify_trail
 
 ORIGIN = "trail.example.com/rotating-desk"
 SECOND = 1_000_000_000
 DAY = 86_400 * SECOND
 T0 = 1_767_225_600 * SECOND + 9 * 3600 * SECOND  # 2026-01-01T09:00:00Z
-
-
-class SimClock:
-    def __init__(self, ns: int) -> None:
-        self.ns = ns
-
-    def __call__(self) -> int:
-        return self.ns
 
 
 def open_trail(home: Path, key: Signer, clock: SimClock) -> tradetrail.Trail:
@@ -49,7 +42,7 @@ def open_trail(home: Path, key: Signer, clock: SimClock) -> tradetrail.Trail:
 
 def record(trail: tradetrail.Trail, clock: SimClock, count: int) -> None:
     for _ in range(count):
-        clock.ns += SECOND
+        clock.advance(1)
         trail.record("order.submitted", {"side": "buy", "qty": "1"}, order_id="O").wait(10)
 
 
@@ -69,7 +62,7 @@ def rotated(tmp_path: Path) -> dict[str, Any]:
         note = trail.rotate_key(second, reason="yearly rotation")
         assert trail.size == 11  # the rotation record is seq 10, the last under `first` alone
         record(trail, clock, 5)
-        clock.ns = T0 + DAY
+        clock.set(T0 + DAY)
         record(trail, clock, 3)
     with open_trail(home, second, clock) as trail:
         record(trail, clock, 2)
