@@ -37,6 +37,7 @@ ENV_VARS = (
     "TRADETRAIL_DATABASE_URL",
     "TRADETRAIL_DATABASE_OWNER_URL",
     "TRADETRAIL_CONFIG_PATHS",
+    "TRADETRAIL_WRITER",
 )
 
 
@@ -48,9 +49,14 @@ def ns_of(text: str) -> int:
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No TRADETRAIL_* variable of the developer's shell leaks into a test."""
+    """No TRADETRAIL_* variable of the developer's shell leaks into a test. The writer runs
+    in the test's process (TRADETRAIL_WRITER=embedded), where white-box tests can reach it;
+    tests of the writer process and of attached clients (tests/writer/test_process.py, the
+    CLI's channel tests) ask for it explicitly, and `TRADETRAIL_TEST_WRITER=auto` runs the
+    whole suite through writer processes."""
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRADETRAIL_WRITER", os.environ.get("TRADETRAIL_TEST_WRITER", "embedded"))
 
 
 @pytest.fixture

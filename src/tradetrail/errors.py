@@ -70,6 +70,25 @@ class TrailNotFoundError(TradetrailError):
         self.home = home
 
 
+class PartsError(TradetrailError, ValueError):
+    """Parts of an event, received on the writer's channel, that do not splice into a canonical
+    record (a foreign or broken client); the message says what is wrong."""
+
+
+class ChannelError(TradetrailError):
+    """The writer's channel refused a client or spoke out of protocol: a peer of another user,
+    a frame too large or malformed. `where` names the socket."""
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+
+
+class WriterStartError(TradetrailError):
+    """No writer process could be started for a trail; the message carries the writer's own
+    last words (its log: <home>/writer.log)."""
+
+
 class TrailClosedError(TradetrailError):
     """The trail was closed (or belongs to the parent of a fork) and cannot take records."""
 

@@ -25,6 +25,7 @@ import orjson
 import rfc8785
 import uuid_utils
 
+from ..errors import PartsError
 from .timefmt import MAX_TS_NS, RFC3339_ANY, format_datetime, format_ns_precise
 
 SORT: Final = orjson.OPT_SORT_KEYS
@@ -432,6 +433,21 @@ class Prepared:
         )
         self.p3 = b'",' + dumps(d, option=SORT)[1:-1] + b"}"
 
+    @classmethod
+    def from_parts(cls, parts: tuple[bytes, bytes, bytes, bytes]) -> Prepared:
+        """An event another process prepared, from its four parts as they crossed the writer's
+        channel: checked to splice into a canonical record (see `check_parts`)."""
+        self = cls.__new__(cls)
+        self.p0, self.p1, self.p2, self.p3 = parts
+        record = check_parts(parts)
+        self.event_id = record["event_id"]
+        self.redacted = record.get("redacted")
+        self.schema_error = record.get("schema_error")
+        return self
+
+    def parts(self) -> tuple[bytes, bytes, bytes, bytes]:
+        return (self.p0, self.p1, self.p2, self.p3)
+
     def line(self, prev: bytes, seq: int, ts: bytes) -> bytes:
         """The canonical record line (no newline) given the writer's fields."""
         return self.p0 + prev + self.p1 + b"%d" % seq + self.p2 + ts + self.p3
@@ -445,6 +461,40 @@ class Prepared:
 
     def __len__(self) -> int:
         return len(self.p0) + len(self.p1) + len(self.p2) + len(self.p3) + 160
+
+
+_PROBE_PREV: Final = b"0" * 64
+_PROBE_TS: Final = b"2000-01-01T00:00:00.000000Z"
+
+
+def check_parts(parts: tuple[bytes, bytes, bytes, bytes]) -> dict[str, Any]:
+    """The record that `parts` splice into with placeholder prev/seq/ts, after checking that it
+    is one canonical JSON object whose prev, seq and ts are exactly where the writer puts them,
+    with a valid event id and type and nothing a caller may not set: the writer's defence
+    against bytes it did not prepare itself. Raises PartsError naming the fault."""
+    line = parts[0] + _PROBE_PREV + parts[1] + b"0" + parts[2] + _PROBE_TS + parts[3]
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise PartsError(f"not JSON: {exc}") from None
+    if type(record) is not dict:
+        raise PartsError("not a JSON object")
+    if (
+        record.get("prev") != _PROBE_PREV.decode()
+        or record.get("seq") != 0
+        or record.get("ts") != _PROBE_TS.decode()
+    ):
+        raise PartsError("prev, seq and ts are not where the writer puts them")
+    if not is_canonical(line, record):
+        raise PartsError("not canonical JSON (key order, spacing or duplicate keys)")
+    event_id, kind = record.get("event_id"), record.get("type")
+    if type(event_id) is not str or not EVENT_ID_PATTERN.match(event_id):
+        raise PartsError(f"event_id: {shown(event_id)} is not a lower-case UUID string")
+    if type(kind) is not str or not TYPE_PATTERN.match(kind):
+        raise PartsError(f"type: {shown(kind)} is not a dotted lower-case event type")
+    if "spill" in record:
+        raise PartsError("spill: set by the writer, not by a client")
+    return record  # type: ignore[no-any-return]
 
 
 def prepare(

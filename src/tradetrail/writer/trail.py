@@ -117,7 +117,7 @@ CHECKPOINTS_DIR: Final = layout.CHECKPOINTS_DIR
 TILES_DIR: Final = layout.TILES_DIR
 QUARANTINE_DIR: Final = layout.QUARANTINE_DIR
 _QUEUED, _JOURNALED, _SPILLED = 0, 1, 2
-_RECORD, _FLUSH, _CHECKPOINT, _ROTATE = 0, 1, 2, 3
+_RECORD, _FLUSH, _CHECKPOINT, _ROTATE, _REPLAY = 0, 1, 2, 3, 4
 _RETRY_MIN, _RETRY_MAX = 0.5, 30.0
 MERGE_CHUNK_BYTES: Final = 256 * 1024
 """A spill merge writes (and in fsync mode fsyncs) at most this much before acknowledging, so a
@@ -146,6 +146,22 @@ class IndexFeeder(Protocol):
     def close(self) -> None: ...
 
 
+class Channel(Protocol):
+    """The writer's channel server (writer.server.ChannelServer), stopped and closed with the
+    trail: no new client once closing starts, every connection dropped once all is journaled."""
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Settled(Protocol):
+    """Told when a client's event (received on the writer's channel) is journaled or spilled,
+    so that the client's receipt resolves (writer.server.Connection)."""
+
+    def settled(self, receipt: Receipt) -> None: ...
+
+
 @dataclass
 class Hooks:
     """What the composition root (tradetrail/__init__.py) plugs into the writer, so that the
@@ -171,15 +187,17 @@ def _hook(value: _T | None, name: str) -> _T:
 class Receipt:
     """The promise of one record. `wait()` returns its seq once it is durable in the journal."""
 
-    __slots__ = ("_kind", "_result", "_state", "_trail", "event", "seq")
+    __slots__ = ("_conn", "_index", "_kind", "_result", "_state", "_trail", "event", "seq")
 
-    def __init__(self, trail: Trail, event: Prepared | None, kind: int = _RECORD) -> None:
+    def __init__(self, trail: Any, event: Prepared | None, kind: int = _RECORD) -> None:
         self._trail = trail
         self.event = event
         self._kind = kind
         self._state = _QUEUED
         self._result: Any = None
         self.seq: int | None = None
+        self._conn: Settled | None = None  # the channel connection of a client's event
+        self._index = 0  # its number on that connection
 
     @property
     def event_id(self) -> str | None:
@@ -299,6 +317,8 @@ class Trail:
             "redacted": 0,
             "schema_errors": 0,
             "fallbacks": 0,
+            "replayed": 0,
+            "quarantined_events": 0,
         }
         self._last_error: str | None = None
 
@@ -314,6 +334,7 @@ class Trail:
         _open_trails.add(self)
         self._thread.start()
         self._indexer: IndexFeeder | None = None
+        self.channel: Channel | None = None  # other processes' way in (writer.server)
         if index:
             url = index if isinstance(index, str) else None
             self._indexer = _hook(HOOKS.feed_index, "feed_index")(self, url)
@@ -1114,12 +1135,16 @@ class Trail:
         """Journal what is queued, sign a final checkpoint, stop the writer, release the lock."""
         if self._closed or self._forked:
             return
+        if self.channel is not None:
+            self.channel.stop()
         self._closing = True
         self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             logger.error("tradetrail writer did not stop within %ss; records stay queued", timeout)
             return
+        if self.channel is not None:
+            self.channel.close()
         self._closed = True
         with self._cond:
             self._cond.notify_all()
@@ -1298,6 +1323,8 @@ class Trail:
             item._result = not (self._pending or self._held)
         elif item._kind == _CHECKPOINT:
             item._result = self._sign_checkpoint()
+        elif item._kind == _REPLAY:
+            self._replay(*item._result)
         elif item._kind == _ROTATE:
             new, reason = item._result
             try:
@@ -1307,6 +1334,44 @@ class Trail:
         item._state = _JOURNALED
         with self._cond:
             self._cond.notify_all()
+
+    def submit(self, receipts: Sequence[Receipt], replay_since: int | None = None) -> None:
+        """Queue events that arrived on the writer's channel (already checked, see
+        core.canonical.check_parts), in order; with `replay_since`, events a client sends again
+        after losing its writer: journaled only if the journal from that seq on does not hold
+        them yet (the dead writer may have journaled them without acknowledging)."""
+        if self._finished or self._closing:
+            raise TrailClosedError(self._closed_message())
+        if replay_since is not None:
+            barrier = Receipt(self, None, _REPLAY)
+            barrier._result = (replay_since, list(receipts))
+            self._queue.append(barrier)
+        else:
+            self._queue.extend(receipts)
+        if self._idle:
+            self._wake.set()
+
+    def _replay(self, since: int, receipts: list[Receipt]) -> None:
+        seen = self._journaled_since(since) if receipts else {}
+        fresh = []
+        for r in receipts:
+            assert r.event is not None
+            key = (r.event.event_id, _caller_fields(r.event.fields()))
+            seq = seen.get(key)
+            if seq is None:
+                fresh.append(r)
+                continue
+            r.seq, r._state = seq, _JOURNALED
+            if r._conn is not None:
+                r._conn.settled(r)
+        self._counters["replayed"] += len(receipts)
+        if fresh:
+            self._commit(fresh)
+
+    @property
+    def queue_room(self) -> int:
+        """How many more events the queue takes before record() spills (the channel waits)."""
+        return self._queue_size - len(self._queue)
 
     def _commit(self, items: list[Receipt]) -> None:
         if self._degraded is not None and not self._try_recover():
@@ -1452,6 +1517,8 @@ class Trail:
             if receipt is not None:
                 receipt.seq = seq
                 receipt._state = _JOURNALED
+                if receipt._conn is not None:
+                    receipt._conn.settled(receipt)
         self._notify()
         try:
             self._write_pending_tiles()
@@ -1650,6 +1717,8 @@ class Trail:
         for r in receipts:
             assert r.event is not None
             r._state = _SPILLED
+            if r._conn is not None:
+                r._conn.settled(r)
             fields = r.event.fields()
             key = (r.event.event_id, _caller_fields(fields))
             self._spilled_receipts[key] = r
@@ -1731,6 +1800,8 @@ class Trail:
                     if receipt is not None:
                         receipt.seq = seen[key]
                         receipt._state = _JOURNALED
+                        if receipt._conn is not None:
+                            receipt._conn.settled(receipt)
                         self._notify()
                 continue  # (-1: a second copy of an entry merged below)
             seen[key] = -1
@@ -1924,6 +1995,24 @@ def _close_all() -> None:
             logger.exception("closing %r at exit", trail)
 
 
+WRITER_MODES: Final = ("auto", "process", "embedded")
+
+
+def writer_mode(writer: str | None, clock: Clock | None) -> str:
+    """`writer` argument, else TRADETRAIL_WRITER, else auto; an injected clock means embedded
+    (a writer process cannot run the caller's clock)."""
+    chosen = writer or os.environ.get("TRADETRAIL_WRITER") or "auto"
+    if chosen not in WRITER_MODES:
+        raise ConfigError(
+            f"writer (TRADETRAIL_WRITER): {chosen!r} is not one of {', '.join(WRITER_MODES)}"
+        )
+    if clock is not None:
+        if writer == "process":
+            raise ConfigError("clock: an injected clock needs writer='embedded'")
+        return "embedded"
+    return "embedded" if chosen == "embedded" else "process"
+
+
 def open(
     home: str | os.PathLike[str] | None = None,
     *,
@@ -1935,9 +2024,17 @@ def open(
     redactor: Redactor | None = DEFAULT_REDACTOR,
     index: bool | str | None = None,
     create: bool = True,
+    writer: str | None = None,
     **options: Any,
 ) -> Trail:
     """Open (or create) the trail at `home` for writing.
+
+    By default (`writer="auto"`, or TRADETRAIL_WRITER) this attaches to the writer process that
+    serves `home`, starting one when none runs (it exits when its last client leaves, unless
+    `tradetrail serve` runs it): any number of processes record into one trail at once.
+    `writer="embedded"` runs the writer in this process instead (as an injected `clock`
+    requires); it serves the same channel, so other processes and tradetrail's commands can
+    still attach to it. Either way the object returned is a `Trail` with the same API.
 
     `create=False` opens only an existing trail and raises `TrailNotFoundError` otherwise: a
     mistyped path must not become a new trail with a new key (every CLI command but `init` and
@@ -1958,6 +2055,7 @@ def open(
     max_event_bytes, queue_size, checkpoint_every, checkpoint_interval, min_free_bytes,
     service, strict.
     """
+    mode = writer_mode(writer, clock)
     settings = resolve(
         home, origin=origin, durability=durability, signing_key=signing_key, **options
     )
@@ -1965,7 +2063,28 @@ def open(
         raise TrailNotFoundError(str(settings.home))
     if index is None:  # a configured database is fed by the trail that writes
         index = os.environ.get("TRADETRAIL_DATABASE_URL") or False
-    trail = Trail(settings, clock, model=model, redactor=redactor, index=index)
+    trail: Trail
+    if mode == "embedded":
+        trail = Trail(settings, clock, model=model, redactor=redactor, index=index)
+        from .server import ChannelServer  # the writer package's own: no layer crossed
+
+        try:
+            trail.channel = ChannelServer(trail)
+        except (OSError, TradetrailError) as exc:
+            logger.warning("tradetrail: other processes cannot attach to %s: %s", trail.home, exc)
+    else:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        from .client import AttachedTrail
+
+        trail = AttachedTrail(settings, model=model, redactor=redactor, index=index)
     for hook in HOOKS.on_open:  # TRADETRAIL_CONFIG_PATHS: the configuration this run starts on
         hook(trail)
     return trail
+
+
+def open_engine(home: str | os.PathLike[str] | None = None, *, index: bool | str = False) -> Trail:
+    """The writer of a writer process (writer.process.serve): settings from the environment,
+    no channel yet (the process starts it)."""
+    settings = resolve(home)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return Trail(settings, None, index=index or os.environ.get("TRADETRAIL_DATABASE_URL") or False)

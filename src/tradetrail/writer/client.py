@@ -1,0 +1,722 @@
+"""A trading process's side of the writer's channel: `tradetrail.open(home)` attaches here to the
+one writer process of the trail (starting it when none runs), so any number of processes can
+record into one trail.
+
+`record()` validates, redacts and encodes in the caller exactly as an embedded trail does, then
+appends to an in-memory outbox and returns a receipt: no lock, no system call. A flusher thread
+hands the outbox over in framed batches; a reader thread resolves receipts from the writer's
+acknowledgement runs (one per journal commit). Everything handed over and not yet acknowledged
+stays in memory: when the writer dies (its socket ends, noticed at once), the flusher starts a
+new writer and sends those events again marked as a replay, and the new writer journals only
+the ones the dead one had not. When no writer comes up within `RESTART_GRACE_SECONDS`, the
+flusher spills them (already redacted) to `<home>/spill/`, from which a writer merges them
+exactly once, and keeps trying.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from ..core.canonical import SORT, prepare
+from ..core.note import Signer
+from ..core.timefmt import format_ns
+from ..errors import (
+    ChannelError,
+    ConfigError,
+    TradetrailError,
+    TrailClosedError,
+    WriterStartError,
+)
+from ..model.context import with_context
+from ..model.events import DEFAULT_MODEL, EventModel
+from ..model.redact import DEFAULT_REDACTOR, Redactor
+from . import wire
+from .config import Settings
+from .spill import Spill
+from .trail import _JOURNALED, _QUEUED, _SPILLED, FALLBACK_TYPE, Receipt, Trail
+
+logger = logging.getLogger("tradetrail")
+
+WRITER_LOG: Final = "writer.log"
+"""In <home>: what a writer process started by open() says (its stderr)."""
+START_TIMEOUT_SECONDS: Final = 15.0
+EX_TEMPFAIL: Final = 75
+"""A writer process's exit status when another writer holds the trail (it lost a race)."""
+RESTART_GRACE_SECONDS: Final = 1.0
+"""How long events handed over to a dead writer wait in memory for a new one before the
+flusher spills them to disk as well."""
+MAX_FRAME_EVENTS: Final = 2048
+MAX_FRAME_BYTES: Final = 4 * 1024 * 1024
+MAX_MEMORY_EVENTS: Final = 1_000_000
+"""Unacknowledged events kept in memory while no writer runs; beyond, only the spill has them."""
+
+_open_clients: weakref.WeakSet[AttachedTrail] = weakref.WeakSet()
+_generation = [0]  # bumped in a fork()ed child: its clients re-attach on their next record
+
+
+class _Lost(Exception):
+    """The connection to the writer ended."""
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The environment that makes a writer process resolve the same settings."""
+    env = {
+        "TRADETRAIL_HOME": str(settings.home.resolve()),
+        "TRADETRAIL_DURABILITY": settings.durability.value,
+        "TRADETRAIL_SPILL_DIR": str(settings.spill_dir.resolve()),
+        "TRADETRAIL_MAX_EVENT_BYTES": str(settings.max_event_bytes),
+        "TRADETRAIL_QUEUE_SIZE": str(settings.queue_size),
+        "TRADETRAIL_CHECKPOINT_EVERY": str(settings.checkpoint_every),
+        "TRADETRAIL_CHECKPOINT_INTERVAL": repr(settings.checkpoint_interval),
+        "TRADETRAIL_MIN_FREE_BYTES": str(settings.min_free_bytes),
+        "TRADETRAIL_STRICT": "1" if settings.strict else "0",
+    }
+    if settings.origin is not None:
+        env["TRADETRAIL_ORIGIN"] = settings.origin
+    if settings.signing_key:
+        key = settings.signing_key
+        env["TRADETRAIL_SIGNING_KEY"] = str(Path(key).resolve()) if Path(key).exists() else key
+    return env
+
+
+def start_writer(settings: Settings, *, index: bool | str = False) -> subprocess.Popen[bytes]:
+    """Start a writer process for `settings.home` that exits when its last client leaves.
+    Its output goes to <home>/writer.log."""
+    home = settings.home.resolve()
+    env = dict(os.environ)
+    env.update(settings_environment(settings))
+    src = str(Path(__file__).resolve().parents[2])  # the tradetrail this process runs
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    command = [sys.executable, "-m", "tradetrail.writer.process", "--home", str(home)]
+    command.append("--exit-when-idle")
+    if index:
+        command += ["--index"] + ([index] if isinstance(index, str) else [])
+    with open(home / WRITER_LOG, "ab") as log:
+        return subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd="/",
+            start_new_session=True,  # the writer outlives a client's Ctrl-C and its death
+            close_fds=True,
+        )
+
+
+def _log_tail(home: Path) -> str:
+    try:
+        lines = (home / WRITER_LOG).read_bytes().decode(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    errors = [line for line in lines[-40:] if "Error" in line or "error" in line]
+    return (errors or lines[-1:] or [""])[-1]
+
+
+class AttachedTrail(Trail):
+    """A trail whose writer runs in another process (see module doc): a `Trail` to its users
+    (same API, same receipts), none of whose writing machinery runs here."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: object = None,
+        *,
+        model: EventModel | None = DEFAULT_MODEL,
+        redactor: Redactor | None = DEFAULT_REDACTOR,
+        index: bool | str = False,
+        start: bool = True,
+    ) -> None:
+        # Trail.__init__ is not called: the writer is the other process's
+        if clock is not None:
+            raise ConfigError("clock: an injected clock needs writer='embedded'")
+        self.settings = settings
+        self.home = settings.home
+        self.model = model
+        self.redactor = redactor
+        self._strict = settings.strict
+        self._start = start
+        self._index = index
+        self._address = wire.address(settings.home)
+        self._where = wire.describe(self._address)
+        self._outbox: deque[Receipt] = deque()
+        self._unacked: dict[int, Receipt] = {}
+        self._lock = threading.Lock()  # unacked, the socket, the calls
+        self._send_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._waiters = 0
+        self._wake = threading.Event()
+        self._idle = False
+        self._closing = False
+        self._closed = False
+        self._next_index = 0
+        self._calls: dict[int, list[Any]] = {}
+        self._call_ids = itertools.count(1)
+        self._sock: socket.socket | None = None
+        self._since = 0  # the durable size the current connection started at
+        self._lost_at: float | None = None
+        self._spill: Spill | None = None
+        self._starting: subprocess.Popen[bytes] | None = None
+        self._last_start = -1e9
+        self._counters = {
+            "handed_over": 0,
+            "acknowledged": 0,
+            "replayed": 0,
+            "reconnects": 0,
+            "writers_started": 0,
+            "spilled": 0,
+            "rejected": 0,
+            "redacted": 0,
+            "schema_errors": 0,
+            "fallbacks": 0,
+        }
+        self._schema_warned: set[str] = set()
+        self._shaping_lock = threading.Lock()
+        self._indexer = None
+        self.origin = settings.origin or ""
+        self.durable_size = 0
+        self.welcome: dict[str, Any] = {}
+        self._generation = _generation[0]
+        self._source = self._make_source()
+        self._attach(first=True)
+        self._flusher = self._start_thread(self._flush_loop, "tradetrail-client")
+        _open_clients.add(self)
+
+    # ------------------------------------------------------------------ set-up
+
+    def _make_source(self) -> orjson.Fragment:
+        source: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid()}
+        source["service"] = self.settings.service or Path(sys.argv[0] or "python").name or "python"
+        if self.redactor is not None:
+            source = self.redactor.redact(source, "source")[0]
+        return orjson.Fragment(orjson.dumps(source, option=SORT))
+
+    @staticmethod
+    def _start_thread(target: Any, name: str) -> threading.Thread:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def _connect(self) -> socket.socket:
+        sock = wire.connect(self._address, timeout=2.0)
+        try:
+            wire.check_peer(sock, self._where)
+            sock.sendall(
+                wire.json_frame(wire.HELLO, {"wire": wire.WIRE_VERSION, "pid": os.getpid()})
+            )
+            sock.settimeout(10.0)
+            got = wire.FrameReader(sock, self._where).read()
+            sock.settimeout(None)
+            if got is None or got[0] != wire.WELCOME:
+                raise ChannelError("the writer did not welcome us", self._where)
+            self.welcome = orjson.loads(got[1])
+        except BaseException:
+            wire.shutdown(sock)
+            raise
+        origin = self.settings.origin
+        if origin is not None and self.welcome.get("origin") != origin:
+            wire.shutdown(sock)
+            raise ConfigError(
+                f"origin: the trail at {self.home} is {self.welcome.get('origin')!r}, "
+                f"not {origin!r} (TRADETRAIL_ORIGIN names the log and cannot change)"
+            )
+        return sock
+
+    def _attach(self, first: bool = False) -> None:
+        """Connect to the trail's writer, starting one if none answers (at most one start per
+        second, so a writer that cannot run is not started in a loop); raises WriterStartError
+        when none answers within START_TIMEOUT_SECONDS (RESTART_GRACE_SECONDS after a loss)."""
+        deadline = time.monotonic() + (START_TIMEOUT_SECONDS if first else RESTART_GRACE_SECONDS)
+        delay = 0.002
+        last: Exception | None = None
+        sock: socket.socket | None = None
+        while sock is None:
+            try:
+                sock = self._connect()
+                break
+            except ChannelError as exc:
+                if "uid" in str(exc):
+                    raise
+                last = exc
+            except OSError as exc:
+                last = exc
+            process = self._starting
+            if self._start and (process is None or process.poll() is not None):
+                failed = process is not None and process.returncode not in (0, EX_TEMPFAIL)
+                if failed and first:
+                    break  # it said why in its log
+                if time.monotonic() - self._last_start >= 1.0:
+                    self._starting = start_writer(self.settings, index=self._index)
+                    self._last_start = time.monotonic()
+                    self._counters["writers_started"] += 1
+            if time.monotonic() > deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        if sock is None:
+            tail = _log_tail(self.home) if self._start else ""
+            raise WriterStartError(
+                f"no writer answers on {self._where}: {last}"
+                + (f"; the writer said: {tail}" if tail else "")
+                + (f" (see {self.home / WRITER_LOG})" if self._start else "")
+            )
+        with self._lock:
+            self._sock = sock
+            self._since = int(self.welcome.get("size", 0))
+            self.durable_size = max(self.durable_size, self._since)
+            self.origin = str(self.welcome["origin"])
+            self._lost_at = None
+        if self._spill is None:
+            self._spill = Spill(Path(self.settings.spill_dir), str(self.welcome["origin"]))
+        self._start_thread(lambda: self._read_loop(sock), "tradetrail-client-acks")
+
+    # ------------------------------------------------------------------ the API
+
+    def record(self, event_type: str, data: Any = None, **fields: Any) -> Receipt:
+        """Validate, redact and encode one event and hand it to the writer; returns at once.
+        Same contract as `Trail.record`."""
+        if self._closing:
+            raise TrailClosedError(self._closed_message())
+        if self._generation != _generation[0]:
+            self._after_fork()
+        event = prepare(
+            event_type,
+            data,
+            with_context(fields),
+            self._source,
+            self.settings.max_event_bytes,
+            model=self.model,
+            redactor=self.redactor,
+            strict=self._strict,
+        )
+        if event.redacted is not None or event.schema_error is not None:
+            self._note_shaping(event_type, event)
+        if event_type == FALLBACK_TYPE:
+            with self._shaping_lock:
+                self._counters["fallbacks"] += 1
+        receipt = Receipt(self, event)
+        self._outbox.append(receipt)
+        if self._idle:
+            self._wake.set()
+        return receipt
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every record submitted before the call is durable in the journal; False
+        when events wait in a spill file (see stats()). Never raises for I/O."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:  # the writer settles one client's events in order: wait for the last
+            last = self._outbox[-1] if self._outbox else None
+            if last is None and self._unacked:
+                last = self._unacked[max(self._unacked)]
+        self._wake.set()
+        if last is not None:
+            with self._cond:
+                self._waiters += 1
+                try:
+                    while last._state == _QUEUED and not self._closed:
+                        remaining = None if deadline is None else deadline - time.monotonic()
+                        if remaining is not None and remaining <= 0:
+                            return False
+                        self._cond.wait(min(remaining, 0.5) if remaining is not None else 0.5)
+                finally:
+                    self._waiters -= 1
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            result = self._call("flush", {"timeout": remaining}, remaining)
+        except (TradetrailError, TimeoutError, OSError, _Lost):
+            return False
+        return bool(result) and not any(r._state == _SPILLED for r in self._unacked.values())
+
+    def checkpoint(self, timeout: float | None = None) -> str:
+        """Sign a checkpoint of everything journaled so far (after this client's events)."""
+        if self._closing:
+            raise TrailClosedError(self._closed_message())
+        self.flush(timeout)
+        return str(self._call("checkpoint", {"timeout": timeout}, timeout))
+
+    def rotate_key(
+        self, new_signer: Signer, *, reason: str | None = None, timeout: float | None = None
+    ) -> str:
+        """See Trail.rotate_key: done by the writer process."""
+        if not isinstance(new_signer, Signer):
+            raise TypeError(f"new_signer: expected a Signer, got {type(new_signer).__name__}")
+        self.flush(timeout)
+        return str(
+            self._call(
+                "rotate_key",
+                {"skey": new_signer.skey(), "reason": reason, "timeout": timeout},
+                timeout,
+            )
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """The writer's counters (as Trail.stats) and this client's under `client`."""
+        mine: dict[str, Any] = dict(self._counters)
+        mine.update(
+            outbox=len(self._outbox),
+            unacknowledged=len(self._unacked),
+            connected=self._sock is not None,
+            writer_pid=self.welcome.get("pid"),
+        )
+        try:
+            out: dict[str, Any] = dict(self._call("stats", {}, 5.0))
+        except (TradetrailError, TimeoutError, OSError, _Lost) as exc:
+            out = {"degraded": f"writer unreachable: {exc}"}
+        for name in ("redacted", "schema_errors", "fallbacks"):
+            out[name] = self._counters[name]  # shaped in this process
+        out["client"] = mine
+        out["mode"] = "attached"
+        return out
+
+    @property
+    def size(self) -> int:
+        """Records in the journal (as far as this client has heard)."""
+        with contextlib.suppress(TradetrailError, TimeoutError, OSError, _Lost):
+            return int(self._call("stats", {}, 5.0)["size"])
+        return self._since
+
+    def close(self, timeout: float | None = None) -> None:
+        """Hand over and journal what is queued, then detach (the writer process exits when
+        its last client leaves, unless it runs under `tradetrail serve`)."""
+        if self._closed or self._closing:
+            return
+        try:
+            if not self.flush(30.0 if timeout is None else timeout):
+                left = len(self._outbox) + sum(
+                    1 for r in self._unacked.values() if r._state == _QUEUED
+                )
+                if left:
+                    self._spill_now("the trail was closed before its writer acknowledged them")
+        finally:
+            self._closing = True
+            self._wake.set()
+            self._flusher.join(5)
+            with self._lock:
+                sock, self._sock = self._sock, None
+            if sock is not None:
+                wire.shutdown(sock)
+            self._closed = True
+            with self._cond:
+                self._cond.notify_all()
+            _open_clients.discard(self)
+
+    def __repr__(self) -> str:
+        return f"<AttachedTrail {self.origin} at {self.home} via {self._where}>"
+
+    # ------------------------------------------------------------------ waiting
+
+    def _closed_message(self) -> str:
+        return f"trail {self.home} is closed"
+
+    def _wait_for(self, receipt: Receipt, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._waiters += 1
+            try:
+                while receipt._state != _JOURNALED:
+                    if self._closed:
+                        raise TrailClosedError(
+                            f"{self._closed_message()}; record {receipt.event_id} is in the "
+                            "spill file and will be journaled by the trail's writer"
+                        )
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        state = "spilled" if receipt._state == _SPILLED else "queued"
+                        raise TimeoutError(
+                            f"record {receipt.event_id} not journaled within {timeout}s "
+                            f"(still {state}; it will be journaled)"
+                        )
+                    self._cond.wait(remaining if remaining is not None else 1.0)
+            finally:
+                self._waiters -= 1
+
+    def _notify(self) -> None:
+        if self._waiters:
+            with self._cond:
+                self._cond.notify_all()
+
+    # ------------------------------------------------------------------ calls
+
+    def _call(self, op: str, args: dict[str, Any], timeout: float | None) -> Any:
+        ident = next(self._call_ids)
+        slot: list[Any] = [threading.Event(), None]
+        with self._lock:
+            sock = self._sock
+            if sock is None:
+                raise _Lost("not connected to the trail's writer")
+            self._calls[ident] = slot
+        try:
+            with self._send_lock:
+                sock.sendall(wire.json_frame(wire.REQUEST, {"id": ident, "op": op, "args": args}))
+            if not slot[0].wait(timeout):
+                raise TimeoutError(f"the writer did not answer {op} within {timeout}s")
+        finally:
+            with self._lock:
+                self._calls.pop(ident, None)
+        reply = slot[1]
+        if reply is None:
+            raise _Lost("the writer went away during the call")
+        if not reply.get("ok"):
+            error = str(reply.get("error"))
+            message = str(reply.get("message"))
+            if error == "ConfigError":
+                raise ConfigError(message)
+            if error == "TimeoutError":
+                raise TimeoutError(message)
+            raise TradetrailError(f"{op}: {message}")
+        return reply.get("result")
+
+    # ------------------------------------------------------------------ threads
+
+    def _read_loop(self, sock: socket.socket) -> None:
+        reader = wire.FrameReader(sock, self._where)
+        try:
+            while True:
+                got = reader.read()
+                if got is None:
+                    break
+                kind, payload = got
+                if kind == wire.ACK:
+                    self._settle(payload)
+                elif kind == wire.REPLY:
+                    reply = orjson.loads(payload)
+                    with self._lock:
+                        slot = self._calls.get(reply.get("id"))
+                    if slot is not None:
+                        slot[1] = reply
+                        slot[0].set()
+                elif kind == wire.REJECTED:
+                    self._rejected(orjson.loads(payload))
+        except (OSError, ChannelError, orjson.JSONDecodeError):
+            pass
+        self._lost(sock)
+
+    def _settle(self, payload: bytes) -> None:
+        unacked = self._unacked
+        done = 0
+        with self._lock:
+            for first, seq, count, state in wire.parse_acks(payload):
+                for offset in range(count):
+                    receipt = unacked.get(first + offset)
+                    if receipt is None:
+                        continue
+                    if state == wire.JOURNALED:
+                        receipt.seq = seq + offset
+                        if seq + offset >= self.durable_size:
+                            self.durable_size = seq + offset + 1
+                        receipt._state = _JOURNALED
+                        del unacked[first + offset]
+                        done += 1
+                    else:  # in the writer's spill file: it merges them, we keep no copy
+                        receipt._state = _SPILLED
+                        del unacked[first + offset]
+        self._counters["acknowledged"] += done
+        self._notify()
+
+    def _rejected(self, body: dict[str, Any]) -> None:
+        with self._lock:
+            receipt = self._unacked.pop(int(body.get("index", -1)), None)
+        self._counters["rejected"] += 1
+        logger.error("tradetrail writer rejected an event: %s", body.get("reason"))
+        if receipt is not None:
+            receipt._state = _SPILLED
+        self._notify()
+
+    def _lost(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self._sock is not sock:
+                return
+            self._sock = None
+            self._lost_at = time.monotonic()
+            calls = list(self._calls.values())
+        wire.shutdown(sock)
+        for slot in calls:
+            slot[0].set()
+        if not self._closing:
+            logger.warning("tradetrail: the writer of %s went away; re-attaching", self.home)
+        self._wake.set()
+
+    def _flush_loop(self) -> None:
+        outbox = self._outbox
+        while True:
+            if not outbox:
+                self._wake.clear()
+                self._idle = True
+                if not outbox and not self._closing:
+                    self._wake.wait(0.2 if self._sock is not None else 0.05)
+                self._idle = False
+            if self._closing and not outbox:
+                return
+            try:
+                if self._sock is None:
+                    self._recover()
+                    if self._sock is None:
+                        continue
+                self._hand_over()
+            except _Lost:
+                continue
+            except Exception:  # never lose what is queued to a bug here: spill it
+                logger.exception("tradetrail client error; spilling what is not handed over")
+                with contextlib.suppress(Exception):
+                    self._spill_now("client error")
+                time.sleep(0.1)
+
+    def _hand_over(self) -> None:
+        outbox = self._outbox
+        while outbox:
+            batch: list[Receipt] = []
+            nbytes = 0
+            while outbox and len(batch) < MAX_FRAME_EVENTS and nbytes < MAX_FRAME_BYTES:
+                receipt = outbox.popleft()
+                batch.append(receipt)
+                nbytes += len(receipt.event)  # type: ignore[arg-type]
+            self._send(batch, replay=False)
+
+    def _send(self, batch: Sequence[Receipt], *, replay: bool) -> None:
+        with self._lock:
+            sock = self._sock
+            first = self._next_index
+            self._next_index += len(batch)
+            for offset, receipt in enumerate(batch):
+                receipt._index = first + offset
+                self._unacked[first + offset] = receipt
+                if not replay:  # it cannot be journaled before the seq this connection began at
+                    receipt._result = self._since
+            since = self._replay_since if replay else None
+        frame = wire.events_frame(
+            first,
+            [r.event.parts() for r in batch],  # type: ignore[union-attr]
+            since,
+        )
+        if sock is None:
+            raise _Lost("no writer")
+        try:
+            with self._send_lock:
+                sock.sendall(frame)
+        except OSError:
+            self._lost(sock)
+            raise _Lost("the writer went away") from None
+        self._counters["replayed" if replay else "handed_over"] += len(batch)
+
+    _replay_since = 0
+
+    def _recover(self) -> None:
+        """After the writer went away: start or find a new one and hand over again what the
+        dead one did not acknowledge; spill it when none comes up in time."""
+        if self._lost_at is None:
+            self._lost_at = time.monotonic()
+        try:
+            self._attach()
+        except (TradetrailError, OSError) as exc:
+            if time.monotonic() - self._lost_at >= RESTART_GRACE_SECONDS:
+                self._spill_now(f"no writer: {exc}")
+                self._trim_memory()
+            time.sleep(0.05)
+            return
+        self._counters["reconnects"] += 1
+        with self._lock:
+            again = [self._unacked.pop(i) for i in sorted(self._unacked)]
+            # the oldest event may have been journaled at any seq since its own connection began
+            self._replay_since = min(
+                [self._since] + [r._result for r in again if isinstance(r._result, int)]
+            )
+        for start in range(0, len(again), MAX_FRAME_EVENTS):
+            self._send(again[start : start + MAX_FRAME_EVENTS], replay=True)
+
+    def _spill_now(self, reason: str) -> None:
+        """Make everything not acknowledged durable in the spill directory (redacted, as it
+        would be journaled); a writer merges it exactly once. Memory keeps a copy to hand
+        over again, so the receipts still resolve when a writer returns."""
+        outbox = self._outbox
+        with self._lock:
+            while outbox:
+                receipt = outbox.popleft()
+                receipt._index = self._next_index
+                self._unacked[self._next_index] = receipt
+                self._next_index += 1
+            todo = [r for r in self._unacked.values() if r._state == _QUEUED]
+            since = self._since
+        if not todo or self._spill is None:
+            return
+        at = format_ns(time.time_ns())
+        entries = [
+            {"after_seq": since, "at": at, "reason": reason, "event": r.event.fields()}  # type: ignore[union-attr]
+            for r in todo
+        ]
+        try:
+            self._spill.append(entries, sync=True)
+        except OSError as exc:
+            logger.error(
+                "tradetrail: cannot spill %d event(s) (%s); kept in memory", len(todo), exc
+            )
+            return
+        for r in todo:
+            r._state = _SPILLED
+            if not isinstance(r._result, int):
+                r._result = since
+        self._counters["spilled"] += len(todo)
+        logger.error(
+            "tradetrail: %d event(s) spilled to %s (%s); they are journaled when a writer runs",
+            len(todo),
+            self._spill.directory,
+            reason,
+        )
+        self._notify()
+
+    def _trim_memory(self) -> None:
+        with self._lock:
+            extra = len(self._unacked) - MAX_MEMORY_EVENTS
+            if extra > 0:
+                for index in sorted(self._unacked)[:extra]:
+                    if self._unacked[index]._state == _SPILLED:
+                        del self._unacked[index]
+
+    def _after_fork(self) -> None:
+        """In a fork()ed child: the parent's events are the parent's; attach anew."""
+        self._generation = _generation[0]
+        self._outbox = deque()
+        self._unacked = {}
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._waiters = 0
+        self._wake = threading.Event()
+        self._calls = {}
+        self._sock = None
+        self._source = self._make_source()
+        self._attach()
+        self._flusher = self._start_thread(self._flush_loop, "tradetrail-client")
+
+
+def _after_fork_in_child() -> None:
+    _generation[0] += 1
+    for client in list(_open_clients):
+        client._sock = None  # the parent's socket: never write to it from the child
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _close_all() -> None:
+    for client in list(_open_clients):
+        try:
+            client.close(timeout=30)
+        except Exception:
+            logger.exception("closing %r at exit", client)

@@ -1,0 +1,102 @@
+"""The writer process: one per trail, serving its channel (`tradetrail serve`, or started by
+`tradetrail.open()` when none runs, then exiting when its last client leaves)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Final
+
+from ..errors import TradetrailError, TrailLockedError
+from .config import resolve
+from .server import ChannelServer
+from .trail import Trail, open_engine
+
+logger = logging.getLogger("tradetrail")
+
+IDLE_LINGER_SECONDS: Final = 0.5
+"""A writer started on demand waits this long after its last client leaves before it exits
+(the next command of a script often attaches right away)."""
+FIRST_CLIENT_SECONDS: Final = 30.0
+"""...and this long for its first client."""
+EX_TEMPFAIL: Final = 75
+
+
+def serve(
+    home: str | os.PathLike[str] | None,
+    *,
+    exit_when_idle: bool = False,
+    index: bool | str = False,
+    ready: threading.Event | None = None,
+    stop: threading.Event | None = None,
+) -> Trail:
+    """Run the writer of `home` until `stop` is set (SIGTERM/SIGINT in `main`), or, with
+    `exit_when_idle`, until no client has been attached for IDLE_LINGER_SECONDS."""
+    trail = open_engine(home, index=index)
+    server = ChannelServer(trail)
+    trail.channel = server
+    stop = stop or threading.Event()
+    if ready is not None:
+        ready.set()
+    logger.warning(
+        "tradetrail writer %d serving %s (%s) on %s",
+        os.getpid(),
+        trail.origin,
+        trail.home,
+        server.where,
+    )
+    idle_since = time.monotonic()
+    linger = FIRST_CLIENT_SECONDS
+    while not stop.wait(0.05):
+        if not exit_when_idle:
+            continue
+        if server.clients:
+            idle_since = time.monotonic()
+            linger = IDLE_LINGER_SECONDS
+        elif time.monotonic() - idle_since >= linger:
+            break
+    trail.close()
+    logger.warning("tradetrail writer %d stopped; %s is closed", os.getpid(), trail.home)
+    return trail
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tradetrail.writer.process",
+        description="Run the writer of a trail (started by tradetrail.open(); see `tradetrail "
+        "serve` to run it under a supervisor).",
+    )
+    parser.add_argument("--home", default=None)
+    parser.add_argument("--exit-when-idle", action="store_true")
+    parser.add_argument("--index", nargs="?", const=True, default=False)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s tradetrail-writer[%(process)d] %(message)s"
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        serve(
+            Path(args.home) if args.home else resolve().home,
+            exit_when_idle=args.exit_when_idle,
+            index=args.index,
+            stop=stop,
+        )
+    except TrailLockedError as exc:  # another writer won the race to start: clients use it
+        print(f"tradetrail writer: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
+    except TradetrailError as exc:
+        print(f"tradetrail writer: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""The writer's side of its channel: accepts local clients on the trail's Unix socket and feeds
+their events to the one writer (writer.trail.Trail) of this process.
+
+Each connection has a reader thread (frames in: events, calls) and a sender thread (frames out:
+acknowledgement runs, one frame for whatever one journal commit settled, and replies), so a
+client that stops reading can never hold up the writer. What a client sends is checked before
+it is queued; bytes that do not splice into a canonical record are quarantined under
+`<home>/quarantine/` with the reason and never reach the journal, and a connection that breaks
+the protocol is closed. Neither stops the writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from ..core import layout
+from ..core.canonical import Prepared
+from ..core.timefmt import format_ns
+from ..errors import ChannelError, PartsError, TradetrailError, TrailClosedError
+from ..store.keys import parse_signer
+from . import wire
+from .trail import _CHECKPOINT, _FLUSH, _JOURNALED, Receipt, Trail
+
+logger = logging.getLogger("tradetrail")
+
+QUEUE_WAIT_SECONDS: Final = 0.001
+ACCELERATOR: Final = "none (pure Python)"
+
+
+class Connection:
+    """One client process on the channel."""
+
+    def __init__(self, server: ChannelServer, sock: socket.socket, number: int) -> None:
+        self.server = server
+        self.sock = sock
+        self.where = f"{server.where} (client {number})"
+        self.pid: int | None = None
+        self._acks: list[tuple[int, int, int]] = []
+        self._out: list[bytes] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self.received = 0
+        self._reader = threading.Thread(
+            target=self._read_loop, name=f"tradetrail-channel-{number}", daemon=True
+        )
+        self._sender = threading.Thread(
+            target=self._send_loop, name=f"tradetrail-channel-{number}-out", daemon=True
+        )
+
+    def start(self) -> None:
+        self._sender.start()
+        self._reader.start()
+
+    # -------------------------------------------------------------- called by the writer
+
+    def settled(self, receipt: Receipt) -> None:
+        state = wire.JOURNALED if receipt._state == _JOURNALED else wire.SPILLED
+        with self._lock:
+            if self._closed:
+                return
+            self._acks.append((receipt._index, receipt.seq or 0, state))
+        self._wake.set()
+
+    # -------------------------------------------------------------- sending
+
+    def send(self, data: bytes) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._out.append(data)
+        self._wake.set()
+
+    def _send_loop(self) -> None:
+        try:
+            while True:
+                self._wake.wait()
+                with self._lock:
+                    self._wake.clear()
+                    acks, self._acks = self._acks, []
+                    out, self._out = self._out, []
+                    closed = self._closed
+                data = b"".join(out)
+                if acks:
+                    data += wire.ack_frame(wire.runs(acks))
+                if data:
+                    self.sock.sendall(data)
+                if closed:
+                    return
+        except OSError:
+            self.close()
+
+    # -------------------------------------------------------------- receiving
+
+    def _read_loop(self) -> None:
+        reader = wire.FrameReader(self.sock, self.where)
+        try:
+            wire.check_peer(self.sock, self.where)
+            first = reader.read()
+            if first is None:
+                return
+            kind, payload = first
+            if kind != wire.HELLO:
+                raise ChannelError("expected HELLO first", self.where)
+            hello = orjson.loads(payload)
+            if not isinstance(hello, dict) or hello.get("wire") != wire.WIRE_VERSION:
+                raise ChannelError(f"unsupported client: {payload[:200]!r}", self.where)
+            self.pid = hello.get("pid") if isinstance(hello.get("pid"), int) else None
+            self.send(wire.json_frame(wire.WELCOME, self.server.welcome()))
+            while True:
+                got = reader.read()
+                if got is None:
+                    return
+                kind, payload = got
+                if kind in (wire.EVENTS, wire.REPLAY):
+                    self._events(payload, kind == wire.REPLAY)
+                elif kind == wire.REQUEST:
+                    self._request(payload)
+                else:
+                    raise ChannelError(f"unexpected {wire.KIND_NAMES[kind]} frame", self.where)
+        except (ChannelError, orjson.JSONDecodeError) as exc:
+            self.server.quarantine(self, str(exc), None)
+            logger.error("tradetrail channel: %s; connection closed", exc)
+        except TrailClosedError:
+            pass  # closing: the client hands what we did not acknowledge to the next writer
+        except OSError:
+            pass  # the client went away: what it handed over is queued and will be journaled
+        finally:
+            self.close()
+
+    def _events(self, payload: bytes, replay: bool) -> None:
+        first, since, events = wire.parse_events(payload, replay)
+        trail = self.server.trail
+        receipts: list[Receipt] = []
+        for offset, parts in enumerate(events):
+            try:
+                event = Prepared.from_parts(parts)
+            except PartsError as exc:
+                self.server.quarantine(self, f"event {first + offset}: {exc}", parts)
+                self.send(
+                    wire.json_frame(wire.REJECTED, {"index": first + offset, "reason": str(exc)})
+                )
+                continue
+            receipt = Receipt(trail, event)
+            receipt._conn = self
+            receipt._index = first + offset
+            if event.redacted is not None or event.schema_error is not None:
+                kind = orjson.loads(event.line(b"", 0, b"")).get("type", "?")
+                trail._note_shaping(str(kind), event)
+            receipts.append(receipt)
+        self.received += len(receipts)
+        while trail.queue_room < len(receipts) and not self._closed:
+            time.sleep(QUEUE_WAIT_SECONDS)  # back-pressure: the client's socket fills, not RAM
+        trail.submit(receipts, since if replay else None)
+
+    def _request(self, payload: bytes) -> None:
+        call = orjson.loads(payload)
+        if not isinstance(call, dict) or not isinstance(call.get("id"), int):
+            raise ChannelError("REQUEST without an id", self.where)
+        op = call.get("op")
+        args = call.get("args") or {}
+        trail = self.server.trail
+        barrier: Receipt | None = None
+        if op in ("flush", "checkpoint"):  # ordered after this client's events
+            barrier = Receipt(trail, None, _FLUSH if op == "flush" else _CHECKPOINT)
+            trail._queue.append(barrier)
+            trail._wake.set()
+        threading.Thread(
+            target=self._answer, args=(call["id"], op, args, barrier), daemon=True
+        ).start()
+
+    def _answer(self, ident: int, op: Any, args: dict[str, Any], barrier: Receipt | None) -> None:
+        trail = self.server.trail
+        try:
+            timeout = args.get("timeout")
+            if barrier is not None:
+                trail._wait_for(barrier, timeout)
+                if op == "checkpoint" and barrier._result is None:
+                    raise TradetrailError(f"could not sign a checkpoint: {trail._last_error}")
+                result: Any = barrier._result
+            elif op == "stats":
+                result = self.server.stats()
+            elif op == "rotate_key":
+                signer = parse_signer(str(args["skey"]), "rotate_key: new signing key")
+                result = trail.rotate_key(signer, reason=args.get("reason"), timeout=timeout)
+            else:
+                raise ChannelError(f"unknown call {op!r}", self.where)
+            reply = {"id": ident, "ok": True, "result": result}
+        except (TradetrailError, OSError, ValueError, TypeError, TimeoutError, KeyError) as exc:
+            reply = {"id": ident, "ok": False, "error": type(exc).__name__, "message": str(exc)}
+        self.send(wire.json_frame(wire.REPLY, reply))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._wake.set()
+        if threading.current_thread() is not self._sender:
+            self._sender.join(5)
+        wire.shutdown(self.sock)
+        self.server.gone(self)
+
+
+class ChannelServer:
+    """Serves the trail's channel from the process that holds its writer."""
+
+    def __init__(self, trail: Trail, *, on_last_client: Callable[[], None] | None = None) -> None:
+        self.trail = trail
+        self.address = wire.address(trail.home)
+        self.where = wire.describe(self.address)
+        self._on_last_client = on_last_client
+        self._conns: set[Connection] = set()
+        self._lock = threading.Lock()
+        self._count = 0
+        self._closed = False
+        self.clients_seen = 0
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            if isinstance(self.address, str):
+                # we hold the writer lock: a socket file left here is a dead writer's
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.address)
+            old = os.umask(0o177)
+            try:
+                sock.bind(self.address)
+            finally:
+                os.umask(old)
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        self._thread = threading.Thread(
+            target=self._accept_loop, name="tradetrail-channel", daemon=True
+        )
+        self._thread.start()
+
+    def welcome(self) -> dict[str, Any]:
+        trail = self.trail
+        return {
+            "wire": wire.WIRE_VERSION,
+            "origin": trail.origin,
+            "size": trail.durable_size,
+            "pid": os.getpid(),
+            "durability": trail.settings.durability.value,
+            "max_event_bytes": trail.settings.max_event_bytes,
+            "accelerator": ACCELERATOR,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        out = self.trail.stats()
+        with self._lock:
+            out["clients"] = len(self._conns)
+        out["writer_pid"] = os.getpid()
+        out["accelerator"] = ACCELERATOR
+        return out
+
+    @property
+    def clients(self) -> int:
+        with self._lock:
+            return len(self._conns)
+
+    def _accept_loop(self) -> None:
+        while not self._closed:
+            try:
+                conn_sock, _ = self._sock.accept()
+            except OSError:
+                if self._closed:
+                    return
+                time.sleep(0.01)
+                continue
+            with self._lock:
+                if self._closed:
+                    conn_sock.close()
+                    return
+                self._count += 1
+                self.clients_seen += 1
+                conn = Connection(self, conn_sock, self._count)
+                self._conns.add(conn)
+            conn.start()
+
+    def gone(self, conn: Connection) -> None:
+        with self._lock:
+            self._conns.discard(conn)
+            last = not self._conns and not self._closed
+        if last and self._on_last_client is not None:
+            self._on_last_client()
+
+    def quarantine(self, conn: Connection, reason: str, parts: wire.Parts | None) -> None:
+        """Keep what a client sent that cannot be journaled, with why: evidence of a broken
+        or hostile client, never part of the journal."""
+        self.trail._counters["quarantined_events"] += 1
+        directory = self.trail.home / layout.QUARANTINE_DIR
+        entry = {
+            "at": format_ns(time.time_ns()),
+            "client_pid": conn.pid,
+            "reason": reason,
+            "parts": [p.decode("utf-8", "backslashreplace") for p in parts] if parts else None,
+        }
+        try:
+            directory.mkdir(exist_ok=True)
+            path = directory / f"channel-{os.getpid()}.jsonl"
+            with open(path, "ab") as fh:
+                fh.write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
+        except OSError as exc:
+            logger.error("tradetrail channel: cannot quarantine (%s): %s", exc, reason)
+
+    def stop(self) -> None:
+        """Take no new client (while the writer still holds the trail, so the socket file
+        removed here is ours and not a successor's)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        wire.shutdown(self._sock)
+        if isinstance(self.address, str):
+            with contextlib.suppress(OSError):
+                if Path(self.address).is_socket():
+                    os.unlink(self.address)
+        self._thread.join(2)
+
+    def close(self) -> None:
+        """Drop every connection, once the writer has journaled and acknowledged what they
+        sent (close the trail between stop() and close())."""
+        self.stop()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            conn.close()
