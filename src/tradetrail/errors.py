@@ -84,6 +84,11 @@ class ChannelError(TradetrailError):
         self.where = where
 
 
+class WriterLostError(ChannelError):
+    """The connection to the trail's writer process ended (it died or closed); what it did not
+    acknowledge is handed to the next writer."""
+
+
 class WriterStartError(TradetrailError):
     """No writer process could be started for a trail; the message carries the writer's own
     last words (its log: <home>/writer.log)."""

@@ -34,13 +34,14 @@ from typing import Any, Final
 import orjson
 
 from ..core.canonical import SORT, prepare
-from ..core.note import Signer
+from ..core.note import Signer, Verifier
 from ..core.timefmt import format_ns
 from ..errors import (
     ChannelError,
     ConfigError,
     TradetrailError,
     TrailClosedError,
+    WriterLostError,
     WriterStartError,
 )
 from ..model.context import with_context
@@ -68,10 +69,6 @@ MAX_MEMORY_EVENTS: Final = 1_000_000
 
 _open_clients: weakref.WeakSet[AttachedTrail] = weakref.WeakSet()
 _generation = [0]  # bumped in a fork()ed child: its clients re-attach on their next record
-
-
-class _Lost(Exception):
-    """The connection to the writer ended."""
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:
@@ -281,6 +278,7 @@ class AttachedTrail(Trail):
             self._since = int(self.welcome.get("size", 0))
             self.durable_size = max(self.durable_size, self._since)
             self.origin = str(self.welcome["origin"])
+            self.verifier = Verifier.from_vkey(str(self.welcome["vkey"]))
             self._lost_at = None
         if self._spill is None:
             self._spill = Spill(Path(self.settings.spill_dir), str(self.welcome["origin"]))
@@ -339,7 +337,7 @@ class AttachedTrail(Trail):
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             result = self._call("flush", {"timeout": remaining}, remaining)
-        except (TradetrailError, TimeoutError, OSError, _Lost):
+        except (TradetrailError, TimeoutError, OSError, WriterLostError):
             return False
         return bool(result) and not any(r._state == _SPILLED for r in self._unacked.values())
 
@@ -357,13 +355,15 @@ class AttachedTrail(Trail):
         if not isinstance(new_signer, Signer):
             raise TypeError(f"new_signer: expected a Signer, got {type(new_signer).__name__}")
         self.flush(timeout)
-        return str(
+        note = str(
             self._call(
                 "rotate_key",
                 {"skey": new_signer.skey(), "reason": reason, "timeout": timeout},
                 timeout,
             )
         )
+        self.verifier = new_signer.verifier()
+        return note
 
     def stats(self) -> dict[str, Any]:
         """The writer's counters (as Trail.stats) and this client's under `client`."""
@@ -376,7 +376,7 @@ class AttachedTrail(Trail):
         )
         try:
             out: dict[str, Any] = dict(self._call("stats", {}, 5.0))
-        except (TradetrailError, TimeoutError, OSError, _Lost) as exc:
+        except (TradetrailError, TimeoutError, OSError, WriterLostError) as exc:
             out = {"degraded": f"writer unreachable: {exc}"}
         for name in ("redacted", "schema_errors", "fallbacks"):
             out[name] = self._counters[name]  # shaped in this process
@@ -387,7 +387,7 @@ class AttachedTrail(Trail):
     @property
     def size(self) -> int:
         """Records in the journal (as far as this client has heard)."""
-        with contextlib.suppress(TradetrailError, TimeoutError, OSError, _Lost):
+        with contextlib.suppress(TradetrailError, TimeoutError, OSError, WriterLostError):
             return int(self._call("stats", {}, 5.0)["size"])
         return self._since
 
@@ -459,7 +459,7 @@ class AttachedTrail(Trail):
         with self._lock:
             sock = self._sock
             if sock is None:
-                raise _Lost("not connected to the trail's writer")
+                raise WriterLostError("not connected to the trail's writer")
             self._calls[ident] = slot
         try:
             with self._send_lock:
@@ -471,7 +471,7 @@ class AttachedTrail(Trail):
                 self._calls.pop(ident, None)
         reply = slot[1]
         if reply is None:
-            raise _Lost("the writer went away during the call")
+            raise WriterLostError("the writer went away during the call")
         if not reply.get("ok"):
             error = str(reply.get("error"))
             message = str(reply.get("message"))
@@ -569,7 +569,7 @@ class AttachedTrail(Trail):
                     if self._sock is None:
                         continue
                 self._hand_over()
-            except _Lost:
+            except WriterLostError:
                 continue
             except Exception:  # never lose what is queued to a bug here: spill it
                 logger.exception("tradetrail client error; spilling what is not handed over")
@@ -605,13 +605,13 @@ class AttachedTrail(Trail):
             since,
         )
         if sock is None:
-            raise _Lost("no writer")
+            raise WriterLostError("no writer")
         try:
             with self._send_lock:
                 sock.sendall(frame)
         except OSError:
             self._lost(sock)
-            raise _Lost("the writer went away") from None
+            raise WriterLostError("the writer went away") from None
         self._counters["replayed" if replay else "handed_over"] += len(batch)
 
     _replay_since = 0

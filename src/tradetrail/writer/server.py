@@ -251,6 +251,7 @@ class ChannelServer:
         return {
             "wire": wire.WIRE_VERSION,
             "origin": trail.origin,
+            "vkey": trail.verifier.vkey(),
             "size": trail.durable_size,
             "pid": os.getpid(),
             "durability": trail.settings.durability.value,
