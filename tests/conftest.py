@@ -21,6 +21,9 @@ import pytest
 from tradetrail.core.canonical import is_canonical
 from tradetrail.testing import SimClock
 
+# the PostgreSQL fixture (`postgres_dsns`) for every module, without an import in each
+pytest_plugins = ["postgres_server"]
+
 ENV_VARS = (
     "TRADETRAIL_HOME",
     "TRADETRAIL_ORIGIN",

@@ -1,13 +1,12 @@
 """A throw-away PostgreSQL cluster for tests: initdb in a temp dir, Unix socket only, no fsync.
 
 Real server, no mocks: the PostgreSQL index is only trusted if triggers, grants, partitions and
-COPY are exercised for real. Import the fixture into a test module with
-
-    from postgres_server import postgres_dsns  # noqa: F401
-
-Each module that does gets its own database (owner and app roles are shared) on one server per
-session. When no PostgreSQL is installed the fixture fails rather than skips: CI installs it,
-and a silently skipped backend is an untested one.
+COPY are exercised for real. tests/conftest.py loads this module as a pytest plugin, so the
+`postgres_dsns` fixture is there for every test module without an import: one server per
+session, started by the first test that asks for it (`.server.create_database()` makes a fresh
+database). When no PostgreSQL is installed the fixture fails rather than skips: CI installs it,
+and a silently skipped backend is an untested one. psycopg is imported only once a server
+starts, so the sessions that need none do not pay for it.
 """
 
 from __future__ import annotations
@@ -25,10 +24,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import psycopg
 import pytest
+
+if TYPE_CHECKING:
+    import psycopg
 
 SUPERUSER = "tt_super"
 OWNER_ROLE = "tt_owner"
@@ -179,6 +181,8 @@ class PostgresServer:
         return f"postgresql://{auth}@/{database}?host={quote(str(self.base), safe='')}"
 
     def _superuser_connection(self, database: str) -> psycopg.Connection[tuple[object, ...]]:
+        import psycopg
+
         return psycopg.connect(self.dsn(SUPERUSER, database), autocommit=True)
 
     def create_database(self, name: str | None = None) -> PostgresDsns:
@@ -196,43 +200,20 @@ class PostgresServer:
         )
 
 
-_shared: PostgresServer | None = None
-_users = 0
-_shared_lock = threading.Lock()
-
-
-def _acquire() -> PostgresServer:
-    """The session's one server, started on first use (shared by every importing module)."""
-    global _shared, _users
-    with _shared_lock:
-        if _shared is None:
-            failure = None
-            try:
-                _shared = PostgresServer().start()
-            except (RuntimeError, OSError, psycopg.Error) as exc:
-                failure = f"cannot start a test PostgreSQL server: {exc}"
-            if failure is not None:
-                pytest.fail(failure, pytrace=False)
-            assert _shared is not None
-        _users += 1
-        return _shared
-
-
-def _release() -> None:
-    global _shared, _users
-    with _shared_lock:
-        _users -= 1
-        if _users == 0 and _shared is not None:
-            _shared.stop()
-            _shared = None
-
-
 @pytest.fixture(scope="session")
 def postgres_dsns() -> Iterator[PostgresDsns]:
     """DSNs of a fresh database on the session's throw-away server (owner, app, superuser);
     `.server.create_database()` makes more. Fails when PostgreSQL is not installed."""
-    server = _acquire()
+    import psycopg
+
+    failure = None
+    try:
+        server = PostgresServer().start()
+    except (RuntimeError, OSError, psycopg.Error) as exc:
+        failure = f"cannot start a test PostgreSQL server: {exc}"
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
     try:
         yield server.create_database()
     finally:
-        _release()
+        server.stop()

@@ -16,7 +16,6 @@ from click.testing import CliRunner
 
 import tradetrail
 from conftest import journal_lines
-from postgres_server import postgres_dsns  # noqa: F401  (the PostgreSQL backend's server)
 from tradetrail.cli import main
 from tradetrail.errors import ConfigError, IndexStoreError, IndexTamperError
 from tradetrail.index import (
@@ -493,7 +492,7 @@ def test_row_columns_follow_the_declared_order() -> None:
     assert row.exchange_order_id == "X-9" and row.venue == "SIMX" and row.category == "order"
 
 
-def test_cli_on_postgres_end_to_end(demo_home: Path, postgres_dsns: Any) -> None:  # noqa: F811
+def test_cli_on_postgres_end_to_end(demo_home: Path, postgres_dsns: Any) -> None:
     """The same commands against PostgreSQL: migrate, search (which feeds it), lineage, verify
     --index, and a rebuild that re-offers every record."""
     dsns = postgres_dsns.server.create_database()
@@ -523,7 +522,7 @@ def test_cli_on_postgres_end_to_end(demo_home: Path, postgres_dsns: Any) -> None
     assert run("index", "rebuild", *url).exit_code == 0
 
 
-def test_db_migrate_with_only_the_database_url(postgres_dsns: Any) -> None:  # noqa: F811
+def test_db_migrate_with_only_the_database_url(postgres_dsns: Any) -> None:
     """TRADETRAIL_DATABASE_URL alone is enough to migrate: its role owns the schema, and the
     command says so in one line; with no URL at all it is a usage error naming both."""
     dsns = postgres_dsns.server.create_database()

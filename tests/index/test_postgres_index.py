@@ -18,7 +18,7 @@ import pytest
 
 import tradetrail
 from conftest import SimClock
-from postgres_server import PostgresDsns, postgres_dsns  # noqa: F401
+from postgres_server import PostgresDsns
 from tradetrail.errors import IndexStoreError, IndexTamperError
 from tradetrail.index import postgres as pg
 from tradetrail.index.postgres import PostgresIndex, migrate, migration_files, redact_url
@@ -30,7 +30,7 @@ ZERO = "0" * 64
 
 
 @pytest.fixture
-def dsns(postgres_dsns: PostgresDsns) -> PostgresDsns:  # noqa: F811
+def dsns(postgres_dsns: PostgresDsns) -> PostgresDsns:
     """A fresh database per test, migrated, the app role granted."""
     fresh = postgres_dsns.server.create_database()
     assert migrate(fresh.owner, fresh.app_role) == [v for v, _, _ in migration_files()]
@@ -85,7 +85,7 @@ def owner_conn(dsns: PostgresDsns) -> psycopg.Connection[tuple[Any, ...]]:
 # -- migrations and roles ----------------------------------------------------------------
 
 
-def test_migrations_are_versioned_and_idempotent(postgres_dsns: PostgresDsns) -> None:  # noqa: F811
+def test_migrations_are_versioned_and_idempotent(postgres_dsns: PostgresDsns) -> None:
     db = postgres_dsns.server.create_database()
     versions = [v for v, _, _ in migration_files()]
     assert versions == sorted(versions) and len(set(versions)) == len(versions)

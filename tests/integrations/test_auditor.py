@@ -347,6 +347,51 @@ def test_null_auditor_does_nothing() -> None:
     assert auditor.event("anything.at_all", {"x": object()}) is None
 
 
+def test_null_auditor_builds_nothing() -> None:
+    """Its helpers are a no-op (one call in a backtest): not even a float amount is looked at,
+    as before the helpers were written once."""
+    auditor = NullAuditor()
+    assert auditor.order_filled("O-1", 0.5, 64000.0, fee=0.1) is None  # type: ignore[arg-type]
+    assert auditor.kill_switch("test") is None
+    assert repr(auditor.order_filled).startswith("<bound method NullAuditor.order_filled of")
+    assert NullAuditor.order_filled.__doc__ == Auditor.order_filled.__doc__
+
+
+def test_a_subclass_that_implements_emit_gets_every_helper() -> None:
+    """The helpers live on the Protocol and send what they build to `_emit`, the one method
+    TrailAuditor implements; a user's auditor can do the same."""
+    sent: list[tuple[str, Any, dict[str, Any]]] = []
+
+    class Listing(Auditor):
+        def _emit(self, event_type: str, data: Any, /, **fields: Any) -> None:
+            sent.append((event_type, data, fields))
+
+    auditor = Listing()
+    auditor.order_rejected("O-2", "insufficient margin", code=-2019, symbol=None, actor="bot")
+    auditor.event("nav.computed", {"nav": D("1")}, account="ACC-1")
+    assert sent == [
+        (
+            "order.rejected",
+            {"reason": "insufficient margin", "code": -2019},
+            {"order_id": "O-2", "actor": "bot"},
+        ),
+        ("nav.computed", {"nav": D("1")}, {"account": "ACC-1"}),
+    ]
+    with pytest.raises(TypeError, match=r"^qty: float 0\.5 is inexact"):
+        auditor.order_submitted("O-1", "BTC-USD", "buy", 0.5)  # type: ignore[arg-type]
+
+
+def test_a_structural_auditor_needs_no_emit() -> None:
+    """`_emit` is how the implementations here share the helpers, not a Protocol member."""
+
+    class Own:
+        pass
+
+    for name in HELPERS:
+        setattr(Own, name, lambda self, *args, **kwargs: None)
+    assert isinstance(Own(), Auditor)
+
+
 def test_implementations_have_the_protocol_signatures() -> None:
     for name in HELPERS:
         expected = inspect.signature(getattr(Auditor, name))

@@ -1,11 +1,16 @@
 """tradetrail.integrations.testing: capture validates like a real trail, stores the stored form,
 finds
-events; the audit_events fixture as users import it."""
+events; the audit_events fixture, imported as users did before it came with the pytest plugin,
+and from the plugin in a pytest session of a user's project."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
+import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,6 +20,7 @@ from typing import Any
 import pytest
 
 from conftest import journal_records
+from helpers import ROOT
 from tradetrail.errors import TrailClosedError
 from tradetrail.integrations.auditor import TrailAuditor
 from tradetrail.integrations.testing import (
@@ -265,3 +271,75 @@ def test_simclock_is_shipped_for_users_tests(tmp_path: Path) -> None:
     days = sorted(p.name for p in (tmp_path / "trail" / "journal").iterdir())
     assert days == ["audit-20240301.jsonl", "audit-20240302.jsonl", "audit-20240305.jsonl"]
     assert clock() == 1_709_629_200_500_000_000
+
+
+# --------------------------------------------------------------------------- the pytest plugin
+
+_USERS_TEST = """
+from decimal import Decimal
+
+from tradetrail.testing import SimClock
+
+
+def test_audited(audit_events):
+    audit_events.auditor.order_submitted("O-1", "BTC-USD", "buy", Decimal("0.5"))
+    assert audit_events.types == ["order.submitted"]
+
+
+def test_fresh_per_test(audit_events):
+    assert len(audit_events) == 0
+    assert SimClock("2024-03-01T00:00:00")() == 1_709_251_200 * 10**9
+"""
+
+
+def _pytest_in(project: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A user's project with no conftest.py: one test module and an empty pytest.ini, so the
+    session takes nothing from this repository's configuration."""
+    (project / "pytest.ini").write_text("[pytest]\n")
+    (project / "test_users.py").write_text(_USERS_TEST)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_plugin_provides_the_fixture_without_a_conftest(tmp_path: Path) -> None:
+    """`-p tradetrail.integrations.testing`: the fixture with no conftest.py and no import
+    (plugin autoload off, so an installed entry point cannot register it a second time)."""
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    done = _pytest_in(tmp_path, "-p", "tradetrail.integrations.testing", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+    without = _pytest_in(tmp_path, env=env)  # and it is the plugin that provides it
+    assert without.returncode == 1 and "fixture 'audit_events' not found" in without.stdout
+
+
+def test_the_entry_point_of_pyproject_loads_the_plugin(tmp_path: Path) -> None:
+    """The `pytest11` entry point that pyproject.toml declares, as an installed distribution
+    publishes it: pytest loads the plugin by itself (tested without installing the package
+    again, through a distribution's metadata on the path that declares the same entry point)."""
+    pyproject = ROOT / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("not run from a source checkout (no pyproject.toml)")
+    declared = tomllib.loads(pyproject.read_text())["project"]["entry-points"]["pytest11"]
+    assert declared == {"tradetrail": "tradetrail.integrations.testing"}
+    site = tmp_path / "site"
+    dist = site / "tradetrail_entry_point_probe-0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: tradetrail-entry-point-probe\nVersion: 0\n"
+    )
+    lines = "".join(f"{name} = {target}\n" for name, target in declared.items())
+    (dist / "entry_points.txt").write_text(f"[pytest11]\n{lines}")
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
+    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    project = tmp_path / "project"
+    project.mkdir()
+    done = _pytest_in(project, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout

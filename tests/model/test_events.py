@@ -515,6 +515,53 @@ def test_builtin_structs_follow_the_conventions(cls: type[EventData]) -> None:
     assert DEFAULT_MODEL.type_of(cls) == cls.TYPE
 
 
+_MODULE_OF_CATEGORY = {"instrument": "trade", "alert": "system"}
+"""Categories that share a module with a related one; every other has a module of its name."""
+
+
+@pytest.mark.parametrize("cls", BUILTIN_TYPES, ids=lambda c: c.TYPE)
+def test_builtin_struct_lives_in_its_category_module_and_keeps_the_old_path(
+    cls: type[EventData],
+) -> None:
+    """tradetrail.model.events was one module: every name it defined stays importable from it."""
+    from tradetrail.model import events
+
+    category = cls.TYPE.split(".", 1)[0]
+    assert (
+        cls.__module__ == f"tradetrail.model.events.{_MODULE_OF_CATEGORY.get(category, category)}"
+    )
+    assert getattr(events, cls.__name__) is cls
+    assert cls.__name__ in events.__all__
+
+
+def test_shared_names_of_the_former_single_module_stay_importable() -> None:
+    from tradetrail.model import events
+
+    former = [
+        "AwareDatetime",
+        "BalanceEntry",
+        "Capacity",
+        "DEFAULT_MODEL",
+        "Envelope",
+        "EventData",
+        "EventId",
+        "EventModel",
+        "FloatCheck",
+        "Ident",
+        "Liquidity",
+        "MarginType",
+        "PositionEntry",
+        "Seq",
+        "Severity",
+        "Side",
+        "Source",
+        "Spill",
+        "BUILTIN_TYPES",
+    ]
+    assert [name for name in former if not hasattr(events, name)] == []
+    assert set(former) <= set(events.__all__)
+
+
 # --------------------------------------------------------------------------- valid events
 
 

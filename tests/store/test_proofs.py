@@ -26,19 +26,12 @@ from tradetrail.errors import ProofError
 from tradetrail.store.journal import journal_files
 from tradetrail.store.keys import read_vkey
 from tradetrail.store.proofs import consistency_proof_json, inclusion_proof_json, verify_proof_json
+from tradetrail.testing import SimClock
 
 ORIGIN = "trail.example.com/proof-desk"
 SECOND = 1_000_000_000
 DAY = 86_400 * SECOND
 T0 = 1_767_225_600 * SECOND + 9 * 3600 * SECOND  # 2026-01-01T09:00:00Z
-
-
-class SimClock:
-    def __init__(self, ns: int) -> None:
-        self.ns = ns
-
-    def __call__(self) -> int:
-        return self.ns
 
 
 def sha(data: bytes) -> bytes:
@@ -88,9 +81,9 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Trail:
     )
     with trail:
         for d in range(3):
-            clock.ns = T0 + d * DAY
+            clock.set(T0 + d * DAY)
             for i in range(10):
-                clock.ns += SECOND
+                clock.advance(1)
                 trail.record("order.filled", {"qty": str(i), "day": d}, order_id=f"O-{d}-{i}").wait(
                     timeout=10
                 )
@@ -118,8 +111,8 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Trail:
         for i in range(70_000):
             if i == 35_000:
                 trail.flush()
-                clock.ns = T0 + DAY
-            clock.ns += 1_000_000
+                clock.set(T0 + DAY)
+            clock.advance(0.001)
             trail.record("order.accepted", {"i": i}, symbol="ETH-USD")
             if i % 5000 == 4999:
                 trail.flush()

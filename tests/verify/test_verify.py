@@ -33,6 +33,7 @@ from tradetrail.core.note import Signer, Verifier
 from tradetrail.core.tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder, parse_tile_path, tile_path
 from tradetrail.store.journal import journal_files
 from tradetrail.store.keys import read_vkey
+from tradetrail.testing import SimClock
 from tradetrail.verify.trail import VerifyReport, verify_trail
 
 ORIGIN = "trail.example.com/tamper-desk"
@@ -44,16 +45,6 @@ PER_DAY = 100
 SIZE = DAYS * PER_DAY
 CHECKPOINT_SIZES = [0, 40, 80, 100, 140, 180, 200, 240, 280, 300]
 ZERO = "0" * 64
-
-
-class SimClock:
-    """A settable clock in nanoseconds, so a test can span several UTC days."""
-
-    def __init__(self, ns: int) -> None:
-        self.ns = ns
-
-    def __call__(self) -> int:
-        return self.ns
 
 
 def build_trail(home: Path, *, days: int = DAYS, per_day: int = PER_DAY, every: int = 40) -> None:
@@ -69,9 +60,9 @@ def build_trail(home: Path, *, days: int = DAYS, per_day: int = PER_DAY, every: 
     )
     try:
         for d in range(days):
-            clock.ns = T0 + d * DAY
+            clock.set(T0 + d * DAY)
             for i in range(per_day):
-                clock.ns += SECOND
+                clock.advance(1)
                 trail.record(
                     "order.accepted",
                     {"qty": f"{i}.5", "px": "101.25", "day": d},

@@ -19,9 +19,10 @@ refused with TypeError, because a binary float is not the amount that was traded
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Generator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, cast, runtime_checkable
 
 from ..core.canonical import ENVELOPE_FIELDS
 
@@ -52,18 +53,53 @@ def _exact(name: str, value: Any) -> Any:
     return value
 
 
+class _Emitter(Protocol):
+    """What the helpers below need of their auditor: where the built event goes."""
+
+    def _emit(
+        self, event_type: str, data: Mapping[str, Any] | None, /, **fields: Any
+    ) -> ReceiptLike | None: ...
+
+
+def _send(
+    auditor: Auditor,
+    event_type: str,
+    envelope: dict[str, Any],
+    data: dict[str, Any],
+    extra: dict[str, Any],
+) -> ReceiptLike | None:
+    """Send one helper's event to its auditor's `_emit`: None values left out (they would hide
+    fields bound with `tradetrail.bind`), `extra` split between envelope and data. `_emit` is
+    not a Protocol member, so that an auditor of the user's own need not have it."""
+    fields = {k: v for k, v in envelope.items() if v is not None}
+    body = {k: v for k, v in data.items() if v is not None}
+    for key, value in extra.items():
+        if value is None:
+            continue
+        if key in ENVELOPE_FIELDS:
+            fields[key] = value
+        else:
+            body[key] = value
+    return cast("_Emitter", auditor)._emit(event_type, body or None, **fields)
+
+
 @runtime_checkable
 class Auditor(Protocol):
     """The audit calls of a trading system. Every helper returns the receipt of the recorded
     event (None for `NullAuditor`) and raises TypeError/ValueError for a bad event, like
     `record()`. `**extra`: envelope fields (actor, correlation_id, priority, event_ts, ...) to
-    the envelope, anything else to `data`."""
+    the envelope, anything else to `data`.
+
+    The helpers are written once, here: they build the event and send it to `_emit(event_type,
+    data, **fields)`, which `TrailAuditor` implements (`NullAuditor` replaces the helpers with a
+    no-op). A class of your own may subclass it and implement `_emit` too, or implement the
+    helpers itself (the Protocol is structural)."""
 
     def event(
         self, event_type: str, data: Mapping[str, Any] | None = None, **fields: Any
     ) -> ReceiptLike | None:
         """Any other event type (`record()` itself): `fields` are envelope fields only."""
-        ...
+        return cast("_Emitter", self)._emit(event_type, data, **fields)
 
     def signal_received(
         self,
@@ -76,377 +112,8 @@ class Auditor(Protocol):
         **extra: Any,
     ) -> ReceiptLike | None:
         """`signal.received`: A strategy signal arrived: the start of an order's story."""
-        ...
-
-    def size_calculated(
-        self,
-        symbol: str,
-        qty: Decimal,
-        *,
-        notional: Decimal | None = None,
-        method: str | None = None,
-        signal_id: str | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`risk.size_calculated`: The position size a signal was turned into, and how."""
-        ...
-
-    def size_capped(
-        self,
-        symbol: str,
-        requested_qty: Decimal,
-        capped_qty: Decimal,
-        *,
-        rule: str | None = None,
-        limit: Number | None = None,
-        signal_id: str | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`risk.size_capped`: A size reduced by a limit: wanted, allowed, which rule."""
-        ...
-
-    def risk_passed(
-        self,
-        symbol: str | None = None,
-        *,
-        checks: Sequence[str] | None = None,
-        order_id: str | None = None,
-        client_order_id: str | None = None,
-        signal_id: str | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`risk.passed`: Pre-trade risk checks passed (which ones, for the examiner)."""
-        ...
-
-    def risk_rejected(
-        self,
-        rule: str,
-        limit: Number,
-        observed: Number,
-        *,
-        reason: str | None = None,
-        symbol: str | None = None,
-        order_id: str | None = None,
-        client_order_id: str | None = None,
-        signal_id: str | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`risk.rejected`: A risk rule refused: the rule, its limit and the value observed."""
-        ...
-
-    def order_submitted(
-        self,
-        order_id: str,
-        symbol: str,
-        side: str,
-        qty: Decimal,
-        price: Decimal | None = None,
-        *,
-        order_type: str | None = None,
-        time_in_force: str | None = None,
-        client_order_id: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        strategy: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`order.submitted`: An order left for the venue: what was asked, exactly."""
-        ...
-
-    def order_accepted(
-        self,
-        order_id: str,
-        *,
-        exchange_order_id: str | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`order.accepted`: The venue acknowledged the order (with its own id)."""
-        ...
-
-    def order_rejected(
-        self,
-        order_id: str,
-        reason: str,
-        *,
-        code: str | int | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`order.rejected`: The venue refused the order; the reason is required."""
-        ...
-
-    def order_replaced(
-        self,
-        order_id: str,
-        *,
-        new_order_id: str | None = None,
-        old_qty: Decimal | None = None,
-        new_qty: Decimal | None = None,
-        old_price: Decimal | None = None,
-        new_price: Decimal | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`order.replaced`: An order was modified or cancel-replaced: old and new terms."""
-        ...
-
-    def cancel_requested(
-        self,
-        order_id: str,
-        *,
-        reason: str | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`order.cancel_requested`: A cancel was sent (the order may still fill)."""
-        ...
-
-    def order_cancelled(
-        self,
-        order_id: str,
-        *,
-        reason: str | None = None,
-        remaining_qty: Decimal | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`order.cancelled`: The venue confirmed the cancel, with the quantity left unfilled."""
-        ...
-
-    def order_partially_filled(
-        self,
-        order_id: str,
-        fill_qty: Decimal,
-        fill_price: Decimal,
-        fee: Decimal | None = None,
-        *,
-        fee_currency: str | None = None,
-        trade_id: str | None = None,
-        cum_qty: Decimal | None = None,
-        remaining_qty: Decimal | None = None,
-        side: str | None = None,
-        liquidity: str | None = None,
-        exchange_order_id: str | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`order.partially_filled`: Part of the order filled: this fill's qty, price, fee."""
-        ...
-
-    def order_filled(
-        self,
-        order_id: str,
-        fill_qty: Decimal,
-        fill_price: Decimal,
-        fee: Decimal | None = None,
-        *,
-        fee_currency: str | None = None,
-        trade_id: str | None = None,
-        cum_qty: Decimal | None = None,
-        remaining_qty: Decimal | None = None,
-        side: str | None = None,
-        liquidity: str | None = None,
-        exchange_order_id: str | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`order.filled`: The order is completely filled (the last fill's terms)."""
-        ...
-
-    def api_error(
-        self,
-        venue: str,
-        operation: str,
-        error: str,
-        *,
-        status: int | None = None,
-        code: str | int | None = None,
-        retryable: bool | None = None,
-        order_id: str | None = None,
-        symbol: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`venue.api_error`: A venue API call failed: which call, and what came back."""
-        ...
-
-    def rate_limited(
-        self,
-        venue: str,
-        *,
-        operation: str | None = None,
-        retry_after: float | None = None,
-        limit: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`venue.rate_limited`: The venue throttled us; requests were delayed or dropped."""
-        ...
-
-    def retry(
-        self,
-        venue: str,
-        operation: str,
-        attempt: int,
-        *,
-        delay: float | None = None,
-        max_attempts: int | None = None,
-        error: str | None = None,
-        order_id: str | None = None,
-        symbol: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`venue.retry`: A venue call is being retried: attempt number and delay."""
-        ...
-
-    def config_changed(
-        self,
-        path: str,
-        old_hash: str | None,
-        new_hash: str,
-        *,
-        actor: str | None = None,
-        keys: Sequence[str] | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`config.changed`: Configuration changed: who, what, and old/new content hashes."""
-        ...
-
-    def login(
-        self,
-        user: str,
-        *,
-        method: str | None = None,
-        remote_addr: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`auth.login`: A user (the event's actor) logged in."""
-        ...
-
-    def logout(
-        self, user: str, *, reason: str | None = None, account: str | None = None, **extra: Any
-    ) -> ReceiptLike | None:
-        """`auth.logout`: A user (the event's actor) logged out."""
-        ...
-
-    def login_failed(
-        self,
-        user: str,
-        reason: str,
-        *,
-        method: str | None = None,
-        remote_addr: str | None = None,
-        attempts: int | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`auth.login_failed`: A login attempt failed; the claimed user is the actor."""
-        ...
-
-    def alert_sent(
-        self,
-        channel: str,
-        rule: str,
-        severity: str,
-        *,
-        message: str | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        symbol: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`alert.sent`: An alert went out: on which channel, by which rule, how severe."""
-        ...
-
-    def kill_switch(
-        self,
-        reason: str,
-        *,
-        engaged: bool = True,
-        scope: str | None = None,
-        actor: str | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        venue: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        """`risk.kill_switch`: Trading halted (engaged=False: resumed); priority critical."""
-        ...
-
-
-class TrailAuditor(Auditor):
-    """An `Auditor` that records on a trail (or anything with a `record()` method)."""
-
-    __slots__ = ("_record", "trail")
-
-    def __init__(self, trail: Recorder) -> None:
-        self.trail = trail
-        self._record = trail.record
-
-    def __repr__(self) -> str:
-        return f"TrailAuditor({self.trail!r})"
-
-    def _emit(
-        self,
-        event_type: str,
-        envelope: dict[str, Any],
-        data: dict[str, Any],
-        extra: dict[str, Any],
-    ) -> ReceiptLike | None:
-        fields = {k: v for k, v in envelope.items() if v is not None}
-        body = {k: v for k, v in data.items() if v is not None}
-        for key, value in extra.items():
-            if value is None:
-                continue
-            if key in ENVELOPE_FIELDS:
-                fields[key] = value
-            else:
-                body[key] = value
-        return self._record(event_type, body or None, **fields)
-
-    def event(
-        self, event_type: str, data: Mapping[str, Any] | None = None, **fields: Any
-    ) -> ReceiptLike | None:
-        return self._record(event_type, data, **fields)
-
-    def signal_received(
-        self,
-        signal_id: str,
-        symbol: str | None = None,
-        *,
-        side: str | None = None,
-        strength: Decimal | None = None,
-        strategy: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return self._emit(
+        return _send(
+            self,
             "signal.received",
             {"signal_id": signal_id, "symbol": symbol, "strategy": strategy},
             {"side": side, "strength": strength},
@@ -465,7 +132,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`risk.size_calculated`: The position size a signal was turned into, and how."""
+        return _send(
+            self,
             "risk.size_calculated",
             {"symbol": symbol, "signal_id": signal_id, "strategy": strategy, "account": account},
             {"qty": _exact("qty", qty), "notional": _exact("notional", notional), "method": method},
@@ -485,7 +154,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`risk.size_capped`: A size reduced by a limit: wanted, allowed, which rule."""
+        return _send(
+            self,
             "risk.size_capped",
             {"symbol": symbol, "signal_id": signal_id, "strategy": strategy, "account": account},
             {
@@ -509,7 +180,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`risk.passed`: Pre-trade risk checks passed (which ones, for the examiner)."""
+        return _send(
+            self,
             "risk.passed",
             {
                 "symbol": symbol,
@@ -538,7 +211,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`risk.rejected`: A risk rule refused: the rule, its limit and the value observed."""
+        return _send(
+            self,
             "risk.rejected",
             {
                 "symbol": symbol,
@@ -573,7 +248,9 @@ class TrailAuditor(Auditor):
         strategy: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`order.submitted`: An order left for the venue: what was asked, exactly."""
+        return _send(
+            self,
             "order.submitted",
             {
                 "order_id": order_id,
@@ -603,7 +280,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`order.accepted`: The venue acknowledged the order (with its own id)."""
+        return _send(
+            self,
             "order.accepted",
             {
                 "order_id": order_id,
@@ -627,7 +306,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`order.rejected`: The venue refused the order; the reason is required."""
+        return _send(
+            self,
             "order.rejected",
             {"order_id": order_id, "symbol": symbol, "venue": venue, "account": account},
             {"reason": reason, "code": code},
@@ -648,7 +329,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`order.replaced`: An order was modified or cancel-replaced: old and new terms."""
+        return _send(
+            self,
             "order.replaced",
             {"order_id": order_id, "symbol": symbol, "venue": venue, "account": account},
             {
@@ -671,7 +354,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`order.cancel_requested`: A cancel was sent (the order may still fill)."""
+        return _send(
+            self,
             "order.cancel_requested",
             {"order_id": order_id, "symbol": symbol, "venue": venue, "account": account},
             {"reason": reason},
@@ -689,7 +374,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`order.cancelled`: The venue confirmed the cancel, with the quantity left unfilled."""
+        return _send(
+            self,
             "order.cancelled",
             {"order_id": order_id, "symbol": symbol, "venue": venue, "account": account},
             {"reason": reason, "remaining_qty": _exact("remaining_qty", remaining_qty)},
@@ -715,7 +402,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`order.partially_filled`: Part of the order filled: this fill's qty, price, fee."""
+        return _send(
+            self,
             "order.partially_filled",
             {
                 "order_id": order_id,
@@ -757,7 +446,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`order.filled`: The order is completely filled (the last fill's terms)."""
+        return _send(
+            self,
             "order.filled",
             {
                 "order_id": order_id,
@@ -794,7 +485,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`venue.api_error`: A venue API call failed: which call, and what came back."""
+        return _send(
+            self,
             "venue.api_error",
             {"venue": venue, "order_id": order_id, "symbol": symbol, "account": account},
             {
@@ -817,7 +510,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`venue.rate_limited`: The venue throttled us; requests were delayed or dropped."""
+        return _send(
+            self,
             "venue.rate_limited",
             {"venue": venue, "account": account},
             {"operation": operation, "retry_after": retry_after, "limit": limit},
@@ -838,7 +533,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`venue.retry`: A venue call is being retried: attempt number and delay."""
+        return _send(
+            self,
             "venue.retry",
             {"venue": venue, "order_id": order_id, "symbol": symbol, "account": account},
             {
@@ -863,7 +560,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`config.changed`: Configuration changed: who, what, and old/new content hashes."""
+        return _send(
+            self,
             "config.changed",
             {"actor": actor, "strategy": strategy, "account": account},
             {"path": path, "old_hash": old_hash, "new_hash": new_hash, "keys": keys},
@@ -879,7 +578,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`auth.login`: A user (the event's actor) logged in."""
+        return _send(
+            self,
             "auth.login",
             {"actor": user, "account": account},
             {"method": method, "remote_addr": remote_addr},
@@ -889,8 +590,9 @@ class TrailAuditor(Auditor):
     def logout(
         self, user: str, *, reason: str | None = None, account: str | None = None, **extra: Any
     ) -> ReceiptLike | None:
-        return self._emit(
-            "auth.logout", {"actor": user, "account": account}, {"reason": reason}, extra
+        """`auth.logout`: A user (the event's actor) logged out."""
+        return _send(
+            self, "auth.logout", {"actor": user, "account": account}, {"reason": reason}, extra
         )
 
     def login_failed(
@@ -904,7 +606,9 @@ class TrailAuditor(Auditor):
         account: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`auth.login_failed`: A login attempt failed; the claimed user is the actor."""
+        return _send(
+            self,
             "auth.login_failed",
             {"actor": user, "account": account},
             {"reason": reason, "method": method, "remote_addr": remote_addr, "attempts": attempts},
@@ -923,7 +627,9 @@ class TrailAuditor(Auditor):
         symbol: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
-        return self._emit(
+        """`alert.sent`: An alert went out: on which channel, by which rule, how severe."""
+        return _send(
+            self,
             "alert.sent",
             {"strategy": strategy, "account": account, "symbol": symbol},
             {"channel": channel, "rule": rule, "severity": severity, "message": message},
@@ -942,8 +648,10 @@ class TrailAuditor(Auditor):
         venue: str | None = None,
         **extra: Any,
     ) -> ReceiptLike | None:
+        """`risk.kill_switch`: Trading halted (engaged=False: resumed); priority critical."""
         extra.setdefault("priority", "critical")
-        return self._emit(
+        return _send(
+            self,
             "risk.kill_switch",
             {"actor": actor, "strategy": strategy, "account": account, "venue": venue},
             {"reason": reason, "engaged": engaged, "scope": scope},
@@ -951,328 +659,47 @@ class TrailAuditor(Auditor):
         )
 
 
+class TrailAuditor(Auditor):
+    """An `Auditor` that records on a trail (or anything with a `record()` method)."""
+
+    __slots__ = ("_emit", "trail")
+
+    _emit: Callable[..., ReceiptLike | None]
+    """Where the helpers send their event: the trail's `record` itself, no call in between."""
+
+    def __init__(self, trail: Recorder) -> None:
+        self.trail = trail
+        self._emit = trail.record
+
+    def __repr__(self) -> str:
+        return f"TrailAuditor({self.trail!r})"
+
+
 class NullAuditor(Auditor):
-    """An `Auditor` that does nothing and costs one call: for unit tests and backtests."""
+    """An `Auditor` that does nothing and costs one call: for unit tests and backtests. Each
+    helper is the same no-op under the helper's name and signature (set below), so nothing is
+    built: a backtest pays no more than the call."""
 
     __slots__ = ()
 
     def __repr__(self) -> str:
         return "NullAuditor()"
 
-    def event(
-        self, event_type: str, data: Mapping[str, Any] | None = None, **fields: Any
-    ) -> ReceiptLike | None:
+
+def _no_op(helper: Callable[..., ReceiptLike | None]) -> Callable[..., None]:
+    @functools.wraps(helper)  # the helper's name, docstring and (through __wrapped__) signature
+    def nothing(self: NullAuditor, *args: Any, **kwargs: Any) -> None:
         return None
 
-    def signal_received(
-        self,
-        signal_id: str,
-        symbol: str | None = None,
-        *,
-        side: str | None = None,
-        strength: Decimal | None = None,
-        strategy: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
+    nothing.__qualname__ = f"NullAuditor.{helper.__name__}"
+    return nothing
 
-    def size_calculated(
-        self,
-        symbol: str,
-        qty: Decimal,
-        *,
-        notional: Decimal | None = None,
-        method: str | None = None,
-        signal_id: str | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
 
-    def size_capped(
-        self,
-        symbol: str,
-        requested_qty: Decimal,
-        capped_qty: Decimal,
-        *,
-        rule: str | None = None,
-        limit: Number | None = None,
-        signal_id: str | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
+_HELPERS: Final = tuple(
+    name for name, value in vars(Auditor).items() if callable(value) and not name.startswith("_")
+)
+"""The methods of the Protocol: `event` and every helper."""
 
-    def risk_passed(
-        self,
-        symbol: str | None = None,
-        *,
-        checks: Sequence[str] | None = None,
-        order_id: str | None = None,
-        client_order_id: str | None = None,
-        signal_id: str | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def risk_rejected(
-        self,
-        rule: str,
-        limit: Number,
-        observed: Number,
-        *,
-        reason: str | None = None,
-        symbol: str | None = None,
-        order_id: str | None = None,
-        client_order_id: str | None = None,
-        signal_id: str | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def order_submitted(
-        self,
-        order_id: str,
-        symbol: str,
-        side: str,
-        qty: Decimal,
-        price: Decimal | None = None,
-        *,
-        order_type: str | None = None,
-        time_in_force: str | None = None,
-        client_order_id: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        strategy: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def order_accepted(
-        self,
-        order_id: str,
-        *,
-        exchange_order_id: str | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def order_rejected(
-        self,
-        order_id: str,
-        reason: str,
-        *,
-        code: str | int | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def order_replaced(
-        self,
-        order_id: str,
-        *,
-        new_order_id: str | None = None,
-        old_qty: Decimal | None = None,
-        new_qty: Decimal | None = None,
-        old_price: Decimal | None = None,
-        new_price: Decimal | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def cancel_requested(
-        self,
-        order_id: str,
-        *,
-        reason: str | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def order_cancelled(
-        self,
-        order_id: str,
-        *,
-        reason: str | None = None,
-        remaining_qty: Decimal | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def order_partially_filled(
-        self,
-        order_id: str,
-        fill_qty: Decimal,
-        fill_price: Decimal,
-        fee: Decimal | None = None,
-        *,
-        fee_currency: str | None = None,
-        trade_id: str | None = None,
-        cum_qty: Decimal | None = None,
-        remaining_qty: Decimal | None = None,
-        side: str | None = None,
-        liquidity: str | None = None,
-        exchange_order_id: str | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def order_filled(
-        self,
-        order_id: str,
-        fill_qty: Decimal,
-        fill_price: Decimal,
-        fee: Decimal | None = None,
-        *,
-        fee_currency: str | None = None,
-        trade_id: str | None = None,
-        cum_qty: Decimal | None = None,
-        remaining_qty: Decimal | None = None,
-        side: str | None = None,
-        liquidity: str | None = None,
-        exchange_order_id: str | None = None,
-        symbol: str | None = None,
-        venue: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def api_error(
-        self,
-        venue: str,
-        operation: str,
-        error: str,
-        *,
-        status: int | None = None,
-        code: str | int | None = None,
-        retryable: bool | None = None,
-        order_id: str | None = None,
-        symbol: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def rate_limited(
-        self,
-        venue: str,
-        *,
-        operation: str | None = None,
-        retry_after: float | None = None,
-        limit: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def retry(
-        self,
-        venue: str,
-        operation: str,
-        attempt: int,
-        *,
-        delay: float | None = None,
-        max_attempts: int | None = None,
-        error: str | None = None,
-        order_id: str | None = None,
-        symbol: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def config_changed(
-        self,
-        path: str,
-        old_hash: str | None,
-        new_hash: str,
-        *,
-        actor: str | None = None,
-        keys: Sequence[str] | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def login(
-        self,
-        user: str,
-        *,
-        method: str | None = None,
-        remote_addr: str | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def logout(
-        self, user: str, *, reason: str | None = None, account: str | None = None, **extra: Any
-    ) -> ReceiptLike | None:
-        return None
-
-    def login_failed(
-        self,
-        user: str,
-        reason: str,
-        *,
-        method: str | None = None,
-        remote_addr: str | None = None,
-        attempts: int | None = None,
-        account: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def alert_sent(
-        self,
-        channel: str,
-        rule: str,
-        severity: str,
-        *,
-        message: str | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        symbol: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
-
-    def kill_switch(
-        self,
-        reason: str,
-        *,
-        engaged: bool = True,
-        scope: str | None = None,
-        actor: str | None = None,
-        strategy: str | None = None,
-        account: str | None = None,
-        venue: str | None = None,
-        **extra: Any,
-    ) -> ReceiptLike | None:
-        return None
+for _name in _HELPERS:
+    setattr(NullAuditor, _name, _no_op(getattr(Auditor, _name)))
+del _name

@@ -16,10 +16,10 @@ keeps the stored form: what the journal would hold, so a `Decimal("0.5")` reads 
 string "0.5" (`find()` normalises the values it is given the same way). `CaptureTrail` can be
 used directly where a trail is expected, including by `AuditHandler` and `AuditProcessor`.
 
-The pytest fixture `audit_events` yields the `CapturedEvents` of a fresh capture; make it
-available by importing it into your `conftest.py`:
-
-    from tradetrail.integrations.testing import audit_events  # noqa: F401
+The pytest fixture `audit_events` yields the `CapturedEvents` of a fresh capture. This module is
+a pytest plugin, registered by tradetrail's `pytest11` entry point, so wherever tradetrail is
+installed the fixture is there with no import (from a source tree that is only on the path:
+`pytest -p tradetrail.integrations.testing`; importing the fixture into a conftest.py works too):
 
     def test_fill(audit_events):
         OrderManager(auditor=audit_events.auditor).on_fill(...)
@@ -322,7 +322,7 @@ else:
 
     @pytest.fixture
     def audit_events() -> Iterator[CapturedEvents]:
-        """A fresh capture for one test (import it into your conftest.py)."""
+        """A fresh capture for one test (the plugin provides it; see the module docstring)."""
         with capture() as events:
             yield events
 
