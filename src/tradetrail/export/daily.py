@@ -21,7 +21,9 @@ The manifest names the pack's format: packs are made in `tradetrail.daily-pack/3
 packs of format /1 (no corrections.csv; nav.csv and positions.csv cells neutralised twice) and /2
 (times and decimals as recorded, the blotter from the execution's event alone) stay valid
 evidence: verify-pack checks them in their format, and export_daily leaves a verified older pack
-of the day where it is rather than calling it "something else".
+of the day where it is rather than calling it "something else". Verifying is verify-pack's, a
+sibling layer: the use case `tradetrail.compliance.export.export_daily` passes it in
+(`check_pack`); without it an older pack is neither kept unverified nor overwritten.
 """
 
 from __future__ import annotations
@@ -453,10 +455,18 @@ def _is_partial_pack(path: Path) -> bool:
         return False
 
 
-def _older_pack(existing: Path, new: Path, vkeys: Sequence[Verifier]) -> dict[str, Any] | None:
+PackCheck = Callable[[Path, Sequence[Verifier]], Sequence[str]]
+"""Checks a pack directory against the keys that may sign packs: its faults, none when it
+verifies (verify-pack; `tradetrail.compliance.export` passes it to export_daily)."""
+
+
+def _older_pack(
+    existing: Path, new: Path, vkeys: Sequence[Verifier], check_pack: PackCheck | None
+) -> dict[str, Any] | None:
     """The manifest of `existing` when it is the pack of the same day and records as `new` in
-    an older pack format, and it verifies (verify-pack, with the keys that may sign packs);
-    None when it is no such pack. PackError when it is one that does not verify."""
+    an older pack format, and it verifies (`check_pack`, with the keys that may sign packs);
+    None when it is no such pack. PackError when it is one that does not verify, or that
+    cannot be checked (no `check_pack`)."""
     try:
         manifest = orjson.loads((existing / MANIFEST_FILE).read_bytes())
         made = orjson.loads((new / MANIFEST_FILE).read_bytes())
@@ -478,11 +488,16 @@ def _older_pack(existing: Path, new: Path, vkeys: Sequence[Verifier]) -> dict[st
         or events(manifest) != events(made)
     ):
         return None
-    from ..verify.pack import verify_pack  # imports this module
-
-    report = verify_pack(existing, vkeys, max_faults=3)
-    if not report.ok:
-        faults = "; ".join(str(f) for f in report.faults)
+    if check_pack is None:
+        raise PackError(
+            f"{existing} holds a pack of {made['date']} in format {manifest['format']}, which "
+            "is kept only once verified and nothing here verifies it; not overwriting it (export "
+            "with tradetrail.compliance.export.export_daily or `tradetrail export daily`, move "
+            "it away, or choose another --out)"
+        )
+    found = check_pack(existing, vkeys)
+    if found:
+        faults = "; ".join(found)
         raise PackError(
             f"{existing} holds a pack of {made['date']} in format {manifest['format']} that does "
             f"not verify ({faults}); not overwriting it (run `tradetrail verify-pack`, move it "
@@ -492,7 +507,11 @@ def _older_pack(existing: Path, new: Path, vkeys: Sequence[Verifier]) -> dict[st
 
 
 def _install(
-    tmp: Path, target: Path, replace_partial: bool, vkeys: Sequence[Verifier]
+    tmp: Path,
+    target: Path,
+    replace_partial: bool,
+    vkeys: Sequence[Verifier],
+    check_pack: PackCheck | None,
 ) -> tuple[bool, dict[str, Any] | None]:
     """Move the finished pack into place: (created, None), created False when an identical
     pack is already there; (False, its manifest) when a verified pack of the same day in an
@@ -514,7 +533,7 @@ def _install(
         fsync_dir(target.parent)
         shutil.rmtree(old)
         return True, None
-    older = _older_pack(target, tmp, vkeys) if target.is_dir() else None
+    older = _older_pack(target, tmp, vkeys, check_pack) if target.is_dir() else None
     shutil.rmtree(tmp)
     if older is not None:
         return False, older
@@ -558,6 +577,7 @@ def export_daily(
     today: date | None = None,
     progress: Callable[[int], None] | None = None,
     before_trail: bool = False,
+    check_pack: PackCheck | None = None,
 ) -> PackResult:
     """Write the daily pack of UTC day `day` (YYYY-MM-DD); see the module docstring.
 
@@ -565,7 +585,9 @@ def export_daily(
     whenever it is made. An open day is refused (PackError) unless `partial`, which packs the
     day's records up to the newest checkpoint and says so. A day before the trail's first
     record is refused unless `before_trail` (an exam range that starts before the trail, whose
-    empty packs chain to the first). `today` (UTC) is for tests."""
+    empty packs chain to the first). `check_pack` verifies a pack of the day in an older
+    format found at the target, to keep it (see the module docstring). `today` (UTC) is for
+    tests."""
     home = Path(home)
     day = parse_date(day)
     if not (home / JOURNAL_DIR).is_dir():
@@ -658,7 +680,9 @@ def export_daily(
         )
         _fsync_tree(tmp)
         keys = [vkey] if signer.verifier() == vkey else [vkey, signer.verifier()]
-        created, older = _install(tmp, target, replace_partial=partial, vkeys=keys)
+        created, older = _install(
+            tmp, target, replace_partial=partial, vkeys=keys, check_pack=check_pack
+        )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
