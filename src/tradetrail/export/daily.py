@@ -42,6 +42,7 @@ import orjson
 
 from ..core import layout
 from ..core.checkpoint import Checkpoint, open_checkpoint
+from ..core.documents import DocumentError, Manifest, decode_manifest
 from ..core.merkle import subtree_decomposition
 from ..core.note import Signer, Verifier, parse_note, sign_note
 from ..core.pack import (
@@ -462,35 +463,33 @@ verifies (verify-pack; `tradetrail.compliance.export` passes it to export_daily)
 
 def _older_pack(
     existing: Path, new: Path, vkeys: Sequence[Verifier], check_pack: PackCheck | None
-) -> dict[str, Any] | None:
+) -> Manifest | None:
     """The manifest of `existing` when it is the pack of the same day and records as `new` in
     an older pack format, and it verifies (`check_pack`, with the keys that may sign packs);
     None when it is no such pack. PackError when it is one that does not verify, or that
     cannot be checked (no `check_pack`)."""
     try:
-        manifest = orjson.loads((existing / MANIFEST_FILE).read_bytes())
-        made = orjson.loads((new / MANIFEST_FILE).read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        manifest = decode_manifest((existing / MANIFEST_FILE).read_bytes())
+        made = decode_manifest((new / MANIFEST_FILE).read_bytes())
+    except (OSError, DocumentError):
         return None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
-        return None
-    version = format_version(manifest.get("format"))
+    version = format_version(manifest.format)
     if version is None or version >= PACK_VERSION:
         return None
 
-    def events(m: dict[str, Any]) -> Any:
-        found = [f for f in m["files"] if isinstance(f, dict) and f.get("name") == EVENTS_FILE]
-        return found[0].get("sha256") if found else None
+    def events(m: Manifest) -> str | None:
+        return next((f.sha256 for f in m.files if f.name == EVENTS_FILE), None)
 
     if (
-        manifest.get("date") != made["date"]
-        or manifest.get("partial") != made["partial"]
+        manifest.date != made.date
+        or manifest.partial != made.partial
         or events(manifest) != events(made)
     ):
         return None
+    made_date, old_format = made.date, manifest.format
     if check_pack is None:
         raise PackError(
-            f"{existing} holds a pack of {made['date']} in format {manifest['format']}, which "
+            f"{existing} holds a pack of {made_date} in format {old_format}, which "
             "is kept only once verified and nothing here verifies it; not overwriting it (export "
             "with tradetrail.compliance.export.export_daily or `tradetrail export daily`, move "
             "it away, or choose another --out)"
@@ -499,7 +498,7 @@ def _older_pack(
     if found:
         faults = "; ".join(found)
         raise PackError(
-            f"{existing} holds a pack of {made['date']} in format {manifest['format']} that does "
+            f"{existing} holds a pack of {made_date} in format {old_format} that does "
             f"not verify ({faults}); not overwriting it (run `tradetrail verify-pack`, move it "
             "away, or choose another --out)"
         )
@@ -512,7 +511,7 @@ def _install(
     replace_partial: bool,
     vkeys: Sequence[Verifier],
     check_pack: PackCheck | None,
-) -> tuple[bool, dict[str, Any] | None]:
+) -> tuple[bool, Manifest | None]:
     """Move the finished pack into place: (created, None), created False when an identical
     pack is already there; (False, its manifest) when a verified pack of the same day in an
     older format is there, which is left as it is (it may be the only copy of a pruned day,
@@ -694,19 +693,13 @@ def export_daily(
     return result
 
 
-def _as_kept(result: PackResult, manifest: dict[str, Any]) -> None:
+def _as_kept(result: PackResult, manifest: Manifest) -> None:
     """Describe the older pack left in place rather than the one made and dropped."""
-    old = format_version(manifest.get("format"))
-    seq, checkpoint = manifest.get("seq"), manifest.get("checkpoint")
-    seq = seq if isinstance(seq, dict) else {}
-    checkpoint = checkpoint if isinstance(checkpoint, dict) else {}
-    result.files = [
-        FileInfo(str(f.get("name")), str(f.get("sha256")), int(f.get("size", 0)), f.get("rows"))
-        for f in manifest["files"]
-        if isinstance(f, dict)
-    ]
-    result.first_seq, result.last_seq = seq.get("first"), seq.get("last")
-    result.checkpoint_size = int(checkpoint.get("size", result.checkpoint_size))
+    old = format_version(manifest.format)
+    result.files = [FileInfo(f.name, f.sha256, f.size, f.rows) for f in manifest.files]
+    result.first_seq = manifest.seq.first if manifest.seq is not None else None
+    result.last_seq = manifest.seq.last if manifest.seq is not None else None
+    result.checkpoint_size = manifest.checkpoint.size
     changes = [
         "adds corrections.csv and neutralises nav.csv and positions.csv cells once",
         "joins the blotter with orders and instruments, gives CSV times in microseconds and "
@@ -810,7 +803,7 @@ def _build(
     files.append(_write(tmp, PROOFS_FILE, orjson.dumps(proofs, option=PRETTY)))
     files.append(_write(tmp, CHECKPOINT_FILE, cp_text.encode("utf-8")))
 
-    def manifest_for(listed: list[FileInfo]) -> dict[str, Any]:
+    def manifest_for(listed: list[FileInfo]) -> Manifest:
         return build_manifest(
             date=day,
             origin=checkpoint.origin,
