@@ -10,14 +10,22 @@ from typing import Annotated, Any, Final, TypeVar
 import msgspec
 import orjson
 
+from ..errors import DocumentError
+
+__all__ = [
+    "ConsistencyProof",
+    "DocumentError",
+    "InclusionProof",
+    "Manifest",
+    "decode_manifest",
+    "decode_proof",
+    "encode_manifest",
+]
+
 SORT: Final = orjson.OPT_SORT_KEYS
 Count = Annotated[int, msgspec.Meta(ge=0)]
 
 T = TypeVar("T", bound=msgspec.Struct)
-
-
-class DocumentError(ValueError):
-    """A document does not have the shape of its format; the message names the field."""
 
 
 class _Document(msgspec.Struct, frozen=True, kw_only=True):
