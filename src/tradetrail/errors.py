@@ -28,6 +28,11 @@ class NotYetSignedError(ProofError):
         self.checkpoint_size = checkpoint_size
 
 
+class DocumentError(TradetrailError, ValueError):
+    """A JSON document of a format (pack manifest, proof) does not have its shape; the message
+    names the field at fault."""
+
+
 class NoteError(TradetrailError, ValueError):
     """A signed note, verifier key or signer key is malformed or does not verify."""
 

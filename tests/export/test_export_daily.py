@@ -26,6 +26,7 @@ import tradetrail.cli.export
 from conftest import SimClock, copy_demo_trail
 from helpers import FIXTURES
 from tradetrail.cli import main
+from tradetrail.compliance import export as export_use_case
 from tradetrail.core.note import open_note
 from tradetrail.core.pack import CHECK_SCRIPT, FORMAT
 from tradetrail.core.packtables import (
@@ -744,7 +745,7 @@ def pack_bytes(path: Path) -> dict[str, bytes]:
 
 def test_an_existing_format_1_pack_is_kept(v1_trail: Path, tmp_path: Path) -> None:
     before = pack_bytes(pack(v1_trail, V1_DAY))
-    result = export_daily(v1_trail, V1_DAY)
+    result = export_use_case.export_daily(v1_trail, V1_DAY)
     assert not result.created and result.path == pack(v1_trail, V1_DAY)
     assert any("kept the existing pack" in w and "format /1" in w for w in result.warnings)
     assert {f.name for f in result.files} == set(before) - {"manifest.json", "manifest.sig",
@@ -780,9 +781,29 @@ def test_a_format_1_pack_that_does_not_verify_is_not_kept_silently(v1_trail: Pat
     nav.write_bytes(nav.read_bytes().replace(b"''@acc", b"''@acd"))
     before = pack_bytes(pack(v1_trail, V1_DAY))
     with pytest.raises(PackError, match=r"format tradetrail\.daily-pack/1 that does not verify"):
+        export_use_case.export_daily(v1_trail, V1_DAY)
+    assert pack_bytes(pack(v1_trail, V1_DAY)) == before
+    assert not [p for p in pack(v1_trail, V1_DAY).parent.iterdir() if p.name.startswith(".")]
+    cli = run("export", "daily", "--home", v1_trail, "--date", V1_DAY)
+    assert cli.exit_code != 0 and "that does not verify" in cli.output
+
+
+def test_without_a_checker_an_older_pack_is_neither_kept_nor_replaced(v1_trail: Path) -> None:
+    """export/ cannot run verify-pack (a sibling layer): unchecked, the /1 pack is not
+    reported as kept and verified, and not overwritten either."""
+    before = pack_bytes(pack(v1_trail, V1_DAY))
+    with pytest.raises(PackError, match=r"format tradetrail\.daily-pack/1, which is kept only"):
         export_daily(v1_trail, V1_DAY)
     assert pack_bytes(pack(v1_trail, V1_DAY)) == before
     assert not [p for p in pack(v1_trail, V1_DAY).parent.iterdir() if p.name.startswith(".")]
+    checked: list[Path] = []
+
+    def check(path: Path, vkeys: Any) -> list[str]:
+        checked.append(path)
+        return []
+
+    result = export_daily(v1_trail, V1_DAY, check_pack=check)
+    assert checked == [pack(v1_trail, V1_DAY)] and not result.created
 
 
 def test_a_format_1_pack_of_another_day_is_something_else(v1_trail: Path, tmp_path: Path) -> None:
@@ -970,7 +991,7 @@ def test_an_existing_format_2_pack_is_kept_and_verifies(tmp_path: Path) -> None:
     report = verify_pack(pack(home, V2_DAY), [read_vkey(home / VKEY_FILE)])
     assert report.ok, [str(f) for f in report.faults]
     assert any("format /2" in w for w in report.warnings)
-    result = export_daily(home, V2_DAY)
+    result = export_use_case.export_daily(home, V2_DAY)
     assert not result.created and any("format /2" in w for w in result.warnings)
     assert pack_bytes(pack(home, V2_DAY)) == before, "left exactly as it was"
     # the same day in format /3: the same events; the blotter joined with the orders

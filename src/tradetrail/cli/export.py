@@ -112,8 +112,9 @@ def export_daily_command(
       tradetrail export daily --date 2024-03-04 --out /evidence/2024-03-04
       tradetrail verify-pack /evidence/2024-03-04 --vkey trail.vkey
     """
+    from ..compliance.export import export_daily
     from ..errors import TrailCorruptError
-    from ..export.daily import PackError, day_bounds, export_daily, parse_date
+    from ..export.daily import PackError, day_bounds, parse_date
 
     _require_trail(home)
     try:

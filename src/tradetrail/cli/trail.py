@@ -735,9 +735,9 @@ def _rotate_key(
     out.print(f"rotated the signing key of {home} at tree size {size}:")
     out.print(f"  retired  {old.vkey()} (signs sizes up to {size})")
     out.print(f"  current  {new.verifier().vkey()}")
-    out.print(f"the key history is in {home / 'trail.vkeys'}; give it to your auditors")
+    out.print(f"the key history is in {home / layout.HISTORY_FILE}; give it to your auditors")
     if beside:
-        out.print(f"{home / 'signing.key'} now holds the new key")
+        out.print(f"{home / layout.SIGNING_KEY_FILE} now holds the new key")
     else:
         out.print(
             "[yellow]point TRADETRAIL_SIGNING_KEY at the new key before the next open: the old "
@@ -824,7 +824,7 @@ def info(home: Path, as_json: bool) -> None:
     pruned, pruned_error = _pruned_summary(home)
     days = [
         {
-            "file": f"journal/{p.name}",
+            "file": f"{layout.JOURNAL_DIR}/{p.name}",
             "bytes": p.stat().st_size,
             "sealed": not p.stat().st_mode & 0o222,
         }

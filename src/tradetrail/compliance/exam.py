@@ -44,7 +44,7 @@ from ..core.note import Verifier, parse_note, sign_note
 from ..core.pack import CHECKPOINT_FILE, MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE, parse_date
 from ..core.packtables import SORT
 from ..errors import ConfigError, ExamError, NoteError, PackError, TileError
-from ..export.daily import check_not_before_trail, day_bounds, export_daily, resolve_signer
+from ..export.daily import check_not_before_trail, day_bounds, resolve_signer
 from ..index import (
     Query,
     open_index,
@@ -59,6 +59,7 @@ from ..store.journal import JOURNAL_DIR, day_file_name, pruned_days
 from ..store.keyhistory import trail_keys
 from ..store.keys import VKEY_FILE, read_vkey
 from ..store.tilestore import TileStore
+from .export import export_daily
 
 __all__ = [
     "EXAM_FORMAT",

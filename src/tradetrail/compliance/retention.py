@@ -512,7 +512,7 @@ def _check_pack(home: Path, decision: DayDecision) -> None:
     from ..verify.pack import PackUsageError, verify_pack
 
     pack = layout.daily_pack(Path(home), decision.day)
-    rel = f"exports/daily/{decision.day}"
+    rel = pack.relative_to(home).as_posix()
     decision.pack = rel
     make = f"make it with `tradetrail export daily --date {decision.day}`"
     if not (pack / "manifest.json").is_file():

@@ -15,6 +15,17 @@ import orjson
 
 from .._version import __version__
 from .checkpoint import Checkpoint
+from .documents import (
+    CsvDialect,
+    ListedFile,
+    Manifest,
+    PackCheckpoint,
+    PackSummary,
+    PreviousCheckpoint,
+    SeqRange,
+    ToolInfo,
+    encode_manifest,
+)
 from .merkle import EMPTY_ROOT
 from .packtables import (
     PACK_VERSION,
@@ -115,7 +126,7 @@ def build_manifest(
     tables: DayTables,
     files: Iterable[FileInfo],
     tool_version: str = __version__,
-) -> dict[str, Any]:
+) -> Manifest:
     """The manifest of a pack (without its README entry when `files` lacks it), in the format
     that `tables` were written in."""
     notes = []
@@ -134,43 +145,61 @@ def build_manifest(
             f"the checkpoint (size {checkpoint.size}) was signed after the end of the day (no "
             "checkpoint was stored at the seal); proofs.json `extension` links the day to it"
         )
-    return {
-        "format": format_name(tables.version),
-        "tool": {"name": "tradetrail", "version": tool_version},
-        "origin": origin,
-        "date": date,
-        "status": "partial" if partial else "sealed",
-        "partial": partial,
-        "trading": tables.trading,
-        "notes": notes,
-        "records": scan.count,
-        "seq": {"first": scan.first_seq, "last": scan.last_seq} if scan.count else None,
-        "checkpoint": {
-            "file": CHECKPOINT_FILE,
-            "size": checkpoint.size,
-            "root": checkpoint.root.hex(),
-            "at_seal": at_seal,
-        },
-        "previous_checkpoint": (
-            {"size": previous.size, "root": previous.root.hex()} if previous is not None else None
+    return Manifest(
+        format=format_name(tables.version),
+        tool=ToolInfo(name="tradetrail", version=tool_version),
+        origin=origin,
+        date=date,
+        status="partial" if partial else "sealed",
+        partial=partial,
+        trading=tables.trading,
+        notes=notes,
+        records=scan.count,
+        seq=_seq_range(scan),
+        checkpoint=PackCheckpoint(
+            file=CHECKPOINT_FILE,
+            size=checkpoint.size,
+            root=checkpoint.root.hex(),
+            at_seal=at_seal,
         ),
-        "summary": {
-            "orders": tables.orders,
-            "executions": tables.executions,
-            "events_by_type": dict(sorted(tables.counts.items())),
-        },
-        "csv": {"format": "RFC 4180, UTF-8 without BOM, CRLF", "neutralised": CSV_RULE},
-        "files": [info.to_json() for info in sorted(files, key=lambda f: f.name)],
-    }
+        previous_checkpoint=(
+            PreviousCheckpoint(size=previous.size, root=previous.root.hex())
+            if previous is not None
+            else None
+        ),
+        summary=PackSummary(
+            orders=tables.orders,
+            executions=tables.executions,
+            events_by_type=dict(sorted(tables.counts.items())),
+        ),
+        csv=CsvDialect(format="RFC 4180, UTF-8 without BOM, CRLF", neutralised=CSV_RULE),
+        files=[
+            ListedFile(name=info.name, sha256=info.sha256, size=info.size, rows=info.rows)
+            for info in sorted(files, key=lambda f: f.name)
+        ],
+    )
 
 
-def manifest_bytes(manifest: dict[str, Any]) -> bytes:
-    """Canonical JSON (sorted keys, no spaces) and a newline: the exact text that is signed."""
+def _seq_range(scan: ScanResult) -> SeqRange | None:
+    if not scan.count:
+        return None
+    if scan.first_seq is None or scan.last_seq is None:
+        raise ValueError(f"scan: {scan.count} records but no seq range")
+    return SeqRange(first=scan.first_seq, last=scan.last_seq)
+
+
+def manifest_bytes(manifest: Manifest | dict[str, Any]) -> bytes:
+    """Canonical JSON (sorted keys, no spaces) and a newline: the exact text that is signed.
+    A dict (a manifest read back, or a test's) is written the same way."""
+    if isinstance(manifest, Manifest):
+        return encode_manifest(manifest)
     return orjson.dumps(manifest, option=SORT | orjson.OPT_APPEND_NEWLINE)
 
 
-def sha256sums(manifest: dict[str, Any], manifest_data: bytes) -> bytes:
+def sha256sums(manifest: Manifest | dict[str, Any], manifest_data: bytes) -> bytes:
     """`sha256sum -c` input for every listed file and manifest.json."""
+    if isinstance(manifest, Manifest):
+        manifest = manifest.to_dict()
     rows = [(f["sha256"], f["name"]) for f in manifest.get("files", []) if isinstance(f, dict)]
     rows.append((hashlib.sha256(manifest_data).hexdigest(), MANIFEST_FILE))
     return "".join(f"{sha}  {name}\n" for sha, name in sorted(rows, key=lambda r: r[1])).encode()
@@ -383,9 +412,12 @@ def _csv_text_v3() -> list[str]:
     ]
 
 
-def render_readme(manifest: dict[str, Any]) -> bytes:
-    """The pack's README.md, from its manifest alone (so verify-pack can rebuild it), in the
-    format the manifest names (the current one when it names none that is known)."""
+def render_readme(manifest: Manifest | dict[str, Any]) -> bytes:
+    """The pack's README.md, from its manifest alone (so verify-pack can rebuild it, from the
+    manifest as read, however damaged), in the format the manifest names (the current one when
+    it names none that is known)."""
+    if isinstance(manifest, Manifest):
+        manifest = manifest.to_dict()
     version = format_version(manifest.get("format")) or PACK_VERSION
     day = manifest.get("date")
     cp = manifest.get("checkpoint") or {}

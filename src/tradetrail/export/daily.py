@@ -21,7 +21,9 @@ The manifest names the pack's format: packs are made in `tradetrail.daily-pack/3
 packs of format /1 (no corrections.csv; nav.csv and positions.csv cells neutralised twice) and /2
 (times and decimals as recorded, the blotter from the execution's event alone) stay valid
 evidence: verify-pack checks them in their format, and export_daily leaves a verified older pack
-of the day where it is rather than calling it "something else".
+of the day where it is rather than calling it "something else". Verifying is verify-pack's, a
+sibling layer: the use case `tradetrail.compliance.export.export_daily` passes it in
+(`check_pack`); without it an older pack is neither kept unverified nor overwritten.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import orjson
 
 from ..core import layout
 from ..core.checkpoint import Checkpoint, open_checkpoint
+from ..core.documents import DocumentError, Manifest, decode_manifest
 from ..core.merkle import subtree_decomposition
 from ..core.note import Signer, Verifier, parse_note, sign_note
 from ..core.pack import (
@@ -453,38 +456,49 @@ def _is_partial_pack(path: Path) -> bool:
         return False
 
 
-def _older_pack(existing: Path, new: Path, vkeys: Sequence[Verifier]) -> dict[str, Any] | None:
+PackCheck = Callable[[Path, Sequence[Verifier]], Sequence[str]]
+"""Checks a pack directory against the keys that may sign packs: its faults, none when it
+verifies (verify-pack; `tradetrail.compliance.export` passes it to export_daily)."""
+
+
+def _older_pack(
+    existing: Path, new: Path, vkeys: Sequence[Verifier], check_pack: PackCheck | None
+) -> Manifest | None:
     """The manifest of `existing` when it is the pack of the same day and records as `new` in
-    an older pack format, and it verifies (verify-pack, with the keys that may sign packs);
-    None when it is no such pack. PackError when it is one that does not verify."""
+    an older pack format, and it verifies (`check_pack`, with the keys that may sign packs);
+    None when it is no such pack. PackError when it is one that does not verify, or that
+    cannot be checked (no `check_pack`)."""
     try:
-        manifest = orjson.loads((existing / MANIFEST_FILE).read_bytes())
-        made = orjson.loads((new / MANIFEST_FILE).read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        manifest = decode_manifest((existing / MANIFEST_FILE).read_bytes())
+        made = decode_manifest((new / MANIFEST_FILE).read_bytes())
+    except (OSError, DocumentError):
         return None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
-        return None
-    version = format_version(manifest.get("format"))
+    version = format_version(manifest.format)
     if version is None or version >= PACK_VERSION:
         return None
 
-    def events(m: dict[str, Any]) -> Any:
-        found = [f for f in m["files"] if isinstance(f, dict) and f.get("name") == EVENTS_FILE]
-        return found[0].get("sha256") if found else None
+    def events(m: Manifest) -> str | None:
+        return next((f.sha256 for f in m.files if f.name == EVENTS_FILE), None)
 
     if (
-        manifest.get("date") != made["date"]
-        or manifest.get("partial") != made["partial"]
+        manifest.date != made.date
+        or manifest.partial != made.partial
         or events(manifest) != events(made)
     ):
         return None
-    from ..verify.pack import verify_pack  # imports this module
-
-    report = verify_pack(existing, vkeys, max_faults=3)
-    if not report.ok:
-        faults = "; ".join(str(f) for f in report.faults)
+    made_date, old_format = made.date, manifest.format
+    if check_pack is None:
         raise PackError(
-            f"{existing} holds a pack of {made['date']} in format {manifest['format']} that does "
+            f"{existing} holds a pack of {made_date} in format {old_format}, which "
+            "is kept only once verified and nothing here verifies it; not overwriting it (export "
+            "with tradetrail.compliance.export.export_daily or `tradetrail export daily`, move "
+            "it away, or choose another --out)"
+        )
+    found = check_pack(existing, vkeys)
+    if found:
+        faults = "; ".join(found)
+        raise PackError(
+            f"{existing} holds a pack of {made_date} in format {old_format} that does "
             f"not verify ({faults}); not overwriting it (run `tradetrail verify-pack`, move it "
             "away, or choose another --out)"
         )
@@ -492,8 +506,12 @@ def _older_pack(existing: Path, new: Path, vkeys: Sequence[Verifier]) -> dict[st
 
 
 def _install(
-    tmp: Path, target: Path, replace_partial: bool, vkeys: Sequence[Verifier]
-) -> tuple[bool, dict[str, Any] | None]:
+    tmp: Path,
+    target: Path,
+    replace_partial: bool,
+    vkeys: Sequence[Verifier],
+    check_pack: PackCheck | None,
+) -> tuple[bool, Manifest | None]:
     """Move the finished pack into place: (created, None), created False when an identical
     pack is already there; (False, its manifest) when a verified pack of the same day in an
     older format is there, which is left as it is (it may be the only copy of a pruned day,
@@ -514,7 +532,7 @@ def _install(
         fsync_dir(target.parent)
         shutil.rmtree(old)
         return True, None
-    older = _older_pack(target, tmp, vkeys) if target.is_dir() else None
+    older = _older_pack(target, tmp, vkeys, check_pack) if target.is_dir() else None
     shutil.rmtree(tmp)
     if older is not None:
         return False, older
@@ -558,6 +576,7 @@ def export_daily(
     today: date | None = None,
     progress: Callable[[int], None] | None = None,
     before_trail: bool = False,
+    check_pack: PackCheck | None = None,
 ) -> PackResult:
     """Write the daily pack of UTC day `day` (YYYY-MM-DD); see the module docstring.
 
@@ -565,7 +584,9 @@ def export_daily(
     whenever it is made. An open day is refused (PackError) unless `partial`, which packs the
     day's records up to the newest checkpoint and says so. A day before the trail's first
     record is refused unless `before_trail` (an exam range that starts before the trail, whose
-    empty packs chain to the first). `today` (UTC) is for tests."""
+    empty packs chain to the first). `check_pack` verifies a pack of the day in an older
+    format found at the target, to keep it (see the module docstring). `today` (UTC) is for
+    tests."""
     home = Path(home)
     day = parse_date(day)
     if not (home / JOURNAL_DIR).is_dir():
@@ -658,7 +679,9 @@ def export_daily(
         )
         _fsync_tree(tmp)
         keys = [vkey] if signer.verifier() == vkey else [vkey, signer.verifier()]
-        created, older = _install(tmp, target, replace_partial=partial, vkeys=keys)
+        created, older = _install(
+            tmp, target, replace_partial=partial, vkeys=keys, check_pack=check_pack
+        )
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -670,19 +693,13 @@ def export_daily(
     return result
 
 
-def _as_kept(result: PackResult, manifest: dict[str, Any]) -> None:
+def _as_kept(result: PackResult, manifest: Manifest) -> None:
     """Describe the older pack left in place rather than the one made and dropped."""
-    old = format_version(manifest.get("format"))
-    seq, checkpoint = manifest.get("seq"), manifest.get("checkpoint")
-    seq = seq if isinstance(seq, dict) else {}
-    checkpoint = checkpoint if isinstance(checkpoint, dict) else {}
-    result.files = [
-        FileInfo(str(f.get("name")), str(f.get("sha256")), int(f.get("size", 0)), f.get("rows"))
-        for f in manifest["files"]
-        if isinstance(f, dict)
-    ]
-    result.first_seq, result.last_seq = seq.get("first"), seq.get("last")
-    result.checkpoint_size = int(checkpoint.get("size", result.checkpoint_size))
+    old = format_version(manifest.format)
+    result.files = [FileInfo(f.name, f.sha256, f.size, f.rows) for f in manifest.files]
+    result.first_seq = manifest.seq.first if manifest.seq is not None else None
+    result.last_seq = manifest.seq.last if manifest.seq is not None else None
+    result.checkpoint_size = manifest.checkpoint.size
     changes = [
         "adds corrections.csv and neutralises nav.csv and positions.csv cells once",
         "joins the blotter with orders and instruments, gives CSV times in microseconds and "
@@ -786,7 +803,7 @@ def _build(
     files.append(_write(tmp, PROOFS_FILE, orjson.dumps(proofs, option=PRETTY)))
     files.append(_write(tmp, CHECKPOINT_FILE, cp_text.encode("utf-8")))
 
-    def manifest_for(listed: list[FileInfo]) -> dict[str, Any]:
+    def manifest_for(listed: list[FileInfo]) -> Manifest:
         return build_manifest(
             date=day,
             origin=checkpoint.origin,

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..core import layout
 from ..core.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint_body
+from ..core.documents import ConsistencyProof, DocumentError, InclusionProof, decode_proof
 from ..core.merkle import (
     EMPTY_ROOT,
     consistency_proof,
@@ -116,21 +117,21 @@ def inclusion_proof_json(home: Path, index: int, size: int | None = None) -> dic
         root = latest.root if size == latest.size else _root(store, size)
     except TileError as exc:
         raise ProofError(f"cannot build the proof from the stored tiles: {exc}") from None
-    out: dict[str, Any] = {
-        "leaf_index": index,
-        "tree_size": size,
-        "leaf_hash": leaf.hex(),
-        "root": root.hex(),
-        "hashes": [h.hex() for h in hashes],
-    }
+    record = None
     for _, line in lines_from_seq(home, index):
         if leaf_hash(line) == leaf:
-            out["record"] = line.decode("utf-8")
+            record = line.decode("utf-8")
         break
     checkpoint = latest_text if size == latest.size else _checkpoint_at(home, size)
-    if checkpoint is not None:
-        out["checkpoint"] = checkpoint
-    return out
+    return InclusionProof(
+        leaf_index=index,
+        tree_size=size,
+        leaf_hash=leaf.hex(),
+        root=root.hex(),
+        hashes=[h.hex() for h in hashes],
+        record=record,
+        checkpoint=checkpoint,
+    ).to_dict()
 
 
 def consistency_proof_json(
@@ -153,52 +154,16 @@ def consistency_proof_json(
         new_root = latest.root if new_size == latest.size else _root(store, new_size)
     except TileError as exc:
         raise ProofError(f"cannot build the proof from the stored tiles: {exc}") from None
-    out: dict[str, Any] = {
-        "old_size": old_size,
-        "new_size": new_size,
-        "old_root": old_root.hex(),
-        "new_root": new_root.hex(),
-        "hashes": [h.hex() for h in hashes],
-    }
-    old_cp = _checkpoint_at(home, old_size)
-    if old_cp is not None:
-        out["old_checkpoint"] = old_cp
     new_cp = latest_text if new_size == latest.size else _checkpoint_at(home, new_size)
-    if new_cp is not None:
-        out["checkpoint"] = new_cp
-    return out
-
-
-def _hex(obj: dict[str, Any], name: str) -> bytes:
-    value = obj.get(name)
-    if not isinstance(value, str):
-        raise ProofError(f"{name}: missing or not a hex string")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise ProofError(f"{name}: not valid hex") from None
-
-
-def _int(obj: dict[str, Any], name: str) -> int:
-    value = obj.get(name)
-    if type(value) is not int or value < 0:
-        raise ProofError(f"{name}: missing or not a non-negative integer")
-    return value
-
-
-def _hashes(obj: dict[str, Any]) -> list[bytes]:
-    value = obj.get("hashes")
-    if not isinstance(value, list):
-        raise ProofError("hashes: missing or not a list")
-    out = []
-    for i, item in enumerate(value):
-        if not isinstance(item, str):
-            raise ProofError(f"hashes[{i}]: not a hex string")
-        try:
-            out.append(bytes.fromhex(item))
-        except ValueError:
-            raise ProofError(f"hashes[{i}]: not valid hex") from None
-    return out
+    return ConsistencyProof(
+        old_size=old_size,
+        new_size=new_size,
+        old_root=old_root.hex(),
+        new_root=new_root.hex(),
+        hashes=[h.hex() for h in hashes],
+        old_checkpoint=_checkpoint_at(home, old_size),
+        checkpoint=new_cp,
+    ).to_dict()
 
 
 def _open_signed(text: str, vkeys: Sequence[Verifier], spans: list[KeySpan] | None) -> Checkpoint:
@@ -211,7 +176,7 @@ def _open_signed(text: str, vkeys: Sequence[Verifier], spans: list[KeySpan] | No
 
 
 def _anchor(
-    obj: dict[str, Any],
+    text: str | None,
     key: str,
     size: int,
     root: bytes,
@@ -219,7 +184,6 @@ def _anchor(
     require_signed: bool = True,
     spans: list[KeySpan] | None = None,
 ) -> str:
-    text = obj.get(key)
     if text is None:
         if not require_signed:
             return f"{key}: none attached; the root was taken from the proof itself"
@@ -227,8 +191,6 @@ def _anchor(
             f"{key}: no signed checkpoint attached, so the root is not authenticated; make the "
             "proof at a checkpoint size (tradetrail proof ... without --size)"
         )
-    if not isinstance(text, str):
-        raise ProofError(f"{key}: not signed-note text")
     try:
         cp = _open_signed(text, vkeys, spans)
     except (NoteError, CheckpointError) as exc:
@@ -252,38 +214,40 @@ def verify_proof_json(
     (trail.vkeys of a trail whose key was rotated), a checkpoint must be signed by the key
     valid at its size; `vkeys` are then the keys trusted to start from (none: the whole
     history)."""
-    if not isinstance(obj, dict):
-        raise ProofError("a proof is a JSON object")
+    try:
+        proof = decode_proof(obj)
+    except DocumentError as exc:
+        raise ProofError(str(exc)) from None
     try:
         spans = trusted_spans(vkeys, history, "key history")
     except NoteError as exc:
         raise ProofError(str(exc)) from None
     if spans is not None:
         vkeys = list(dict.fromkeys([*vkeys, *(s.verifier for s in spans)]))
-    if "leaf_index" in obj:
-        index, size = _int(obj, "leaf_index"), _int(obj, "tree_size")
-        leaf, root = _hex(obj, "leaf_hash"), _hex(obj, "root")
-        said = [_anchor(obj, "checkpoint", size, root, vkeys, require_signed, spans)]
-        record = obj.get("record")
-        if record is not None:
-            if not isinstance(record, str) or leaf_hash(record.encode("utf-8")) != leaf:
+    hashes = [bytes.fromhex(h) for h in proof.hashes]
+    if isinstance(proof, InclusionProof):
+        index, size = proof.leaf_index, proof.tree_size
+        leaf, root = bytes.fromhex(proof.leaf_hash), bytes.fromhex(proof.root)
+        said = [_anchor(proof.checkpoint, "checkpoint", size, root, vkeys, require_signed, spans)]
+        if proof.record is not None:
+            if leaf_hash(proof.record.encode("utf-8")) != leaf:
                 raise ProofError("record: its leaf hash is not leaf_hash")
             said.append("record: its bytes hash to leaf_hash")
-        verify_inclusion(leaf, index, size, _hashes(obj), root)
+        verify_inclusion(leaf, index, size, hashes, root)
         said.append(f"record {index} is included in the tree of size {size}")
         return said
-    if "old_size" in obj:
-        old, new = _int(obj, "old_size"), _int(obj, "new_size")
-        old_root, new_root = _hex(obj, "old_root"), _hex(obj, "new_root")
-        said = [_anchor(obj, "checkpoint", new, new_root, vkeys, require_signed, spans)]
-        if obj.get("old_checkpoint") is not None:
-            said.append(_anchor(obj, "old_checkpoint", old, old_root, vkeys, True, spans))
-        else:
-            said.append("old_root: taken from the proof (no checkpoint at that size attached)")
-        verify_consistency(old, new, old_root, new_root, _hashes(obj))
-        said.append(f"the tree of size {old} is a prefix of the tree of size {new}")
-        return said
-    raise ProofError("neither an inclusion proof (leaf_index) nor a consistency proof (old_size)")
+    old, new = proof.old_size, proof.new_size
+    old_root, new_root = bytes.fromhex(proof.old_root), bytes.fromhex(proof.new_root)
+    said = [_anchor(proof.checkpoint, "checkpoint", new, new_root, vkeys, require_signed, spans)]
+    if proof.old_checkpoint is not None:
+        said.append(
+            _anchor(proof.old_checkpoint, "old_checkpoint", old, old_root, vkeys, True, spans)
+        )
+    else:
+        said.append("old_root: taken from the proof (no checkpoint at that size attached)")
+    verify_consistency(old, new, old_root, new_root, hashes)
+    said.append(f"the tree of size {old} is a prefix of the tree of size {new}")
+    return said
 
 
 def sha256_hex(data: bytes) -> str:

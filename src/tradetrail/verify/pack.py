@@ -890,7 +890,7 @@ def _check_manifest_content(
         tables=tables,
         files=files,
         tool_version=str((manifest.get("tool") or {}).get("version")),
-    )
+    ).to_dict()
     for key in sorted(set(expected) | set(manifest)):
         if key == "files":
             continue

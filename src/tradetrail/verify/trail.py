@@ -1129,7 +1129,7 @@ def _check_tile(
     writes every tile below a checkpoint before signing it; tiles beyond the latest signed
     size lag the journal after a crash or while it runs, so their absence is no fault."""
     path = path or root / tile_path(level, index, width)
-    rel = f"tiles/{tile_path(level, index, width)}"
+    rel = f"{layout.TILES_DIR}/{tile_path(level, index, width)}"
     try:
         stored = path.read_bytes()
     except FileNotFoundError:
@@ -1165,7 +1165,7 @@ def _check_tiles_present(root: Path, size: int, check: _Checker) -> None:
         if not any(w >= width for w in widths):
             check.fault(
                 f"tile missing: proofs at the latest checkpoint (size {size}) need it",
-                f"tiles/{tile_path(level, index, width)}",
+                f"{layout.TILES_DIR}/{tile_path(level, index, width)}",
             )
 
 
@@ -1447,14 +1447,14 @@ def _check_checkpoint_history(
                 f"the journal holds {size} records but there is no signed checkpoint at all "
                 "(checkpoints/ and checkpoint are gone): a trail signs checkpoints/0 when it is "
                 "created, so they were deleted, and nothing here is signed any more",
-                "checkpoints/0",
+                f"{layout.CHECKPOINTS_DIR}/0",
             )
         return
     if 0 not in names:
         check.fault(
             "checkpoints/0 is missing: the writer signs it when it creates the trail, so it was "
             "deleted",
-            "checkpoints/0",
+            f"{layout.CHECKPOINTS_DIR}/0",
         )
     top = max(names, default=0)
     for rel, end in day_ends[:-1]:
@@ -1463,7 +1463,7 @@ def _check_checkpoint_history(
                 f"checkpoints/{end} is missing: the writer signs a checkpoint when it seals a "
                 f"day, covering exactly its last record ({rel}), so it was deleted (or could "
                 "not be written: the writer logs that error)",
-                f"checkpoints/{end}",
+                f"{layout.CHECKPOINTS_DIR}/{end}",
                 end - 1,
                 end + 1,
                 anchor=end,
@@ -1474,7 +1474,7 @@ def _check_checkpoint_history(
                 f"checkpoints/{end} is missing: the writer signed a checkpoint at size {end} "
                 f"(it wrote {tile} just before), so it was deleted (or could not be written: "
                 "the writer logs that error)",
-                f"checkpoints/{end}",
+                f"{layout.CHECKPOINTS_DIR}/{end}",
             )
     if current is not None and current.size not in names:
         check.fault(
