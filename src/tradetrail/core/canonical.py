@@ -494,7 +494,7 @@ def check_parts(parts: tuple[bytes, bytes, bytes, bytes]) -> dict[str, Any]:
         raise PartsError(f"type: {shown(kind)} is not a dotted lower-case event type")
     if "spill" in record:
         raise PartsError("spill: set by the writer, not by a client")
-    return record  # type: ignore[no-any-return]
+    return record
 
 
 def prepare(

@@ -54,8 +54,7 @@ from .trail import _JOURNALED, _QUEUED, _SPILLED, FALLBACK_TYPE, Receipt, Trail
 
 logger = logging.getLogger("tradetrail")
 
-WRITER_LOG: Final = "writer.log"
-"""In <home>: what a writer process started by open() says (its stderr)."""
+WRITER_LOG: Final = layout.WRITER_LOG
 START_TIMEOUT_SECONDS: Final = 15.0
 EX_TEMPFAIL: Final = 75
 """A writer process's exit status when another writer holds the trail (it lost a race)."""

@@ -25,9 +25,10 @@ from typing import Final
 
 import orjson
 
+from ..core import layout
 from ..errors import ChannelError
 
-SOCKET_FILE: Final = "writer.sock"
+SOCKET_FILE: Final = layout.SOCKET_FILE
 """In <home>: the writer's channel (or, when the path is too long for a socket address, an
 abstract socket named after the home's real path)."""
 WIRE_VERSION: Final = 1
