@@ -33,6 +33,7 @@ from typing import Any, Final
 
 import orjson
 
+from ..core import layout
 from ..core.canonical import SORT, prepare
 from ..core.note import Signer, Verifier
 from ..core.timefmt import format_ns
