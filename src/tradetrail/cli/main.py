@@ -40,6 +40,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "retention": ("retention", "retention"),
     "schema": ("trail", "schema"),
     "search": ("search", "search"),
+    "serve": ("serve", "serve"),
     "snapshot": ("snapshot", "snapshot"),
     "tail": ("trail", "tail"),
     "verify": ("trail", "verify"),

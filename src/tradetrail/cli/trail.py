@@ -800,6 +800,16 @@ def _pruned_summary(home: Path) -> tuple[list[dict[str, Any]], str | None]:
     return rows, None
 
 
+def _writer_summary(home: Path) -> dict[str, Any] | None:
+    """The writer process serving the trail, as it describes itself (None: none runs)."""
+    from ..writer.client import probe
+
+    welcome = probe(home)
+    if welcome is None:
+        return None
+    return {k: welcome.get(k) for k in ("pid", "channel", "size", "durability", "accelerator")}
+
+
 @click.command()
 @HOME_OPTION
 @JSON_OPTION
@@ -842,6 +852,10 @@ def info(home: Path, as_json: bool) -> None:
         "quarantined": (home / layout.QUARANTINE_DIR / "quarantine.jsonl").exists(),
         "signing_key_beside_trail": (home / layout.SIGNING_KEY_FILE).exists(),
         "writer_pid": lock_pid,
+        "writer": _writer_summary(home),
+        "channel_quarantine": (
+            home / layout.QUARANTINE_DIR / layout.CHANNEL_QUARANTINE_FILE
+        ).exists(),
         "pruned": pruned,
         "pruned_error": pruned_error,
         "daily_packs": sorted(p.name for p in layout.daily_packs(home).glob("????-??-??")),
@@ -869,8 +883,21 @@ def info(home: Path, as_json: bool) -> None:
     if summary["daily_packs"]:
         packs = summary["daily_packs"]
         out.print(f"  daily packs {len(packs)}: {packs[0]} .. {packs[-1]}")
+    writer = summary["writer"]
+    if writer is not None:
+        out.print(
+            f"  writer     process {writer['pid']} on {writer['channel']} "
+            f"({writer['durability']}; accelerator: {writer['accelerator']})"
+        )
+    else:
+        out.print("  writer     none running (tradetrail.open() or `tradetrail serve` starts one)")
     if spill:
         out.print(f"  [yellow]spill files waiting: {', '.join(spill)}[/]")
+    if summary["channel_quarantine"]:
+        out.print(
+            "  [red]the writer quarantined bytes a client sent on its channel: "
+            f"{layout.QUARANTINE_DIR}/{layout.CHANNEL_QUARANTINE_FILE}[/]"
+        )
     if summary["signing_key_beside_trail"]:
         out.print(
             "  [yellow]the signing key lives beside the trail (signing.key): fine for a demo; in "

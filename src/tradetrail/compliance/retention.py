@@ -1103,7 +1103,9 @@ def apply_retention(
             "retention now (use `retention plan --as-of` to look ahead)"
         )
     try:
-        trail = open_trail(home, clock=clock, strict=False, create=False)
+        trail = open_trail(  # this process's own writer, unreachable by others meanwhile
+            home, clock=clock, strict=False, create=False, writer="embedded", serve=False
+        )
     except TrailLockedError as exc:
         raise RetentionError(
             f"{exc}: retention apply needs the trail to itself (it records the removal and "

@@ -126,6 +126,30 @@ def _log_tail(home: Path) -> str:
     return (errors or lines[-1:] or [""])[-1]
 
 
+def probe(home: Path, timeout: float = 2.0) -> dict[str, Any] | None:
+    """What the writer serving `home` says of itself (origin, size, pid, accelerator), or None
+    when none answers: for `tradetrail info`, never starting one."""
+    addr = wire.address(home)
+    try:
+        sock = wire.connect(addr, timeout=timeout)
+    except OSError:
+        return None
+    try:
+        sock.settimeout(timeout)
+        wire.check_peer(sock, wire.describe(addr))
+        sock.sendall(wire.json_frame(wire.HELLO, {"wire": wire.WIRE_VERSION, "pid": os.getpid()}))
+        got = wire.FrameReader(sock, wire.describe(addr)).read()
+        if got is None or got[0] != wire.WELCOME:
+            return None
+        welcome: dict[str, Any] = orjson.loads(got[1])
+        welcome["channel"] = wire.describe(addr)
+        return welcome
+    except (OSError, ChannelError, orjson.JSONDecodeError):
+        return None
+    finally:
+        wire.shutdown(sock)
+
+
 class AttachedTrail(Trail):
     """A trail whose writer runs in another process (see module doc): a `Trail` to its users
     (same API, same receipts), none of whose writing machinery runs here."""

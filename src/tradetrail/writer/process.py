@@ -26,6 +26,8 @@ IDLE_LINGER_SECONDS: Final = 0.5
 FIRST_CLIENT_SECONDS: Final = 30.0
 """...and this long for its first client."""
 EX_TEMPFAIL: Final = 75
+LOCK_WAIT_SECONDS: Final = 5.0
+"""How long `serve` waits for a writer started on demand to exit."""
 
 
 def serve(
@@ -38,7 +40,16 @@ def serve(
 ) -> Trail:
     """Run the writer of `home` until `stop` is set (SIGTERM/SIGINT in `main`), or, with
     `exit_when_idle`, until no client has been attached for IDLE_LINGER_SECONDS."""
-    trail = open_engine(home, index=index)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            trail = open_engine(home, index=index)
+            break
+        except TrailLockedError:
+            # a writer open() started lingers a moment after its last client: outwait it
+            if exit_when_idle or time.monotonic() > deadline or (stop and stop.is_set()):
+                raise
+            time.sleep(0.05)
     server = ChannelServer(trail)
     trail.channel = server
     stop = stop or threading.Event()
@@ -52,14 +63,16 @@ def serve(
         server.where,
     )
     idle_since = time.monotonic()
-    linger = FIRST_CLIENT_SECONDS
+    seen = 0
     while not stop.wait(0.05):
         if not exit_when_idle:
             continue
-        if server.clients:
+        if server.clients or server.clients_seen != seen:
+            seen = server.clients_seen  # (a client may come and go between two looks)
             idle_since = time.monotonic()
-            linger = IDLE_LINGER_SECONDS
-        elif time.monotonic() - idle_since >= linger:
+        elif time.monotonic() - idle_since >= (
+            IDLE_LINGER_SECONDS if seen else FIRST_CLIENT_SECONDS
+        ):
             break
     trail.close()
     logger.warning("tradetrail writer %d stopped; %s is closed", os.getpid(), trail.home)

@@ -311,7 +311,7 @@ class ChannelServer:
         }
         try:
             directory.mkdir(exist_ok=True)
-            path = directory / f"channel-{os.getpid()}.jsonl"
+            path = directory / layout.CHANNEL_QUARANTINE_FILE
             with open(path, "ab") as fh:
                 fh.write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
         except OSError as exc:

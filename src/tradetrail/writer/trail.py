@@ -2025,6 +2025,7 @@ def open(
     index: bool | str | None = None,
     create: bool = True,
     writer: str | None = None,
+    serve: bool = True,
     **options: Any,
 ) -> Trail:
     """Open (or create) the trail at `home` for writing.
@@ -2035,6 +2036,9 @@ def open(
     `writer="embedded"` runs the writer in this process instead (as an injected `clock`
     requires); it serves the same channel, so other processes and tradetrail's commands can
     still attach to it. Either way the object returned is a `Trail` with the same API.
+
+    `serve=False` keeps an embedded writer to this process (no channel: others cannot attach
+    meanwhile, as `retention apply` needs).
 
     `create=False` opens only an existing trail and raises `TrailNotFoundError` otherwise: a
     mistyped path must not become a new trail with a new key (every CLI command but `init` and
@@ -2069,7 +2073,8 @@ def open(
         from .server import ChannelServer  # the writer package's own: no layer crossed
 
         try:
-            trail.channel = ChannelServer(trail)
+            if serve:
+                trail.channel = ChannelServer(trail)
         except (OSError, TradetrailError) as exc:
             logger.warning("tradetrail: other processes cannot attach to %s: %s", trail.home, exc)
     else:
