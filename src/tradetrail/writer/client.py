@@ -137,7 +137,8 @@ def probe(home: Path, timeout: float = 2.0) -> dict[str, Any] | None:
     try:
         sock.settimeout(timeout)
         wire.check_peer(sock, wire.describe(addr))
-        sock.sendall(wire.json_frame(wire.HELLO, {"wire": wire.WIRE_VERSION, "pid": os.getpid()}))
+        hello = {"wire": wire.WIRE_VERSION, "pid": os.getpid(), "probe": True}
+        sock.sendall(wire.json_frame(wire.HELLO, hello))
         got = wire.FrameReader(sock, wire.describe(addr)).read()
         if got is None or got[0] != wire.WELCOME:
             return None

@@ -51,6 +51,7 @@ class Connection:
         self._wake = threading.Event()
         self._closed = False
         self.received = 0
+        self.attached = False
         self._reader = threading.Thread(
             target=self._read_loop, name=f"tradetrail-channel-{number}", daemon=True
         )
@@ -116,6 +117,9 @@ class Connection:
             if not isinstance(hello, dict) or hello.get("wire") != wire.WIRE_VERSION:
                 raise ChannelError(f"unsupported client: {payload[:200]!r}", self.where)
             self.pid = hello.get("pid") if isinstance(hello.get("pid"), int) else None
+            self.attached = not hello.get("probe")  # `tradetrail info` only looks
+            if self.attached:
+                self.server.attached()
             self.send(wire.json_frame(wire.WELCOME, self.server.welcome()))
             while True:
                 got = reader.read()
@@ -261,16 +265,20 @@ class ChannelServer:
 
     def stats(self) -> dict[str, Any]:
         out = self.trail.stats()
-        with self._lock:
-            out["clients"] = len(self._conns)
+        out["clients"] = self.clients
         out["writer_pid"] = os.getpid()
         out["accelerator"] = ACCELERATOR
         return out
 
     @property
     def clients(self) -> int:
+        """Clients attached now (not counting probes)."""
         with self._lock:
-            return len(self._conns)
+            return sum(1 for c in self._conns if c.attached)
+
+    def attached(self) -> None:
+        with self._lock:
+            self.clients_seen += 1
 
     def _accept_loop(self) -> None:
         while not self._closed:
@@ -286,7 +294,6 @@ class ChannelServer:
                     conn_sock.close()
                     return
                 self._count += 1
-                self.clients_seen += 1
                 conn = Connection(self, conn_sock, self._count)
                 self._conns.add(conn)
             conn.start()
