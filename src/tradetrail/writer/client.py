@@ -151,6 +151,32 @@ def probe(home: Path, timeout: float = 2.0) -> dict[str, Any] | None:
         wire.shutdown(sock)
 
 
+def ask_to_leave(home: Path, timeout: float = 5.0) -> bool:
+    """Ask a writer that open() started, and that no client uses, to exit now (it would a
+    moment later): a command that needs the trail to itself need not fail meanwhile. True
+    when it agreed; the caller then waits for the writer lock."""
+    addr = wire.address(home)
+    try:
+        sock = wire.connect(addr, timeout=timeout)
+    except OSError:
+        return False
+    try:
+        sock.settimeout(timeout)
+        wire.check_peer(sock, wire.describe(addr))
+        hello = {"wire": wire.WIRE_VERSION, "pid": os.getpid(), "probe": True}
+        sock.sendall(wire.json_frame(wire.HELLO, hello))
+        sock.sendall(wire.json_frame(wire.REQUEST, {"id": 1, "op": "leave", "args": {}}))
+        reader = wire.FrameReader(sock, wire.describe(addr))
+        while (got := reader.read()) is not None:
+            if got[0] == wire.REPLY:
+                return bool(orjson.loads(got[1]).get("ok"))
+        return False
+    except (OSError, ChannelError, orjson.JSONDecodeError):
+        return False
+    finally:
+        wire.shutdown(sock)
+
+
 class AttachedTrail(Trail):
     """A trail whose writer runs in another process (see module doc): a `Trail` to its users
     (same API, same receipts), none of whose writing machinery runs here."""

@@ -53,6 +53,8 @@ def serve(
     server = ChannelServer(trail)
     trail.channel = server
     stop = stop or threading.Event()
+    if exit_when_idle:
+        server.leave = stop.set
     if ready is not None:
         ready.set()
     logger.warning(

@@ -194,6 +194,13 @@ class Connection:
                 result: Any = barrier._result
             elif op == "stats":
                 result = self.server.stats()
+            elif op == "leave":  # a command needs the trail to itself (demo, retention apply)
+                if self.server.leave is None:
+                    raise ChannelError("this writer runs under `tradetrail serve`; stop it there")
+                if self.server.clients:
+                    raise ChannelError(f"{self.server.clients} client(s) attached")
+                self.server.leave()
+                result = True
             elif op == "rotate_key":
                 signer = parse_signer(str(args["skey"]), "rotate_key: new signing key")
                 result = trail.rotate_key(signer, reason=args.get("reason"), timeout=timeout)
@@ -224,6 +231,8 @@ class ChannelServer:
         self.address = wire.address(trail.home)
         self.where = wire.describe(self.address)
         self._on_last_client = on_last_client
+        self.leave: Callable[[], None] | None = None
+        """Set for a writer started on demand: stops it when no client is attached."""
         self._conns: set[Connection] = set()
         self._lock = threading.Lock()
         self._count = 0

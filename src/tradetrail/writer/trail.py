@@ -1963,12 +1963,28 @@ def _before_fork() -> None:
 os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
+LEAVE_WAIT_SECONDS: Final = 5.0
+
+
 def _lock_writer(home: Path) -> int:
-    """Take the trail's writer lock (an open fd holding flock), or raise naming its holder."""
+    """Take the trail's writer lock (an open fd holding flock), or raise naming its holder.
+    A writer process that open() started and no client uses any more is asked to leave at
+    once rather than a moment later (a script's next command may need the trail)."""
     fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        from .client import ask_to_leave
+
+        if ask_to_leave(home):
+            deadline = time.monotonic() + LEAVE_WAIT_SECONDS
+            while time.monotonic() < deadline:
+                time.sleep(0.02)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return fd
+                except BlockingIOError:
+                    continue
         raw = os.pread(fd, 32, 0).decode(errors="replace").strip()
         os.close(fd)
         raise TrailLockedError(str(home), int(raw) if raw.isdigit() else None) from None
