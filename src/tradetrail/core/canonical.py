@@ -463,6 +463,95 @@ class Prepared:
         return len(self.p0) + len(self.p1) + len(self.p2) + len(self.p3) + 160
 
 
+class RawEvent:
+    """An event as the caller gave it, checked only as far as must raise at once, encoded once
+    and not yet shaped: the writer process validates, redacts and encodes it (`decode_raw`,
+    then `prepare`). Holds caller values unredacted, so it never leaves memory shared with the
+    writer: a client that must spill it prepares it first."""
+
+    __slots__ = ("event_id", "raw")
+
+    def __init__(self, event_id: str, raw: bytes) -> None:
+        self.event_id = event_id
+        self.raw = raw
+
+    def __len__(self) -> int:
+        return len(self.raw) + 256
+
+
+_RAW_OPTIONS: Final = (
+    orjson.OPT_PASSTHROUGH_DATETIME  # dates and times: the caller's prepare() formats them
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS  # str/int/dict subclasses: prepare() decides
+)
+_RAW_MARGIN: Final = 1024  # envelope bytes the writer adds (source, ids)
+
+
+def _raw_default(value: Any) -> Any:
+    if type(value) is Decimal and value.is_finite() and -256 < value.adjusted() < 256:
+        return format(value, "f")  # as prepare() writes it
+    raise TypeError  # anything else takes the caller's full path
+
+
+def encode_raw(
+    event_type: str, data: Any, fields: Mapping[str, Any], max_bytes: int
+) -> RawEvent | None:
+    """The caller's minimum for the common event, or None when the event needs the full
+    `prepare()` here (it raises at once for a bad event, as record() promises): a type seen
+    valid before; only correlation-like string fields; data a dict of what JSON carries as
+    prepare() would write it (no NaN, no datetimes, no nesting near MAX_DEPTH, well under the
+    size limit). The writer's prepare() of the decoded values gives the same bytes."""
+    if event_type not in _valid_types:
+        return None
+    for name, value in fields.items():
+        if name not in STRING_FIELDS or type(value) is not str:
+            return None
+        if not 0 < len(value) <= MAX_FIELD_CHARS:
+            return None
+    event_id = str(uuid_utils.uuid7())
+    try:
+        if data is None:
+            raw = orjson.dumps((event_type, event_id, fields), option=_RAW_OPTIONS)
+        elif type(data) is dict:
+            raw = orjson.dumps(
+                (event_type, event_id, fields, data), default=_raw_default, option=_RAW_OPTIONS
+            )
+        else:
+            return None
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    if (
+        b"null" in raw  # a NaN (orjson writes it as null) or a None: prepare() decides
+        or len(raw) + _RAW_MARGIN > max_bytes
+        or raw.count(b"{") + raw.count(b"[") >= MAX_DEPTH
+    ):
+        return None
+    return RawEvent(event_id, raw)
+
+
+def decode_raw(raw: bytes) -> tuple[str, Any, dict[str, Any]]:
+    """(type, data, fields with event_id) of a RawEvent's bytes; PartsError when they are not
+    what encode_raw makes (a foreign client)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise PartsError(f"not JSON: {exc}") from None
+    if (
+        type(value) is not list
+        or len(value) not in (3, 4)
+        or type(value[0]) is not str
+        or type(value[1]) is not str
+        or type(value[2]) is not dict
+        or (len(value) == 4 and type(value[3]) is not dict)
+    ):
+        raise PartsError("not [type, event_id, fields(, data)]")
+    if not EVENT_ID_PATTERN.match(value[1]):
+        raise PartsError(f"event_id: {shown(value[1])} is not a lower-case UUID string")
+    fields = value[2]
+    fields["event_id"] = value[1]
+    return value[0], value[3] if len(value) == 4 else None, fields
+
+
 _PROBE_PREV: Final = b"0" * 64
 _PROBE_TS: Final = b"2000-01-01T00:00:00.000000Z"
 

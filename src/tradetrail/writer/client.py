@@ -34,7 +34,7 @@ from typing import Any, Final
 import orjson
 
 from ..core import layout
-from ..core.canonical import SORT, prepare
+from ..core.canonical import SORT, Prepared, RawEvent, decode_raw, encode_raw, prepare
 from ..core.note import Signer, Verifier
 from ..core.timefmt import format_ns
 from ..errors import (
@@ -190,6 +190,7 @@ class AttachedTrail(Trail):
         redactor: Redactor | None = DEFAULT_REDACTOR,
         index: bool | str = False,
         start: bool = True,
+        raw_events: bool = True,
     ) -> None:
         # Trail.__init__ is not called: the writer is the other process's
         if clock is not None:
@@ -242,6 +243,14 @@ class AttachedTrail(Trail):
         self.welcome: dict[str, Any] = {}
         self._generation = _generation[0]
         self._source = self._make_source()
+        self._max_bytes = settings.max_event_bytes
+        # the writer process shapes events with the default model and redactor only
+        self._raw_ok = (
+            raw_events
+            and model is DEFAULT_MODEL
+            and redactor is DEFAULT_REDACTOR
+            and not settings.strict
+        )
         self._attach(first=True)
         self._flusher = self._start_thread(self._flush_loop, "tradetrail-client")
         _open_clients.add(self)
@@ -251,6 +260,7 @@ class AttachedTrail(Trail):
     def _make_source(self) -> orjson.Fragment:
         source: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid()}
         source["service"] = self.settings.service or Path(sys.argv[0] or "python").name or "python"
+        self._plain_source = dict(source)  # the writer redacts it once, as we do here
         if self.redactor is not None:
             source = self.redactor.redact(source, "source")[0]
         return orjson.Fragment(orjson.dumps(source, option=SORT))
@@ -266,7 +276,10 @@ class AttachedTrail(Trail):
         try:
             wire.check_peer(sock, self._where)
             sock.sendall(
-                wire.json_frame(wire.HELLO, {"wire": wire.WIRE_VERSION, "pid": os.getpid()})
+                wire.json_frame(
+                    wire.HELLO,
+                    {"wire": wire.WIRE_VERSION, "pid": os.getpid(), "source": self._plain_source},
+                )
             )
             sock.settimeout(10.0)
             got = wire.FrameReader(sock, self._where).read()
@@ -344,6 +357,14 @@ class AttachedTrail(Trail):
             raise TrailClosedError(self._closed_message())
         if self._generation != _generation[0]:
             self._after_fork()
+        if self._raw_ok:
+            raw = encode_raw(event_type, data, with_context(fields), self._max_bytes)
+            if raw is not None:  # the common event: the writer shapes it
+                receipt = Receipt(self, raw)  # type: ignore[arg-type]
+                self._outbox.append(receipt)
+                if self._idle:
+                    self._wake.set()
+                return receipt
         event = prepare(
             event_type,
             data,
@@ -429,8 +450,6 @@ class AttachedTrail(Trail):
             out: dict[str, Any] = dict(self._call("stats", {}, 5.0))
         except (TradetrailError, TimeoutError, OSError, WriterLostError) as exc:
             out = {"degraded": f"writer unreachable: {exc}"}
-        for name in ("redacted", "schema_errors", "fallbacks"):
-            out[name] = self._counters[name]  # shaped in this process
         out["client"] = mine
         out["mode"] = "attached"
         return out
@@ -650,11 +669,7 @@ class AttachedTrail(Trail):
                 if not replay:  # it cannot be journaled before the seq this connection began at
                     receipt._result = self._since
             since = self._replay_since if replay else None
-        frame = wire.events_frame(
-            first,
-            [r.event.parts() for r in batch],  # type: ignore[union-attr]
-            since,
-        )
+        frame = wire.events_frame(first, [_item(r.event) for r in batch], since)
         if sock is None:
             raise WriterLostError("no writer")
         try:
@@ -706,10 +721,14 @@ class AttachedTrail(Trail):
         if not todo or self._spill is None:
             return
         at = format_ns(time.time_ns())
-        entries = [
-            {"after_seq": since, "at": at, "reason": reason, "event": r.event.fields()}  # type: ignore[union-attr]
-            for r in todo
-        ]
+        entries = []
+        for r in todo:
+            try:
+                fields = self._prepared(r.event).fields()
+            except (ValueError, TypeError) as exc:  # the writer would journal it as log.fallback
+                logger.error("tradetrail: event %s cannot be spilled: %s", r.event_id, exc)
+                continue
+            entries.append({"after_seq": since, "at": at, "reason": reason, "event": fields})
         try:
             self._spill.append(entries, sync=True)
         except OSError as exc:
@@ -729,6 +748,23 @@ class AttachedTrail(Trail):
             reason,
         )
         self._notify()
+
+    def _prepared(self, event: object) -> Prepared:
+        """An event as the writer would shape it, made here (a spill must never hold what the
+        redactor would have removed)."""
+        if isinstance(event, Prepared):
+            return event
+        assert isinstance(event, RawEvent)
+        kind, data, fields = decode_raw(event.raw)
+        return prepare(
+            kind,
+            data,
+            fields,
+            self._source,
+            self._max_bytes,
+            model=self.model,
+            redactor=self.redactor,
+        )
 
     def _trim_memory(self) -> None:
         with self._lock:
@@ -753,6 +789,13 @@ class AttachedTrail(Trail):
         self._source = self._make_source()
         self._attach()
         self._flusher = self._start_thread(self._flush_loop, "tradetrail-client")
+
+
+def _item(event: object) -> wire.Item:
+    if isinstance(event, RawEvent):
+        return event.raw
+    assert isinstance(event, Prepared)
+    return event.parts()
 
 
 def _after_fork_in_child() -> None:

@@ -24,12 +24,12 @@ from typing import Any, Final
 import orjson
 
 from ..core import layout
-from ..core.canonical import Prepared
+from ..core.canonical import SORT, STRING_FIELDS, Prepared, decode_raw, prepare
 from ..core.timefmt import format_ns
 from ..errors import ChannelError, PartsError, TradetrailError, TrailClosedError
 from ..store.keys import parse_signer
 from . import wire
-from .trail import _CHECKPOINT, _FLUSH, _JOURNALED, Receipt, Trail
+from .trail import _CHECKPOINT, _FLUSH, _JOURNALED, FALLBACK_TYPE, Receipt, Trail
 
 logger = logging.getLogger("tradetrail")
 
@@ -51,6 +51,7 @@ class Connection:
         self._wake = threading.Event()
         self._closed = False
         self.received = 0
+        self.source: orjson.Fragment = server.trail._source
         self.attached = False
         self._reader = threading.Thread(
             target=self._read_loop, name=f"tradetrail-channel-{number}", daemon=True
@@ -117,6 +118,7 @@ class Connection:
             if not isinstance(hello, dict) or hello.get("wire") != wire.WIRE_VERSION:
                 raise ChannelError(f"unsupported client: {payload[:200]!r}", self.where)
             self.pid = hello.get("pid") if isinstance(hello.get("pid"), int) else None
+            self.source = self._source_of(hello.get("source"))
             self.attached = not hello.get("probe")  # `tradetrail info` only looks
             if self.attached:
                 self.server.attached()
@@ -142,15 +144,59 @@ class Connection:
         finally:
             self.close()
 
+    def _source_of(self, source: Any) -> orjson.Fragment:
+        """The client's default `source` (host, pid, service), redacted once per connection."""
+        trail = self.server.trail
+        if not isinstance(source, dict):
+            return trail._source
+        if trail.redactor is not None:
+            source = trail.redactor.redact(source, "source")[0]
+        return orjson.Fragment(orjson.dumps(source, option=SORT))
+
+    def _prepare_raw(self, raw: bytes) -> Prepared:
+        """Validate, redact and encode an event as its caller gave it, as record() would have
+        in the caller. One that fails is journaled as `log.fallback` with the reason and the
+        event as given in its context (redacted like any value): the caller's call returned
+        long ago, and the evidence must not be lost."""
+        kind, data, fields = decode_raw(raw)
+        trail = self.server.trail
+        limit = trail.settings.max_event_bytes
+        try:
+            return prepare(
+                kind, data, fields, self.source, limit, model=trail.model, redactor=trail.redactor
+            )
+        except (ValueError, TypeError) as exc:
+            reason = str(exc)
+        envelope = {k: v for k, v in fields.items() if k in STRING_FIELDS or k == "event_id"}
+        given = {"type": kind, "fields": fields, "data": data}
+        try:
+            return prepare(
+                FALLBACK_TYPE,
+                {"intended_type": kind, "reason": reason},
+                {**envelope, "context": {"event": given}},
+                self.source,
+                limit,
+                model=trail.model,
+                redactor=trail.redactor,
+            )
+        except (ValueError, TypeError) as exc:
+            raise PartsError(f"{reason}; and as log.fallback: {exc}") from None
+
     def _events(self, payload: bytes, replay: bool) -> None:
         first, since, events = wire.parse_events(payload, replay)
         trail = self.server.trail
         receipts: list[Receipt] = []
-        for offset, parts in enumerate(events):
+        for offset, item in enumerate(events):
             try:
-                event = Prepared.from_parts(parts)
+                if type(item) is bytes:
+                    event = self._prepare_raw(item)
+                else:
+                    assert isinstance(item, tuple)
+                    event = Prepared.from_parts(item)
             except PartsError as exc:
-                self.server.quarantine(self, f"event {first + offset}: {exc}", parts)
+                # a raw event's bytes may hold unredacted secrets: only the reason is kept
+                kept = item if isinstance(item, tuple) else None
+                self.server.quarantine(self, f"event {first + offset}: {exc}", kept)
                 self.send(
                     wire.json_frame(wire.REJECTED, {"index": first + offset, "reason": str(exc)})
                 )

@@ -1,10 +1,13 @@
 """The writer's channel: a Unix stream socket beside the trail, carrying framed batches.
 
 Every frame is `length (u32, big-endian) ‖ kind (u8) ‖ payload`, length counting the payload.
-A client says HELLO (JSON), the writer answers WELCOME (JSON: origin, size, pid, ...). Events
-travel as EVENTS frames, `first index (u64) ‖ per event: 4 lengths (u32) ‖ the 4 parts of the
-prepared event` (core.canonical.Prepared: the canonical record cut where prev, seq and ts go),
-each event numbered by the client from `first index` on. REPLAY frames carry the same plus
+A client says HELLO (JSON: wire version, pid, its default `source`), the writer answers WELCOME
+(JSON: origin, size, pid, ...). Events travel as EVENTS frames, `first index (u64)` then per
+event either `0 (u8) ‖ 4 lengths (u32) ‖ the 4 parts of an event the client prepared`
+(core.canonical.Prepared: the canonical record cut where prev, seq and ts go, already
+validated and redacted) or `1 (u8) ‖ length (u32) ‖ the JSON of an event as the caller gave it`
+(core.canonical.RawEvent, which the writer validates, redacts and encodes), each event
+numbered by the client from `first index` on. REPLAY frames carry the same plus
 `since (u64)`: events a client re-sends after losing its writer, which the writer journals only
 if the journal from `since` on does not hold them yet. The writer answers with ACK frames of
 runs `first index (u64) ‖ first seq (u64) ‖ count (u32) ‖ state (u8)`, one frame per journal
@@ -49,13 +52,17 @@ KIND_NAMES: Final = {
 JOURNALED, SPILLED = 1, 2
 
 _HEADER = struct.Struct("!IB")
-_LENGTHS = struct.Struct("!IIII")
+_LENGTHS = struct.Struct("!BIIII")
+_RAW_LENGTH = struct.Struct("!BI")
+PREPARED, RAW = 0, 1
 _INDEX = struct.Struct("!Q")
 _REPLAY_HEAD = struct.Struct("!QQ")
 _RUN = struct.Struct("!QQIB")
 _MAX_PATH = 100  # sun_path holds 108 bytes with its NUL; keep a margin
 
 Parts = tuple[bytes, bytes, bytes, bytes]
+Item = Parts | bytes
+"""One event on the wire: the parts of a prepared event, or a raw event's JSON."""
 
 
 def address(home: Path) -> str | bytes:
@@ -102,15 +109,20 @@ def json_frame(kind: int, body: object) -> bytes:
     return frame(kind, orjson.dumps(body))
 
 
-def events_frame(first: int, events: Sequence[Parts], since: int | None = None) -> bytes:
+def events_frame(first: int, events: Sequence[Item], since: int | None = None) -> bytes:
     out = [_INDEX.pack(first) if since is None else _REPLAY_HEAD.pack(first, since)]
-    for p0, p1, p2, p3 in events:
-        out.append(_LENGTHS.pack(len(p0), len(p1), len(p2), len(p3)))
+    for item in events:
+        if isinstance(item, bytes):
+            out.append(_RAW_LENGTH.pack(RAW, len(item)))
+            out.append(item)
+            continue
+        p0, p1, p2, p3 = item
+        out.append(_LENGTHS.pack(PREPARED, len(p0), len(p1), len(p2), len(p3)))
         out.extend((p0, p1, p2, p3))
     return frame(EVENTS if since is None else REPLAY, b"".join(out))
 
 
-def parse_events(payload: bytes, replay: bool) -> tuple[int, int, list[Parts]]:
+def parse_events(payload: bytes, replay: bool) -> tuple[int, int, list[Item]]:
     """(first index, since, parts of each event); raises ChannelError on a malformed payload."""
     head = _REPLAY_HEAD if replay else _INDEX
     if len(payload) < head.size:
@@ -119,12 +131,24 @@ def parse_events(payload: bytes, replay: bool) -> tuple[int, int, list[Parts]]:
         first, since = _REPLAY_HEAD.unpack_from(payload)
     else:
         (first,), since = _INDEX.unpack_from(payload), 0
-    events: list[Parts] = []
+    events: list[Item] = []
     pos, end = head.size, len(payload)
     while pos < end:
+        if payload[pos] == RAW:
+            if pos + _RAW_LENGTH.size > end:
+                raise ChannelError(f"event {len(events)}: truncated length")
+            n = _RAW_LENGTH.unpack_from(payload, pos)[1]
+            pos += _RAW_LENGTH.size
+            if pos + n > end:
+                raise ChannelError(f"event {len(events)}: runs past the frame")
+            events.append(payload[pos : pos + n])
+            pos += n
+            continue
+        if payload[pos] != PREPARED:
+            raise ChannelError(f"event {len(events)}: unknown form {payload[pos]}")
         if pos + _LENGTHS.size > end:
             raise ChannelError(f"event {len(events)}: truncated lengths")
-        lengths = _LENGTHS.unpack_from(payload, pos)
+        lengths = _LENGTHS.unpack_from(payload, pos)[1:]
         pos += _LENGTHS.size
         if pos + sum(lengths) > end:
             raise ChannelError(f"event {len(events)}: parts run past the frame")

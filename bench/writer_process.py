@@ -1,0 +1,379 @@
+"""The writer process (issue 14): what a trading process pays when it records through the
+trail's writer process, against structlog writing JSON lines, in one run.
+
+    python bench/writer_process.py            # 100k events, 5 interleaved repetitions
+    python bench/writer_process.py --quick    # 20k events, 3 repetitions
+
+Figures (each a median over the repetitions, runs interleaved a-b-c, c-b-a, ...):
+- throughput: structlog (a), tradetrail attached to a writer process, fsync (b), tradetrail's
+  embedded writer in the caller's process, fsync (c); first record() to flush() returning;
+- the caller's CPU per record() (thread CPU time of the recording thread / events) and its
+  latency p50/p99/p99.9 at full load and at half of the attached rate;
+- 8 client processes recording at once into one trail: total events/s, each one's p99;
+- kill -9 of the writer under load: time to notice, to attach to a new writer, to catch up,
+  records lost and journaled twice (both must be 0);
+- spilling while no writer can run: the caller's cost per record() and the time until the
+  events are durable in the spill file.
+Results go to bench/results/writer_process.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+import tradetrail
+from tradetrail.writer.client import probe
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import (  # noqa: E402 - the shared event stream and baseline of bench/run.py
+    RESULTS_DIR,
+    Event,
+    generate_events,
+    machine_info,
+    percentile,
+    quiesce,
+    run_structlog,
+)
+
+OUT = RESULTS_DIR / "writer_process.json"
+
+
+def open_trail(home: Path, mode: str, n: int) -> tradetrail.Trail:
+    return tradetrail.open(
+        home, writer=mode, service="bench", queue_size=max(100_000, n + 1024), min_free_bytes=0
+    )
+
+
+def wait_writer_gone(home: Path) -> None:
+    deadline = time.monotonic() + 30
+    while probe(home, 0.5) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def run_trail(events: list[Event], home: Path, mode: str) -> dict[str, float]:
+    shutil.rmtree(home, ignore_errors=True)
+    trail = open_trail(home, mode, len(events))
+    try:
+        trail.record("bench.warmup").wait(10)
+        record = trail.record
+        quiesce()
+        cpu0 = time.thread_time()
+        t0 = time.perf_counter()
+        for ev in events:
+            record(ev.type, ev.data, **ev.fields)
+        t_sub = time.perf_counter()
+        cpu1 = time.thread_time()
+        ok = trail.flush()
+        t1 = time.perf_counter()
+        size = trail.size
+    finally:
+        trail.close()
+    if mode != "embedded":
+        wait_writer_gone(home)
+    if not ok or size != len(events) + 1:
+        raise RuntimeError(f"not every event journaled: size {size}")
+    return {
+        "rate": len(events) / (t1 - t0),
+        "submit_rate": len(events) / (t_sub - t0),
+        "cpu_us": (cpu1 - cpu0) / len(events) * 1e6,
+    }
+
+
+def latency_run(events: list[Event], home: Path, mode: str, rate: float | None) -> dict[str, Any]:
+    """record() latency of each call, at full speed (rate None) or paced at `rate`/s."""
+    shutil.rmtree(home, ignore_errors=True)
+    trail = open_trail(home, mode, len(events))
+    lat: list[int] = []
+    clock = time.perf_counter_ns
+    append = lat.append
+    record = trail.record
+    try:
+        trail.record("bench.warmup").wait(10)
+        quiesce()
+        cpu0 = time.thread_time()
+        start = clock()
+        if rate is None:
+            for ev in events:
+                s = clock()
+                record(ev.type, ev.data, **ev.fields)
+                append(clock() - s)
+        else:
+            period = 1e9 / rate
+            i, n = 0, len(events)
+            while i < n:
+                due = min(n, int((clock() - start) / period) + 1)
+                while i < due:
+                    ev = events[i]
+                    s = clock()
+                    record(ev.type, ev.data, **ev.fields)
+                    append(clock() - s)
+                    i += 1
+                time.sleep(0.0005)
+        cpu = time.thread_time() - cpu0
+        trail.flush()
+        elapsed = (clock() - start) / 1e9
+    finally:
+        trail.close()
+    if mode != "embedded":
+        wait_writer_gone(home)
+    lat.sort()
+    return {
+        "p50_us": percentile(lat, 50) / 1000,
+        "p99_us": percentile(lat, 99) / 1000,
+        "p999_us": percentile(lat, 99.9) / 1000,
+        "max_us": lat[-1] / 1000,
+        "cpu_us": cpu / len(events) * 1e6,
+        "achieved_rate": len(events) / elapsed,
+    }
+
+
+CLIENT = r"""
+import sys, time, orjson, tradetrail
+home, n = sys.argv[1], int(sys.argv[2])
+trail = tradetrail.open(home, writer="process", service="bench", queue_size=n + 1024)
+trail.record("bench.warmup").wait(30)
+print("ready", flush=True)
+sys.stdin.readline()
+lat = []
+clock = time.perf_counter_ns
+t0 = time.perf_counter()
+for i in range(n):
+    s = clock()
+    trail.record("order.accepted", {"status": "accepted", "price": "101.25"},
+                 order_id=f"O-{i}", account="ACC-7", symbol="BTC-USD", venue="COINBASE")
+    lat.append(clock() - s)
+trail.flush()
+t1 = time.perf_counter()
+lat.sort()
+print(orjson.dumps({"t0": t0, "t1": t1, "p99_us": lat[int(len(lat) * 0.99)] / 1000,
+                    "rate": n / (t1 - t0)}).decode(), flush=True)
+trail.close()
+"""
+
+
+def eight_clients(home: Path, n: int, clients: int = 8) -> dict[str, Any]:
+    shutil.rmtree(home, ignore_errors=True)
+    tradetrail.open(home, writer="embedded", serve=False, min_free_bytes=0).close()
+    env = dict(os.environ)
+    env.pop("TRADETRAIL_WRITER", None)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLIENT, str(home), str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        for _ in range(clients)
+    ]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+    wall0 = time.perf_counter()
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write(b"go\n")
+        p.stdin.flush()
+    results = []
+    for p in procs:
+        out, _ = p.communicate(timeout=600)
+        results.append(orjson.loads(out.splitlines()[-1]))
+    wall = time.perf_counter() - wall0
+    wait_writer_gone(home)
+    total = clients * n
+    return {
+        "clients": clients,
+        "events": total,
+        "events_per_s": total / wall,
+        "p99_us_each": [round(r["p99_us"], 1) for r in results],
+    }
+
+
+def kill_writer_under_load(home: Path, n: int) -> dict[str, Any]:
+    shutil.rmtree(home, ignore_errors=True)
+    trail = open_trail(home, "process", n)
+    receipts = []
+    stop = threading.Event()
+    trail.record("bench.warmup").wait(10)
+
+    def produce() -> None:
+        i = 0
+        while not stop.is_set() and i < n:
+            receipts.append(trail.record("order.accepted", order_id=f"O-{i}"))
+            i += 1
+            if i % 200 == 0:
+                time.sleep(0.0002)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    time.sleep(0.3)
+    info = probe(home)
+    assert info is not None
+    killed = time.perf_counter()
+    os.kill(info["pid"], signal.SIGKILL)
+    client: Any = trail
+    while client._lost_at is None:
+        time.sleep(0.0002)
+    noticed = time.perf_counter()
+    while client._sock is None or client.welcome.get("pid") == info["pid"]:
+        time.sleep(0.001)
+    attached = time.perf_counter()
+    stop.set()
+    producer.join()
+    for r in receipts:
+        r.wait(60)
+    caught_up = time.perf_counter()
+    trail.close()
+    wait_writer_gone(home)
+    ids: Counter[str] = Counter()
+    for path in sorted((home / "journal").glob("audit-*.jsonl")):
+        for line in path.read_bytes().splitlines():
+            ids[orjson.loads(line)["event_id"]] += 1
+    lost = sum(1 for r in receipts if ids[r.event_id or ""] == 0)
+    twice = sum(1 for r in receipts if ids[r.event_id or ""] > 1)
+    report = tradetrail.verify(home)
+    return {
+        "events": len(receipts),
+        "notice_ms": (noticed - killed) * 1000,
+        "reattach_ms": (attached - killed) * 1000,
+        "catch_up_ms": (caught_up - killed) * 1000,
+        "lost": lost,
+        "duplicated": twice,
+        "verify_ok": report.ok,
+    }
+
+
+def spill_cost(home: Path, n: int) -> dict[str, Any]:
+    """Record while another process holds the trail without serving it: the client spills."""
+    shutil.rmtree(home, ignore_errors=True)
+    trail = open_trail(home, "process", n)
+    trail.record("bench.warmup").wait(10)
+    info = probe(home)
+    assert info is not None
+    os.kill(info["pid"], signal.SIGKILL)
+    while probe(home, 0.2) is not None:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    holder = tradetrail.open(home, writer="embedded", serve=False, min_free_bytes=0)
+    cpu0 = time.thread_time()
+    t0 = time.perf_counter()
+    receipts = [trail.record("order.accepted", order_id=f"O-{i}") for i in range(n)]
+    t_rec = time.perf_counter()
+    cpu = time.thread_time() - cpu0
+    while not all(r.spilled for r in receipts[-1:]) or not all(r.spilled for r in receipts):
+        time.sleep(0.005)
+    t_spilled = time.perf_counter()
+    holder.close()
+    merged0 = time.perf_counter()
+    for r in receipts:
+        r.wait(120)
+    merged = time.perf_counter() - merged0
+    trail.close()
+    wait_writer_gone(home)
+    return {
+        "events": n,
+        "caller_us_per_event": (t_rec - t0) / n * 1e6,
+        "caller_cpu_us_per_event": cpu / n * 1e6,
+        "durable_in_spill_s": t_spilled - t0,
+        "replayed_after_writer_returned_s": merged,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--events", type=int)
+    parser.add_argument("--reps", type=int)
+    args = parser.parse_args()
+    n = args.events or (20_000 if args.quick else 100_000)
+    reps = args.reps or (3 if args.quick else 5)
+    logging.getLogger("tradetrail").setLevel(logging.CRITICAL)
+    os.environ.pop("TRADETRAIL_WRITER", None)
+    work = RESULTS_DIR / f"tmp-wp-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    out: dict[str, Any] = {"machine": machine_info(), "events": n, "repetitions": reps}
+    try:
+        events = generate_events(n, 20240601)
+        gc.freeze()
+        rates: dict[str, list[float]] = {"a": [], "b": [], "c": []}
+        extra: dict[str, list[dict[str, float]]] = {"b": [], "c": []}
+        for rep in range(reps):
+            order = ["a", "b", "c"] if rep % 2 == 0 else ["c", "b", "a"]
+            for key in order:
+                if key == "a":
+                    rates["a"].append(run_structlog(events, work / "structlog.jsonl"))
+                else:
+                    mode = "process" if key == "b" else "embedded"
+                    result = run_trail(events, work / f"trail-{key}", mode)
+                    rates[key].append(result["rate"])
+                    extra[key].append(result)
+            print(
+                f"rep {rep + 1}/{reps}: "
+                + "  ".join(f"({k}) {rates[k][-1]:,.0f}/s" for k in "abc"),
+                flush=True,
+            )
+        base = statistics.median(rates["a"])
+        out["throughput"] = {
+            key: {
+                "events_per_s": round(statistics.median(rates[key])),
+                "ratio_to_structlog": round(statistics.median(rates[key]) / base, 3),
+                "runs": [round(r) for r in rates[key]],
+                **(
+                    {
+                        "caller_cpu_us": round(
+                            statistics.median(r["cpu_us"] for r in extra[key]), 2
+                        ),
+                        "submit_events_per_s": round(
+                            statistics.median(r["submit_rate"] for r in extra[key])
+                        ),
+                    }
+                    if key in extra
+                    else {}
+                ),
+            }
+            for key in "abc"
+        }
+        full = statistics.median(rates["b"])
+        latency: dict[str, Any] = {}
+        for label, mode, rate in (
+            ("attached_full", "process", None),
+            ("attached_half", "process", full / 2),
+            ("embedded_full", "embedded", None),
+        ):
+            runs = [latency_run(events, work / "lat", mode, rate) for _ in range(3)]
+            latency[label] = {
+                k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]
+            }
+            print(label, latency[label], flush=True)
+        out["latency"] = latency
+        out["eight_clients"] = eight_clients(work / "eight", max(2000, n // 8))
+        print("eight clients", out["eight_clients"], flush=True)
+        kills = [kill_writer_under_load(work / "kill", n) for _ in range(3)]
+        out["kill_9"] = kills
+        print("kill -9", kills, flush=True)
+        out["spill"] = spill_cost(work / "spill", max(2000, n // 10))
+        print("spill", out["spill"], flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    OUT.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out["throughput"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
