@@ -398,3 +398,47 @@ def test_wire_runs_merge_consecutive_acknowledgements() -> None:
     assert runs == [(0, 10, 2, 1), (2, 15, 1, 1), (3, 0, 2, 2), (6, 16, 1, 1)]
     frame = wire.ack_frame(runs)
     assert list(wire.parse_acks(frame[5:])) == runs
+
+
+def test_a_writer_of_another_wire_version_refuses_clearly(tmp_path: Path) -> None:
+    home = tmp_path / "trail"
+    trail = tradetrail.open(home)
+    sock = wire.connect(wire.address(home))
+    sock.sendall(wire.json_frame(wire.HELLO, {"wire": 1, "pid": 1}))
+    kind, payload = wire.FrameReader(sock, "test").read()  # type: ignore[misc]
+    assert kind == wire.WELCOME
+    assert (
+        f"speaks wire version {wire.WIRE_VERSION}, the client 1" in orjson.loads(payload)["refused"]
+    )
+    assert closed_by_writer(sock)
+    assert trail.record("order.accepted", order_id="O-1").wait(10) == 0
+    trail.close()
+
+
+def test_a_client_no_writer_takes_spills_backs_off_and_replays_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "trail"
+    trail = tradetrail.open(home)
+    trail.record("order.accepted", order_id="first").wait(10)
+    info = probe(home)
+    assert info is not None
+    monkeypatch.setattr(wire, "WIRE_VERSION", 99)  # every writer refuses this client now
+    os.kill(info["pid"], signal.SIGKILL)
+    receipts = [trail.record("order.accepted", order_id=f"O-{i}") for i in range(20)]
+    deadline = time.monotonic() + 20
+    while not all(r.spilled for r in receipts):
+        assert time.monotonic() < deadline, trail.stats()["client"]
+        time.sleep(0.05)
+    attempts = trail.stats()["client"]["writers_started"]
+    time.sleep(1.0)
+    assert trail.stats()["client"]["writers_started"] - attempts <= 2  # backing off
+    monkeypatch.setattr(wire, "WIRE_VERSION", 2)
+    seqs = [r.wait(30) for r in receipts]
+    trail.close()
+    wait_for_no_writer(home)
+    records = journal_records(home)
+    ids = Counter(r["event_id"] for r in records)
+    assert all(ids[r.event_id] == 1 for r in receipts)
+    assert sorted(seqs) == seqs == list(range(1, 21))
+    verify_ok(home)

@@ -222,6 +222,9 @@ class AttachedTrail(Trail):
         self._lost_at: float | None = None
         self._spill: Spill | None = None
         self._starting: subprocess.Popen[bytes] | None = None
+        self._trouble_since: float | None = None  # since when no writer took our events
+        self._trouble = "the writer went away"
+        self._failures = 0
         self._last_start = -1e9
         self._counters = {
             "handed_over": 0,
@@ -286,7 +289,10 @@ class AttachedTrail(Trail):
             sock.settimeout(None)
             if got is None or got[0] != wire.WELCOME:
                 raise ChannelError("the writer did not welcome us", self._where)
-            self.welcome = orjson.loads(got[1])
+            welcome = orjson.loads(got[1])
+            if "refused" in welcome:
+                raise WriterStartError(f"{self._where}: {welcome['refused']}")
+            self.welcome = welcome
         except BaseException:
             wire.shutdown(sock)
             raise
@@ -597,6 +603,9 @@ class AttachedTrail(Trail):
                         receipt._state = _SPILLED
                         del unacked[first + offset]
         self._counters["acknowledged"] += done
+        if done:  # a writer takes our events again
+            self._trouble_since = None
+            self._failures = 0
         self._notify()
 
     def _rejected(self, body: dict[str, Any]) -> None:
@@ -684,16 +693,22 @@ class AttachedTrail(Trail):
 
     def _recover(self) -> None:
         """After the writer went away: start or find a new one and hand over again what the
-        dead one did not acknowledge; spill it when none comes up in time."""
-        if self._lost_at is None:
-            self._lost_at = time.monotonic()
+        dead one did not acknowledge. While no writer takes them (none comes up, or each one
+        drops us again), they are spilled after RESTART_GRACE_SECONDS and attempts back off
+        up to a second apart: never a tight loop, never a lost event."""
+        now = time.monotonic()
+        if self._trouble_since is None:
+            self._trouble_since = now
+        elif now - self._trouble_since >= RESTART_GRACE_SECONDS:
+            self._spill_now(f"no writer takes them: {self._trouble}")
+            self._trim_memory()
+        if self._failures:
+            time.sleep(min(0.005 * 2**self._failures, 1.0))
+        self._failures += 1
         try:
             self._attach()
         except (TradetrailError, OSError) as exc:
-            if time.monotonic() - self._lost_at >= RESTART_GRACE_SECONDS:
-                self._spill_now(f"no writer: {exc}")
-                self._trim_memory()
-            time.sleep(0.05)
+            self._trouble = str(exc)
             return
         self._counters["reconnects"] += 1
         with self._lock:

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import orjson
 
+from .._version import __version__
 from ..core import layout
 from ..core.canonical import SORT, STRING_FIELDS, Prepared, decode_raw, prepare
 from ..core.timefmt import format_ns
@@ -115,8 +116,18 @@ class Connection:
             if kind != wire.HELLO:
                 raise ChannelError("expected HELLO first", self.where)
             hello = orjson.loads(payload)
-            if not isinstance(hello, dict) or hello.get("wire") != wire.WIRE_VERSION:
-                raise ChannelError(f"unsupported client: {payload[:200]!r}", self.where)
+            if not isinstance(hello, dict):
+                raise ChannelError(f"HELLO is not an object: {payload[:200]!r}", self.where)
+            if hello.get("wire") != wire.WIRE_VERSION:
+                # another tradetrail version: say so and part, rather than misread its frames
+                refusal = (
+                    f"this writer (process {os.getpid()}, tradetrail {__version__}) speaks wire "
+                    f"version {wire.WIRE_VERSION}, the client {hello.get('wire')!r}; stop the "
+                    "writer (or let its clients leave) so that one of the client's version runs"
+                )
+                self.send(wire.json_frame(wire.WELCOME, {"refused": refusal}))
+                logger.error("tradetrail channel: %s", refusal)
+                return
             self.pid = hello.get("pid") if isinstance(hello.get("pid"), int) else None
             self.source = self._source_of(hello.get("source"))
             self.attached = not hello.get("probe")  # `tradetrail info` only looks

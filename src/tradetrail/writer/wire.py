@@ -34,7 +34,7 @@ from ..errors import ChannelError
 SOCKET_FILE: Final = layout.SOCKET_FILE
 """In <home>: the writer's channel (or, when the path is too long for a socket address, an
 abstract socket named after the home's real path)."""
-WIRE_VERSION: Final = 1
+WIRE_VERSION: Final = 2
 MAX_FRAME: Final = 64 * 1024 * 1024
 MAX_BATCH_EVENTS: Final = 4096
 
