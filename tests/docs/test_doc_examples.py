@@ -430,6 +430,8 @@ def run_step(step: Step, home: Path, scratch: Path) -> tuple[int, list[str], str
             argv += ["--events", str(DEMO_EVENTS)]
     if argv[:1] == ["tail"] and ("-f" in argv or "--follow" in argv):
         return follow(argv, home)
+    if argv[:1] == ["serve"]:
+        return serve_briefly(argv, home)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(cwd)
         stdin = (cwd / step.stdin_from).read_bytes() if step.stdin_from else None
@@ -469,6 +471,34 @@ def follow(argv: list[str], home: Path) -> tuple[int, list[str], str]:
     watchdog.cancel()
     faults = [] if first else ["printed nothing"]
     return proc.returncode, faults, (first + out + err).decode()
+
+
+def serve_briefly(argv: list[str], home: Path) -> tuple[int, list[str], str]:
+    """`serve` runs until stopped: wait until its writer answers, record through it, SIGTERM."""
+    from tradetrail.writer.client import probe
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADETRAIL_")}
+    env["TRADETRAIL_HOME"] = str(home)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradetrail", *argv],
+        cwd=home,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    faults = []
+    deadline = time.monotonic() + 30
+    while probe(home) is None:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            faults.append("its writer never answered")
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    watchdog.cancel()
+    return proc.returncode, faults, (out + err).decode()
 
 
 # ------------------------------------------------------------------------ fixtures

@@ -34,9 +34,12 @@ def serve(home: Path, index: bool, exit_when_idle: bool) -> None:
     what clients handed over, signs a final checkpoint and exits 0. Settings come from the
     environment (TRADETRAIL_DURABILITY, TRADETRAIL_SIGNING_KEY, ...).
 
+    TRADETRAIL_LOCK_MEMORY=1 keeps the writer's memory, where events wait unredacted
+    before it redacts them, out of swap (mlockall).
+
     \b
     Example:
-      tradetrail serve --home ./trail --exit-when-idle
+      tradetrail serve --index
     """
     from ..writer.process import serve as run
 

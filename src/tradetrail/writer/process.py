@@ -30,6 +30,23 @@ LOCK_WAIT_SECONDS: Final = 5.0
 """How long `serve` waits for a writer started on demand to exit."""
 
 
+def lock_memory() -> bool:
+    """mlockall(): keep the writer's memory, where events wait unredacted, out of swap."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.mlockall(3) == 0:  # MCL_CURRENT | MCL_FUTURE
+        return True
+    error = ctypes.get_errno()
+    logger.warning(
+        "TRADETRAIL_LOCK_MEMORY: mlockall failed (%s); raise RLIMIT_MEMLOCK (LimitMEMLOCK= "
+        "in systemd) or grant CAP_IPC_LOCK",
+        os.strerror(error),
+    )
+    return False
+
+
 def serve(
     home: str | os.PathLike[str] | None,
     *,
@@ -40,6 +57,8 @@ def serve(
 ) -> Trail:
     """Run the writer of `home` until `stop` is set (SIGTERM/SIGINT in `main`), or, with
     `exit_when_idle`, until no client has been attached for IDLE_LINGER_SECONDS."""
+    if os.environ.get("TRADETRAIL_LOCK_MEMORY", "").lower() in ("1", "true", "yes", "on"):
+        lock_memory()
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
         try:
