@@ -442,3 +442,57 @@ def test_a_client_no_writer_takes_spills_backs_off_and_replays_once(
     assert all(ids[r.event_id] == 1 for r in receipts)
     assert sorted(seqs) == seqs == list(range(1, 21))
     verify_ok(home)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Any:
+    """A 4 MiB tmpfs of its own (needs root and mount rights; skipped otherwise)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(mount)], capture_output=True)
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    with open(filler, "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_disk_full_under_the_writer_process_spills_then_merges_once(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    home = small_disk / "trail"
+    trail = tradetrail.open(home, spill_dir=tmp_path / "spill", min_free_bytes=0)
+    trail.record("order.accepted", order_id="before").wait(10)
+    filler = fill(small_disk)
+    receipts = [trail.record("order.accepted", order_id=f"O-{i}", data=None) for i in range(300)]
+    deadline = time.monotonic() + 20
+    while not all(r.spilled or r.journaled for r in receipts):
+        assert time.monotonic() < deadline, trail.stats()
+        time.sleep(0.05)
+    assert trail.stats()["degraded"]
+    filler.unlink()  # room again: the writer merges its spill and tells us the seqs
+    seqs = [r.wait(60) for r in receipts]
+    assert trail.flush(30)
+    trail.close()
+    wait_for_no_writer(home)
+    records = journal_records(home)
+    ids = Counter(r["event_id"] for r in records)
+    assert all(ids[r.event_id] == 1 for r in receipts)
+    assert len(set(seqs)) == 300
+    verify_ok(home)

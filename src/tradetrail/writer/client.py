@@ -206,6 +206,8 @@ class AttachedTrail(Trail):
         self._where = wire.describe(self._address)
         self._outbox: deque[Receipt] = deque()
         self._unacked: dict[int, Receipt] = {}
+        # spilled by the writer (its disk failed): no longer ours to send, resolved at merge
+        self._held_by_writer: dict[int, Receipt] = {}
         self._lock = threading.Lock()  # unacked, the socket, the calls
         self._send_lock = threading.Lock()
         self._cond = threading.Condition()
@@ -587,9 +589,11 @@ class AttachedTrail(Trail):
         unacked = self._unacked
         done = 0
         with self._lock:
+            held = self._held_by_writer
             for first, seq, count, state in wire.parse_acks(payload):
                 for offset in range(count):
-                    receipt = unacked.get(first + offset)
+                    index = first + offset
+                    receipt = unacked.pop(index, None) or held.pop(index, None)
                     if receipt is None:
                         continue
                     if state == wire.JOURNALED:
@@ -597,11 +601,10 @@ class AttachedTrail(Trail):
                         if seq + offset >= self.durable_size:
                             self.durable_size = seq + offset + 1
                         receipt._state = _JOURNALED
-                        del unacked[first + offset]
                         done += 1
-                    else:  # in the writer's spill file: it merges them, we keep no copy
+                    else:  # in the writer's spill file: it merges them and tells us then
                         receipt._state = _SPILLED
-                        del unacked[first + offset]
+                        held[index] = receipt
         self._counters["acknowledged"] += done
         if done:  # a writer takes our events again
             self._trouble_since = None
@@ -712,6 +715,10 @@ class AttachedTrail(Trail):
             return
         self._counters["reconnects"] += 1
         with self._lock:
+            # the dead writer's spill is merged by the next one: replaying its events too
+            # (deduplicated against the journal) tells us their seqs
+            self._unacked.update(self._held_by_writer)
+            self._held_by_writer.clear()
             again = [self._unacked.pop(i) for i in sorted(self._unacked)]
             # the oldest event may have been journaled at any seq since its own connection began
             self._replay_since = min(
@@ -794,6 +801,7 @@ class AttachedTrail(Trail):
         self._generation = _generation[0]
         self._outbox = deque()
         self._unacked = {}
+        self._held_by_writer = {}
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._cond = threading.Condition()
