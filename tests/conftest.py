@@ -34,6 +34,7 @@ ENV_VARS = (
     "TRADETRAIL_QUEUE_SIZE",
     "TRADETRAIL_CHECKPOINT_EVERY",
     "TRADETRAIL_CHECKPOINT_INTERVAL",
+    "TRADETRAIL_CHECKPOINT_SPACING",
     "TRADETRAIL_MIN_FREE_BYTES",
     "TRADETRAIL_SERVICE",
     "TRADETRAIL_STRICT",
@@ -50,6 +51,11 @@ def ns_of(text: str) -> int:
     return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
 
 
+# for module- and session-scoped fixtures too (they run outside _clean_env below)
+os.environ["TRADETRAIL_WRITER"] = os.environ.get("TRADETRAIL_TEST_WRITER", "embedded")
+os.environ["TRADETRAIL_CHECKPOINT_SPACING"] = "0"
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No TRADETRAIL_* variable of the developer's shell leaks into a test. The writer runs
@@ -60,6 +66,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TRADETRAIL_WRITER", os.environ.get("TRADETRAIL_TEST_WRITER", "embedded"))
+    # checkpoints exactly every `checkpoint_every` records, however fast the test writes (the
+    # product spaces count-triggered checkpoints a second apart: test_config covers that)
+    monkeypatch.setenv("TRADETRAIL_CHECKPOINT_SPACING", "0")
 
 
 @pytest.fixture

@@ -546,6 +546,23 @@ def test_checkpoints_every_n_records_and_at_close(
     verify_ok(home)
 
 
+def test_count_checkpoints_are_spaced_in_time_at_high_rates(
+    open_trail: Callable[..., Any], home: Path
+) -> None:
+    """checkpoint_every=10 with 1 s spacing: a burst of 500 records is not 50 signatures; the
+    records in between are covered by the next checkpoint, and close signs the rest."""
+    trail = open_trail(checkpoint_every=10, checkpoint_spacing=1.0)
+    receipts = [trail.record("order.accepted", {"i": i}) for i in range(500)]
+    receipts[-1].wait(timeout=10)
+    during = trail.stats()["checkpoints"]
+    assert during <= 3
+    time.sleep(1.2)
+    trail.record("order.accepted").wait(timeout=10)
+    assert wait_until(lambda: trail.stats()["checkpoints"] > during)
+    trail.close()
+    assert max(checkpoint_sizes(home)) == 501
+
+
 def test_checkpoint_on_time_interval(
     open_trail: Callable[..., Any], home: Path, clock: SimClock
 ) -> None:

@@ -503,11 +503,12 @@ def encode_raw(
     size limit). The writer's prepare() of the decoded values gives the same bytes."""
     if event_type not in _valid_types:
         return None
-    for name, value in fields.items():
-        if name not in STRING_FIELDS or type(value) is not str:
+    if fields:
+        if not fields.keys() <= STRING_FIELDS:
             return None
-        if not 0 < len(value) <= MAX_FIELD_CHARS:
-            return None
+        for value in fields.values():
+            if type(value) is not str or not 0 < len(value) <= MAX_FIELD_CHARS:
+                return None
     event_id = str(uuid_utils.uuid7())
     try:
         if data is None:

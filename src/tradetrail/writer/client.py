@@ -81,6 +81,7 @@ def settings_environment(settings: Settings) -> dict[str, str]:
         "TRADETRAIL_QUEUE_SIZE": str(settings.queue_size),
         "TRADETRAIL_CHECKPOINT_EVERY": str(settings.checkpoint_every),
         "TRADETRAIL_CHECKPOINT_INTERVAL": repr(settings.checkpoint_interval),
+        "TRADETRAIL_CHECKPOINT_SPACING": repr(settings.checkpoint_spacing),
         "TRADETRAIL_MIN_FREE_BYTES": str(settings.min_free_bytes),
         "TRADETRAIL_STRICT": "1" if settings.strict else "0",
     }

@@ -44,6 +44,10 @@ class Settings:
     min_free_bytes: int
     service: str | None
     strict: bool = False
+    checkpoint_spacing: float = 1.0
+    """The least time between two checkpoints that `checkpoint_every` triggers: at full speed
+    a checkpoint every 10k records would be dozens of signatures a second; the records between
+    are signed by the next one (by count or by time, whichever comes first)."""
 
 
 def _env(env: Mapping[str, str], name: str) -> str | None:
@@ -97,6 +101,7 @@ def resolve(
     min_free_bytes: int | None = None,
     service: str | None = None,
     strict: bool | None = None,
+    checkpoint_spacing: float | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve every setting, naming the argument or variable at fault in a ConfigError."""
@@ -159,4 +164,9 @@ def resolve(
         ),
         service=service if service is not None else _env(env, "TRADETRAIL_SERVICE"),
         strict=strict_mode,
+        checkpoint_spacing=_float(
+            pick(checkpoint_spacing, "TRADETRAIL_CHECKPOINT_SPACING", 1.0),
+            "checkpoint_spacing (TRADETRAIL_CHECKPOINT_SPACING)",
+            0.0,
+        ),
     )

@@ -413,6 +413,7 @@ class Trail:
         self._remove_closed_mark()  # from here on a crash must not look like a clean close
         self._last_cp_size = existing.size if existing else -1
         self._last_cp_ns = self._clock()
+        self._last_cp_mono = time.monotonic()
         now = max(self._clock(), self._last_ns)
         today = day_of(self._fmt.format(now))
         if self._seal_stale_days(today):
@@ -1604,6 +1605,7 @@ class Trail:
             return None
         self._last_cp_size = self._size
         self._last_cp_ns = self._clock()
+        self._last_cp_mono = time.monotonic()
         self._counters["checkpoints"] += 1
         return text
 
@@ -1618,9 +1620,13 @@ class Trail:
                     self._seal_current()  # on success it closes the file and forgets the day
                 except _WriteFailed as failure:
                     self._enter_degraded(_describe(failure.cause))
+        settings = self.settings
         if self._size != self._last_cp_size and (
-            self._size - self._last_cp_size >= self.settings.checkpoint_every
-            or now - self._last_cp_ns >= self.settings.checkpoint_interval * 1e9
+            (
+                self._size - self._last_cp_size >= settings.checkpoint_every
+                and time.monotonic() - self._last_cp_mono >= settings.checkpoint_spacing
+            )
+            or now - self._last_cp_ns >= settings.checkpoint_interval * 1e9
         ):
             self._sign_checkpoint()
         if self._degraded is not None:
