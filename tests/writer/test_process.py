@@ -496,3 +496,75 @@ def test_disk_full_under_the_writer_process_spills_then_merges_once(
     assert all(ids[r.event_id] == 1 for r in receipts)
     assert len(set(seqs)) == 300
     verify_ok(home)
+
+
+@pytest.fixture(scope="module")
+def process_trail(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A trail written by a writer process (300 records, checkpoints every 50) and a copy of
+    its checkpoint kept elsewhere, as an auditor keeps it."""
+    import shutil as _shutil
+
+    home = tmp_path_factory.mktemp("process-trail") / "trail"
+    env = dict(os.environ, TRADETRAIL_WRITER="auto")
+    old = os.environ.copy()
+    os.environ.update(env)
+    try:
+        trail = tradetrail.open(home, checkpoint_every=50)
+        receipts = [
+            trail.record("order.accepted", {"status": "accepted"}, order_id=f"O-{i}")
+            for i in range(300)
+        ]
+        assert [r.wait(30) for r in receipts] == list(range(300))
+        trail.checkpoint(10)
+        trail.close()
+        wait_for_no_writer(home)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    kept = home.parent / "kept-checkpoint"
+    _shutil.copy(home / layout.CHECKPOINT_FILE, kept)
+    return home, kept
+
+
+@pytest.mark.parametrize("tamper", ["alter", "delete", "swap", "truncate"])
+def test_tampering_with_a_trail_the_writer_process_wrote_is_found(
+    process_trail: tuple[Path, Path], tmp_path: Path, tamper: str
+) -> None:
+    import shutil as _shutil
+
+    template, kept = process_trail
+    home = tmp_path / "trail"
+    _shutil.copytree(template, home)
+    assert tradetrail.verify(home, checkpoints=[kept]).ok
+    (day,) = sorted((home / layout.JOURNAL_DIR).glob("audit-*.jsonl"))
+    day.chmod(0o644)
+    lines = day.read_bytes().splitlines(keepends=True)
+    if tamper == "alter":
+        lines[120] = lines[120].replace(b"O-120", b"O-999")
+    elif tamper == "delete":
+        del lines[77]
+    elif tamper == "swap":
+        lines[10], lines[11] = lines[11], lines[10]
+    else:  # cut the last records, and the checkpoints that cover them
+        del lines[280:]
+        for path in (home / layout.CHECKPOINTS_DIR).iterdir():
+            if int(path.name) > 280:
+                path.unlink()
+        newest = max(int(p.name) for p in (home / layout.CHECKPOINTS_DIR).iterdir())
+        _shutil.copy(home / layout.CHECKPOINTS_DIR / str(newest), home / layout.CHECKPOINT_FILE)
+        (home / layout.CLOSED_FILE).unlink()
+    day.write_bytes(b"".join(lines))
+    report = tradetrail.verify(home, checkpoints=[kept])
+    assert not report.ok, tamper
+
+
+def test_every_record_of_a_process_written_trail_proves_its_inclusion(
+    process_trail: tuple[Path, Path],
+) -> None:
+    from tradetrail.store.proofs import inclusion_proof_json
+
+    home, _ = process_trail
+    vkey = (home / layout.VKEY_FILE).read_text().strip()
+    for seq in range(0, 300, 7):
+        proof = inclusion_proof_json(home, seq, None)
+        assert tradetrail.verify_proof(proof, [vkey])
