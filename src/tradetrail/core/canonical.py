@@ -485,6 +485,7 @@ _RAW_OPTIONS: Final = (
     | orjson.OPT_PASSTHROUGH_SUBCLASS  # str/int/dict subclasses: prepare() decides
 )
 _RAW_MARGIN: Final = 1024  # envelope bytes the writer adds (source, ids)
+_NULL_VALUE: Final = re.compile(rb"[:,\[]null")  # null as a value (orjson writes no spaces)
 
 
 def _raw_default(value: Any) -> Any:
@@ -522,7 +523,7 @@ def encode_raw(
     except (TypeError, orjson.JSONEncodeError):
         return None
     if (
-        b"null" in raw  # a NaN (orjson writes it as null) or a None: prepare() decides
+        _NULL_VALUE.search(raw) is not None  # a NaN (orjson writes null) or a None: prepare()
         or len(raw) + _RAW_MARGIN > max_bytes
         or raw.count(b"{") + raw.count(b"[") >= MAX_DEPTH
     ):
