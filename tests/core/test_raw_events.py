@@ -108,7 +108,7 @@ def test_every_secret_of_the_corpus_is_redacted_by_the_writer_as_in_the_caller()
 
 
 def test_the_common_event_takes_the_raw_path() -> None:
-    data = {"status": "accepted", "price": Decimal("64012.50"), "qty": 3, "px": 1.5}
+    data = {"status": "accepted", "price": Decimal("64012.50"), "qty": 3, "px": "1.5"}
     assert check("order.accepted", data, {"order_id": "O-1", "symbol": "BTC-USD"})
     assert check("order.accepted", None, {"order_id": "O-1"})
 
@@ -135,6 +135,32 @@ def test_what_the_caller_must_check_takes_its_full_path(
     assert encode_raw("order.accepted", data, fields, LIMIT) is None
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"latency_us": Decimal("1.5")},  # a schema error: the same message either way
+        {"latency_us": Decimal("15")},
+        {"latency_us": "15"},
+        {"price": Decimal("5")},
+        {"price": Decimal("-0")},
+        {"price": Decimal("1E+2")},
+        {"price": Decimal("0.00000001")},
+        {"price": 5},
+        {"price": "64012.50"},
+        {"status": Decimal("1")},
+        {"remaining_qty": [Decimal("1.25"), 3]},
+    ],
+)
+def test_decimals_reach_the_writer_as_decimals(data: dict[str, Any]) -> None:
+    assert check("order.accepted", data, {"order_id": "O-1"})
+
+
+def test_floats_take_the_full_path() -> None:
+    assert not check("order.accepted", {"px": 1.5}, {})
+    assert not check("order.accepted", {"px": [1e16]}, {})
+    assert check("order.accepted", {"note": "1.5 and 1e16 as text"}, {})
+
+
 def test_nesting_near_the_limit_is_left_to_the_caller() -> None:
     deep: Any = 1
     for _ in range(MAX_DEPTH - 2):
@@ -159,9 +185,9 @@ plain = st.recursive(
     st.one_of(
         st.text(max_size=20),
         st.integers(min_value=-(2**63), max_value=2**63 - 1),
-        st.floats(allow_nan=False, allow_infinity=False),
         st.booleans(),
         st.decimals(allow_nan=False, allow_infinity=False, places=4),
+        st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**20), max_value=10**20),
     ),
     lambda inner: st.one_of(
         st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
@@ -172,7 +198,7 @@ plain = st.recursive(
 
 @settings(max_examples=300, deadline=None)
 @given(types, st.dictionaries(st.text(max_size=10), plain, max_size=5))
-def test_plain_json_data_always_takes_the_raw_path_with_the_reference_bytes(
+def test_plain_data_always_takes_the_raw_path_with_the_reference_bytes(
     event_type: str, data: dict[str, Any]
 ) -> None:
     taken = check(event_type, data, {"account": "ACC-1", "venue": "XNAS"})

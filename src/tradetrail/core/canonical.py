@@ -10,6 +10,7 @@ bad value must fail in the caller, naming the field.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -486,11 +487,18 @@ _RAW_OPTIONS: Final = (
 )
 _RAW_MARGIN: Final = 1024  # envelope bytes the writer adds (source, ids)
 _NULL_VALUE: Final = re.compile(rb"[:,\[]null")  # null as a value (orjson writes no spaces)
+_FLOAT: Final = re.compile(rb"[:,\[]-?[0-9]+(?:\.[0-9]+(?![0-9E])|e)")
+"""A float as orjson writes it (a fraction, or a small-e exponent); a Decimal's number always
+ends in a capital-E exponent (_raw_default), so its fraction is never followed by a delimiter.
+Text inside a string rarely matches; when it does the event just takes the full path."""
 
 
 def _raw_default(value: Any) -> Any:
+    """A Decimal as a JSON number in exponent form with a capital E (`1.50E0`, `1E+2`), which
+    orjson never writes for a float: the writer reads it back as this very Decimal."""
     if type(value) is Decimal and value.is_finite() and -256 < value.adjusted() < 256:
-        return format(value, "f")  # as prepare() writes it
+        text = str(value)
+        return orjson.Fragment(text if "E" in text else text + "E0")
     raise TypeError  # anything else takes the caller's full path
 
 
@@ -524,6 +532,7 @@ def encode_raw(
         return None
     if (
         _NULL_VALUE.search(raw) is not None  # a NaN (orjson writes null) or a None: prepare()
+        or _FLOAT.search(raw) is not None  # a float: prepare() writes it exactly (JCS)
         or len(raw) + _RAW_MARGIN > max_bytes
         or raw.count(b"{") + raw.count(b"[") >= MAX_DEPTH
     ):
@@ -531,12 +540,21 @@ def encode_raw(
     return RawEvent(event_id, raw)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_RAW_DECODER: Final = json.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant)
+"""Numbers with a fraction or exponent are the caller's Decimals (floats never take the raw
+path): read back exactly, as Decimals."""
+
+
 def decode_raw(raw: bytes) -> tuple[str, Any, dict[str, Any]]:
     """(type, data, fields with event_id) of a RawEvent's bytes; PartsError when they are not
     what encode_raw makes (a foreign client)."""
     try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+        value = _RAW_DECODER.decode(raw.decode())
+    except (UnicodeDecodeError, ValueError) as exc:
         raise PartsError(f"not JSON: {exc}") from None
     if (
         type(value) is not list
