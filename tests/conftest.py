@@ -57,7 +57,7 @@ os.environ["TRADETRAIL_CHECKPOINT_SPACING"] = "0"
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_env(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """No TRADETRAIL_* variable of the developer's shell leaks into a test. The writer runs
     in the test's process (TRADETRAIL_WRITER=embedded), where white-box tests can reach it;
     tests of the writer process and of attached clients (tests/writer/test_process.py, the
@@ -65,7 +65,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     whole suite through writer processes."""
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("TRADETRAIL_WRITER", os.environ.get("TRADETRAIL_TEST_WRITER", "embedded"))
+    writer = os.environ.get("TRADETRAIL_TEST_WRITER", "embedded")
+    if request.node.get_closest_marker("embedded") is not None:
+        writer = "embedded"  # the test is about the embedded writer's own behaviour
+    monkeypatch.setenv("TRADETRAIL_WRITER", writer)
     # checkpoints exactly every `checkpoint_every` records, however fast the test writes (the
     # product spaces count-triggered checkpoints a second apart: test_config covers that)
     monkeypatch.setenv("TRADETRAIL_CHECKPOINT_SPACING", "0")

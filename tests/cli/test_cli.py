@@ -273,6 +273,7 @@ def test_interrupted_record_says_what_was_recorded(home: Path) -> None:
     assert len(records(home)) == 5
 
 
+@pytest.mark.embedded
 def test_record_while_a_writer_holds_the_trail_is_queued_and_journaled(home: Path) -> None:
     trail = tradetrail.open(home, min_free_bytes=0)
     try:
@@ -606,6 +607,7 @@ def test_keygen_key_signs_a_trail_an_auditor_verifies(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------- info, checkpoint
 
 
+@pytest.mark.embedded
 def test_info_json(home: Path) -> None:
     result = invoke("info", "--home", home, "--json")
     assert result.exit_code == 0
@@ -643,6 +645,7 @@ def test_checkpoint_json(home: Path) -> None:
     assert (home / "checkpoints" / "4").exists()
 
 
+@pytest.mark.embedded
 def test_checkpoint_needs_the_writer_lock(home: Path) -> None:
     with tradetrail.open(home, durability="write", min_free_bytes=0):
         result = invoke("checkpoint", "--home", home)

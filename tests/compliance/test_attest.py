@@ -463,6 +463,7 @@ def test_refuses_an_empty_statement(home: Path, officer: tuple[Path, Path]) -> N
     assert result.exit_code == 2 and "--statement is empty" in result.output
 
 
+@pytest.mark.embedded
 def test_a_busy_trail_queues_the_event_once(home: Path, officer: tuple[Path, Path]) -> None:
     from tradetrail.writer.trail import open as open_trail
 

@@ -571,6 +571,7 @@ def test_cli_bad_path_is_one_error_and_records_nothing(tmp_path: Path, home: Pat
     assert_one_line_error(invoke("snapshot"), "give PATH")
 
 
+@pytest.mark.embedded
 def test_cli_snapshot_of_a_trail_held_by_a_running_application_is_queued(
     tmp_path: Path, home: Path
 ) -> None:

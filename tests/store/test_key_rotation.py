@@ -205,6 +205,7 @@ def test_cli_proof_verify_takes_the_history_file(rotated: dict[str, Any], tmp_pa
     assert bad.exit_code == 1
 
 
+@pytest.mark.embedded
 def test_cli_keygen_rotate(tmp_path: Path) -> None:
     home = tmp_path / "trail"
     with tradetrail.open(home, origin=ORIGIN, min_free_bytes=0) as trail:  # key beside the trail
@@ -311,6 +312,7 @@ def _crash_before_the_key_was_replaced(home: Path, old: Signer) -> None:
     (home / "trail.vkey").write_text(old.verifier().vkey() + "\n")
 
 
+@pytest.mark.embedded
 def test_a_rotation_interrupted_before_the_key_was_replaced_is_finished(tmp_path: Path) -> None:
     """The new key was kept aside (signing.key.next) before the rotation was journaled: the
     next open takes it up; the rotation is never lost and the old key never signs again."""

@@ -41,6 +41,7 @@ def test_a_free_trail_journals_the_event_at_once(tmp_path: Path) -> None:
     assert verify_trail(home).ok
 
 
+@pytest.mark.embedded
 def test_a_held_trail_gets_the_event_through_the_spill_directory(tmp_path: Path) -> None:
     home = tmp_path / "trail"
     trail = tradetrail.open(home)
@@ -66,6 +67,7 @@ def test_a_held_trail_gets_the_event_through_the_spill_directory(tmp_path: Path)
     assert verify_trail(home).ok
 
 
+@pytest.mark.embedded
 def test_an_event_left_behind_is_merged_at_the_next_open(tmp_path: Path) -> None:
     home = tmp_path / "trail"
     trail = tradetrail.open(home)
@@ -93,6 +95,7 @@ def test_a_malformed_admin_event_raises_and_records_nothing(tmp_path: Path) -> N
     assert len(after) >= len(before)
 
 
+@pytest.mark.embedded
 def test_a_writer_with_its_own_spill_directory_still_finds_command_events(
     tmp_path: Path,
 ) -> None:

@@ -195,6 +195,7 @@ def test_bad_signing_key_names_the_variable(
         tradetrail.open(tmp_path / "trail", min_free_bytes=0)
 
 
+@pytest.mark.embedded
 def test_spill_dir_from_environment_is_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -330,6 +330,7 @@ def test_real_full_disk_partial_room_then_all(
     verify_ok(home)
 
 
+@pytest.mark.embedded
 def test_a_spill_entry_of_tradetrail_0_1_is_merged_once_in_jcs_form(tmp_path: Path) -> None:
     """0.1 wrote spill entries with orjson's floats ({"px": 1.0}); the journal line is JCS
     ({"px": 1}). A merge retried after a crash between the durable merge and the unlink must
@@ -372,6 +373,7 @@ def test_a_spill_entry_of_tradetrail_0_1_is_merged_once_in_jcs_form(tmp_path: Pa
     check_chain(home)
 
 
+@pytest.mark.embedded
 def test_events_held_in_memory_survive_a_failed_merge(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

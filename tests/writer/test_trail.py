@@ -849,6 +849,7 @@ def test_other_signing_key_is_a_config_error(open_trail: Callable[..., Any], hom
 # --------------------------------------------------------------------------- lock and fork
 
 
+@pytest.mark.embedded
 def test_second_open_in_same_process_is_locked(open_trail: Callable[..., Any], home: Path) -> None:
     trail = open_trail()
     with pytest.raises(TrailLockedError) as info:
@@ -858,6 +859,7 @@ def test_second_open_in_same_process_is_locked(open_trail: Callable[..., Any], h
     assert trail.record("order.accepted").wait(timeout=10) == 0
 
 
+@pytest.mark.embedded
 def test_fork_child_cannot_use_the_parents_writer(
     open_trail: Callable[..., Any], home: Path, tmp_path: Path, verify_ok: Any
 ) -> None:

@@ -243,6 +243,7 @@ else:
 """
 
 
+@pytest.mark.embedded
 def test_second_process_is_refused_by_the_lock(tmp_path: Path, verify_ok: Any) -> None:
     home = tmp_path / "trail"
     trail = tradetrail.open(home, min_free_bytes=0)
@@ -262,6 +263,7 @@ def test_second_process_is_refused_by_the_lock(tmp_path: Path, verify_ok: Any) -
     verify_ok(home)
 
 
+@pytest.mark.embedded
 def test_lock_of_a_killed_writer_is_released(tmp_path: Path) -> None:
     home = tmp_path / "trail"
     child = Child(

@@ -42,12 +42,14 @@ from ..errors import (
     ConfigError,
     TradetrailError,
     TrailClosedError,
+    TrailCorruptError,
     WriterLostError,
     WriterStartError,
 )
 from ..model.context import with_context
 from ..model.events import DEFAULT_MODEL, EventModel
 from ..model.redact import DEFAULT_REDACTOR, Redactor
+from ..store.keys import parse_signer
 from . import wire
 from .config import Settings
 from .spill import Spill
@@ -93,11 +95,15 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+_MAX_ENV_STRING: Final = 128 * 1024 - 2
+
+
 def start_writer(settings: Settings, *, index: bool | str = False) -> subprocess.Popen[bytes]:
     """Start a writer process for `settings.home` that exits when its last client leaves.
     Its output goes to <home>/writer.log."""
     home = settings.home.resolve()
-    env = dict(os.environ)
+    # a variable longer than Linux's MAX_ARG_STRLEN would make exec() fail (E2BIG)
+    env = {k: v for k, v in os.environ.items() if len(k) + len(v) < _MAX_ENV_STRING}
     env.update(settings_environment(settings))
     src = str(Path(__file__).resolve().parents[2])  # the tradetrail this process runs
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -116,6 +122,35 @@ def start_writer(settings: Settings, *, index: bool | str = False) -> subprocess
             start_new_session=True,  # the writer outlives a client's Ctrl-C and its death
             close_fds=True,
         )
+
+
+def _log_size(home: Path) -> int:
+    try:
+        return (home / WRITER_LOG).stat().st_size
+    except OSError:
+        return 0
+
+
+_WRITER_ERRORS: Final = {"ConfigError": ConfigError, "TrailCorruptError": TrailCorruptError}
+
+
+def _raise_writer_error(home: Path, since: int) -> None:
+    """Raise, as its own class, the error a writer we started died of (it says
+    `tradetrail writer: <class>: <message>` in its log): a bad key or origin must fail open()
+    as it does embedded, not as a generic start failure."""
+    try:
+        with open(home / WRITER_LOG, "rb") as fh:
+            fh.seek(since)
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return
+    for line in reversed(text.splitlines()):
+        if line.startswith("tradetrail writer: "):
+            name, _, message = line[len("tradetrail writer: ") :].partition(": ")
+            error = _WRITER_ERRORS.get(name)
+            if error is not None:
+                raise error(message)
+            return
 
 
 def _log_tail(home: Path) -> str:
@@ -229,6 +264,7 @@ class AttachedTrail(Trail):
         self._trouble = "the writer went away"
         self._failures = 0
         self._last_start = -1e9
+        self._log_start = 0
         self._counters = {
             "handed_over": 0,
             "acknowledged": 0,
@@ -257,7 +293,17 @@ class AttachedTrail(Trail):
             and redactor is DEFAULT_REDACTOR
             and not settings.strict
         )
+        self._expected_vkey: str | None = None
+        if settings.signing_key:  # the writer already running must sign with the configured key
+            self._expected_vkey = (
+                parse_signer(settings.signing_key, "signing key (TRADETRAIL_SIGNING_KEY)")
+                .verifier()
+                .vkey()
+            )
         self._attach(first=True)
+        self._expected_vkey = None  # a rotation may change it later
+        for warning in self.welcome.get("warnings") or ():
+            logger.warning("%s", warning)
         self._flusher = self._start_thread(self._flush_loop, "tradetrail-client")
         _open_clients.add(self)
 
@@ -306,6 +352,13 @@ class AttachedTrail(Trail):
                 f"origin: the trail at {self.home} is {self.welcome.get('origin')!r}, "
                 f"not {origin!r} (TRADETRAIL_ORIGIN names the log and cannot change)"
             )
+        if self._expected_vkey is not None and self.welcome.get("vkey") != self._expected_vkey:
+            wire.shutdown(sock)
+            raise ConfigError(
+                f"signing key (TRADETRAIL_SIGNING_KEY): the writer serving {self.home} (process "
+                f"{self.welcome.get('pid')}) signs with {self.welcome.get('vkey')}, not with the "
+                f"configured {self._expected_vkey}; stop it, or configure the same key"
+            )
         return sock
 
     def _attach(self, first: bool = False) -> None:
@@ -332,7 +385,14 @@ class AttachedTrail(Trail):
                 if failed and first:
                     break  # it said why in its log
                 if time.monotonic() - self._last_start >= 1.0:
-                    self._starting = start_writer(self.settings, index=self._index)
+                    self._log_start = _log_size(self.home)
+                    try:
+                        self._starting = start_writer(self.settings, index=self._index)
+                    except OSError as exc:  # no process can start: as if none answered
+                        last = exc
+                        self._starting = None
+                        if first:
+                            break
                     self._last_start = time.monotonic()
                     self._counters["writers_started"] += 1
             if time.monotonic() > deadline:
@@ -340,6 +400,8 @@ class AttachedTrail(Trail):
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
         if sock is None:
+            if self._start:
+                _raise_writer_error(self.home, self._log_start)
             tail = _log_tail(self.home) if self._start else ""
             raise WriterStartError(
                 f"no writer answers on {self._where}: {last}"
@@ -471,17 +533,23 @@ class AttachedTrail(Trail):
         return self._since
 
     def close(self, timeout: float | None = None) -> None:
-        """Hand over and journal what is queued, then detach (the writer process exits when
-        its last client leaves, unless it runs under `tradetrail serve`)."""
+        """Hand over and journal what is queued, have the writer sign a checkpoint covering it
+        (as closing an embedded trail does), then detach. The writer process exits a moment
+        after its last client leaves (and then signs its `closed` mark), unless it runs under
+        `tradetrail serve`."""
         if self._closed or self._closing:
             return
+        wait = 30.0 if timeout is None else timeout
         try:
-            if not self.flush(30.0 if timeout is None else timeout):
+            if not self.flush(wait):
                 left = len(self._outbox) + sum(
                     1 for r in self._unacked.values() if r._state == _QUEUED
                 )
                 if left:
                     self._spill_now("the trail was closed before its writer acknowledged them")
+            elif self._counters["handed_over"] or self._counters["replayed"]:
+                with contextlib.suppress(TradetrailError, TimeoutError, OSError):
+                    self._call("checkpoint", {"timeout": wait}, wait)
         finally:
             self._closing = True
             self._wake.set()

@@ -35,6 +35,7 @@ from .trail import _CHECKPOINT, _FLUSH, _JOURNALED, FALLBACK_TYPE, Receipt, Trai
 logger = logging.getLogger("tradetrail")
 
 QUEUE_WAIT_SECONDS: Final = 0.001
+_FALLBACK_MARK: Final = b'"type":"' + FALLBACK_TYPE.encode() + b'"'
 ACCELERATOR: Final = "none (pure Python)"
 
 
@@ -218,6 +219,9 @@ class Connection:
             if event.redacted is not None or event.schema_error is not None:
                 kind = orjson.loads(event.line(b"", 0, b"")).get("type", "?")
                 trail._note_shaping(str(kind), event)
+            if _FALLBACK_MARK in event.p3:  # (the type is in the last part)
+                with trail._shaping_lock:
+                    trail._counters["fallbacks"] += 1
             receipts.append(receipt)
         self.received += len(receipts)
         while trail.queue_room < len(receipts) and not self._closed:
@@ -327,6 +331,7 @@ class ChannelServer:
             "durability": trail.settings.durability.value,
             "max_event_bytes": trail.settings.max_event_bytes,
             "accelerator": ACCELERATOR,
+            "warnings": trail.storage_warnings,
         }
 
     def stats(self) -> dict[str, Any]:

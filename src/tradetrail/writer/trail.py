@@ -356,7 +356,8 @@ class Trail:
 
     def _setup(self) -> None:
         settings = self.settings
-        for warning in check_storage(self.home, settings.min_free_bytes):
+        self.storage_warnings = list(check_storage(self.home, settings.min_free_bytes))
+        for warning in self.storage_warnings:
             logger.warning("%s", warning)
         (self.home / journal.JOURNAL_DIR).mkdir(exist_ok=True)
         (self.home / CHECKPOINTS_DIR).mkdir(exist_ok=True)
