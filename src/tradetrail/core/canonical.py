@@ -10,7 +10,6 @@ bad value must fail in the caller, naming the field.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import sys
@@ -22,6 +21,7 @@ from enum import Enum
 from typing import Any, Final, Protocol
 from uuid import UUID
 
+import msgspec
 import orjson
 import rfc8785
 import uuid_utils
@@ -540,11 +540,7 @@ def encode_raw(
     return RawEvent(event_id, raw)
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-_RAW_DECODER: Final = json.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant)
+_RAW_DECODER: Final = msgspec.json.Decoder(float_hook=Decimal)
 """Numbers with a fraction or exponent are the caller's Decimals (floats never take the raw
 path): read back exactly, as Decimals."""
 
@@ -553,8 +549,8 @@ def decode_raw(raw: bytes) -> tuple[str, Any, dict[str, Any]]:
     """(type, data, fields with event_id) of a RawEvent's bytes; PartsError when they are not
     what encode_raw makes (a foreign client)."""
     try:
-        value = _RAW_DECODER.decode(raw.decode())
-    except (UnicodeDecodeError, ValueError) as exc:
+        value = _RAW_DECODER.decode(raw)
+    except msgspec.DecodeError as exc:
         raise PartsError(f"not JSON: {exc}") from None
     if (
         type(value) is not list
