@@ -304,6 +304,15 @@ class AttachedTrail(Trail):
         self._expected_vkey = None  # a rotation may change it later
         for warning in self.welcome.get("warnings") or ():
             logger.warning("%s", warning)
+        if self.welcome.get("durability") != settings.durability.value:
+            logger.warning(
+                "durability: the writer serving %s (process %s) acknowledges after %s, not %s "
+                "as this process asked; its settings are the trail's until it exits",
+                self.home,
+                self.welcome.get("pid"),
+                self.welcome.get("durability"),
+                settings.durability.value,
+            )
         self._flusher = self._start_thread(self._flush_loop, "tradetrail-client")
         _open_clients.add(self)
 
