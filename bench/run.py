@@ -403,6 +403,9 @@ def open_trail(home: Path, durability: str, n: int, **options: Any) -> tradetrai
     # a queue that holds the whole burst: the throughput runs measure the writer, not the
     # spill path (a full queue spills to the emergency file, by design)
     options.setdefault("queue_size", max(100_000, n + 1024))
+    # the embedded writer, as every run of this harness before the writer process measured
+    # it; bench/writer_process.py measures a client attached to a writer process
+    options.setdefault("writer", "embedded")
     return tradetrail.open(home, durability=durability, service="bench", **options)
 
 
@@ -589,6 +592,7 @@ def build_proof_trail(home: Path, size: int, seed: int) -> tuple[bool, float]:
         checkpoint_interval=3600,
         queue_size=chunk * 2,
         service="bench",
+        writer="embedded",
     )
     try:
         for i, ev in enumerate(cycle_events(size, seed), 1):

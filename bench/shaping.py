@@ -44,6 +44,7 @@ def caller_ns(body: Callable[[], None]) -> int:
 
 def with_trail(home: Path, n: int, body: Callable[[tradetrail.Trail], None], **opts: Any) -> int:
     shutil.rmtree(home, ignore_errors=True)
+    opts.setdefault("writer", "embedded")  # the caller's shaping cost is what this measures
     trail = tradetrail.open(home, durability="write", queue_size=n + 1024, min_free_bytes=0, **opts)
     try:
         spent = caller_ns(lambda: body(trail))

@@ -356,9 +356,7 @@ def main() -> int:
             ("embedded_full", "embedded", None),
         ):
             runs = [latency_run(events, work / "lat", mode, rate) for _ in range(3)]
-            latency[label] = {
-                k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]
-            }
+            latency[label] = {k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}
             print(label, latency[label], flush=True)
         out["latency"] = latency
         out["eight_clients"] = eight_clients(work / "eight", max(2000, n // 8))
