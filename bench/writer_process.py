@@ -41,7 +41,7 @@ import tradetrail
 from tradetrail.writer.client import probe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import (  # noqa: E402 - the shared event stream and baseline of bench/run.py
+from run import (  # the shared event stream and baseline of bench/run.py
     RESULTS_DIR,
     Event,
     generate_events,
