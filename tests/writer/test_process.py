@@ -568,3 +568,44 @@ def test_every_record_of_a_process_written_trail_proves_its_inclusion(
     for seq in range(0, 300, 7):
         proof = inclusion_proof_json(home, seq, None)
         assert tradetrail.verify_proof(proof, [vkey])
+
+
+def start_serve(home: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "TRADETRAIL_WRITER"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tradetrail", "serve", "--home", str(home)],
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    deadline = time.monotonic() + 20
+    while probe(home) is None:
+        assert time.monotonic() < deadline and server.poll() is None
+        time.sleep(0.05)
+    return server
+
+
+def test_clients_of_a_supervised_writer_wait_for_its_supervisor(tmp_path: Path) -> None:
+    home = tmp_path / "trail"
+    tradetrail.open(home, writer="embedded", serve=False).close()
+    server = start_serve(home)
+    trail = tradetrail.open(home)
+    trail.record("order.accepted", order_id="before").wait(10)
+    server.kill()  # the supervised writer dies; its supervisor restarts it a little later
+    server.wait()
+    receipts = [trail.record("order.accepted", order_id=f"O-{i}") for i in range(20)]
+    deadline = time.monotonic() + 20
+    while not all(r.spilled for r in receipts):
+        assert time.monotonic() < deadline, trail.stats()["client"]
+        time.sleep(0.05)
+    assert trail.stats()["client"]["writers_started"] == 0  # none of its own
+    server = start_serve(home)
+    try:
+        seqs = [r.wait(30) for r in receipts]
+        trail.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+    ids = Counter(r["event_id"] for r in journal_records(home))
+    assert all(ids[r.event_id] == 1 for r in receipts) and len(set(seqs)) == 20
+    verify_ok(home)

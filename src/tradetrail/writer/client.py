@@ -389,7 +389,9 @@ class AttachedTrail(Trail):
             except OSError as exc:
                 last = exc
             process = self._starting
-            if self._start and (process is None or process.poll() is not None):
+            # a writer run by a supervisor (`tradetrail serve`) is restarted by it, not by us
+            start = self._start and (first or not self.welcome.get("supervised"))
+            if start and (process is None or process.poll() is not None):
                 failed = process is not None and process.returncode not in (0, EX_TEMPFAIL)
                 if failed and first:
                     break  # it said why in its log
@@ -725,6 +727,8 @@ class AttachedTrail(Trail):
                 return
             try:
                 if self._sock is None:
+                    if not (outbox or self._unacked or self._held_by_writer):
+                        continue  # nothing to hand over: attach again on the next record
                     self._recover()
                     if self._sock is None:
                         continue

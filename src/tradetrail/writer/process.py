@@ -74,6 +74,8 @@ def serve(
     stop = stop or threading.Event()
     if exit_when_idle:
         server.leave = stop.set
+    else:
+        server.supervised = True
     if ready is not None:
         ready.set()
     logger.warning(

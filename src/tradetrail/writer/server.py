@@ -293,6 +293,9 @@ class ChannelServer:
         self.where = wire.describe(self.address)
         self._on_last_client = on_last_client
         self.leave: Callable[[], None] | None = None
+        self.supervised = False
+        """Run by `tradetrail serve` (not on demand): when it is gone, clients wait for the
+        supervisor to start it again instead of starting one themselves."""
         """Set for a writer started on demand: stops it when no client is attached."""
         self._conns: set[Connection] = set()
         self._lock = threading.Lock()
@@ -332,6 +335,7 @@ class ChannelServer:
             "max_event_bytes": trail.settings.max_event_bytes,
             "accelerator": ACCELERATOR,
             "warnings": trail.storage_warnings,
+            "supervised": self.supervised,
         }
 
     def stats(self) -> dict[str, Any]:
