@@ -518,22 +518,31 @@ def encode_raw(
         for value in fields.values():
             if type(value) is not str or not 0 < len(value) <= MAX_FIELD_CHARS:
                 return None
+    nested = False
+    if data is not None:
+        if type(data) is not dict:
+            return None
+        for value in data.values():  # a flat event is judged here, with no scan of its bytes
+            kind = type(value)
+            if kind is float or value is None:  # (a NaN is a float: prepare() refuses it)
+                return None
+            if kind is dict or kind is list or kind is tuple:
+                nested = True
     event_id = str(uuid_utils.uuid7())
     try:
         if data is None:
             raw = orjson.dumps((event_type, event_id, fields), option=_RAW_OPTIONS)
-        elif type(data) is dict:
+        else:
             raw = orjson.dumps(
                 (event_type, event_id, fields, data), default=_raw_default, option=_RAW_OPTIONS
             )
-        else:
-            return None
     except (TypeError, orjson.JSONEncodeError):
         return None
-    if (
-        _NULL_VALUE.search(raw) is not None  # a NaN (orjson writes null) or a None: prepare()
-        or _FLOAT.search(raw) is not None  # a float: prepare() writes it exactly (JCS)
-        or len(raw) + _RAW_MARGIN > max_bytes
+    if len(raw) + _RAW_MARGIN > max_bytes:
+        return None
+    if nested and (
+        (b"null" in raw and _NULL_VALUE.search(raw) is not None)  # a None or NaN inside
+        or _FLOAT.search(raw) is not None  # a float inside: prepare() writes it exactly (JCS)
         or raw.count(b"{") + raw.count(b"[") >= MAX_DEPTH
     ):
         return None
