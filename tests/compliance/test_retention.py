@@ -32,9 +32,11 @@ from tradetrail.compliance.retention import (
     parse_policy,
     plan_retention,
 )
+from tradetrail.errors import JournalFormatError, TrailCorruptError
 from tradetrail.export import PackError, export_daily
 from tradetrail.index import SqliteIndex, update_index
 from tradetrail.index.rebuild import rebuild
+from tradetrail.store.journal import pruned_days
 from tradetrail.store.keys import read_vkey
 from tradetrail.store.proofs import inclusion_proof_json, verify_proof_json
 from tradetrail.verify.trail import verify_trail
@@ -487,6 +489,33 @@ def test_a_tombstone_that_is_not_one_is_a_fault(trail_home: Path) -> None:
     (trail_home / "pruned.json").write_bytes(b'{"days": [{"day": "x"}]}')
     report = verify_trail(trail_home)
     assert not report.ok and any("pruned.json" in str(f) for f in report.faults)
+
+
+def test_a_damaged_tombstone_is_refused_naming_its_field(trail_home: Path) -> None:
+    """Every reader of pruned.json reads it as a Tombstone: a seq written as text (once read
+    as a number) or a field this version does not know (it would be dropped on rewrite)."""
+    held = _policy(trail_home, "[[hold]]\nname='h'\nfrom=2024-03-03\n")
+    assert apply_retention(trail_home, held, as_of=AS_OF).removed == [D1]
+    good = (trail_home / "pruned.json").read_bytes()
+    doc = orjson.loads(good)
+    doc["days"][0]["first_seq"] = "0"
+    (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))
+    with pytest.raises(JournalFormatError, match=r"at `\$\.days\[0\]\.first_seq`"):
+        pruned_days(trail_home)
+    with pytest.raises(RetentionError, match=r"at `\$\.days\[0\]\.first_seq`"):
+        retention.read_tombstone(trail_home)
+    with pytest.raises(TrailCorruptError, match=r"at `\$\.days\[0\]\.first_seq`"):
+        apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)  # the writer refuses it
+    doc = orjson.loads(good)
+    doc["batches"][0]["note"] = "x"
+    (trail_home / "pruned.json").write_bytes(orjson.dumps(doc))
+    with pytest.raises(RetentionError, match=r"unknown field `note` - at `\$\.batches\[0\]`"):
+        retention.read_tombstone(trail_home)
+    with pytest.raises(TrailCorruptError, match=r"unknown field `note`"):
+        apply_retention(trail_home, _policy(trail_home), as_of=AS_OF)
+    assert _file(trail_home, D2).exists() and _file(trail_home, D3).exists()
+    (trail_home / "pruned.json").write_bytes(good)
+    assert verify_trail(trail_home).ok
 
 
 def test_a_hold_added_after_an_interrupted_intent_abandons_the_batch(

@@ -120,7 +120,7 @@ def test_snapshot_document_event_and_content_addressed_file(
     assert hashlib.sha256(body).hexdigest() == snap.hash
     assert body == canonical_bytes(snap.document)
     assert os.stat(stored).st_mode & 0o222 == 0  # read-only
-    doc = load_document(home, snap.id)
+    doc = load_document(home, snap.id).to_dict()
     assert doc["paths"] == [str(cfg)]
     files = {f["path"]: f for f in doc["files"]}
     assert sorted(files) == sorted(
@@ -186,7 +186,7 @@ def test_git_commit_and_dirty_state(tmp_path: Path, open_trail: Any, home: Path)
     trail = open_trail()
 
     clean = snapshot_paths(trail, [cfg])
-    assert clean.document["repos"] == [{"root": root, "commit": head, "dirty": False}]
+    assert clean.document.to_dict()["repos"] == [{"root": root, "commit": head, "dirty": False}]
     assert {f["git"] for f in clean.files} == {"clean"}
     assert {f["repo"] for f in clean.files} == {root}
     assert of_type(home, "config.snapshot")[-1]["data"]["version"] == head
@@ -194,19 +194,19 @@ def test_git_commit_and_dirty_state(tmp_path: Path, open_trail: Any, home: Path)
     (cfg / "app.toml").write_text(APP_TOML + "leverage = 3\n")
     (cfg / "new.toml").write_text("x = 1\n")
     dirty = snapshot_paths(trail, [cfg])
-    assert dirty.document["repos"] == [{"root": root, "commit": head, "dirty": True}]
+    assert dirty.document.to_dict()["repos"] == [{"root": root, "commit": head, "dirty": True}]
     states = {Path(f["path"]).name: f["git"] for f in dirty.files}
     assert states == {"app.toml": "modified", "new.toml": "untracked", "risk.json": "clean"}
     assert of_type(home, "config.snapshot")[-1]["data"]["version"] == head + "+dirty"
     # the remote is never read (its URL can carry credentials)
     git(cfg, "remote", "add", "origin", f"https://x:{GH_PAT}@github.com/desk/cfg.git")
-    assert GH_PAT not in json.dumps(snapshot_paths(trail, [cfg]).document)
+    assert GH_PAT not in json.dumps(snapshot_paths(trail, [cfg]).document.to_dict())
 
     outside = tmp_path / "plain"
     outside.mkdir()
     (outside / "a.ini").write_text("[x]\ny = 1\n")
     plain = snapshot_paths(trail, [outside])
-    assert plain.document["repos"] == [] and "git" not in plain.files[0]
+    assert plain.document.to_dict()["repos"] == [] and "git" not in plain.files[0]
     assert "version" not in of_type(home, "config.snapshot")[-1]["data"]
 
 

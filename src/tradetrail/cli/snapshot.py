@@ -102,7 +102,7 @@ def _snapshot_json(snap: Snapshot) -> dict[str, Any]:
             {k: f[k] for k in ("path", "sha256", "size", "repo", "git", "redacted") if k in f}
             for f in snap.files
         ],
-        "repos": snap.document["repos"],
+        "repos": [r.to_dict() for r in snap.document.repos],
         "baseline": {"id": snap.baseline, "seq": snap.baseline_seq} if snap.baseline else None,
         "changes": [
             {
@@ -258,9 +258,9 @@ def list_command(home: Path, cover: str | None, as_json: bool) -> None:
 
 def _load(home: Path, snap: SnapshotRecord) -> dict[str, Any]:
     if snap.content is not None:
-        return event_document(snap)
+        return event_document(snap).to_dict()
     expected = snap.hash if snap.recorded and snap.hash else None
-    return load_document(home, snap.id, expected)
+    return load_document(home, snap.id, expected).to_dict()
 
 
 @snapshot.command("diff")

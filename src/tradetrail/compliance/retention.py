@@ -38,6 +38,14 @@ import orjson
 
 from ..core import layout
 from ..core.canonical import TYPE_PATTERN
+from ..core.documents import (
+    DocumentError,
+    PrunedBatch,
+    PrunedDayEntry,
+    Tombstone,
+    decode_tombstone,
+    encode_tombstone,
+)
 from ..core.merkle import Frontier, leaf_hash
 from ..core.note import Verifier, sign_note
 from ..core.timefmt import Clock
@@ -638,44 +646,52 @@ def _crash_point(name: str) -> None:
 
 
 def read_tombstone(home: Path) -> dict[str, Any]:
+    """pruned.json as its JSON values (apply updates them in place and writes them back
+    through `Tombstone`); RetentionError naming the field when it is not one."""
     path = Path(home) / PRUNED_FILE
     try:
-        doc: dict[str, Any] = orjson.loads(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
-        return {"format": TOMBSTONE_FORMAT, "days": [], "batches": []}
-    except orjson.JSONDecodeError as exc:
-        raise RetentionError(f"{path}: not valid JSON ({exc}); it lists the pruned days") from None
-    if doc.get("format") != TOMBSTONE_FORMAT:
+        return Tombstone(format=TOMBSTONE_FORMAT, days=[], batches=[]).to_dict()
+    try:
+        tombstone = decode_tombstone(data)
+    except DocumentError as exc:
+        raise RetentionError(f"{path}: {exc}; it lists the pruned days") from None
+    if tombstone.format != TOMBSTONE_FORMAT:
         raise RetentionError(f"{path}: format is not {TOMBSTONE_FORMAT!r}")
-    return doc
+    return tombstone.to_dict()
 
 
 def _write_tombstone(home: Path, doc: dict[str, Any]) -> None:
-    data = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
-    write_atomic(Path(home) / PRUNED_FILE, data + b"\n", sync=True)
+    """Write pruned.json; what apply made of it must still be a Tombstone (checked first)."""
+    try:
+        data = encode_tombstone(decode_tombstone(doc))
+    except DocumentError as exc:
+        raise RetentionError(f"{PRUNED_FILE} not written: {exc}; nothing was removed") from None
+    write_atomic(Path(home) / PRUNED_FILE, data, sync=True)
 
 
 def _day_entry(home: Path, d: DayDecision, batch: str, store: TileStore) -> dict[str, Any]:
     assert d.first_seq is not None and d.last_seq is not None
     end = d.last_seq + 1
     compact = [store.node(h, i).hex() for h, i in compact_range(d.first_seq, end)]
-    return {
-        "day": d.day.replace("-", ""),
-        "date": d.day,
-        "file": d.file,
-        "batch": batch,
-        "state": "intent",
-        "first_seq": d.first_seq,
-        "last_seq": d.last_seq,
-        "records": d.records,
-        "file_sha256": d.file_sha256,
-        "first_prev": d.first_prev,
-        "last_leaf": d.last_leaf,
-        "compact_range": compact,
-        "classes": d.classes,
-        "pack": d.pack,
-        "pack_manifest_sha256": d.pack_manifest_sha256,
-    }
+    return PrunedDayEntry(
+        day=d.day.replace("-", ""),
+        date=d.day,
+        file=d.file,
+        batch=batch,
+        state="intent",
+        first_seq=d.first_seq,
+        last_seq=d.last_seq,
+        records=d.records,
+        file_sha256=d.file_sha256,
+        first_prev=d.first_prev,
+        last_leaf=d.last_leaf,
+        compact_range=compact,
+        classes=d.classes,
+        pack=d.pack,
+        pack_manifest_sha256=d.pack_manifest_sha256,
+    ).to_dict()
 
 
 def compact_range(start: int, end: int) -> list[tuple[int, int]]:
@@ -1019,17 +1035,17 @@ def _new_batch(
     batch_id: str, policy: Policy, plan: Plan, trail: Any, days: list[str]
 ) -> dict[str, Any]:
     """A batch as pruned.json lists it, before its removal is recorded."""
-    return {
-        "id": batch_id,
-        "state": "intent",
-        "created": datetime.now(UTC).isoformat(),
-        "as_of": plan.as_of,
-        "policy": policy.source,
-        "policy_sha256": policy.sha256,
-        "journal_size": trail.durable_size,
-        "event_seq": None,
-        "days": days,
-    }
+    return PrunedBatch(
+        id=batch_id,
+        state="intent",
+        created=datetime.now(UTC).isoformat(),
+        as_of=plan.as_of,
+        policy=policy.source,
+        policy_sha256=policy.sha256,
+        journal_size=int(trail.durable_size),
+        event_seq=None,
+        days=days,
+    ).to_dict()
 
 
 def _reconcile(

@@ -59,6 +59,15 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import orjson
 
 from ..core import layout
+from ..core.documents import (
+    DocumentError,
+    SnapshotDocument,
+    SnapshotFile,
+    SnapshotRedacted,
+    SnapshotRepo,
+    decode_snapshot,
+    encode_snapshot,
+)
 from ..core.timefmt import format_ns
 from ..errors import ConfigError, SnapshotError
 from ..model.redact import DEFAULT_REDACTOR, MARKER, Redactor
@@ -147,7 +156,7 @@ class Snapshot:
 
     id: str
     hash: str
-    document: dict[str, Any]
+    document: SnapshotDocument
     seq: int | None = None
     recorded: bool = True
     baseline: str | None = None
@@ -158,11 +167,11 @@ class Snapshot:
 
     @property
     def paths(self) -> list[str]:
-        return list(self.document["paths"])
+        return list(self.document.paths)
 
     @property
     def files(self) -> list[dict[str, Any]]:
-        return list(self.document["files"])
+        return [f.to_dict() for f in self.document.files]
 
     @property
     def drift(self) -> list[FileChange]:
@@ -293,7 +302,7 @@ def _git(args: Sequence[str], cwd: str) -> str | None:
 
 def git_state(
     roots: Sequence[str], files: Sequence[str]
-) -> tuple[dict[str, tuple[str, str]], list[dict[str, Any]]]:
+) -> tuple[dict[str, tuple[str, str]], list[SnapshotRepo]]:
     """For each file in a git work tree: (repository root, state), the state one of clean,
     modified (staged or not), untracked or ignored; and per repository its root, commit (when
     it has one) and `dirty`: some snapshotted file is not exactly as committed. Remotes are
@@ -309,7 +318,7 @@ def git_state(
         if root is not None:
             by_repo.setdefault(root, []).append(path)
     states: dict[str, tuple[str, str]] = {}
-    repos: list[dict[str, Any]] = []
+    repos: list[SnapshotRepo] = []
     for root, members in sorted(by_repo.items()):
         commit = _git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], root)
         specs = set()
@@ -355,19 +364,21 @@ def git_state(
                 state = "unknown"
             states[path] = (root, state)
             dirty = dirty or state != "clean"
-        repo: dict[str, Any] = {"root": root, "dirty": dirty}
-        if commit and commit.strip():
-            repo["commit"] = commit.strip()
-        repos.append(repo)
+        head = commit.strip() if commit and commit.strip() else None
+        repos.append(SnapshotRepo(root=root, dirty=dirty, commit=head))
     return states, repos
 
 
-def _version(repos: list[dict[str, Any]]) -> str | None:
-    """The commit (+dirty) when every file sits in one repository that has a commit."""
-    if len(repos) != 1 or "commit" not in repos[0]:
+def _version(repos: Sequence[SnapshotRepo | dict[str, Any]]) -> str | None:
+    """The commit (+dirty) when every file sits in one repository that has a commit (the
+    repos of a document, or as a config.snapshot event lists them)."""
+    if len(repos) != 1:
         return None
-    commit = str(repos[0]["commit"])
-    return commit + "+dirty" if repos[0].get("dirty") else commit
+    repo = repos[0].to_dict() if isinstance(repos[0], SnapshotRepo) else repos[0]
+    if "commit" not in repo:
+        return None
+    commit = str(repo["commit"])
+    return commit + "+dirty" if repo.get("dirty") else commit
 
 
 # ----------------------------------------------------------------------------- redaction
@@ -725,57 +736,65 @@ def redact_content(
 # ----------------------------------------------------------------------------- documents
 
 
-def canonical_bytes(document: dict[str, Any]) -> bytes:
-    """The stored form of a snapshot document: sorted keys, no spaces, UTF-8."""
+def canonical_bytes(document: SnapshotDocument | dict[str, Any]) -> bytes:
+    """The stored form of a snapshot document: sorted keys, no spaces, UTF-8 (a dict is
+    checked against the format first)."""
     try:
-        return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
-    except (TypeError, orjson.JSONEncodeError) as exc:
+        if isinstance(document, dict):
+            document = decode_snapshot(document)
+        return encode_snapshot(document)
+    except (DocumentError, TypeError, orjson.JSONEncodeError) as exc:
         raise SnapshotError(f"snapshot document cannot be encoded: {exc}") from None
 
 
 def build_document(
     paths: Iterable[str | os.PathLike[str]], redactor: Redactor | None = None
-) -> dict[str, Any]:
+) -> SnapshotDocument:
     """The snapshot document of `paths` (files and directories). Reads everything before
     returning; raises SnapshotError naming a path that cannot be read."""
     redactor = redactor or DEFAULT_REDACTOR
     roots, files = collect_files(paths)
     states, repos = git_state(roots, files)
-    entries: list[dict[str, Any]] = []
+    entries: list[SnapshotFile] = []
     for path in files:
         try:
             raw = Path(path).read_bytes()
         except OSError as exc:
             raise SnapshotError(f"cannot snapshot {path}: {exc.strerror or exc}") from None
-        entry: dict[str, Any] = {
-            "path": path,
-            "sha256": hashlib.sha256(raw).hexdigest(),
-            "size": len(raw),
-        }
         text: str | None = None
+        omitted: str | None = None
         if len(raw) > MAX_CONTENT_BYTES:
-            entry["content_omitted"] = f"larger than {MAX_CONTENT_BYTES} bytes"
+            omitted = f"larger than {MAX_CONTENT_BYTES} bytes"
         elif b"\0" in raw:
-            entry["content_omitted"] = "binary"
+            omitted = "binary"
         else:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
-                entry["content_omitted"] = "binary"
+                omitted = "binary"
+        content: str | None = None
+        info: dict[str, Any] = {}
         if text is not None:
             content, info = redact_content(text, path, redactor)
-            entry["content"] = content
-            entry.update(info)
-        if path in states:
-            entry["repo"], entry["git"] = states[path]
-        entries.append(entry)
-    return {
-        "format": FORMAT,
-        "paths": roots,
-        "files": entries,
-        "repos": repos,
-        "redaction": REDACTION_NOTE,
-    }
+        repo, git = states.get(path, (None, None))
+        redacted = info.get("redacted")
+        entries.append(
+            SnapshotFile(
+                path=path,
+                sha256=hashlib.sha256(raw).hexdigest(),
+                size=len(raw),
+                content=content,
+                content_omitted=omitted,
+                format=info.get("format"),
+                parsed=info.get("parsed"),
+                redacted=SnapshotRedacted(**redacted) if redacted is not None else None,
+                repo=repo,
+                git=git,
+            )
+        )
+    return SnapshotDocument(
+        format=FORMAT, paths=roots, files=entries, repos=repos, redaction=REDACTION_NOTE
+    )
 
 
 def snapshot_dir(home: str | os.PathLike[str]) -> Path:
@@ -828,8 +847,9 @@ def _store(home: Path, body: bytes, sid: str) -> None:
 
 def load_document(
     home: str | os.PathLike[str], sid: str, expected_hash: str | None = None
-) -> dict[str, Any]:
-    """The document of snapshot `sid`, checked against its id (and the journaled hash)."""
+) -> SnapshotDocument:
+    """The document of snapshot `sid`, checked against its id (and the journaled hash) and
+    the format (SnapshotError naming the field at fault)."""
     path = snapshot_dir(home) / f"{sid}.json"
     try:
         body = path.read_bytes()
@@ -845,8 +865,11 @@ def load_document(
             f"snapshot {sid}: {path} does not match its "
             f"{'journaled hash' if expected_hash else 'id'} (sha256 {digest}): altered"
         )
-    document = orjson.loads(body)
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
+    try:
+        document = decode_snapshot(body)
+    except DocumentError as exc:
+        raise SnapshotError(f"snapshot {sid}: {path} is not a {FORMAT} document: {exc}") from None
+    if document.format != FORMAT:
         raise SnapshotError(f"snapshot {sid}: {path} is not a {FORMAT} document")
     return document
 
@@ -881,18 +904,13 @@ def _application_record(record: dict[str, Any], data: dict[str, Any]) -> Snapsho
     )
 
 
-def event_document(snap: SnapshotRecord) -> dict[str, Any]:
+def event_document(snap: SnapshotRecord) -> SnapshotDocument:
     """The document of a snapshot recorded in its event: one file whose content is the
     recorded configuration as sorted JSON lines, so `snapshot diff` shows what changed."""
     text = orjson.dumps(snap.content or {}, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
     name = snap.paths[0]
-    entry = {"path": name, "sha256": snap.hash, "size": len(text), "content": text.decode()}
-    return {
-        "format": FORMAT,
-        "paths": [name],
-        "files": [entry],
-        "repos": [],
-    }
+    entry = SnapshotFile(path=name, sha256=snap.hash, size=len(text), content=text.decode())
+    return SnapshotDocument(format=FORMAT, paths=[name], files=[entry], repos=[])
 
 
 def _record_of(record: dict[str, Any]) -> SnapshotRecord | None:
@@ -1006,14 +1024,14 @@ def _hash_of(value: Any) -> str | None:
 
 def compare(
     baseline: SnapshotRecord,
-    document: dict[str, Any],
+    document: SnapshotDocument,
     changes: Sequence[dict[str, Any]] = (),
 ) -> tuple[FileChange, ...]:
     """The files of `document` that differ from `baseline` (restricted to the document's
     paths), each marked with the config.changed record that covers it, if any."""
-    roots = list(document["paths"])
+    roots = list(document.paths)
     old = {p: h for p, h in baseline.files if any(_under(p, r) for r in roots)}
-    new = {f["path"]: f["sha256"] for f in document["files"]}
+    new = {f.path: f.sha256 for f in document.files}
     found: list[FileChange] = []
     for path in sorted(old.keys() | new.keys()):
         before, after = old.get(path), new.get(path)
@@ -1038,20 +1056,18 @@ def compare(
 # ----------------------------------------------------------------------------- taking
 
 
-def _event_data(document: dict[str, Any], digest: str, sid: str) -> dict[str, Any]:
+def _event_data(document: SnapshotDocument, digest: str, sid: str) -> dict[str, Any]:
     content: dict[str, Any] = {
         "snapshot_id": sid,
-        "paths": list(document["paths"]),
-        "files": [
-            {"path": f["path"], "sha256": f["sha256"], "size": f["size"]} for f in document["files"]
-        ],
+        "paths": list(document.paths),
+        "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in document.files],
     }
-    if document["repos"]:
-        content["repos"] = document["repos"]
+    if document.repos:
+        content["repos"] = [r.to_dict() for r in document.repos]
     data: dict[str, Any] = {"hash": digest, "content": content}
-    if len(document["paths"]) == 1:
-        data["path"] = document["paths"][0]
-    version = _version(document["repos"])
+    if len(document.paths) == 1:
+        data["path"] = document.paths[0]
+    version = _version(document.repos)
     if version is not None:
         data["version"] = version
     return data
@@ -1105,7 +1121,7 @@ def snapshot_paths(
     digest = hashlib.sha256(body).hexdigest()
     sid = digest[:ID_LENGTH]
     trail.flush(timeout)  # what this trail recorded so far is in the journal we read
-    baseline = find_baseline(trail.home, document["paths"])
+    baseline = find_baseline(trail.home, document.paths)
     changes: tuple[FileChange, ...] = ()
     if baseline is not None and baseline.seq is not None:
         changes = compare(baseline, document)

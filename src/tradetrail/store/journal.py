@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 
 from ..core import layout
+from ..core.documents import DocumentError, decode_tombstone
 from ..errors import JournalFormatError
 
 JOURNAL_DIR = layout.JOURNAL_DIR
@@ -213,20 +214,12 @@ def pruned_days(home: Path) -> list[PrunedDay]:
     except FileNotFoundError:
         return []
     try:
-        doc = orjson.loads(data)
-        if doc.get("format") != PRUNED_FORMAT:
-            raise ValueError(f"format is not {PRUNED_FORMAT!r}")
-        days = [
-            PrunedDay(str(d["day"]), int(d["first_seq"]), int(d["last_seq"]), str(d["state"]))
-            for d in doc["days"]
-        ]
-        for d in days:
-            if not re.fullmatch(r"[0-9]{8}", d.day) or d.state not in ("intent", "removed"):
-                raise ValueError(f"day {d.day!r} state {d.state!r}")
-            if not 0 <= d.first_seq <= d.last_seq:
-                raise ValueError(f"day {d.day}: seq range {d.first_seq}..{d.last_seq}")
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise JournalFormatError(f"{path}: not a valid list of pruned days ({exc!r})") from None
+        tombstone = decode_tombstone(data)
+    except DocumentError as exc:
+        raise JournalFormatError(f"{path}: not a valid list of pruned days ({exc})") from None
+    if tombstone.format != PRUNED_FORMAT:
+        raise JournalFormatError(f"{path}: format is not {PRUNED_FORMAT!r}")
+    days = [PrunedDay(d.day, d.first_seq, d.last_seq, d.state) for d in tombstone.days]
     return sorted(days, key=lambda d: d.first_seq)
 
 
