@@ -708,6 +708,8 @@ class AttachedTrail(Trail):
             self._lost_at = time.monotonic()
             calls = list(self._calls.values())
         wire.shutdown(sock)
+        if self._starting is not None:
+            self._starting.poll()  # reap a writer we started, if that is what died
         for slot in calls:
             slot[0].set()
         if not self._closing:
