@@ -61,10 +61,12 @@ from ..store.journal import (
     lines_from_seq,
     pruned_days,
     record_seq,
+    remove_day_file,
     tail_lines,
+    write_pruned,
 )
 from ..store.keys import VKEY_FILE, read_vkey
-from ..store.tilestore import TileStore, write_atomic
+from ..store.tilestore import TileStore
 
 __all__ = [
     "DEFAULT_POLICY_TOML",
@@ -668,7 +670,7 @@ def _write_tombstone(home: Path, doc: dict[str, Any]) -> None:
         data = encode_tombstone(decode_tombstone(doc))
     except DocumentError as exc:
         raise RetentionError(f"{PRUNED_FILE} not written: {exc}; nothing was removed") from None
-    write_atomic(Path(home) / PRUNED_FILE, data, sync=True)
+    write_pruned(Path(home), data)
 
 
 def _day_entry(home: Path, d: DayDecision, batch: str, store: TileStore) -> dict[str, Any]:
@@ -922,8 +924,10 @@ def _unlink_days(home: Path, doc: dict[str, Any], batch: dict[str, Any]) -> None
     days = [d for d in doc["days"] if d["batch"] == batch["id"]]
     _write_tombstone(home, doc)
     for d in days:
-        with contextlib.suppress(FileNotFoundError):
-            (home / d["file"]).unlink()
+        folder, _, name = str(d["file"]).partition("/")
+        if folder != JOURNAL_DIR:
+            raise RetentionError(f"{PRUNED_FILE}: {d['file']!r} is not a journal day file")
+        remove_day_file(home, name)
         _crash_point("after_unlink")
     fsync_dir(home / JOURNAL_DIR)
     for d in days:

@@ -24,7 +24,6 @@ import heapq
 import logging
 import math
 import random
-import shutil
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -43,8 +42,8 @@ from ..integrations.auditor import Auditor, TrailAuditor
 from ..integrations.logging_handler import AuditHandler
 from ..model.context import bind
 from ..model.events import BUILTIN_TYPES, EventData, EventModel
-from ..store.journal import is_trail, lines_from_seq
-from ..writer.trail import LOCK_FILE, Receipt, Trail, writer_lock
+from ..store.journal import clear_trail, is_trail, lines_from_seq
+from ..writer.trail import Receipt, Trail, writer_lock
 from ..writer.trail import open as open_trail
 
 __all__ = [
@@ -155,11 +154,7 @@ def prepare_demo_home(home: Path, *, fresh: bool) -> None:
                 )
             if not fresh:
                 return
-            for entry in list(home.iterdir()):
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry)
-                elif entry.name != LOCK_FILE:
-                    entry.unlink()
+            clear_trail(home)
     else:
         home.mkdir(parents=True, exist_ok=True)
     _mark(home, None)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import orjson
 
@@ -191,6 +193,38 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_DAY_FILE: Final = re.compile(r"audit-[0-9]{8}\.jsonl")
+
+
+def remove_day_file(home: Path, name: str) -> None:
+    """Remove one day file of the journal: only retention does, after recording the removal
+    and writing pruned.json (compliance.retention). `name` must be a day file's name, so a
+    damaged pruned.json cannot point this anywhere else."""
+    if not _DAY_FILE.fullmatch(name):
+        raise JournalFormatError(f"{name!r} is not the name of a journal day file")
+    with contextlib.suppress(FileNotFoundError):  # already removed (a resumed batch)
+        (home / layout.JOURNAL_DIR / name).unlink()
+
+
+def write_pruned(home: Path, data: bytes) -> None:
+    """Replace pruned.json (the record of the days removed) atomically and durably."""
+    from .tilestore import write_atomic
+
+    write_atomic(home / layout.PRUNED_FILE, data, sync=True)
+
+
+def clear_trail(home: Path) -> None:
+    """Remove everything under `home` but the writer lock (which the caller holds): only the
+    demo does, and only to a trail it made itself (demo.prepare_home checks that first)."""
+    import shutil
+
+    for entry in list(home.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        elif entry.name != layout.LOCK_FILE:
+            entry.unlink()
 
 
 @dataclass(frozen=True)
