@@ -54,7 +54,7 @@ from ..core.closemark import (
     sign_closed_mark,
 )
 from ..core.merkle import Frontier, range_hash, root_of_leaves, subtree_decomposition
-from ..core.note import Signer, Verifier, add_signatures
+from ..core.note import Signer, add_signatures
 from ..core.tiles import TILE_HEIGHT, TILE_WIDTH, TileBuilder
 from ..core.timefmt import (
     RFC3339_UTC,
@@ -82,42 +82,36 @@ from ..model.events import DEFAULT_MODEL, EventModel
 from ..model.redact import DEFAULT_REDACTOR, Redactor
 from ..store import journal
 from ..store.journal import ZERO_HASH, day_file_name, journal_files
-from ..store.keyhistory import (
-    HISTORY_FILE,
-    ROTATION_TYPE,
-    KeyHistory,
-    Rotation,
-    open_rotation,
-    read_history,
-    sign_rotation,
-)
-from ..store.keys import (
-    DEFAULT_KEY_FILE,
-    VKEY_FILE,
-    load_or_create_signer,
-    parse_signer,
-    read_vkey,
-)
+from ..store.keyhistory import read_history
+from ..store.keys import VKEY_FILE, load_or_create_signer, read_vkey
 from ..store.storage import check_storage
 from ..store.tilestore import TileStore, write_atomic
 from .config import Durability, Settings, default_origin, resolve
+from .rotation import NEXT_KEY_FILE as NEXT_KEY_FILE
+from .rotation import RotationMixin
 from .spill import Spill, read_spill
+from .state import _CHECKPOINT as _CHECKPOINT
+from .state import _FLUSH as _FLUSH
+from .state import _JOURNALED as _JOURNALED
+from .state import _QUEUED as _QUEUED
+from .state import _RECORD as _RECORD
+from .state import _REPLAY as _REPLAY
+from .state import _ROTATE as _ROTATE
+from .state import _SPILLED as _SPILLED
+from .state import CHECKPOINT_FILE as CHECKPOINT_FILE
+from .state import CHECKPOINTS_DIR as CHECKPOINTS_DIR
+from .state import _describe
 
 logger = logging.getLogger("tradetrail")
 
 MAX_BATCH: Final = 4096
-NEXT_KEY_FILE: Final = layout.NEXT_KEY_FILE
 LOCK_FILE: Final = layout.LOCK_FILE
 FOREIGN_SPILL_CHECK_SECONDS: Final = 2.0
 ADMIN_SPILL_DIR: Final = layout.SPILL_DIR
 """Where tradetrail commands leave events for a running writer: <home>/spill, whatever the
 writer's own spill directory is."""
-CHECKPOINT_FILE: Final = layout.CHECKPOINT_FILE
-CHECKPOINTS_DIR: Final = layout.CHECKPOINTS_DIR
 TILES_DIR: Final = layout.TILES_DIR
 QUARANTINE_DIR: Final = layout.QUARANTINE_DIR
-_QUEUED, _JOURNALED, _SPILLED = 0, 1, 2
-_RECORD, _FLUSH, _CHECKPOINT, _ROTATE, _REPLAY = 0, 1, 2, 3, 4
 _RETRY_MIN, _RETRY_MAX = 0.5, 30.0
 MERGE_CHUNK_BYTES: Final = 256 * 1024
 """A spill merge writes (and in fsync mode fsyncs) at most this much before acknowledging, so a
@@ -242,12 +236,7 @@ class _WriteFailed(Exception):
         self.count = 0  # entries in the chunk that failed
 
 
-def _describe(exc: OSError) -> str:
-    name = errno.errorcode.get(exc.errno or 0, "error")
-    return f"{name}: {exc.strerror or exc}"
-
-
-class Trail:
+class Trail(RotationMixin):
     """An open trail with its writer thread. Use `tradetrail.open()` to make one."""
 
     def __init__(
@@ -440,80 +429,6 @@ class Trail:
         for path in found:
             with contextlib.suppress(OSError):
                 path.unlink()
-
-    def _retired_message(self, history: KeyHistory) -> str:
-        key = self.signer.verifier()
-        span = history.span_of(key)
-        where = self.home / HISTORY_FILE
-        if span is None:
-            return (
-                f"signing key {key.name}+{key.key_id.hex()} is not this trail's key: {where} "
-                f"names {history.current.vkey()} as the current one; a trail is signed by one key "
-                "at a time (change it with `tradetrail keygen --rotate`)"
-            )
-        return (
-            f"signing key {key.name}+{key.key_id.hex()} was retired at tree size {span.last} by "
-            f"a key rotation ({where}); configure the current key {history.current.vkey()} "
-            "(TRADETRAIL_SIGNING_KEY, or <home>/signing.key)"
-        )
-
-    def _finish_rotation(self, on_file: Verifier) -> None:
-        """The configured key differs from trail.vkey: fine only when it is the new key of a
-        rotation that a crash interrupted before trail.vkey was replaced; then finish it."""
-        key = self.signer.verifier()
-        history = read_history(self.home)
-        if history is None or history.current != key:
-            rotation = self._last_record_rotation()
-            if rotation is None or rotation.old != on_file or rotation.new != key:
-                if history is not None:
-                    raise ConfigError(self._retired_message(history))
-                raise ConfigError(
-                    f"signing key {key.name}+{key.key_id.hex()} does not match "
-                    f"{self.home / VKEY_FILE} ({on_file.vkey()}); a trail is signed by one key "
-                    "at a time (change it with `tradetrail keygen --rotate`)"
-                )
-            history = (history or KeyHistory.first_key(on_file)).rotated(rotation)
-            write_atomic(self.home / HISTORY_FILE, history.text().encode(), sync=True)
-        write_atomic(self.home / VKEY_FILE, (key.vkey() + "\n").encode(), sync=True)
-        logger.warning("finished the key rotation to %s that a crash interrupted", key.vkey())
-
-    def _take_up_interrupted_rotation(self, on_file: Verifier) -> None:
-        """The configured key is trail.vkey's, but the last record rotates it away: a crash came
-        between the journaled rotation and the key's replacement. The rotation is binding (the
-        old key may be compromised: that is why keys are rotated), so switch to the new key
-        kept aside by rotate_key, or refuse and say which key to configure."""
-        rotation = self._last_record_rotation()
-        if rotation is None or rotation.old != on_file:
-            return
-        pending = self.home / NEXT_KEY_FILE
-        if not self.settings.signing_key and pending.exists():
-            new = parse_signer(str(pending), str(pending))
-            if new.verifier() == rotation.new:
-                os.replace(pending, self.home / DEFAULT_KEY_FILE)
-                journal.fsync_dir(self.home)
-                self.signer = new
-                return
-        raise ConfigError(
-            f"the last record of this trail rotates its key from {on_file.vkey()} to "
-            f"{rotation.new.vkey()} at tree size {rotation.size}, and a crash came before the "
-            "rotation finished; the old key may no longer sign: configure the new key "
-            "(TRADETRAIL_SIGNING_KEY) and open the trail again to finish the rotation"
-        )
-
-    def _last_record_rotation(self) -> Rotation | None:
-        """The verified rotation journaled as the last record, if it is one."""
-        files = journal_files(self.home)
-        lines = journal.tail_lines(files[-1], 1)[0] if files else []
-        if not lines:
-            return None
-        try:
-            record = journal.parse_record(lines[0], str(files[-1]))
-            data = record.get("data")
-            if record.get("type") != ROTATION_TYPE or not isinstance(data, dict):
-                return None
-            return open_rotation(str(data.get("note")), f"{files[-1].name} (last record)")
-        except TradetrailError:
-            return None
 
     def _read_latest_checkpoint_body(self) -> Checkpoint | None:
         """The newest signed checkpoint: `checkpoint`, or a newer `checkpoints/<n>` (a crash
@@ -1074,64 +989,6 @@ class Trail:
         if isinstance(barrier._result, BaseException):
             raise barrier._result
         return str(barrier._result)
-
-    def _rotate_signing_key(self, new: Signer, reason: str | None) -> str:
-        """On the writer thread, between batches: see rotate_key."""
-        old = self.signer
-        history = read_history(self.home) or KeyHistory.first_key(old.verifier())
-        if history.span_of(new.verifier()) is not None:
-            raise ConfigError(
-                f"new_signer: key {new.name}+{new.key_id.hex()} was already used by this trail; "
-                "a rotation needs a fresh key"
-            )
-        if self._degraded is not None:
-            raise TradetrailError(
-                f"cannot rotate the key while the trail is degraded: {self._degraded}"
-            )
-        size = self._size + 1  # the rotation record is the last record under the old key alone
-        note = sign_rotation(self.origin, size, old, new)
-        beside = not self.settings.signing_key  # the key lives beside the trail
-        if beside:  # durable before the rotation is journaled: a crash cannot lose the new key
-            write_atomic(
-                self.home / NEXT_KEY_FILE, (new.skey() + "\n").encode(), sync=True, mode=0o600
-            )
-        data: dict[str, Any] = {
-            "old_vkey": old.verifier().vkey(),
-            "new_vkey": new.verifier().vkey(),
-            "from_size": size,
-            "note": note,
-        }
-        if reason is not None:
-            data["reason"] = reason
-        event = prepare(
-            ROTATION_TYPE,
-            data,
-            {},
-            self._source,
-            max(self.settings.max_event_bytes, 1 << 16),
-            model=self.model,
-            strict=True,
-        )
-        if self._write_entries([(event, None, None)]) != 1 or self._size != size:
-            raise TradetrailError(f"cannot journal the key rotation: {self._last_error}")
-        history = history.rotated(open_rotation(note, "key rotation"))
-        if self._sign_checkpoint(also=new) is None:
-            raise TradetrailError(f"cannot sign the rotation checkpoint: {self._last_error}")
-        if beside:  # the key kept aside replaces the old one
-            os.replace(self.home / NEXT_KEY_FILE, self.home / DEFAULT_KEY_FILE)
-            journal.fsync_dir(self.home)
-        write_atomic(self.home / HISTORY_FILE, history.text().encode(), sync=True)
-        write_atomic(self.home / VKEY_FILE, (new.verifier().vkey() + "\n").encode(), sync=True)
-        self.signer = new
-        self.verifier = new.verifier()
-        logger.warning(
-            "rotated the signing key of %s at tree size %d: %s replaces %s",
-            self.origin,
-            size,
-            new.verifier().vkey(),
-            old.verifier().vkey(),
-        )
-        return note
 
     def close(self, timeout: float | None = None) -> None:
         """Journal what is queued, sign a final checkpoint, stop the writer, release the lock."""
