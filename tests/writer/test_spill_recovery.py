@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import tradetrail
+import tradetrail.writer.merge as merge_mod
 import tradetrail.writer.trail as trail_mod
 from conftest import (
     JournalFault,
@@ -45,7 +46,7 @@ def _backlog_bytes(receipts: list[Any]) -> int:
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
     """Chunks of 4 KiB, so a backlog of a few hundred records takes many of them."""
-    monkeypatch.setattr(trail_mod, "MERGE_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(merge_mod, "MERGE_CHUNK_BYTES", 4096)  # read where the merge runs
     return 4096
 
 
