@@ -19,6 +19,7 @@ import pytest
 
 import tradetrail
 import tradetrail.writer.merge as merge_mod
+import tradetrail.writer.sequencer as sequencer_mod
 import tradetrail.writer.trail as trail_mod
 from conftest import (
     JournalFault,
@@ -431,7 +432,8 @@ def test_a_full_disk_across_midnight_leaves_the_day_sealed_by_its_checkpoint(
     for i in range(5):
         trail.record("order.note", {"i": i}).wait(timeout=10)
     fault = JournalFault(monkeypatch, errno.ENOSPC)
-    monkeypatch.setattr(trail_mod, "write_atomic", _failing_while(fault, trail_mod.write_atomic))
+    real_write = sequencer_mod.write_atomic  # what signs the checkpoints
+    monkeypatch.setattr(sequencer_mod, "write_atomic", _failing_while(fault, real_write))
     fault.active = True
     clock.set("2024-03-01T23:59:30")
     spilled = [trail.record("order.note", {"late": i}) for i in range(3)]
