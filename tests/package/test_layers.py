@@ -65,7 +65,7 @@ def test_import_contracts_hold() -> None:
 # Exceptions that never leave their module (control flow), and the demo venue's own exceptions
 # (what a real exchange client would raise, caught by the demo's trading loop): not ours to show.
 _PRIVATE_EXCEPTIONS = {
-    "tradetrail.writer.trail._WriteFailed",
+    "tradetrail.writer.sequencer._WriteFailed",
     "tradetrail.compliance.verify_exam._DamagedZip",
     "tradetrail.demo.Throttled",
     "tradetrail.demo.ApiFailure",

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 
 import tradetrail
+import tradetrail.writer.merge as merge_mod
+import tradetrail.writer.sequencer as sequencer_mod
 import tradetrail.writer.trail as trail_mod
 from conftest import (
     JournalFault,
@@ -45,7 +47,7 @@ def _backlog_bytes(receipts: list[Any]) -> int:
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> int:
     """Chunks of 4 KiB, so a backlog of a few hundred records takes many of them."""
-    monkeypatch.setattr(trail_mod, "MERGE_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(merge_mod, "MERGE_CHUNK_BYTES", 4096)  # read where the merge runs
     return 4096
 
 
@@ -430,7 +432,8 @@ def test_a_full_disk_across_midnight_leaves_the_day_sealed_by_its_checkpoint(
     for i in range(5):
         trail.record("order.note", {"i": i}).wait(timeout=10)
     fault = JournalFault(monkeypatch, errno.ENOSPC)
-    monkeypatch.setattr(trail_mod, "write_atomic", _failing_while(fault, trail_mod.write_atomic))
+    real_write = sequencer_mod.write_atomic  # what signs the checkpoints
+    monkeypatch.setattr(sequencer_mod, "write_atomic", _failing_while(fault, real_write))
     fault.active = True
     clock.set("2024-03-01T23:59:30")
     spilled = [trail.record("order.note", {"late": i}) for i in range(3)]

@@ -1219,11 +1219,11 @@ def test_held_event_is_not_lost_to_a_concurrent_merge(
     armed = [True]
 
     def loads(data: Any) -> Any:
-        frame = sys._getframe(1)  # the generator that fills the held list, in trail.py
+        frame = sys._getframe(1)  # the generator that fills the held list, in writer/merge.py
         in_held_fill = frame.f_code.co_name in (
             "<genexpr>",
             "<listcomp>",
-        ) and frame.f_code.co_filename.endswith("trail.py")
+        ) and frame.f_code.co_filename.endswith("merge.py")
         if armed[0] and in_held_fill and threading.current_thread() is caller:
             armed[0] = False
             clock.release_writer()

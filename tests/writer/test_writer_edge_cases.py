@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import tradetrail
+import tradetrail.writer.sequencer as sequencer_mod
 import tradetrail.writer.trail as trail_mod
 from conftest import WRITER_THREAD_NAME, GateClock, SimClock, journal_records, wait_until
 
@@ -355,7 +356,7 @@ def test_checkpoint_failure_is_not_returned_as_a_note(
     def full_disk(*args: Any, **kwargs: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(trail_mod, "write_atomic", full_disk)
+    monkeypatch.setattr(sequencer_mod, "write_atomic", full_disk)  # what signs checkpoints
     try:
         text = trail.checkpoint(timeout=5)
     except (OSError, tradetrail.TradetrailError):
