@@ -210,9 +210,9 @@ def kill_writer_under_load(home: Path, n: int) -> dict[str, Any]:
     stop = threading.Event()
     trail.record("bench.warmup").wait(10)
 
-    def produce() -> None:
+    def produce() -> None:  # until the client is back on a new writer (however long)
         i = 0
-        while not stop.is_set() and i < n:
+        while not stop.is_set():
             receipts.append(trail.record("order.accepted", order_id=f"O-{i}"))
             i += 1
             if i % 200 == 0:
@@ -232,6 +232,7 @@ def kill_writer_under_load(home: Path, n: int) -> dict[str, Any]:
     while client._sock is None or client.welcome.get("pid") == info["pid"]:
         time.sleep(0.001)
     attached = time.perf_counter()
+    time.sleep(0.1)  # records keep flowing through the new writer
     stop.set()
     producer.join()
     for r in receipts:

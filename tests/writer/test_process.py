@@ -602,3 +602,14 @@ def test_clients_of_a_supervised_writer_wait_for_its_supervisor(tmp_path: Path) 
     ids = Counter(r["event_id"] for r in journal_records(home))
     assert all(ids[r.event_id] == 1 for r in receipts) and len(set(seqs)) == 20
     verify_ok(home)
+
+
+def test_a_batch_larger_than_the_writers_queue_is_taken(tmp_path: Path) -> None:
+    """Back-pressure must not wait for room the queue can never have (queue_size=1 here):
+    the writer would hang on that client and never leave."""
+    home = tmp_path / "trail"
+    trail = tradetrail.open(home, queue_size=1)
+    receipts = [trail.record("order.accepted", order_id=f"O-{i}") for i in range(500)]
+    assert [r.wait(30) for r in receipts] == list(range(500))
+    trail.close()
+    wait_for_no_writer(home)

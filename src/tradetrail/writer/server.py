@@ -224,8 +224,12 @@ class Connection:
                     trail._counters["fallbacks"] += 1
             receipts.append(receipt)
         self.received += len(receipts)
-        while trail.queue_room < len(receipts) and not self._closed:
-            time.sleep(QUEUE_WAIT_SECONDS)  # back-pressure: the client's socket fills, not RAM
+        # back-pressure: wait while the queue is full (the client's socket fills, not RAM);
+        # a batch larger than the whole queue goes in once it is empty
+        while trail.queue_room < min(len(receipts), trail.settings.queue_size) and not (
+            self._closed or trail._closing
+        ):
+            time.sleep(QUEUE_WAIT_SECONDS)
         trail.submit(receipts, since if replay else None)
 
     def _request(self, payload: bytes) -> None:
