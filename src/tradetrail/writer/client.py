@@ -283,6 +283,7 @@ class AttachedTrail(Trail):
         }
         self._schema_warned: set[str] = set()
         self._shaping_lock = threading.Lock()
+        self._forked = False  # (a fork()ed child attaches anew: see _after_fork)
         self._indexer = None
         self.origin = settings.origin or ""
         self.durable_size = 0
@@ -581,37 +582,7 @@ class AttachedTrail(Trail):
     def __repr__(self) -> str:
         return f"<AttachedTrail {self.origin} at {self.home} via {self._where}>"
 
-    # ------------------------------------------------------------------ waiting
-
-    def _closed_message(self) -> str:
-        return f"trail {self.home} is closed"
-
-    def _wait_for(self, receipt: Receipt, timeout: float | None) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            self._waiters += 1
-            try:
-                while receipt._state != _JOURNALED:
-                    if self._closed:
-                        raise TrailClosedError(
-                            f"{self._closed_message()}; record {receipt.event_id} is in the "
-                            "spill file and will be journaled by the trail's writer"
-                        )
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        state = "spilled" if receipt._state == _SPILLED else "queued"
-                        raise TimeoutError(
-                            f"record {receipt.event_id} not journaled within {timeout}s "
-                            f"(still {state}; it will be journaled)"
-                        )
-                    self._cond.wait(remaining if remaining is not None else 1.0)
-            finally:
-                self._waiters -= 1
-
-    def _notify(self) -> None:
-        if self._waiters:
-            with self._cond:
-                self._cond.notify_all()
+    _spill_journaled_when = "by the trail's writer"  # (Trail._wait_for, inherited)
 
     # ------------------------------------------------------------------ calls
 

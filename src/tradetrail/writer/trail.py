@@ -602,6 +602,8 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
             )
         return f"trail {self.home} is closed"
 
+    _spill_journaled_when = "when the trail is next opened"
+
     def _wait_for(self, receipt: Receipt, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
@@ -613,7 +615,7 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
                     if self._closed:
                         raise TrailClosedError(
                             f"{self._closed_message()}; record {receipt.event_id} is still in the "
-                            "spill file and will be journaled when the trail is next opened"
+                            f"spill file and will be journaled {self._spill_journaled_when}"
                         )
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
