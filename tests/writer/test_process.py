@@ -351,17 +351,7 @@ def test_an_embedded_writer_serves_other_processes(tmp_path: Path) -> None:
 def test_serve_runs_the_writer_until_sigterm(tmp_path: Path) -> None:
     home = tmp_path / "trail"
     tradetrail.open(home, writer="embedded", serve=False).close()
-    env = {k: v for k, v in os.environ.items() if k != "TRADETRAIL_WRITER"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tradetrail", "serve", "--home", str(home)],
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    deadline = time.monotonic() + 20
-    while probe(home) is None:
-        assert time.monotonic() < deadline and server.poll() is None
-        time.sleep(0.05)
+    server = start_serve(home, stderr=subprocess.PIPE)
     trail = tradetrail.open(home)
     trail.record("order.accepted", order_id="O-1").wait(10)
     trail.close()
@@ -563,12 +553,13 @@ def test_every_record_of_a_process_written_trail_proves_its_inclusion(
         assert tradetrail.verify_proof(proof, [vkey])
 
 
-def start_serve(home: Path) -> subprocess.Popen[bytes]:
+def start_serve(home: Path, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+    """`tradetrail serve` in a process of its own, once its writer answers."""
     env = {k: v for k, v in os.environ.items() if k != "TRADETRAIL_WRITER"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     server = subprocess.Popen(
         [sys.executable, "-m", "tradetrail", "serve", "--home", str(home)],
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         env=env,
     )
     deadline = time.monotonic() + 20

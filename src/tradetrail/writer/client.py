@@ -53,7 +53,7 @@ from ..store.keys import parse_signer
 from . import wire
 from .config import Settings
 from .spill import Spill
-from .trail import _JOURNALED, _QUEUED, _SPILLED, FALLBACK_TYPE, Receipt, Trail
+from .trail import _JOURNALED, _QUEUED, _SPILLED, Receipt, Trail
 
 logger = logging.getLogger("tradetrail")
 
@@ -452,22 +452,7 @@ class AttachedTrail(Trail):
                 if self._idle:
                     self._wake.set()
                 return receipt
-        event = prepare(
-            event_type,
-            data,
-            with_context(fields),
-            self._source,
-            self.settings.max_event_bytes,
-            model=self.model,
-            redactor=self.redactor,
-            strict=self._strict,
-        )
-        if event.redacted is not None or event.schema_error is not None:
-            self._note_shaping(event_type, event)
-        if event_type == FALLBACK_TYPE:
-            with self._shaping_lock:
-                self._counters["fallbacks"] += 1
-        receipt = Receipt(self, event)
+        receipt = Receipt(self, self._shape(event_type, data, fields))
         self._outbox.append(receipt)
         if self._idle:
             self._wake.set()

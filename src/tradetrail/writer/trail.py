@@ -393,6 +393,21 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
         """
         if self._closing:
             raise TrailClosedError(self._closed_message())
+        event = self._shape(event_type, data, fields)
+        receipt = Receipt(self, event)
+        queue = self._queue
+        if len(queue) >= self._queue_size:
+            self._spill_receipts([receipt], "queue full", format_ns(self._clock()))
+            return receipt
+        queue.append(receipt)
+        if self._idle:
+            self._wake.set()
+        if self._finished:  # close() won the race: the writer is gone, spill it ourselves
+            self._rescue_late(receipt)
+        return receipt
+
+    def _shape(self, event_type: str, data: Any, fields: dict[str, Any]) -> Prepared:
+        """Validate, redact and encode one event in the caller (counted in stats())."""
         event = prepare(
             event_type,
             data,
@@ -408,17 +423,7 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
         if event_type == FALLBACK_TYPE:  # an integration kept an event it could not record as asked
             with self._shaping_lock:
                 self._counters["fallbacks"] += 1
-        receipt = Receipt(self, event)
-        queue = self._queue
-        if len(queue) >= self._queue_size:
-            self._spill_receipts([receipt], "queue full", format_ns(self._clock()))
-            return receipt
-        queue.append(receipt)
-        if self._idle:
-            self._wake.set()
-        if self._finished:  # close() won the race: the writer is gone, spill it ourselves
-            self._rescue_late(receipt)
-        return receipt
+        return event
 
     def _note_shaping(self, event_type: str, event: Prepared) -> None:
         """Count redactions and schema mismatches; warn once per type about a mismatch (the
