@@ -604,3 +604,13 @@ def test_a_batch_larger_than_the_writers_queue_is_taken(tmp_path: Path) -> None:
     assert [r.wait(30) for r in receipts] == list(range(500))
     trail.close()
     wait_for_no_writer(home)
+
+
+def test_the_warnings_of_a_writer_process_reach_the_process_that_opened_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = tmp_path / "trail"
+    with caplog.at_level("WARNING", logger="tradetrail"):
+        trail = tradetrail.open(home, min_free_bytes=2**62)
+    trail.close()
+    assert "generated a signing key" in caplog.text and "free" in caplog.text

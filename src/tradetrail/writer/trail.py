@@ -325,7 +325,14 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
                 "(TRADETRAIL_ORIGIN names the log and cannot change)"
             )
         self.origin = origin or (existing.origin if existing else default_origin(self.home))
+        generated = not settings.signing_key and not (self.home / layout.SIGNING_KEY_FILE).exists()
         self.signer: Signer = load_or_create_signer(settings.signing_key, self.home, self.origin)
+        if generated:  # also said to the clients of a writer process (its log is not theirs)
+            self.storage_warnings.append(
+                f"generated a signing key at {self.home / layout.SIGNING_KEY_FILE}, beside the "
+                "journal: "
+                "in production keep the key elsewhere and set TRADETRAIL_SIGNING_KEY"
+            )
         vkey_path = self.home / VKEY_FILE
         if vkey_path.exists():
             verifier = read_vkey(vkey_path)
