@@ -614,3 +614,23 @@ def test_the_warnings_of_a_writer_process_reach_the_process_that_opened_it(
         trail = tradetrail.open(home, min_free_bytes=2**62)
     trail.close()
     assert "generated a signing key" in caplog.text and "free" in caplog.text
+
+
+def test_a_schema_mismatch_the_writer_finds_is_told_to_the_caller(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = tmp_path / "trail"
+    trail = tradetrail.open(home)
+    trail.record("order.accepted", {"status": "accepted"}, order_id="O-1").wait(10)
+    with caplog.at_level("WARNING", logger="tradetrail"):
+        receipt = trail.record("order.accepted", {"qty": 1}, order_id="O-2")  # goes raw
+        receipt.wait(10)
+        assert type(receipt.event).__name__ == "RawEvent"
+        deadline = time.monotonic() + 10
+        while "recorded with schema_error" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.02)
+        trail.record("order.accepted", {"qty": 2}, order_id="O-3").wait(10)
+    assert caplog.text.count("order.accepted: recorded with schema_error") == 1  # once a type
+    assert trail.stats()["schema_errors"] == 2
+    trail.close()

@@ -621,6 +621,12 @@ class AttachedTrail(Trail):
                         slot[0].set()
                 elif kind == wire.REJECTED:
                     self._rejected(orjson.loads(payload))
+                elif kind == wire.WARNING:
+                    warning = orjson.loads(payload)
+                    kind_name = str(warning.get("type"))
+                    if kind_name not in self._schema_warned and len(self._schema_warned) < 1024:
+                        self._schema_warned.add(kind_name)
+                        logger.warning("%s", warning.get("message"))
         except (OSError, ChannelError, orjson.JSONDecodeError):
             pass
         self._lost(sock)

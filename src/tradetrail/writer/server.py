@@ -53,6 +53,7 @@ class Connection:
         self._wake = threading.Event()
         self._closed = False
         self.received = 0
+        self._warned: set[str] = set()
         self.source: orjson.Fragment = server.trail._source
         self.attached = False
         self._reader = threading.Thread(
@@ -194,6 +195,18 @@ class Connection:
         except (ValueError, TypeError) as exc:
             raise PartsError(f"{reason}; and as log.fallback: {exc}") from None
 
+    def _warn_schema(self, kind: str, error: str) -> None:
+        """Tell the client, once per type, that the writer recorded an event it shaped with a
+        schema_error: the caller would have been warned had it shaped the event itself."""
+        if kind in self._warned or len(self._warned) >= 1024:
+            return
+        self._warned.add(kind)
+        message = (
+            f"{kind}: recorded with schema_error ({error}); further mismatches of this type "
+            "are only counted (stats()['schema_errors']); open with strict=True to raise"
+        )
+        self.send(wire.json_frame(wire.WARNING, {"type": kind, "message": message}))
+
     def _events(self, payload: bytes, replay: bool) -> None:
         first, since, events = wire.parse_events(payload, replay)
         trail = self.server.trail
@@ -217,8 +230,10 @@ class Connection:
             receipt._conn = self
             receipt._index = first + offset
             if event.redacted is not None or event.schema_error is not None:
-                kind = orjson.loads(event.line(b"", 0, b"")).get("type", "?")
-                trail._note_shaping(str(kind), event)
+                kind = str(orjson.loads(event.line(b"", 0, b"")).get("type", "?"))
+                trail._note_shaping(kind, event)
+                if event.schema_error is not None and type(item) is bytes:
+                    self._warn_schema(kind, event.schema_error)
             if _FALLBACK_MARK in event.p3:  # (the type is in the last part)
                 with trail._shaping_lock:
                     trail._counters["fallbacks"] += 1
