@@ -34,7 +34,7 @@ from typing import Any, Final
 import orjson
 
 from ..core import layout
-from ..core.canonical import SORT, Prepared, RawEvent, decode_raw, encode_raw, prepare
+from ..core.canonical import Prepared, RawEvent, decode_raw, encode_raw, prepare
 from ..core.note import Signer, Verifier
 from ..core.timefmt import format_ns
 from ..errors import (
@@ -53,7 +53,7 @@ from ..store.keys import parse_signer
 from . import wire
 from .config import Settings
 from .spill import Spill
-from .trail import _JOURNALED, _QUEUED, _SPILLED, Receipt, Trail
+from .trail import _JOURNALED, _QUEUED, _SPILLED, Receipt, Trail, process_source, source_fragment
 
 logger = logging.getLogger("tradetrail")
 
@@ -176,13 +176,7 @@ def probe(home: Path, timeout: float = 2.0) -> dict[str, Any] | None:
         return None
     try:
         sock.settimeout(timeout)
-        wire.check_peer(sock, wire.describe(addr))
-        hello = {"wire": wire.WIRE_VERSION, "pid": os.getpid(), "probe": True}
-        sock.sendall(wire.json_frame(wire.HELLO, hello))
-        got = wire.FrameReader(sock, wire.describe(addr)).read()
-        if got is None or got[0] != wire.WELCOME:
-            return None
-        welcome: dict[str, Any] = orjson.loads(got[1])
+        welcome = wire.handshake(sock, wire.describe(addr), {"probe": True})
         welcome["channel"] = wire.describe(addr)
         return welcome
     except (OSError, ChannelError, orjson.JSONDecodeError):
@@ -202,9 +196,8 @@ def ask_to_leave(home: Path, timeout: float = 5.0) -> bool:
         return False
     try:
         sock.settimeout(timeout)
-        wire.check_peer(sock, wire.describe(addr))
-        hello = {"wire": wire.WIRE_VERSION, "pid": os.getpid(), "probe": True}
-        sock.sendall(wire.json_frame(wire.HELLO, hello))
+        if "refused" in wire.handshake(sock, wire.describe(addr), {"probe": True}):
+            return False
         sock.sendall(wire.json_frame(wire.REQUEST, {"id": 1, "op": "leave", "args": {}}))
         reader = wire.FrameReader(sock, wire.describe(addr))
         while (got := reader.read()) is not None:
@@ -324,12 +317,8 @@ class AttachedTrail(Trail):
     # ------------------------------------------------------------------ set-up
 
     def _make_source(self) -> orjson.Fragment:
-        source: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid()}
-        source["service"] = self.settings.service or Path(sys.argv[0] or "python").name or "python"
-        self._plain_source = dict(source)  # the writer redacts it once, as we do here
-        if self.redactor is not None:
-            source = self.redactor.redact(source, "source")[0]
-        return orjson.Fragment(orjson.dumps(source, option=SORT))
+        self._plain_source = process_source(self.settings)  # the writer redacts it once too
+        return source_fragment(dict(self._plain_source), self.redactor)
 
     @staticmethod
     def _start_thread(target: Any, name: str) -> threading.Thread:
@@ -340,19 +329,9 @@ class AttachedTrail(Trail):
     def _connect(self) -> socket.socket:
         sock = wire.connect(self._address, timeout=2.0)
         try:
-            wire.check_peer(sock, self._where)
-            sock.sendall(
-                wire.json_frame(
-                    wire.HELLO,
-                    {"wire": wire.WIRE_VERSION, "pid": os.getpid(), "source": self._plain_source},
-                )
-            )
             sock.settimeout(10.0)
-            got = wire.FrameReader(sock, self._where).read()
+            welcome = wire.handshake(sock, self._where, {"source": self._plain_source})
             sock.settimeout(None)
-            if got is None or got[0] != wire.WELCOME:
-                raise ChannelError("the writer did not welcome us", self._where)
-            welcome = orjson.loads(got[1])
             if "refused" in welcome:
                 raise WriterStartError(f"{self._where}: {welcome['refused']}")
             self.welcome = welcome

@@ -25,12 +25,12 @@ import orjson
 
 from .._version import __version__
 from ..core import layout
-from ..core.canonical import SORT, STRING_FIELDS, Prepared, decode_raw, prepare
+from ..core.canonical import STRING_FIELDS, Prepared, decode_raw, prepare
 from ..core.timefmt import format_ns
 from ..errors import ChannelError, PartsError, TradetrailError, TrailClosedError
 from ..store.keys import parse_signer
 from . import wire
-from .trail import _CHECKPOINT, _FLUSH, _JOURNALED, FALLBACK_TYPE, Receipt, Trail
+from .trail import _CHECKPOINT, _FLUSH, _JOURNALED, FALLBACK_TYPE, Receipt, Trail, source_fragment
 
 logger = logging.getLogger("tradetrail")
 
@@ -162,9 +162,7 @@ class Connection:
         trail = self.server.trail
         if not isinstance(source, dict):
             return trail._source
-        if trail.redactor is not None:
-            source = trail.redactor.redact(source, "source")[0]
-        return orjson.Fragment(orjson.dumps(source, option=SORT))
+        return source_fragment(source, trail.redactor)
 
     def _prepare_raw(self, raw: bytes) -> Prepared:
         """Validate, redact and encode an event as its caller gave it, as record() would have

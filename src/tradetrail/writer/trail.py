@@ -354,12 +354,7 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
             if home_spill.resolve() == Path(settings.spill_dir).resolve()
             else Spill(home_spill, self.origin)
         )
-        source = {"host": socket.gethostname(), "pid": os.getpid()}
-        service = settings.service or Path(sys.argv[0] or "python").name or "python"
-        source["service"] = service
-        if self.redactor is not None:  # a service name could carry a token: redact it once
-            source = self.redactor.redact(source, "source")[0]
-        self._source = orjson.Fragment(orjson.dumps(source, option=SORT))
+        self._source = source_fragment(process_source(settings), self.redactor)
         mark = self._read_closed_mark()
         try:
             self._load_state(existing.size if existing else 0, mark)
@@ -748,6 +743,20 @@ def _close_all() -> None:
             trail.close(timeout=30)
         except Exception:
             logger.exception("closing %r at exit", trail)
+
+
+def process_source(settings: Settings) -> dict[str, Any]:
+    """The default `source` of this process's records: host, pid, service."""
+    service = settings.service or Path(sys.argv[0] or "python").name or "python"
+    return {"host": socket.gethostname(), "pid": os.getpid(), "service": service}
+
+
+def source_fragment(source: dict[str, Any], redactor: Redactor | None) -> orjson.Fragment:
+    """A default `source`, redacted once (a service name could carry a token) and encoded for
+    every record that does not set its own."""
+    if redactor is not None:
+        source = redactor.redact(source, "source")[0]
+    return orjson.Fragment(orjson.dumps(source, option=SORT))
 
 
 WRITER_MODES: Final = ("auto", "process", "embedded")

@@ -24,7 +24,7 @@ import struct
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -220,6 +220,21 @@ class FrameReader:
             raise ChannelError(f"unknown frame kind {kind}", self._where)
         payload = self._exact(length, True) if length else b""
         return kind, payload or b""
+
+
+def handshake(sock: socket.socket, where: str, hello: dict[str, object]) -> dict[str, Any]:
+    """A client's opening: the writer's uid checked, HELLO (wire version and pid added) sent,
+    the writer's WELCOME returned (it may say `refused`). ChannelError when it says anything
+    else or nothing."""
+    check_peer(sock, where)
+    sock.sendall(json_frame(HELLO, {"wire": WIRE_VERSION, "pid": os.getpid(), **hello}))
+    got = FrameReader(sock, where).read()
+    if got is None or got[0] != WELCOME:
+        raise ChannelError("the writer did not welcome us", where)
+    welcome = orjson.loads(got[1])
+    if not isinstance(welcome, dict):
+        raise ChannelError("WELCOME is not an object", where)
+    return welcome
 
 
 def connect(addr: str | bytes, timeout: float | None = None) -> socket.socket:
