@@ -77,9 +77,16 @@ def verify_ok(home: Path) -> None:
     assert report.ok, report
 
 
-def start_workers(home: Path, count: int, events: int, threads: int, mode: str = "ack") -> list:
-    env = dict(os.environ)
+def child_env() -> dict[str, str]:
+    """The environment of a process a test starts: this tradetrail on its path, and open()'s
+    default writer (a process), as a user's program gets it."""
+    env = {k: v for k, v in os.environ.items() if k != "TRADETRAIL_WRITER"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
+def start_workers(home: Path, count: int, events: int, threads: int, mode: str = "ack") -> list:
+    env = child_env()
     return [
         subprocess.Popen(
             [sys.executable, str(WORKER), str(home), f"p{n}", str(events), str(threads), mode],
@@ -319,8 +326,7 @@ def test_no_writer_can_run_so_the_client_spills_then_it_is_merged_once(tmp_path:
 def test_commands_record_through_a_running_writer(tmp_path: Path) -> None:
     home = tmp_path / "trail"
     trail = tradetrail.open(home)  # a trading process
-    env = {k: v for k, v in os.environ.items() if k != "TRADETRAIL_WRITER"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env = child_env()
     done = subprocess.run(
         [sys.executable, "-m", "tradetrail", "record", "--home", str(home), "--type",
          "config.changed", "--data", '{"key": "max_qty", "old": "1", "new": "2"}', "--json"],
@@ -555,8 +561,7 @@ def test_every_record_of_a_process_written_trail_proves_its_inclusion(
 
 def start_serve(home: Path, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     """`tradetrail serve` in a process of its own, once its writer answers."""
-    env = {k: v for k, v in os.environ.items() if k != "TRADETRAIL_WRITER"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env = child_env()
     server = subprocess.Popen(
         [sys.executable, "-m", "tradetrail", "serve", "--home", str(home)],
         stderr=stderr,
