@@ -21,6 +21,7 @@ import tradetrail
 from tradetrail.core import layout
 from tradetrail.writer import wire
 from tradetrail.writer.client import probe
+from tradetrail.writer.process import EX_TEMPFAIL
 
 pytestmark = pytest.mark.slow
 
@@ -141,6 +142,38 @@ def test_open_starts_a_writer_that_leaves_with_its_last_client(tmp_path: Path) -
     wait_for_no_writer(home)
     assert [r["order_id"] for r in journal_records(home)] == ["O-1"]
     verify_ok(home)
+
+
+def test_a_writer_racing_to_start_leaves_the_one_that_won_serving(tmp_path: Path) -> None:
+    """Clients that find no writer each start one; the losers must not evict the winner
+    before its first client has attached (it would leave a late writer waiting for clients
+    that went elsewhere, holding the lock)."""
+    home = tmp_path / "trail"
+    command = [sys.executable, "-m", "tradetrail.writer.process", "--home", str(home)]
+    first = subprocess.Popen(
+        [*command, "--exit-when-idle"],
+        env=child_env(),
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while (info := probe(home, timeout=0.5)) is None:
+            assert time.monotonic() < deadline and first.poll() is None, "no writer started"
+            time.sleep(0.05)
+        assert info["pid"] == first.pid
+        second = subprocess.run(
+            [*command, "--exit-when-idle"],
+            env=child_env(),
+            capture_output=True,
+            timeout=60,
+        )
+        assert second.returncode == EX_TEMPFAIL, second.stderr.decode()
+        assert b"already open for writing" in second.stderr
+        info = probe(home, timeout=2)
+        assert info is not None and info["pid"] == first.pid and first.poll() is None
+    finally:
+        first.terminate()
+        first.wait(30)
 
 
 def kill_writer(home: Path) -> int:

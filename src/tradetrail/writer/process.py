@@ -62,7 +62,7 @@ def serve(
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while True:
         try:
-            trail = open_engine(home, index=index)
+            trail = open_engine(home, index=index, evict=not exit_when_idle)
             break
         except TrailLockedError:
             # a writer open() started lingers a moment after its last client: outwait it

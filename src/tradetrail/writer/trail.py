@@ -212,6 +212,7 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
         model: EventModel | None = DEFAULT_MODEL,
         redactor: Redactor | None = DEFAULT_REDACTOR,
         index: bool | str = False,
+        evict: bool = True,
     ) -> None:
         self.settings = settings
         self.home = settings.home
@@ -277,7 +278,7 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
         self._last_error: str | None = None
 
         self.home.mkdir(parents=True, exist_ok=True)
-        self._acquire_lock()
+        self._acquire_lock(evict)
         try:
             self._setup()
         except BaseException:
@@ -295,8 +296,8 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
 
     # ------------------------------------------------------------------ set-up
 
-    def _acquire_lock(self) -> None:
-        fd = _lock_writer(self.home)
+    def _acquire_lock(self, evict: bool) -> None:
+        fd = _lock_writer(self.home, evict=evict)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock_fd = fd
@@ -700,17 +701,19 @@ os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 LEAVE_WAIT_SECONDS: Final = 5.0
 
 
-def _lock_writer(home: Path) -> int:
+def _lock_writer(home: Path, *, evict: bool = True) -> int:
     """Take the trail's writer lock (an open fd holding flock), or raise naming its holder.
-    A writer process that open() started and no client uses any more is asked to leave at
-    once rather than a moment later (a script's next command may need the trail)."""
+    With `evict`, a writer process that open() started and no client uses any more is asked
+    to leave at once rather than a moment later (a script's next command may need the trail).
+    A writer process open() starts never evicts: the one that won the race to start serves
+    the clients that are attaching to it, before it has counted any of them."""
     fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         from .client import ask_to_leave
 
-        if ask_to_leave(home):
+        if evict and ask_to_leave(home):
             deadline = time.monotonic() + LEAVE_WAIT_SECONDS
             while time.monotonic() < deadline:
                 time.sleep(0.02)
@@ -851,9 +854,12 @@ def open(
     return trail
 
 
-def open_engine(home: str | os.PathLike[str] | None = None, *, index: bool | str = False) -> Trail:
+def open_engine(
+    home: str | os.PathLike[str] | None = None, *, index: bool | str = False, evict: bool = True
+) -> Trail:
     """The writer of a writer process (writer.process.serve): settings from the environment,
-    no channel yet (the process starts it)."""
+    no channel yet (the process starts it). `evict`: see _lock_writer."""
     settings = resolve(home)
     settings.home.mkdir(parents=True, exist_ok=True)
-    return Trail(settings, None, index=index or os.environ.get("TRADETRAIL_DATABASE_URL") or False)
+    index = index or os.environ.get("TRADETRAIL_DATABASE_URL") or False
+    return Trail(settings, None, index=index, evict=evict)
