@@ -245,3 +245,8 @@ def missing_extra(exc: ModuleNotFoundError, feature: str, extra: str) -> Tradetr
         f"{feature} need {exc.name or 'a module'}, which is not installed: "
         f"python3 -m pip install 'tradetrail[{extra}]'"
     )
+
+
+class TokenError(TradetrailError):
+    """A bearer token is unknown, revoked, expired or not allowed what it asked; the message
+    names the token's id, never its secret."""

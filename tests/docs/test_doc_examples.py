@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+import httpx
 import orjson
 import pytest
 from click.testing import CliRunner
@@ -58,6 +59,7 @@ SUBSTITUTIONS: dict[str, str | Callable[[Path], str]] = {
     "--path /etc/bot": "--path config",
     "3f2a": lambda home: _snapshot_ids(home)[0],  # snapshot ids: the oldest and the newest
     "9c1e": lambda home: _snapshot_ids(home)[-1],
+    "0123456789ab": lambda home: _a_token(home),  # a token id: one made for the example
     "2024-03-01T09:00:00Z": lambda home: _now(),  # snapshot times: the ones taken above
     "2024-03-02T09:00:00Z": lambda home: _now(),
 }
@@ -95,6 +97,15 @@ IN_TRAIL_NOTE = "<!-- runs in a trail's home directory -->"
 HELP_HEADER = re.compile(r"^(Examples?|Quick start)\b[^:]*:$")
 PLACEHOLDER = re.compile(r"^(YYYY-MM-DD|[A-Z][A-Z0-9_]*(=[A-Z][A-Z0-9_]*)?(\.\.\.|\.[a-z]+)?)$")
 ERRORS_IN_OUTPUT = ("Traceback", "No such option", "No such command", "Usage:")
+
+
+def _a_token(home: Path) -> str:
+    """The id of a live token of the demo trail (made here when no example made one yet)."""
+    from tradetrail.compliance.tokens import create_token
+    from tradetrail.store.tokens import TokenStore
+
+    live = [t for t in TokenStore(home).list() if t.revoked is None]
+    return live[0].id if live else create_token(home, "example", ["read"])[1].id
 
 
 def _now() -> str:
@@ -495,6 +506,18 @@ def serve_briefly(argv: list[str], home: Path) -> tuple[int, list[str], str]:
             faults.append("its writer never answered")
             break
         time.sleep(0.05)
+    if "--listen" in argv and not faults:  # and its HTTP API answers
+        url = "http://" + argv[argv.index("--listen") + 1] + "/healthz"
+        while True:
+            try:
+                if httpx.get(url).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                faults.append(f"{url} never answered")
+                break
+            time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     watchdog.cancel()

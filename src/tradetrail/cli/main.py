@@ -43,6 +43,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "serve": ("serve", "serve"),
     "snapshot": ("snapshot", "snapshot"),
     "tail": ("trail", "tail"),
+    "token": ("token", "token"),
     "verify": ("trail", "verify"),
     "verify-pack": ("export", "verify_pack_command"),
 }

@@ -307,19 +307,7 @@ def lineage_command(
     if not story.found:
         fail(f"no record has order_id {order_id!r}", 1)
     if as_json:
-        emit_json(
-            {
-                "order_id": order_id,
-                "signals": [r.parsed() for r in story.signals],
-                "orders": {k: [r.parsed() for r in v] for k, v in story.orders.items()},
-                "children": story.children,
-                "position_changes": [
-                    {"account": p.account, "symbol": p.symbol, "qty": str(p.qty), "fills": p.fills}
-                    for p in story.positions
-                ],
-                "position_snapshots": [r.parsed() for r in story.snapshots],
-            }
-        )
+        emit_json(story.as_json())
         return
     tree = Tree(f"[bold]order {order_id}[/]")
     if story.signals:

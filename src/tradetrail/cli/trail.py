@@ -153,19 +153,6 @@ def _parse_fields(pairs: tuple[str, ...]) -> dict[str, str]:
     return fields
 
 
-def _event_of_line(raw: bytes) -> tuple[Any, Any, dict[str, Any]]:
-    """(type, data, envelope fields) of one JSON line of `record -`, numbers read exactly."""
-    from ..core.exactjson import loads_exact
-
-    obj = loads_exact(raw)
-    if not isinstance(obj, dict):
-        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-    kind = obj.pop("type", None)
-    if kind is None:
-        raise ValueError("missing 'type'")
-    return kind, obj.pop("data", None), obj
-
-
 @click.command()
 @HOME_OPTION
 @click.argument("stdin", required=False, type=click.Choice(["-"]))
@@ -192,7 +179,7 @@ def record(
     number; the lines before it are recorded, none after it.
     """
     from ..core.canonical import build_envelope
-    from ..core.exactjson import loads_exact
+    from ..core.exactjson import loads_event_line, loads_exact
     from ..writer.config import resolve
     from ..writer.trail import Trail
 
@@ -250,7 +237,7 @@ def record(
                 if not raw.strip():
                     continue
                 try:
-                    kind, payload, envelope = _event_of_line(raw)
+                    kind, payload, envelope = loads_event_line(raw)
                     sink.record(kind, payload, **envelope)
                 except (ValueError, TypeError) as exc:
                     stop(

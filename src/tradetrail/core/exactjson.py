@@ -83,3 +83,15 @@ def loads_exact(text: str | bytes) -> Any:
         raise ExactJSONError("not accepted: JSON nested too deeply") from None
     except ValueError as exc:  # e.g. Python's own limit on integer digits
         raise ExactJSONError(f"not valid JSON: {exc}") from None
+
+
+def loads_event_line(raw: bytes | str) -> tuple[Any, Any, dict[str, Any]]:
+    """(type, data, envelope fields) of one event as a JSON object, the line format of
+    `tradetrail record -` and of the service's POST /v1/events, numbers read exactly."""
+    obj = loads_exact(raw)
+    if not isinstance(obj, dict):
+        raise ExactJSONError(f"expected a JSON object, got {type(obj).__name__}")
+    kind = obj.pop("type", None)
+    if kind is None:
+        raise ExactJSONError("missing 'type'")
+    return kind, obj.pop("data", None), obj

@@ -44,6 +44,8 @@ DAILY_DIR: Final = "daily"
 """Under exports: one pack directory per day."""
 SNAPSHOTS_DIR: Final = "snapshots"
 """Configuration snapshot documents, by hash."""
+TOKENS_FILE: Final = "tokens.jsonl"
+"""The HTTP service's bearer tokens: SHA-256 digests and scopes, never a secret."""
 INDEX_FILE: Final = "index.sqlite"
 """The SQLite search index (rebuilt from the journal at will)."""
 

@@ -40,6 +40,20 @@ class Lineage:
     positions: list[PositionChange] = field(default_factory=list)
     snapshots: list[IndexRow] = field(default_factory=list)
 
+    def as_json(self) -> dict[str, Any]:
+        """The story as `tradetrail lineage --json` prints it and GET /v1/lineage serves it."""
+        return {
+            "order_id": self.order_id,
+            "signals": [r.parsed() for r in self.signals],
+            "orders": {k: [r.parsed() for r in v] for k, v in self.orders.items()},
+            "children": self.children,
+            "position_changes": [
+                {"account": p.account, "symbol": p.symbol, "qty": str(p.qty), "fills": p.fills}
+                for p in self.positions
+            ],
+            "position_snapshots": [r.parsed() for r in self.snapshots],
+        }
+
     def records(self) -> list[IndexRow]:
         """Every record of the story once, in journal order."""
         rows = {r.seq: r for r in self.signals}

@@ -431,7 +431,12 @@ class AttachedTrail(Trail):
                 if self._idle:
                     self._wake.set()
                 return receipt
-        receipt = Receipt(self, self._shape(event_type, data, fields))
+        return self._enqueue(self._shape(event_type, data, fields))
+
+    def _enqueue(self, event: Prepared) -> Receipt:
+        if self._generation != _generation[0]:
+            self._after_fork()
+        receipt = Receipt(self, event)
         self._outbox.append(receipt)
         if self._idle:
             self._wake.set()

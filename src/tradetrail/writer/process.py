@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -54,9 +55,12 @@ def serve(
     index: bool | str = False,
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
+    beside: Callable[[Trail], Callable[[], None]] | None = None,
 ) -> Trail:
     """Run the writer of `home` until `stop` is set (SIGTERM/SIGINT in `main`), or, with
-    `exit_when_idle`, until no client has been attached for IDLE_LINGER_SECONDS."""
+    `exit_when_idle`, until no client has been attached for IDLE_LINGER_SECONDS. `beside`
+    starts what else serves the trail (the HTTP service) and returns how to stop it, which is
+    called before the trail closes."""
     if os.environ.get("TRADETRAIL_LOCK_MEMORY", "").lower() in ("1", "true", "yes", "on"):
         lock_memory()
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
@@ -76,6 +80,13 @@ def serve(
         server.leave = stop.set
     else:
         server.supervised = True
+    stop_beside = None
+    if beside is not None:
+        try:
+            stop_beside = beside(trail)
+        except BaseException:
+            trail.close()
+            raise
     if ready is not None:
         ready.set()
     logger.warning(
@@ -97,6 +108,8 @@ def serve(
             IDLE_LINGER_SECONDS if seen else FIRST_CLIENT_SECONDS
         ):
             break
+    if stop_beside is not None:
+        stop_beside()
     trail.close()
     logger.warning("tradetrail writer %d stopped; %s is closed", os.getpid(), trail.home)
     return trail

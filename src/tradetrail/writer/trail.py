@@ -396,7 +396,23 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
         """
         if self._closing:
             raise TrailClosedError(self._closed_message())
-        event = self._shape(event_type, data, fields)
+        return self._enqueue(self._shape(event_type, data, fields))
+
+    def record_shaped(self, events: Sequence[Prepared]) -> list[Receipt]:
+        """Queue events shaped by `shape()` (the HTTP service shapes a whole batch before it
+        queues any of it, so a bad line never half-writes a batch)."""
+        if self._closing:
+            raise TrailClosedError(self._closed_message())
+        return [self._enqueue(event) for event in events]
+
+    def shape(
+        self, event_type: str, data: Any, fields: dict[str, Any], source: dict[str, Any]
+    ) -> Prepared:
+        """Validate, redact and encode one event as from `source` (service, host, pid) without
+        queueing it: raises TypeError/ValueError naming the field, as record() does."""
+        return self._shape(event_type, data, fields, source)
+
+    def _enqueue(self, event: Prepared) -> Receipt:
         receipt = Receipt(self, event)
         queue = self._queue
         if len(queue) >= self._queue_size:
@@ -409,13 +425,19 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
             self._rescue_late(receipt)
         return receipt
 
-    def _shape(self, event_type: str, data: Any, fields: dict[str, Any]) -> Prepared:
+    def _shape(
+        self,
+        event_type: str,
+        data: Any,
+        fields: dict[str, Any],
+        source: dict[str, Any] | None = None,
+    ) -> Prepared:
         """Validate, redact and encode one event in the caller (counted in stats())."""
         event = prepare(
             event_type,
             data,
             with_context(fields),
-            self._source,
+            self._source if source is None else source_fragment(source, self.redactor),
             self.settings.max_event_bytes,
             model=self.model,
             redactor=self.redactor,
@@ -585,6 +607,11 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
             last_checkpoint_size=self._last_cp_size,
         )
         return out
+
+    @property
+    def closing(self) -> bool:
+        """True once close() began: no new record is taken."""
+        return self._closing
 
     @property
     def size(self) -> int:

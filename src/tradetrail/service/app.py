@@ -1,0 +1,441 @@
+"""The HTTP API of one trail, as an ASGI app (FastAPI): `create_app(trail)` serves the trail
+the writer process holds. Routes call the same functions as the CLI; every one but /healthz
+and /readyz needs a bearer token of the right scope (docs/SERVICE.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+import orjson
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from .._version import __version__
+from ..core import layout
+from ..errors import ConfigError, NotYetSignedError, ProofError, QueryError, TradetrailError
+from ..index import Query as IndexQuery
+from ..index import lineage, open_index, parse_when, update_index
+from ..store import journal
+from ..store.proofs import consistency_proof_json, inclusion_proof_json
+from ..store.tokens import Token, TokenStore
+from ..writer.trail import Trail
+from .auth import DEFAULT_RATE, Gate
+from .ingest import BatchError, Ledger
+from .problems import HANDLERS, Problem
+
+EQUALS_FIELDS: Final = (
+    "category",
+    "symbol",
+    "account",
+    "order_id",
+    "client_order_id",
+    "exchange_order_id",
+    "parent_order_id",
+    "signal_id",
+    "correlation_id",
+    "actor",
+    "strategy",
+    "venue",
+)
+_TILE: Final = re.compile(r"^(?:[0-9]|[1-9][0-9]|entries)/(?:x\d{3}/)*\d{3}(?:\.p/\d{1,3})?$")
+NDJSON: Final = "application/x-ndjson"
+
+
+@dataclass
+class ServiceConfig:
+    """Limits of the service (`tradetrail serve` options)."""
+
+    max_batch: int = 1000
+    """Events in one POST /v1/events."""
+    max_body_bytes: int = 8 << 20
+    """Bytes of one request body, unless the token says less."""
+    rate: float = DEFAULT_RATE
+    """Requests per second per token, unless the token says otherwise."""
+    ack_timeout: float = 30.0
+    """How long an ingest waits for durability before answering 503 (resend: idempotent)."""
+    dedup_days: int = 2
+    """Days of journal whose event ids are held in memory for idempotent resends."""
+    stream_poll: float = 0.05
+
+
+@dataclass
+class Metrics:
+    """Counts the service keeps for /metrics (issue 17 builds on them)."""
+
+    requests: dict[tuple[str, int], int] = field(default_factory=dict)
+    ingested: int = 0
+    duplicates: int = 0
+
+
+def create_app(trail: Trail, config: ServiceConfig | None = None) -> FastAPI:
+    config = config or ServiceConfig()
+    tokens = TokenStore(trail.home)
+    gate = Gate(tokens, trail.origin, config.rate)
+    ledger = Ledger(trail, config.dedup_days)
+    metrics = Metrics()
+    app = FastAPI(
+        title="tradetrail",
+        version=__version__,
+        summary="Tamper-evident audit trail of a trading system: ingest, search, proofs, tiles.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    for exc_class, handler in HANDLERS.items():
+        app.add_exception_handler(exc_class, handler)
+    app.state.trail = trail
+    app.state.gate = gate
+    app.state.metrics = metrics
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        key = (getattr(route, "path", "other"), response.status_code)
+        metrics.requests[key] = metrics.requests.get(key, 0) + 1
+        return response
+
+    def scope(name: str) -> Any:
+        def check(request: Request) -> Token:
+            return gate.check(request, name)
+
+        return Depends(check)
+
+    ingest_token = scope("ingest")
+    read_token = scope("read")
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers (no token needed, tells nothing of the trail)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
+    def readyz() -> JSONResponse:
+        """Readiness: the writer journals (not degraded, not closing)."""
+        stats = trail.stats()
+        if stats.get("degraded") or trail.closing:
+            return JSONResponse({"status": "degraded"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/v1/info", tags=["trail"])
+    def info(token: Token = read_token) -> dict[str, Any]:
+        """The trail's origin, verifier key, size and what the service accepts."""
+        vkey = (trail.home / layout.VKEY_FILE).read_text().strip()
+        return {
+            "origin": trail.origin,
+            "vkey": vkey,
+            "size": trail.durable_size,
+            "version": __version__,
+            "max_batch": config.max_batch,
+            "max_body_bytes": token.max_bytes or config.max_body_bytes,
+        }
+
+    @app.post(
+        "/v1/events",
+        tags=["ingest"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {NDJSON: {"schema": {"type": "string"}}},
+                "description": "One event per line: {type, data?, envelope fields...}, the "
+                "format of `tradetrail record -`; numbers are read exactly.",
+            }
+        },
+        responses={
+            413: {"description": "body or batch too large"},
+            422: {"description": "bad lines (nothing journaled)"},
+            503: {"description": "not durable in time; resend (idempotent by event_id)"},
+        },
+    )
+    async def ingest(request: Request, token: Token = ingest_token) -> dict[str, Any]:
+        """Journal a batch of events, all or nothing, and answer once it is durable: each
+        event's seq (an event_id already journaled answers its first seq, `duplicate`)."""
+        limit = token.max_bytes or config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise Problem(413, f"body of {declared} bytes is over the limit of {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Problem(413, f"body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        source = {"service": f"http:{token.name}", "host": _peer(request)}
+        try:
+            events = await run_in_threadpool(
+                ledger.shape, body, source, token.type_prefix, config.max_batch
+            )
+        except BatchError as exc:
+            status = 413 if "more than" in exc.errors[0]["error"] else 422
+            raise Problem(status, str(exc), errors=exc.errors) from None
+        if not events:
+            raise Problem(422, "the body holds no event (one JSON object per line)")
+        try:
+            results = await run_in_threadpool(ledger.submit, events, config.ack_timeout)
+        except TimeoutError:
+            raise Problem(
+                503,
+                f"the batch was not durable within {config.ack_timeout:g}s; resend it (events "
+                "already journaled answer their seq)",
+                headers={"Retry-After": "1"},
+            ) from None
+        except TradetrailError as exc:
+            raise Problem(503, f"the writer cannot take events: {exc}") from None
+        dups = sum(1 for r in results if r.duplicate)
+        metrics.ingested += len(results) - dups
+        metrics.duplicates += dups
+        return {"results": [r.as_json() for r in results], "size": trail.durable_size}
+
+    def _index_query(
+        token: Token,
+        types: list[str],
+        equals: dict[str, str],
+        since: str | None,
+        until: str | None,
+        text: str | None,
+        limit: int,
+        descending: bool,
+    ) -> list[dict[str, Any]]:
+        if token.type_prefix is not None:
+            outside = [t for t in types if not t.startswith(token.type_prefix)]
+            if outside:
+                raise Problem(403, f"token {token.id} may only read {token.type_prefix}*")
+            types = types or [token.type_prefix.rstrip(".") + ".*"]
+        try:
+            query = IndexQuery(
+                types=tuple(types),
+                equals=equals,
+                since=parse_when(since, "since") if since else None,
+                until=parse_when(until, "until") if until else None,
+                text=text,
+                origin=trail.origin,
+                limit=limit,
+                descending=descending,
+            )
+        except (QueryError, ValueError) as exc:
+            raise Problem(422, str(exc)) from None
+        backend = open_index(trail.home, trail.index_url)
+        try:
+            update_index(trail.home, backend, upto=trail.durable_size)
+            try:
+                return [row.parsed() for row in backend.search(query)]
+            except QueryError as exc:
+                raise Problem(422, str(exc)) from None
+        finally:
+            backend.close()
+
+    @app.get("/v1/search", tags=["read"])
+    def search(
+        token: Token = read_token,
+        type: Annotated[list[str] | None, Query(description="Type, or prefix like order.*")] = None,
+        since: str | None = None,
+        until: str | None = None,
+        text: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+        desc: bool = False,
+        category: str | None = None,
+        symbol: str | None = None,
+        account: str | None = None,
+        order_id: str | None = None,
+        client_order_id: str | None = None,
+        exchange_order_id: str | None = None,
+        parent_order_id: str | None = None,
+        signal_id: str | None = None,
+        correlation_id: str | None = None,
+        actor: str | None = None,
+        strategy: str | None = None,
+        venue: str | None = None,
+    ) -> dict[str, Any]:
+        """Search the journaled records: every filter of `tradetrail search`."""
+        given = locals()
+        equals = {name: given[name] for name in EQUALS_FIELDS if given[name] is not None}
+        records = _index_query(token, type or [], equals, since, until, text, limit, desc)
+        return {"records": records, "count": len(records)}
+
+    @app.get("/v1/lineage/{order_id}", tags=["read"], responses={404: {"description": "none"}})
+    def order_lineage(order_id: str, token: Token = read_token) -> dict[str, Any]:
+        """Everything linked to an order: signal, child orders, replaces, fills, positions."""
+        backend = open_index(trail.home, trail.index_url)
+        try:
+            update_index(trail.home, backend, upto=trail.durable_size)
+            story = lineage(backend, order_id, trail.origin)
+        finally:
+            backend.close()
+        if not story.found:
+            raise Problem(404, f"no record has order_id {order_id!r}")
+        return story.as_json()
+
+    @app.get("/v1/proofs/inclusion", tags=["proofs"], responses={404: {}, 409: {}})
+    def inclusion(
+        seq: Annotated[int, Query(ge=0)],
+        token: Token = read_token,
+        size: Annotated[int | None, Query(ge=1)] = None,
+    ) -> dict[str, Any]:
+        """RFC 6962 inclusion proof of record `seq` in the tree of `size` (the latest
+        checkpoint by default), with the signed checkpoint it is anchored to."""
+        return _proof(inclusion_proof_json, trail.home, seq, size)
+
+    @app.get("/v1/proofs/consistency", tags=["proofs"], responses={404: {}, 409: {}})
+    def consistency(
+        old: Annotated[int, Query(ge=1)],
+        token: Token = read_token,
+        new: Annotated[int | None, Query(ge=1)] = None,
+    ) -> dict[str, Any]:
+        """RFC 6962 consistency proof between two signed tree sizes."""
+        return _proof(consistency_proof_json, trail.home, old, new)
+
+    @app.get("/checkpoint", tags=["tlog-tiles"], response_class=PlainTextResponse)
+    def checkpoint(token: Token = read_token) -> Response:
+        """The latest signed checkpoint (C2SP tlog-checkpoint, signed note)."""
+        try:
+            text = (trail.home / layout.CHECKPOINT_FILE).read_bytes()
+        except FileNotFoundError:
+            raise Problem(404, "no checkpoint signed yet") from None
+        return Response(text, media_type="text/plain; charset=utf-8")
+
+    @app.get("/tile/{path:path}", tags=["tlog-tiles"], responses={404: {}})
+    def tile(path: str, token: Token = read_token) -> Response:
+        """C2SP tlog-tiles: hash tiles `tile/<L>/<N>[.p/<W>]` and entry bundles
+        `tile/entries/<N>[.p/<W>]` (the journal's records, uint16-length-prefixed)."""
+        if not _TILE.match(path):
+            raise Problem(404, f"not a tile path: tile/{path}")
+        if path.startswith("entries/"):
+            return Response(_entry_bundle(trail, path), media_type="application/octet-stream")
+        file = trail.home / layout.TILES_DIR / "tile" / path
+        try:
+            data = file.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            raise Problem(404, f"no tile {path}") from None
+        return Response(
+            data,
+            media_type="application/octet-stream",
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
+
+    @app.get(
+        "/v1/stream",
+        tags=["read"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+    )
+    async def stream(
+        request: Request,
+        token: Token = read_token,
+        type: Annotated[list[str] | None, Query()] = None,
+        since: Annotated[int | None, Query(ge=0, description="First seq to send")] = None,
+        symbol: str | None = None,
+        account: str | None = None,
+        venue: str | None = None,
+    ) -> StreamingResponse:
+        """Server-sent events of the records as they are journaled (`id:` is the seq, so a
+        reconnecting client resumes with Last-Event-ID). Filters: type (exact or prefix.*),
+        symbol, account, venue."""
+        last = request.headers.get("last-event-id", "")
+        start = int(last) + 1 if last.isdigit() else since if since is not None else None
+        if start is None:
+            start = trail.durable_size
+        types = list(type or [])
+        if token.type_prefix is not None:
+            if any(not t.startswith(token.type_prefix) for t in types):
+                raise Problem(403, f"token {token.id} may only read {token.type_prefix}*")
+            types = types or [token.type_prefix.rstrip(".") + ".*"]
+        wanted = _matcher(types, {"symbol": symbol, "account": account, "venue": venue})
+        return StreamingResponse(
+            _events(request, trail, start, wanted, config.stream_poll),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    return app
+
+
+def _peer(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _proof(fn: Any, home: Path, a: int, b: int | None) -> dict[str, Any]:
+    try:
+        result: dict[str, Any] = fn(home, a, b)
+    except NotYetSignedError as exc:
+        raise Problem(409, str(exc), checkpoint_size=exc.checkpoint_size) from None
+    except (ProofError, ConfigError) as exc:
+        raise Problem(404, str(exc)) from None
+    return result
+
+
+def _entry_bundle(trail: Trail, path: str) -> bytes:
+    """Entry bundle `entries/<N>[.p/<W>]`: the journal lines of records 256*N.. (each entry is
+    a record's canonical bytes, so that its RFC 6962 leaf hash is that of the tile)."""
+    head, _, width_text = path.removeprefix("entries/").partition(".p/")
+    index = int(head.replace("x", "").replace("/", ""))
+    width = int(width_text) if width_text else 256
+    if not 1 <= width <= 256:
+        raise Problem(404, f"bad width in tile/{path}")
+    start = index * 256
+    if start + width > trail.durable_size:
+        raise Problem(404, f"tile/{path} is beyond the journal's {trail.durable_size} records")
+    out = bytearray()
+    for count, (_, line) in enumerate(journal.lines_from_seq(trail.home, start)):
+        if count == width:
+            break
+        entry = line.rstrip(b"\n")
+        out += len(entry).to_bytes(2, "big") + entry
+    return bytes(out)
+
+
+def _matcher(types: list[str], equals: dict[str, str | None]) -> Any:
+    exact = {t for t in types if not t.endswith(".*")}
+    prefixes = tuple(t[:-1] for t in types if t.endswith(".*"))
+    fields = {k: v for k, v in equals.items() if v is not None}
+
+    def wanted(record: dict[str, Any]) -> bool:
+        kind = record.get("type", "")
+        if types and kind not in exact and not kind.startswith(prefixes or ("\0",)):
+            return False
+        return all(record.get(k) == v for k, v in fields.items())
+
+    return wanted
+
+
+async def _events(request: Request, trail: Trail, start: int, wanted: Any, poll: float) -> Any:
+    """The stream's body: records from `start` as they become durable, a comment every 15 s
+    so that proxies keep the connection."""
+    next_seq = start
+    idle = 0.0
+    yield b": tradetrail stream\n\n"
+    while not await request.is_disconnected():
+        durable = trail.durable_size
+        if next_seq < durable:
+            lines = await run_in_threadpool(_read, trail.home, next_seq, durable)
+            for line in lines:
+                record = orjson.loads(line)
+                next_seq = record["seq"] + 1
+                if wanted(record):
+                    yield b"id: %d\nevent: record\ndata: %s\n\n" % (record["seq"], line.rstrip())
+            idle = 0.0
+            continue
+        if trail.closing:
+            return
+        await asyncio.sleep(poll)
+        idle += poll
+        if idle >= 15:
+            idle = 0.0
+            yield b": keep-alive\n\n"
+
+
+def _read(home: Path, start: int, end: int, most: int = 1000) -> list[bytes]:
+    lines: list[bytes] = []
+    for _, line in journal.lines_from_seq(home, start):
+        if start + len(lines) >= end or len(lines) >= most:
+            break
+        lines.append(line)
+    return lines
+
+
+__all__ = ["ServiceConfig", "TokenStore", "create_app"]
