@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -54,9 +55,12 @@ def serve(
     index: bool | str = False,
     ready: threading.Event | None = None,
     stop: threading.Event | None = None,
+    started: Callable[[Trail], object] | None = None,
 ) -> Trail:
     """Run the writer of `home` until `stop` is set (SIGTERM/SIGINT in `main`), or, with
-    `exit_when_idle`, until no client has been attached for IDLE_LINGER_SECONDS."""
+    `exit_when_idle`, until no client has been attached for IDLE_LINGER_SECONDS. `started`
+    is called with the trail once its channel serves (`serve --metrics-listen` builds its
+    metrics there); if it raises, the trail is closed and the error raised."""
     if os.environ.get("TRADETRAIL_LOCK_MEMORY", "").lower() in ("1", "true", "yes", "on"):
         lock_memory()
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
@@ -76,6 +80,12 @@ def serve(
         server.leave = stop.set
     else:
         server.supervised = True
+    if started is not None:
+        try:
+            started(trail)
+        except BaseException:
+            trail.close()
+            raise
     if ready is not None:
         ready.set()
     logger.warning(
