@@ -244,3 +244,40 @@ def test_every_metric_named_by_rules_and_dashboard_is_exported(served: dict[str,
         named |= set(re.findall(r"\b(tradetrail_[a-z0-9_]+)", text))
     assert named - PROMETHEUS_OWN, "no metric named?"
     assert sorted(named - exported - PROMETHEUS_OWN) == []
+
+
+def _serve(home: Path, listen: str) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADETRAIL_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tradetrail",
+            "serve",
+            "--home",
+            str(home),
+            "--metrics-listen",
+            listen,
+        ],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def test_a_bad_or_busy_metrics_address_is_a_usage_error(tmp_path: Path) -> None:
+    import tradetrail
+
+    home = tmp_path / "trail"
+    tradetrail.open(home, writer="embedded", serve=False).close()
+    bad = _serve(home, "9464")
+    assert bad.returncode == 2 and b"--metrics-listen" in bad.stderr, bad.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        taken = _serve(home, f"127.0.0.1:{port}")
+    assert taken.returncode == 2, taken.stderr
+    assert b"cannot listen there" in taken.stderr
+    assert not (home / "writer.sock").exists()  # the writer never started unwatched
