@@ -6,7 +6,7 @@ import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -64,6 +64,14 @@ if TYPE_CHECKING:
     type=click.FloatRange(0.1, None),
     help="Requests per second per token (a token may say otherwise); bursts of twice that.",
 )
+@click.option(
+    "--metrics-listen",
+    metavar="HOST:PORT",
+    default=None,
+    help="Serve Prometheus metrics (the writer's health and the trading events it journals) "
+    "at http://HOST:PORT/metrics; [::1]:PORT for IPv6. With --listen, the HTTP API serves "
+    "them at /metrics too.",
+)
 def serve(
     home: Path,
     index: bool,
@@ -75,6 +83,7 @@ def serve(
     max_batch: int,
     max_body_bytes: int,
     rate: float,
+    metrics_listen: str | None,
 ) -> None:
     """Run the trail's writer in the foreground, for systemd, a container or a supervisor.
 
@@ -91,15 +100,20 @@ def serve(
     without a bearer token; TLS with --tls-cert/--tls-key, client certificates with
     --tls-client-ca.
 
+    With --metrics-listen, Prometheus scrapes /metrics on that address (the rules and the
+    Grafana dashboard of deploy/ read them); the listener stops with the writer.
+
     \b
     Examples:
       tradetrail serve --index
       tradetrail serve --listen 127.0.0.1:8080
+      tradetrail serve --metrics-listen 127.0.0.1:9464
     """
     from ..writer.process import serve as run
 
     require_trail(home)
-    beside = None
+    listener = _listen(metrics_listen) if metrics_listen is not None else None
+    service_start: Callable[[Trail], Callable[[], None]] | None = None
     if listen is not None:
         from ..service.app import ServiceConfig
         from ..service.server import Listen, Service
@@ -108,13 +122,18 @@ def serve(
         config = ServiceConfig(max_batch=max_batch, max_body_bytes=max_body_bytes, rate=rate)
         index = True
 
-        def beside(trail: Trail) -> Callable[[], None]:
+        def service_start(trail: Trail) -> Callable[[], None]:
             service = Service(trail, where, config)
             err.print(f"HTTP API of {trail.origin} on {where.url}")
             return service.stop
 
     elif tls_cert or tls_key or tls_client_ca:
         fail("--tls-cert/--tls-key/--tls-client-ca go with --listen")
+
+    def beside(trail: Trail) -> Callable[[], None]:
+        if listener is not None:
+            listener.start(trail)
+        return service_start(trail) if service_start is not None else lambda: None
     stop = threading.Event()
     previous = {
         signum: signal.signal(signum, lambda *_: stop.set())
@@ -125,4 +144,52 @@ def serve(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if listener is not None:
+            listener.close()
     err.print(f"writer of {home} stopped at {trail.size} records")
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """HOST:PORT (or [IPv6]:PORT) of --metrics-listen."""
+    host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.BadParameter(
+            f"{value!r}: expected HOST:PORT, e.g. 127.0.0.1:9464", param_hint="--metrics-listen"
+        )
+    return host, int(port)
+
+
+class _Listener:
+    """The /metrics endpoint: bound before the writer starts (a busy port is a usage error,
+    not a writer that runs unwatched), filled once the trail is open."""
+
+    def __init__(self, host: str, port: int) -> None:
+        from prometheus_client import CollectorRegistry, start_http_server
+
+        self.registry = CollectorRegistry()
+        self.server, self.thread = start_http_server(port, host, registry=self.registry)
+        self.metrics: Any = None
+
+    def start(self, trail: Any) -> None:
+        from ..metrics import TrailMetrics
+
+        self.metrics = TrailMetrics.for_trail(trail, registry=self.registry)
+        host, port = str(self.server.server_address[0]), self.server.server_address[1]
+        shown = f"[{host}]" if ":" in host else host
+        err.print(f"metrics at http://{shown}:{port}/metrics", markup=False)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        if self.metrics is not None:
+            self.metrics.close()
+
+
+def _listen(value: str) -> _Listener:
+    host, port = parse_listen(value)
+    try:
+        return _Listener(host, port)
+    except OSError as exc:
+        fail(f"--metrics-listen {value}: cannot listen there: {exc}")

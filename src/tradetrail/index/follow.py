@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -35,6 +36,8 @@ class Indexer:
         self.durable_size = durable_size
         self.interval = interval
         self.indexed = 0
+        self.position = 0  # records the index holds (its last seq + 1) after the last pass
+        self.caught_up_at: float | None = None  # time.monotonic() of the last pass at the end
         self.last_error: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -42,6 +45,7 @@ class Indexer:
         self._requested = 0  # catch-up requests made, and the last one a pass has served
         self._served = 0
         self._index: IndexBackend | None = None
+        self._started = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="tradetrail-indexer", daemon=True)
         self._thread.start()
 
@@ -57,6 +61,15 @@ class Indexer:
             self._wake.set()
             ok = self._done.wait_for(lambda: self._served >= target, timeout)
         return ok and self.last_error is None
+
+    def lag(self, size: int) -> tuple[int, float]:
+        """(records, seconds) the index is behind a journal of `size` records: the seconds
+        since it last held every durable record (0 when it holds them now)."""
+        behind = max(0, size - self.position)
+        if not behind:
+            return 0, 0.0
+        since = self.caught_up_at if self.caught_up_at is not None else self._started
+        return behind, time.monotonic() - since
 
     def close(self, timeout: float = 30.0) -> None:
         self._stop.set()
@@ -74,7 +87,11 @@ class Indexer:
                 if self._index is None:
                     self._index = open_index(self.home, self.url)
                 upto = self.durable_size() if self.durable_size is not None else None
-                self.indexed += update_index(self.home, self._index, upto=upto).added
+                result = update_index(self.home, self._index, upto=upto)
+                self.indexed += result.added
+                self.position = result.last_seq + 1
+                if upto is None or self.position >= upto:
+                    self.caught_up_at = time.monotonic()
                 if self.last_error is not None:
                     logger.warning("index %s: caught up again", self._url())
                 self.last_error = None

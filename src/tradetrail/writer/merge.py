@@ -5,6 +5,7 @@ disk recovers, or when a client or a tradetrail command leaves events to replay.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -67,8 +68,9 @@ class MergeMixin(WriterState):
         except OSError:
             return False
 
-    def _enter_degraded(self, reason: str) -> None:
+    def _enter_degraded(self, reason: str, cause: BaseException | None = None) -> None:
         self._counters["write_errors"] += 1
+        self._count_failure("journal", cause)
         self._last_error = reason
         if self._degraded is None:
             logger.error(
@@ -85,6 +87,14 @@ class MergeMixin(WriterState):
         self._retry_at = time.monotonic() + self._retry_delay
         self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX)
 
+    def _count_failure(self, target: str, cause: BaseException | None) -> None:
+        """stats()["write_failures"][target][errno name]: which failure, not only how many."""
+        name = "none"
+        if isinstance(cause, OSError):
+            name = errno.errorcode.get(cause.errno or 0, "EUNKNOWN")
+        by_errno = self._write_failures.setdefault(target, {})
+        by_errno[name] = by_errno.get(name, 0) + 1
+
     def _try_recover(self) -> bool:
         if time.monotonic() < self._retry_at:
             return False
@@ -99,10 +109,10 @@ class MergeMixin(WriterState):
                 self._rescan()
             merged = self._merge_spill()
         except OSError as exc:
-            self._enter_degraded(_describe(exc))
+            self._enter_degraded(_describe(exc), exc)
             return False
         except TrailCorruptError as exc:
-            self._enter_degraded(str(exc))
+            self._enter_degraded(str(exc), exc)
             return False
         if merged and self._degraded is not None:
             logger.warning("tradetrail journal writable again under %s; spill merged", self.home)

@@ -109,6 +109,20 @@ class Spill:
             p.name.startswith(self.prefix) for p in self.directory.iterdir()
         )
 
+    def pending_bytes(self) -> int:
+        """Bytes in this trail's spill files (monitoring: growing means the journal is not
+        taking records); files a merge deletes meanwhile count as empty."""
+        total = 0
+        try:
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    if entry.name.startswith(self.prefix):
+                        with contextlib.suppress(OSError):
+                            total += entry.stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        return total
+
     def close(self) -> None:
         with self._lock:
             if self._fd is not None:

@@ -29,6 +29,7 @@ from ..model.redact import Redactor
 from ..store.tilestore import TileStore
 from .config import Settings
 from .spill import Spill
+from .telemetry import Buckets
 
 if TYPE_CHECKING:
     from .trail import Receipt
@@ -97,6 +98,9 @@ class WriterState:
     _needs_rescan: bool
     _bad_mark: bool
     _counters: dict[str, int]
+    _write_failures: dict[str, dict[str, int]]
+    _fsync_seconds: Buckets
+    _batch_records: Buckets
     _last_error: str | None
 
     if TYPE_CHECKING:  # one part calling another; defined by the part named
@@ -131,7 +135,11 @@ class WriterState:
             self, also: Signer | None = None, *, raise_errors: bool = False
         ) -> str | None: ...
 
-        def _enter_degraded(self, reason: str) -> None: ...  # merge
+        def _enter_degraded(  # merge
+            self, reason: str, cause: BaseException | None = None
+        ) -> None: ...
+
+        def _count_failure(self, target: str, cause: BaseException | None) -> None: ...  # merge
 
         def _try_recover(self) -> bool: ...  # merge
 

@@ -87,6 +87,7 @@ from .state import _ROTATE as _ROTATE
 from .state import _SPILLED as _SPILLED
 from .state import CHECKPOINT_FILE as CHECKPOINT_FILE
 from .state import CHECKPOINTS_DIR as CHECKPOINTS_DIR
+from .telemetry import BATCH_BUCKETS, FSYNC_BUCKETS, Buckets
 
 logger = logging.getLogger("tradetrail")
 
@@ -108,6 +109,8 @@ class IndexFeeder(Protocol):
     url: str | None
 
     def catch_up(self, timeout: float | None = ...) -> bool: ...
+
+    def lag(self, size: int) -> tuple[int, float]: ...
 
     def close(self) -> None: ...
 
@@ -274,7 +277,11 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
             "fallbacks": 0,
             "replayed": 0,
             "quarantined_events": 0,
+            "bytes_written": 0,
         }
+        self._write_failures: dict[str, dict[str, int]] = {}
+        self._fsync_seconds = Buckets(FSYNC_BUCKETS)
+        self._batch_records = Buckets(BATCH_BUCKETS)
         self._last_error: str | None = None
 
         self.home.mkdir(parents=True, exist_ok=True)
@@ -594,18 +601,52 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
         """The database URL of the index this trail feeds (None: the default index)."""
         return self._indexer.url if self._indexer is not None else None
 
+    def index_lag(self) -> tuple[int, float] | None:
+        """(records, seconds) the index this trail feeds is behind its durable records; None
+        when it feeds none."""
+        if self._indexer is None:
+            return None
+        return self._indexer.lag(self.durable_size)
+
     def stats(self) -> dict[str, Any]:
-        """Counters for monitoring: a non-zero `spill_pending` or `degraded` needs attention."""
+        """Counters for monitoring: a non-zero `spill_pending` or `degraded` needs attention.
+
+        Also (tradetrail.metrics exports them): `bytes_written` to the journal, `fsync_seconds`
+        and `batch_records` (records a write) as cumulative histograms, `write_failures` by
+        target and errno name, `spill_bytes`, `queue_capacity`, `disk_free_bytes` under the
+        home, `last_checkpoint_unix`: when the writer last signed a checkpoint or, if
+        later, opened the trail (by the trail's clock), and `index` (backend, lag_records,
+        lag_seconds) when it feeds an index."""
         out: dict[str, Any] = dict(self._counters)
+        spill_bytes = self.spill.pending_bytes()
+        if self._admin_spill is not None:
+            spill_bytes += self._admin_spill.pending_bytes()
+        try:
+            disk = os.statvfs(self.home)
+            free: int | None = disk.f_bavail * disk.f_frsize
+        except OSError:
+            free = None
         out.update(
             size=self._size,
             queued=len(self._queue),
+            queue_capacity=self._queue_size,
             spill_pending=len(self._pending),
+            spill_bytes=spill_bytes,
             degraded=self._degraded,
             last_error=self._last_error,
             durability=self.settings.durability.value,
             last_checkpoint_size=self._last_cp_size,
+            last_checkpoint_unix=self._last_cp_ns / 1e9,
+            write_failures={k: dict(v) for k, v in list(self._write_failures.items())},
+            fsync_seconds=self._fsync_seconds.snapshot(),
+            batch_records=self._batch_records.snapshot(),
+            disk_free_bytes=free,
         )
+        lag = self.index_lag()
+        if lag is not None:
+            url = self.index_url or ""
+            backend = "postgresql" if url.startswith(("postgres:", "postgresql:")) else "sqlite"
+            out["index"] = {"backend": backend, "lag_records": lag[0], "lag_seconds": lag[1]}
         return out
 
     @property
