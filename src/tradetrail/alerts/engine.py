@@ -75,11 +75,12 @@ class Engine:
         self.started_ns = clock()
         self._states: dict[str, dict[str, _State]] = {r.name: {} for r in rules.rules}
         self._candidates: dict[str, list[tuple[Rule, bool]]] = {}
-        for rule in rules.rules:  # a summary due before the start is not the engine's
-            if rule.summary_at is not None:
+        for rule in rules.rules:  # a deadline passed before the start is not the engine's
+            deadline = rule.summary_at or rule.absent_by
+            if deadline is not None:
                 state = self._state(rule, {})
                 now = self._local(self.started_ns)
-                if now.time() >= rule.summary_at:
+                if now.time() >= deadline:
                     state.fired_day = now.date()
 
     # ---------------------------------------------------------------- input
@@ -116,8 +117,8 @@ class Engine:
         out: list[Alert] = []
         for rule in self.rules.rules:
             states = self._states[rule.name]
-            if rule.kind == "absent" and not states and rule.absent_for_ns is not None:
-                self._state(rule, {}).last_seen_ns = self.started_ns
+            if rule.kind == "absent" and not states:
+                self._state(rule, {})
             for state in list(states.values()):
                 self._tick_state(rule, state, now, out)
         return out
@@ -152,7 +153,7 @@ class Engine:
         elif rule.kind == "absent":
             state.last_seen_ns, state.last_seq = at, seq
             if rule.absent_by is not None:
-                state.fired_day = state.fired_day or self._local(at).date()
+                state.fired_day = self._local(at).date()  # today's is here
             if state.firing:
                 state.pending = [seq] if seq is not None else []
                 self._emit(rule, state, "resolve", at, out)

@@ -318,7 +318,8 @@ def _check_schema(doc: Any, source: str) -> None:
         leaf = min(error.context or [error], key=lambda e: -len(e.absolute_path))
         where = _where(list(leaf.absolute_path), doc if isinstance(doc, dict) else {})
         hint = ""
-        if isinstance(leaf.instance, int) and "time_of_day" in str(leaf.schema_path):
+        about = leaf.schema.get("description", "") if isinstance(leaf.schema, dict) else ""
+        if isinstance(leaf.instance, int) and str(about).startswith("HH:MM"):
             hint = ' (quote times of day in YAML: "07:00")'
         lines.append(f"{where}: {leaf.message}{hint}")
     raise RulesError(f"{source}: " + "; ".join(lines))
