@@ -19,9 +19,11 @@ from tradetrail.core.timefmt import format_ns
 
 S = 1_000_000_000
 T0 = 1_709_540_000 * S  # 2024-03-04T08:13:20Z, a Monday
-CHANNELS = {"slack": {"type": "slack", "url": "http://127.0.0.1:9/x"},
-            "pager": {"type": "pagerduty", "routing_key": "k"},
-            "sms": {"type": "sms", "url": "http://127.0.0.1:9/sms", "to": ["+15550100"]}}  # fmt: skip
+CHANNELS = {
+    "slack": {"type": "slack", "url": "http://127.0.0.1:9/x"},
+    "pager": {"type": "pagerduty", "routing_key": "k"},
+    "sms": {"type": "sms", "url": "http://127.0.0.1:9/sms", "to": ["+15550100"]},
+}
 
 
 def ruleset(*rules: dict[str, Any], **top: Any) -> Any:
@@ -106,8 +108,8 @@ def test_a_bad_rule_is_named_with_its_field(rule: dict[str, Any], message: str) 
 
 
 def test_a_bad_channel_is_named_with_its_field() -> None:
-    doc = {"channels": {"ops": {"type": "pagerduty"}},
-           "rules": [{"name": "a", "severity": "info", "match": {"type": "x"}, "routes": ["ops"]}]}  # fmt: skip
+    rule = {"name": "a", "severity": "info", "match": {"type": "x"}, "routes": ["ops"]}
+    doc = {"channels": {"ops": {"type": "pagerduty"}}, "rules": [rule]}
     with pytest.raises(RulesError, match=r"channels\.ops: 'routing_key' is a required property"):
         parse_rules(doc)
 
