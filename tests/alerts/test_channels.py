@@ -13,13 +13,10 @@ import pytest
 from alerts_receivers import http_receiver, smtp_receiver
 
 from conftest import journal_records
-from tradetrail.alerts.channels import (
-    ChannelSendError,
-    EmailChannel,
-    build_channel,
-)
+from tradetrail.alerts.channels import EmailChannel, build_channel
 from tradetrail.alerts.dispatch import CHANNEL_FAILED_RULE, Dispatcher
 from tradetrail.alerts.engine import Alert
+from tradetrail.errors import NotificationError
 
 ALERT = Alert(
     rule="venue_api_errors",
@@ -179,7 +176,7 @@ def test_email_goes_over_starttls_and_names_the_records(tmp_path: Path) -> None:
         mail.send(ALERT, ORIGIN)
         plain = EmailChannel("x", "127.0.0.1", "a@example.com", ["b@example.com"], port=rx.port,
                              starttls=False)  # fmt: skip
-        with pytest.raises(ChannelSendError, match="SMTP 530"):  # the server requires TLS
+        with pytest.raises(NotificationError, match="SMTP 530"):  # the server requires TLS
             plain.send(ALERT, ORIGIN)
     [got] = rx.mails
     assert got.tls and got.recipients == ["ops@example.com", "risk@example.com"]
@@ -191,7 +188,7 @@ def test_email_goes_over_starttls_and_names_the_records(tmp_path: Path) -> None:
 def test_email_refuses_a_certificate_it_cannot_check(tmp_path: Path) -> None:
     with smtp_receiver(tmp_path) as rx:
         mail = EmailChannel("m", "127.0.0.1", "a@example.com", ["b@example.com"], port=rx.port)
-        with pytest.raises(ChannelSendError, match="CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(NotificationError, match="CERTIFICATE_VERIFY_FAILED"):
             mail.send(ALERT, ORIGIN)
     assert rx.mails == []
 
@@ -200,9 +197,9 @@ def test_http_errors_say_whether_a_retry_can_help() -> None:
     with http_receiver() as rx:
         rx.statuses = [503, 400]
         hook = build_channel("hook", {"type": "webhook", "url": rx.url})
-        with pytest.raises(ChannelSendError) as first:
+        with pytest.raises(NotificationError) as first:
             hook.send(ALERT, ORIGIN)
-        with pytest.raises(ChannelSendError) as second:
+        with pytest.raises(NotificationError) as second:
             hook.send(ALERT, ORIGIN)
     assert first.value.retryable and "HTTP 503" in str(first.value)
     assert not second.value.retryable

@@ -1,7 +1,7 @@
 """Notification channels behind one Protocol: webhook (generic JSON), Slack incoming webhook,
 email over SMTP with STARTTLS, PagerDuty Events API v2, SMS through an HTTP provider.
 
-Each one sends one alert or raises ChannelSendError; retries, fallback and journaling are the
+Each one sends one alert or raises NotificationError; retries, fallback and journaling are the
 dispatcher's, so a channel stays a few lines of the provider's documented format. HTTP goes
 through the standard library (urllib): no client library for five POSTs."""
 
@@ -18,14 +18,15 @@ from email.message import EmailMessage
 from typing import Any, Final, Protocol
 
 from ..core.timefmt import format_ns
+from ..errors import NotificationError
 from .engine import Alert
 from .rules import RulesError, resolve_env
 
 __all__ = [
     "PAGERDUTY_URL",
     "Channel",
-    "ChannelSendError",
     "EmailChannel",
+    "NotificationError",
     "PagerDutyChannel",
     "SlackChannel",
     "SmsChannel",
@@ -41,15 +42,6 @@ _PD_SEVERITY: Final = {"debug": "info", "info": "info", "warning": "warning", "e
 _SLACK_EMOJI: Final = {"debug": ":white_circle:", "info": ":large_blue_circle:",
                        "warning": ":large_orange_circle:", "error": ":red_circle:",
                        "critical": ":rotating_light:"}  # fmt: skip
-
-
-class ChannelSendError(Exception):
-    """A channel could not deliver; `retryable` False for an answer a retry will not change
-    (a 4xx but 429, a refused address)."""
-
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 class Channel(Protocol):
@@ -74,10 +66,10 @@ def _post_json(url: str, body: object, headers: dict[str, str], timeout: float) 
         retryable = exc.code >= 500 or exc.code in (408, 429)
         detail = exc.read()[:200].decode(errors="replace")
         message = f"HTTP {exc.code} from {url}: {detail}"
-        raise ChannelSendError(message, retryable=retryable) from None
+        raise NotificationError(message, retryable=retryable) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ChannelSendError(f"{url}: {reason}") from None
+        raise NotificationError(f"{url}: {reason}") from None
 
 
 def webhook_body(alert: Alert, origin: str) -> dict[str, Any]:
@@ -243,12 +235,12 @@ class EmailChannel:
                     smtp.login(self.username, self.password or "")
                 smtp.send_message(self.message(alert, origin))
         except smtplib.SMTPResponseException as exc:
-            raise ChannelSendError(
+            raise NotificationError(
                 f"SMTP {exc.smtp_code} from {self.host}:{self.port}: {exc.smtp_error!r}",
                 retryable=exc.smtp_code >= 400 and exc.smtp_code < 500,
             ) from None
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            raise ChannelSendError(f"SMTP {self.host}:{self.port}: {exc}") from None
+            raise NotificationError(f"SMTP {self.host}:{self.port}: {exc}") from None
 
 
 def build_channel(name: str, raw: dict[str, Any], env: dict[str, str] | None = None) -> Channel:

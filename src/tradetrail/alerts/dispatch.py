@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol
 
-from .channels import Channel, ChannelSendError
+from ..errors import NotificationError
+from .channels import Channel
 from .engine import Alert
 
 __all__ = ["CHANNEL_FAILED_RULE", "Delivery", "Dispatcher", "Recorder"]
@@ -127,7 +128,7 @@ class Dispatcher:
             attempts += 1
             try:
                 channel.send(alert, self.origin)
-            except ChannelSendError as exc:
+            except NotificationError as exc:
                 error = str(exc)
                 if not exc.retryable or attempts > self.retries:
                     break

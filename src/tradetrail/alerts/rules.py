@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..errors import ConfigError, missing_extra
+from ..errors import RulesError, missing_extra
 
 __all__ = [
     "MISSING",
@@ -56,10 +56,6 @@ _CONDITION: Final = re.compile(
 )
 _ENV: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MISSING: Final = object()
-
-
-class RulesError(ConfigError):
-    """A rules file that cannot be used; the message names the rule and the field at fault."""
 
 
 @cache

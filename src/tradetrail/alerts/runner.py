@@ -62,18 +62,17 @@ def replay(
     elif first is not None:
         now[0] = parse_ts(str(first["ts"]))
     engine = Engine(rules, lambda: now[0])
+    alerts: list[Alert] = []
 
     def advance(to: int) -> None:
         """Tick at each minute boundary up to `to`, as the live runner's clock would."""
-        nonlocal alerts
         minute = (now[0] // _MINUTE + 1) * _MINUTE
         while minute <= to:
             now[0] = minute
-            alerts += engine.tick()
+            alerts.extend(engine.tick())
             minute += _MINUTE
         now[0] = max(now[0], to)
 
-    alerts: list[Alert] = []
     last_ts = now[0]
     for record in itertools.chain([first] if first is not None else [], records):
         ts = record.get("ts")
