@@ -239,6 +239,22 @@ class ExactJSONError(TradetrailError, ValueError):
     """Input that is not JSON, or JSON tradetrail will not take; says where (line and column)."""
 
 
+# --------------------------------------------------------- tradetrail.alerts
+
+
+class RulesError(ConfigError):
+    """An alert rules file that cannot be used; the message names the rule and the field."""
+
+
+class NotificationError(TradetrailError):
+    """A notification channel could not deliver; `retryable` is False for an answer a retry
+    will not change (a 4xx but 408/429, a refused address)."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
 def missing_extra(exc: ModuleNotFoundError, feature: str, extra: str) -> TradetrailError:
     """The one-line error for `exc`, raised importing what `feature` needs from `extra`."""
     return MissingExtraError(

@@ -81,6 +81,7 @@ NOT_RUN = {
 }
 # Files the examples take as given (their contents are the test's own).
 GIVEN_FILES = {
+    "examples/alerts.yaml": (ROOT / "examples" / "alerts.yaml").read_text(encoding="utf-8"),
     "config/risk.toml": 'max_order_qty = "5"\n',
     "deploy/risk-limits.toml": 'max_notional = "250000"\n',
     "events.jsonl": (

@@ -336,6 +336,19 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "recipients": ["risk-desk"],
         "value": Decimal("-4100.12"),
         "threshold": Decimal("-4000"),
+        "seqs": [4051, 4077],
+        "action": "trigger",
+        "attempts": 1,
+    },
+    "alert.failed": {
+        "channel": "slack:ops",
+        "rule": "venue_api_errors",
+        "severity": "error",
+        "error": "HTTP 503 from hooks.slack.com after 3 attempts",
+        "alert_id": "venue_api_errors/BINANCE",
+        "seqs": [811, 812, 815, 816, 820, 823],
+        "action": "trigger",
+        "attempts": 3,
     },
     "system.service_started": {
         "version": "1.8.2",
@@ -474,6 +487,7 @@ def encode(data: dict[str, Any] | None) -> bytes:
 
 
 REVISED = {
+    "alert.sent": 2,
     "compliance.attestation": 2,
     "order.submitted": 2,
     "order.partially_filled": 2,
@@ -482,6 +496,7 @@ REVISED = {
 """Types revised since their first version (a revision only adds optional fields)."""
 
 TRADETRAIL_OWN = {
+    "alert.failed",
     "trail.key_rotated",
     "instrument.defined",
     "compliance.export_made",

@@ -15,6 +15,7 @@ WRITING_CALLS = frozenset({"unlink", "rmtree", "write_atomic", "write_bytes", "w
 OS_CALLS = frozenset({"replace", "rename", "remove", "unlink", "rmdir"})  # os.<name>()
 
 OUTPUTS = {
+    "alerts/runner.py": "the alerts runner's position (--state, outside the trail)",
     "cli/report.py": "the HTML/PDF report a user asked for (--out)",
     "cli/trail.py": "keygen's key pair, into --out (not the trail)",
     "compliance/attest.py": "an officer's signature beside a daily pack (exports/)",

@@ -84,7 +84,13 @@ from .risk import (
     RiskSizeCapped,
 )
 from .signal import SignalProcessed, SignalReceived
-from .system import AlertSent, SystemClockSync, SystemServiceStarted, SystemServiceStopped
+from .system import (
+    AlertFailed,
+    AlertSent,
+    SystemClockSync,
+    SystemServiceStarted,
+    SystemServiceStopped,
+)
 from .trade import InstrumentDefined, TradeExecuted, TradeExecutionFailed
 from .trail import TrailKeyRotated
 from .venue import (
@@ -100,6 +106,7 @@ from .venue import (
 __all__ = [
     "BUILTIN_TYPES",
     "DEFAULT_MODEL",
+    "AlertFailed",
     "AlertSent",
     "AuthApiKeyCreated",
     "AuthApiKeyRevoked",

@@ -46,7 +46,13 @@ from .risk import (
     RiskSizeCapped,
 )
 from .signal import SignalProcessed, SignalReceived
-from .system import AlertSent, SystemClockSync, SystemServiceStarted, SystemServiceStopped
+from .system import (
+    AlertFailed,
+    AlertSent,
+    SystemClockSync,
+    SystemServiceStarted,
+    SystemServiceStopped,
+)
 from .trade import InstrumentDefined, TradeExecuted, TradeExecutionFailed
 from .trail import TrailKeyRotated
 from .venue import (
@@ -104,6 +110,7 @@ BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     AuthApiKeyCreated,
     AuthApiKeyRevoked,
     AlertSent,
+    AlertFailed,
     SystemServiceStarted,
     SystemServiceStopped,
     SystemClockSync,

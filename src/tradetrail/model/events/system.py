@@ -1,10 +1,12 @@
 """alert.* and system.*: what supervisors were told and the state of the running service."""
 
 from decimal import Decimal
+from typing import Literal
 
-from .base import EventData, Severity
+from .base import EventData, Seq, Severity
 
 __all__ = [
+    "AlertFailed",
     "AlertSent",
     "SystemClockSync",
     "SystemServiceStarted",
@@ -16,7 +18,7 @@ class AlertSent(EventData, kw_only=True, frozen=True):
     """An alert went out: proves supervisors were told (FINRA 3110 supervision)."""
 
     TYPE = "alert.sent"
-    VERSION = 1
+    VERSION = 2
     channel: str
     rule: str
     severity: Severity
@@ -25,6 +27,32 @@ class AlertSent(EventData, kw_only=True, frozen=True):
     recipients: list[str] | None = None
     value: Decimal | None = None
     threshold: Decimal | None = None
+    seqs: list[Seq] | None = None
+    """The records that made the rule fire, so the trail proves why the alert went out
+    (version 2)."""
+    action: Literal["trigger", "resolve"] | None = None
+    """`resolve` when the alert tells that its condition ended (version 2)."""
+    attempts: int | None = None
+    """How many tries the channel took (version 2)."""
+    fallback_for: str | None = None
+    """The channel that kept failing, when this one took its place (version 2)."""
+
+
+class AlertFailed(EventData, kw_only=True, frozen=True):
+    """An alert could not be delivered on a channel after its retries: a supervisor was not
+    told there, and the trail says so rather than staying silent."""
+
+    TYPE = "alert.failed"
+    VERSION = 1
+    channel: str
+    rule: str
+    severity: Severity
+    error: str
+    message: str | None = None
+    alert_id: str | None = None
+    seqs: list[Seq] | None = None
+    action: Literal["trigger", "resolve"] | None = None
+    attempts: int | None = None
 
 
 class SystemServiceStarted(EventData, kw_only=True, frozen=True):

@@ -1,0 +1,99 @@
+"""The runner on a live trail (position kept outside the trail, alerts sent from its worker and
+journaled with the triggering seqs) and `tradetrail alerts test` replaying past days."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from alerts_receivers import http_receiver
+from click.testing import CliRunner
+
+from conftest import journal_records
+from tradetrail.alerts.rules import parse_rules
+from tradetrail.alerts.runner import Runner
+from tradetrail.cli import main
+
+RULES = """
+channels:
+  hook: {type: webhook, url: "${HOOK_URL}"}
+defaults: {routes: [hook]}
+rules:
+  - name: kill
+    severity: critical
+    match: {type: risk.kill_switch, where: ["data.engaged == true"]}
+  - name: api_errors
+    severity: error
+    match: {type: venue.api_error}
+    rate: {more_than: 2, window: 1m}
+    group_by: [venue]
+"""
+
+
+def test_runner_follows_the_trail_resumes_and_journals_what_it_sent(
+    open_trail: Any, home: Path, clock: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import yaml
+
+    trail = open_trail()
+    trail.record("order.rejected", {"reason": "before the runner"}).wait()
+    state = tmp_path / "state" / "alerts.json"
+    with http_receiver() as rx:
+        monkeypatch.setenv("HOOK_URL", rx.url)
+        rules = parse_rules(yaml.safe_load(RULES))
+        runner = Runner(home, rules, state, trail, clock=clock)
+        assert runner.next_seq == journal_records(home)[-1]["seq"] + 1  # starts at the end
+        kill = trail.record("risk.kill_switch", {"engaged": True, "reason": "loss"}).wait()
+        errors = [trail.record("venue.api_error", {"error": "503"}, venue="SIMX").wait()
+                  for _ in range(3)]  # fmt: skip
+        runner.dispatcher.start()
+        fired = runner.step()
+        runner.dispatcher.close()
+    assert [(a.rule, a.seqs) for a in fired] == [("kill", (kill,)), ("api_errors", tuple(errors))]
+    assert [r.body["seqs"] for r in rx.requests] == [[kill], errors]
+    assert not any(p.name.endswith(".json") for p in home.rglob("*") if "alerts" in p.name)
+    assert orjson.loads(state.read_bytes()) == {"home": str(home.resolve()),
+                                                "next_seq": errors[-1] + 1}  # fmt: skip
+    trail.flush()
+    sent = [r for r in journal_records(home) if r["type"] == "alert.sent"]
+    assert [(r["data"]["rule"], r["data"]["seqs"]) for r in sent] == [
+        ("kill", [kill]), ("api_errors", errors)
+    ]  # fmt: skip
+    # a new runner resumes after what the first one read, and does not read its own alert.sent
+    again = Runner(home, rules, state, None, channels={}, clock=clock)
+    assert again.next_seq == errors[-1] + 1
+    assert again.step() == []
+
+
+def test_alerts_test_replays_past_days_and_sends_nothing(demo_trail: Path) -> None:
+    rules = Path(__file__).parents[2] / "examples" / "alerts.yaml"
+    before = sorted(p.name for p in (demo_trail / "journal").iterdir())
+    result = CliRunner().invoke(
+        main,
+        ["alerts", "test", str(rules), "--home", str(demo_trail), "--from", "2024-03-04",
+         "--to", "2024-03-05", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    fired = orjson.loads(result.stdout)
+    rules_fired = {a["rule"] for a in fired}
+    assert {"position_limit_breach", "daily_summary"} <= rules_fired, rules_fired
+    records = {r["seq"]: r for r in journal_records(demo_trail)}
+    for alert in fired:
+        if alert["rule"] == "position_limit_breach":
+            [seq] = alert["seqs"]
+            assert records[seq]["type"] in ("risk.rejected", "risk.limit_breached")
+            assert records[seq]["data"]["rule"] == "max_position_notional"
+    assert sorted(p.name for p in (demo_trail / "journal").iterdir()) == before
+    text = CliRunner().invoke(
+        main, ["alerts", "test", str(rules), "--home", str(demo_trail), "--from", "2024-03-04"]
+    )
+    assert "nothing was sent" in text.stderr and "position_limit_breach" in text.stdout
+
+
+def test_alerts_test_names_a_bad_rule(demo_trail: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - {name: x, severity: loud, match: {type: a.b}}\n")
+    result = CliRunner().invoke(main, ["alerts", "test", str(bad), "--home", str(demo_trail)])
+    assert result.exit_code == 2
+    assert "rules[0] 'x'.severity: 'loud' is not one of" in result.stderr
