@@ -195,7 +195,7 @@ def search(
       tradetrail search --type risk.rejected --symbol ETH-USD --since 2026-11-17 --until 2026-11-18
       tradetrail search --category config --since 7d --json
       tradetrail search --text "failed logins" --type alert.*
-      tradetrail search --database-url postgresql://app@db/audit --all-origins --type risk.*
+      tradetrail search --all-origins --type risk.* --json
     """
     equals = {
         name: value
