@@ -109,10 +109,11 @@ def test_migrate_refuses_a_changed_migration_and_the_owner_as_app_role(
     with pytest.raises(IndexStoreError, match="different contents"):
         migrate(dsns.owner)
     with owner_conn(dsns) as conn:
-        conn.execute(
-            "UPDATE tradetrail.schema_migrations SET sha256 = %s WHERE version = '0001'",
-            (hashlib.sha256(migration_files()[0][2].encode()).hexdigest(),),
-        )
+        for version, _, text in migration_files():
+            conn.execute(
+                "UPDATE tradetrail.schema_migrations SET sha256 = %s WHERE version = %s",
+                (hashlib.sha256(text.encode()).hexdigest(), version),
+            )
     assert migrate(dsns.owner) == []
     with pytest.raises(IndexStoreError, match="must not be the owner"):
         migrate(dsns.owner, dsns.owner_role)
@@ -130,6 +131,68 @@ def test_migrate_refuses_a_changed_migration_and_the_owner_as_app_role(
     with pytest.raises(IndexStoreError, match="migration failed") as info:
         migrate(dsns.owner, "no_such_role")
     assert "no_such_role" in str(info.value)
+
+
+def test_an_index_made_before_0002_upgrades_in_place(
+    postgres_dsns: PostgresDsns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0002 drops the parsed jsonb copy for ingest speed: a database with rows from before
+    keeps them (same hashes, same answers), stays append-only, and the view parses records."""
+    db = postgres_dsns.server.create_database()
+    shipped = migration_files()
+    monkeypatch.setattr(pg, "migration_files", lambda: shipped[:1])
+    assert migrate(db.owner, db.app_role) == ["0001"]
+    old = rows_of("a", lines(8))
+    with psycopg.connect(db.superuser) as conn:  # as 0001's ingest stored them: event parsed
+        conn.execute("SELECT tradetrail.audit_log_partition('2024-03-01')")
+        for r in old[:5]:
+            conn.execute(
+                "INSERT INTO tradetrail.audit_log (origin, seq, leaf_hash, prev, ts, type,"
+                " category, event_id, record, event, words) VALUES"
+                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)",
+                (r.origin, r.seq, r.leaf_hash, r.prev, r.ts, r.type, r.category, r.event_id,
+                 r.record, r.record, pg.fts_words(r.text)),
+            )  # fmt: skip
+    monkeypatch.undo()
+    with pytest.raises(IndexStoreError, match="0002 not applied"):
+        PostgresIndex(db.app)
+    assert migrate(db.owner, db.app_role) == ["0002"]
+    index = PostgresIndex(db.app)
+    try:
+        assert index.add(old) == 3  # the stored five skipped, the rest copied
+        assert list(index.hashes("a")) == [(r.seq, r.leaf_hash) for r in old]
+        assert [r.seq for r in index.search(Query(text="fill alpha", limit=None))] == list(range(8))
+        with psycopg.connect(db.app) as conn:
+            found = conn.execute(
+                "SELECT seq, event->>'order_id' FROM tradetrail.audit_log_json ORDER BY seq"
+            ).fetchall()
+            assert found == [(seq, f"O-{seq // 4}") for seq in range(8)]
+        with owner_conn(db) as conn, pytest.raises(psycopg.errors.RestrictViolation):
+            conn.execute("UPDATE tradetrail.audit_log SET type = 'x' WHERE seq = 1")
+    finally:
+        index.close()
+
+
+def test_rows_not_stored_yet_are_copied_straight_in_and_others_staged(
+    index: PostgresIndex,
+) -> None:
+    """The fast path (COPY into audit_log) is taken only when no row of the batch's seq
+    range is stored; a batch reaching back over stored rows, or with a ts PostgreSQL would
+    write differently, goes through the staging table and its checks."""
+    all_lines = lines(12)
+    assert index.add(rows_of("a", all_lines[:4])) == 4
+    assert index.add(rows_of("a", all_lines[6:8])) == 2  # a gap below: still nothing stored
+    assert index.add(rows_of("a", all_lines[2:10])) == 4  # 4, 5, 8, 9 over stored 2, 3, 6, 7
+    forged = rows_of("a", lines(12, extra={"note": "forged"}))
+    with pytest.raises(IndexTamperError) as info:
+        index.add([forged[7], *rows_of("a", all_lines[10:])])
+    assert info.value.seqs == [7]
+    assert list(index.hashes("a")) == [(r.seq, r.leaf_hash) for r in rows_of("a", all_lines)]
+    assert pg._time("2024-03-01T24:00:00.000000Z") is None  # PostgreSQL reads the next day
+    assert pg._time("2024-02-30T00:00:00.000000Z") is None
+    assert pg._time("2024-03-01T00:00:00.000001+00:00") is None  # not the writer's form
+    when = pg._time("0999-12-31T23:59:59.999999Z")
+    assert when is not None and pg._journal_ts(when) == "0999-12-31T23:59:59.999999Z"
 
 
 def test_app_role_may_only_insert_and_select(dsns: PostgresDsns, index: PostgresIndex) -> None:

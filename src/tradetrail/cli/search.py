@@ -154,6 +154,13 @@ def _summary(row: IndexRow) -> str:
 @JSON_OPTION
 @click.option("--csv", "as_csv", is_flag=True, help="CSV (RFC 4180) on stdout.")
 @click.option("--no-update", is_flag=True, help="Do not bring the index up to date first.")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    help="Records of this trail (origin) in a shared index; repeat for several.",
+)
+@click.option("--all-origins", is_flag=True, help="Records of every trail in a shared index.")
 def search(
     home: Path,
     url: str | None,
@@ -175,8 +182,12 @@ def search(
     as_json: bool,
     as_csv: bool,
     no_update: bool,
+    origins: tuple[str, ...],
+    all_origins: bool,
 ) -> None:
     """Search the trail's records (exit 0 with hits, 1 with none, 2 on a bad query).
+    With --origin or --all-origins, the records of other trails feeding the same index
+    (a fleet on one PostgreSQL); the home then need not be a trail.
 
     \b
     Examples:
@@ -184,6 +195,7 @@ def search(
       tradetrail search --type risk.rejected --symbol ETH-USD --since 2026-11-17 --until 2026-11-18
       tradetrail search --category config --since 7d --json
       tradetrail search --text "failed logins" --type alert.*
+      tradetrail search --all-origins --type risk.* --json
     """
     equals = {
         name: value
@@ -222,10 +234,26 @@ def search(
         limit=limit,
         descending=descending,
     )
-    idx = _open(home, url, update=not no_update)
+    if origins and all_origins:
+        raise QueryError("--origin and --all-origins: choose one")
+    fleet = bool(origins) or all_origins
+    if fleet and proof:
+        raise QueryError("--proof: proofs come from this trail's journal, not with --origin")
+    is_trail = (home / layout.JOURNAL_DIR).is_dir()
+    own = trail_origin(home) if is_trail else None
+    if fleet and not is_trail:
+        idx = open_index(home, url)  # another trail's index: its own indexer feeds it
+    else:
+        idx = _open(home, url, update=not no_update and (not fleet or own in origins))
     try:
-        query = Query(**{**query.__dict__, "origin": trail_origin(home)})
-        hits = idx.search(query)
+        if not fleet:
+            hits = idx.search(Query(**{**query.__dict__, "origin": own}))
+        elif all_origins:
+            hits = idx.search(query)
+        else:
+            hits = _merge(
+                [idx.search(Query(**{**query.__dict__, "origin": o})) for o in origins], query
+            )
     finally:
         idx.close()
     proofs: dict[int, Any] = {}
@@ -238,6 +266,8 @@ def search(
             record = row.parsed()
             if proof:
                 record = {**record, "inclusion_proof": proofs[row.seq]}
+            if fleet:  # a record does not name its trail: the index row does
+                record = {"origin": row.origin, **record}
             sys.stdout.write(orjson.dumps(record).decode() + "\n")
     elif as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\r\n")
@@ -257,6 +287,16 @@ def search(
     else:
         _table(hits, proof)
     sys.exit(0 if hits else 1)
+
+
+def _merge(found: list[list[IndexRow]], query: Query) -> list[IndexRow]:
+    """Hits of several origins in the index's order (ts, seq, origin), cut to the limit."""
+    rows = sorted(
+        (r for hits in found for r in hits),
+        key=lambda r: (r.ts, r.seq, r.origin.encode()),  # ts: the writer's fixed-width form
+        reverse=query.descending,
+    )
+    return rows if query.limit is None else rows[: query.limit]
 
 
 def _cell(value: Any) -> str:

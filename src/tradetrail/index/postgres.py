@@ -15,6 +15,7 @@ import string
 import threading
 import unicodedata
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -51,16 +52,27 @@ _COPY: Final = f"COPY tradetrail_stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN 
 _COPY_TYPES: Final = ["int8" if c == "seq" else "text" for c in _STAGE_COLUMNS]
 _PLAIN: Final = tuple(c for c in _STAGE_COLUMNS if c not in ("ts", "record"))
 _INSERT: Final = f"""
-INSERT INTO {SCHEMA}.audit_log ({", ".join((*_PLAIN, "ts", "ts_raw", "record", "event"))})
+INSERT INTO {SCHEMA}.audit_log ({", ".join((*_PLAIN, "ts", "ts_raw", "record"))})
 SELECT {", ".join(f"s.{c}" for c in _PLAIN)}, s.ts::timestamptz,
     CASE WHEN to_char(s.ts::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
         = s.ts THEN NULL ELSE s.ts END,
-    s.record,
-    CASE WHEN strpos(s.record, E'\\\\u0000') > 0 THEN NULL ELSE s.record::jsonb END
+    s.record
 FROM tradetrail_stage s
 WHERE NOT EXISTS (
     SELECT 1 FROM {SCHEMA}.audit_log a
     WHERE a.origin = %(origin)s AND a.seq BETWEEN %(lo)s AND %(hi)s AND a.seq = s.seq)
+"""
+_COPY_DIRECT: Final = (
+    f"COPY {SCHEMA}.audit_log ({', '.join(_STAGE_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+)
+"""Rows none of which is stored yet go straight into the table (ts as a time; ts_raw stays
+NULL, the ts being canonical): no staging copy, no anti-join."""
+_DIRECT_TYPES: Final = [
+    "timestamptz" if c == "ts" else t for c, t in zip(_STAGE_COLUMNS, _COPY_TYPES, strict=True)
+]
+_ANY_STORED: Final = f"""
+SELECT EXISTS (SELECT 1 FROM {SCHEMA}.audit_log
+    WHERE origin = %(origin)s AND seq BETWEEN %(lo)s AND %(hi)s)
 """
 _CONFLICTS: Final = f"""
 SELECT s.seq FROM tradetrail_stage s JOIN {SCHEMA}.audit_log a ON a.seq = s.seq
@@ -78,6 +90,7 @@ _ASCII_LOWER: Final = str.maketrans(string.ascii_uppercase, string.ascii_lowerca
 _LOCK_CLASS: Final = 1953654114  # 'tt': advisory locks of tradetrail (1 = partitions, 2 = migrate)
 _CANONICAL_TS: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 _WORD: Final = re.compile(r"(?:[^\W_]|[\ue000-\uf8ff\U000f0000-\U0010ffff])+")
+_ASCII_GAPS: Final = re.compile(r"[^a-z0-9]+")  # _WORD's complement, for lower-case ASCII
 MAX_WORD: Final = 2000
 """Longer words are cut to this (both sides): to_tsvector ignores words over 2047 bytes."""
 FOREIGN_WORD: Final = "0.0"
@@ -132,6 +145,8 @@ def fts_words(text: str) -> str:
     query word (ASCII, see words()) can match it in SQLite either, and PostgreSQL's parser
     would cut it by the server's locale; the placeholder keeps the positions for phrases."""
     if text.isascii():
+        if len(text) <= MAX_WORD:  # no word to cut: one C pass instead of a word list
+            return _ASCII_GAPS.sub(" ", text.lower()).strip(" ")
         return " ".join(w[:MAX_WORD] for w in _WORD.findall(text.lower()))
     decomposed = unicodedata.normalize("NFD", text)
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
@@ -158,13 +173,15 @@ def _clean(text: str | None) -> str | None:
     return text.replace("\x00", "\ufffd") if text is not None else None
 
 
-def _stage_tuple(row: IndexRow) -> tuple[Any, ...]:
+def _stage_tuple(row: IndexRow, ts: datetime | str) -> tuple[Any, ...]:
+    """The row in _STAGE_COLUMNS order; `ts` as a time for COPY into the table, or the
+    journal's text for the staging table."""
     values: tuple[Any, ...] = (
         row.origin,
         row.seq,
         row.leaf_hash,
         row.prev,
-        row.ts,
+        ts,
         row.event_ts,
         row.type,
         row.category,
@@ -192,6 +209,22 @@ def _stage_tuple(row: IndexRow) -> tuple[Any, ...]:
 def _month(ts: str) -> str | None:
     """'YYYY-MM' of a writer-made ts; None when PostgreSQL must work it out (other forms)."""
     return ts[:7] if _CANONICAL_TS.fullmatch(ts) else None
+
+
+def _time(ts: str) -> datetime | None:
+    """A writer-made ts as a time, when PostgreSQL's to_char gives back exactly `ts` (so the
+    row needs no ts_raw); None for any other form, left to the staging path."""
+    if not _CANONICAL_TS.fullmatch(ts):
+        return None
+    try:
+        return datetime.fromisoformat(ts)
+    except ValueError:  # hour 24, second 60, day 31 of a short month: PostgreSQL would roll over
+        return None
+
+
+def _journal_ts(when: datetime) -> str:
+    """The canonical ts that _time() read `when` from."""
+    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _one_line(exc: BaseException, secrets: Sequence[str]) -> str:
@@ -228,7 +261,8 @@ def _check_url(url: str) -> None:
 def migrate(owner_dsn: str, app_role: str | None = None) -> list[str]:
     """Apply the shipped migrations not yet applied, as the owner role; returns their versions
     (none when up to date: idempotent). With `app_role`, (re)grants it exactly what the index
-    needs: INSERT and SELECT on audit_log, EXECUTE on the partition maker, nothing else."""
+    needs: INSERT and SELECT on audit_log, EXECUTE on the partition maker, SELECT on the
+    audit_log_json view, nothing else."""
     _check_url(owner_dsn)
     shown, secrets = redact_url(owner_dsn), _secrets(owner_dsn)
     applied: list[str] = []
@@ -310,6 +344,14 @@ def _grant(db: psycopg.Connection[tuple[Any, ...]], app_role: str, shown: str) -
             ),
         ):
             db.execute(statement)
+        if db.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.audit_log_json",)).fetchone() != (
+            None,
+        ):  # from migration 0002
+            db.execute(
+                sql.SQL("GRANT SELECT ON {} TO {}").format(
+                    sql.SQL(f"{SCHEMA}.audit_log_json"), role
+                )
+            )
 
 
 class PostgresIndex:
@@ -326,7 +368,6 @@ class PostgresIndex:
         self._db: psycopg.Connection[tuple[Any, ...]] | None = None
         self._closed = False
         self._months: set[str] = set()
-        self._staged = False
         with self._lock:
             self._call("cannot open the index", self._check_schema)
 
@@ -337,7 +378,6 @@ class PostgresIndex:
             raise IndexStoreError(f"{self.url}: the index is closed")
         if self._db is None or self._db.closed or self._db.broken:
             self._db = _connect(self._dsn)
-            self._staged = False
         return self._db
 
     def _call(self, what: str, work: Any, *args: Any) -> Any:
@@ -417,12 +457,17 @@ class PostgresIndex:
             raise IndexStoreError(f"{self.url}: {origin}: the same seq twice in one add")
         months = {_month(r.ts) for r in rows}
         odd = [r.ts for r in rows if _month(r.ts) is None] if None in months else []
-        values = [_stage_tuple(r) for r in rows]
+        times = [_time(r.ts) for r in rows] if not odd else []
+        direct = bool(times) and None not in times
+        if direct:
+            values = [_stage_tuple(r, t) for r, t in zip(rows, times, strict=True) if t is not None]
+        else:
+            values = [_stage_tuple(r, r.ts) for r in rows]
         with self._lock:
             self._call("cannot create partitions", self._ensure_partitions, months, odd)
             try:
                 added, conflicts = self._call(
-                    "cannot add to the index", self._ingest, origin, values
+                    "cannot add to the index", self._ingest, origin, values, direct
                 )
             except IndexStoreError:
                 self._months.clear()  # a partition may have been dropped (retention)
@@ -450,12 +495,15 @@ class PostgresIndex:
         self._months |= wanted
 
     def _ingest(
-        self, db: psycopg.Connection[tuple[Any, ...]], origin: str, values: list[tuple[Any, ...]]
+        self,
+        db: psycopg.Connection[tuple[Any, ...]],
+        origin: str,
+        values: list[tuple[Any, ...]],
+        direct: bool,
     ) -> tuple[int, list[int]]:
-        if not self._staged:
-            with db.transaction():
-                db.execute(_CREATE_STAGE)
-            self._staged = True
+        """COPY straight into audit_log when no row of the batch's seq range is stored yet
+        (the common case: the feeder appends); otherwise through the staging table, which
+        skips stored rows and reports those that differ. Both under the origin's lock."""
         added = 0
         conflicts: list[int] = []
         with db.transaction(), db.cursor() as cur:
@@ -464,12 +512,24 @@ class PostgresIndex:
             cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, origin))
             for start in range(0, len(values), BATCH_ROWS):
                 batch = values[start : start + BATCH_ROWS]
+                bounds = {"origin": origin, "lo": min(v[1] for v in batch)}
+                bounds["hi"] = max(v[1] for v in batch)
+                if direct:
+                    cur.execute(_ANY_STORED, bounds)
+                    row = cur.fetchone()
+                    if row is not None and not row[0]:
+                        with cur.copy(_COPY_DIRECT) as copy:
+                            copy.set_types(_DIRECT_TYPES)
+                            for value in batch:
+                                copy.write_row(value)
+                        added += len(batch)
+                        continue
+                    batch = [(*v[:4], _journal_ts(v[4]), *v[5:]) for v in batch]
+                cur.execute(_CREATE_STAGE)  # in this transaction: a rollback takes it away
                 with cur.copy(_COPY) as copy:
                     copy.set_types(_COPY_TYPES)
                     for value in batch:
                         copy.write_row(value)
-                bounds = {"origin": origin, "lo": min(v[1] for v in batch)}
-                bounds["hi"] = max(v[1] for v in batch)
                 cur.execute(_CONFLICTS, bounds)
                 conflicts.extend(int(s) for (s,) in cur.fetchall())
                 cur.execute(_INSERT, bounds)
