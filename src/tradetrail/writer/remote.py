@@ -224,9 +224,13 @@ class Spool:
         segment.acked += 1
         if segment.acked < segment.written:
             return
+        if segment is self._current and segment.size < SEGMENT_BYTES:
+            # it still takes events: emptied, so a restart resends nothing already answered
+            with contextlib.suppress(OSError):
+                os.ftruncate(segment.fd, 0)
+                segment.size = segment.written = segment.acked = 0
+            return
         if segment is self._current:
-            if segment.size < SEGMENT_BYTES:
-                return  # it still takes events; deleted once full and done
             self._current = None
         self._drop(segment)
 
@@ -517,13 +521,16 @@ class RemoteTrail(Trail):
         return self._rejected_total == rejected
 
     def _oldest_open(self) -> int:
-        oldest = 1 << 62
-        outbox = self._outbox
-        with contextlib.suppress(IndexError):
-            oldest = outbox[0]._index
-        with contextlib.suppress(ValueError, RuntimeError):
-            oldest = min(oldest, min(self._unacked))
-        return oldest
+        """The lowest index not yet answered (the sender moves events from the outbox to
+        _unacked before it removes them from the outbox, so none is ever in neither)."""
+        while True:
+            oldest = 1 << 62
+            with contextlib.suppress(IndexError):
+                oldest = self._outbox[0]._index
+            try:
+                return min(oldest, min(self._unacked, default=oldest))
+            except RuntimeError:  # the sender changed it meanwhile: look again
+                continue
 
     def stats(self) -> dict[str, Any]:
         """This client's counters: `rejected`, `not_spooled` or a `last_error` need attention
@@ -723,9 +730,8 @@ class RemoteTrail(Trail):
         """Move the outbox to the spool (fsynced) and to the events to send."""
         outbox = self._outbox
         while outbox:
-            taken: list[Receipt] = []
-            while outbox and len(taken) < self._batch_size:
-                taken.append(outbox.popleft())
+            # taken from the outbox only once in _unacked: flush() must always see them
+            taken = list(itertools.islice(outbox, self._batch_size))
             lines = [wire_line(r.event) for r in taken]  # type: ignore[arg-type]
             try:
                 segment = self.spool.append(lines)
@@ -741,6 +747,8 @@ class RemoteTrail(Trail):
                     self._counters["spooled"] += len(taken)
             for receipt, line in zip(taken, lines, strict=True):
                 self._unacked[receipt._index] = Entry(line, receipt._index, receipt, segment)
+            for _ in taken:
+                outbox.popleft()
             self._counters["recorded"] += len(taken)
 
     def _spool_trouble(self, why: str, count: int) -> None:
