@@ -43,7 +43,13 @@ import orjson
 
 from ..core.canonical import DEFAULT_MAX_EVENT_BYTES, SORT, Prepared, prepare
 from ..core.timefmt import format_ns
-from ..errors import ConfigError, TradetrailError, TrailClosedError, missing_extra
+from ..errors import (
+    ConfigError,
+    EventRejectedError,
+    TradetrailError,
+    TrailClosedError,
+    missing_extra,
+)
 from ..model.context import with_context
 from ..model.events import DEFAULT_MODEL, EventModel
 from ..model.redact import DEFAULT_REDACTOR, Redactor
@@ -70,11 +76,6 @@ BACKOFF_CAP: Final = 30.0
 REJECTED_FILE: Final = "rejected.ndjson"
 LOCK_FILE: Final = "spool.lock"
 _LIBRARY_MARKS: Final = (b'"redacted"', b'"schema_error"')
-
-
-class EventRejectedError(TradetrailError):
-    """The service refused this event (its model differs from ours): it is kept, with the
-    service's reason, in the rejected file of the spool, never journaled by a resend."""
 
 
 def default_spool(url: str, origin: str | None) -> Path:
