@@ -556,14 +556,17 @@ class RemoteTrail(Trail):
         return self._size_seen
 
     def close(self, timeout: float | None = None) -> None:
-        """Send what is queued and wait for the answers (up to `timeout`, default 30 s), then
-        stop. Events still unacknowledged stay in the spool; the next client opened on it
-        sends them."""
+        """Send what is queued and wait for the answers (up to `timeout`, default 30 s; not at
+        all while the service is unreachable and the spool holds everything), then stop.
+        Events still unanswered stay in the spool; the next client opened on it sends them."""
         if self._closed or self._closing:
             return
         if self._pid != os.getpid():
             return
-        self.flush(30.0 if timeout is None else timeout)
+        deadline = time.monotonic() + (30.0 if timeout is None else timeout)
+        while not self.flush(min(0.2, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline or (self._failures and self._all_spooled()):
+                break  # the service is away and the spool holds everything: no need to wait
         self._closing = True
         self._stop = True
         self._wake.set()
@@ -586,6 +589,14 @@ class RemoteTrail(Trail):
         if not self._thread.is_alive():
             self.spool.close()
         _open_remotes.discard(self)
+
+    def _all_spooled(self) -> bool:
+        if self._outbox:
+            return False
+        try:
+            return all(e.segment is not None for e in self._unacked.values())
+        except RuntimeError:  # changed meanwhile
+            return False
 
     def __repr__(self) -> str:
         return f"<RemoteTrail {self.url} spool={self.home}>"
