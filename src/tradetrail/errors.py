@@ -266,3 +266,11 @@ def missing_extra(exc: ModuleNotFoundError, feature: str, extra: str) -> Tradetr
 class TokenError(TradetrailError):
     """A bearer token is unknown, revoked, expired or not allowed what it asked; the message
     names the token's id, never its secret."""
+
+
+# ------------------------------------------------------------ tradetrail.writer.remote
+
+
+class EventRejectedError(TradetrailError):
+    """The service refused this event (its model differs from the client's): it is kept, with
+    the service's reason, in the rejected file of the client's spool, and never resent."""

@@ -861,9 +861,18 @@ def open(
     create: bool = True,
     writer: str | None = None,
     serve: bool = True,
+    token: str | None = None,
+    spool: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> Trail:
     """Open (or create) the trail at `home` for writing.
+
+    An `https://host:port` URL for `home` (`http://` to a loopback host) records through a
+    `tradetrail serve` instead (writer.remote, docs/REMOTE.md): `token` (else TRADETRAIL_TOKEN)
+    is a bearer token with ingest scope; unacknowledged events wait in the local disk `spool`
+    (default: under the user's cache directory) and are resent until the service journals
+    them, exactly once. Options there: spool_max_bytes, batch_size, max_event_bytes, strict,
+    timeout, verify (httpx's: False, a CA bundle path or an ssl.SSLContext).
 
     By default (`writer="auto"`, or TRADETRAIL_WRITER) this attaches to the writer process that
     serves `home`, starting one when none runs (it exits when its last client leaves, unless
@@ -894,6 +903,28 @@ def open(
     max_event_bytes, queue_size, checkpoint_every, checkpoint_interval, min_free_bytes,
     service, strict.
     """
+    if isinstance(home, str) and home.startswith(("https://", "http://")):
+        return _open_remote(
+            home,
+            token=token,
+            spool=spool,
+            origin=origin,
+            model=model,
+            redactor=redactor,
+            unsupported={
+                "clock": clock is not None,
+                "durability": durability is not None,
+                "signing_key": signing_key is not None,
+                "index": bool(index),
+                "writer": writer not in (None, "auto"),
+            },
+            **options,
+        )
+    if token is not None or spool is not None:
+        raise ConfigError(
+            f"{'token' if token is not None else 'spool'}: only for a remote trail "
+            "(an https:// URL), not for a trail directory"
+        )
     mode = writer_mode(writer, clock)
     settings = resolve(
         home, origin=origin, durability=durability, signing_key=signing_key, **options
@@ -920,6 +951,34 @@ def open(
     for hook in HOOKS.on_open:  # TRADETRAIL_CONFIG_PATHS: the configuration this run starts on
         hook(trail)
     return trail
+
+
+def _open_remote(
+    url: str,
+    *,
+    token: str | None,
+    spool: str | os.PathLike[str] | None,
+    origin: str | None,
+    model: EventModel | None,
+    redactor: Redactor | None,
+    unsupported: dict[str, bool],
+    **options: Any,
+) -> Trail:
+    """A RemoteTrail; an option that only a local writer can honour is refused by name."""
+    for name, given in unsupported.items():
+        if given:
+            raise ConfigError(f"{name}: set by the service for a remote trail ({url})")
+    known = {"spool_max_bytes", "batch_size", "max_event_bytes", "strict", "timeout", "verify"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(
+            f"{unknown[0]}: not an option of a remote trail (known: {', '.join(sorted(known))})"
+        )
+    from .remote import RemoteTrail
+
+    return RemoteTrail(
+        url, token, origin=origin, spool=spool, model=model, redactor=redactor, **options
+    )
 
 
 def open_engine(
