@@ -7,6 +7,8 @@ venue exceptions stay where they are: no caller ever sees them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class TradetrailError(Exception):
     """Base class of every error raised by tradetrail."""
@@ -274,3 +276,13 @@ class TokenError(TradetrailError):
 class EventRejectedError(TradetrailError):
     """The service refused this event (its model differs from the client's): it is kept, with
     the service's reason, in the rejected file of the client's spool, and never resent."""
+
+
+class BatchError(TradetrailError, ValueError):
+    """Lines of an ingest batch (POST /v1/events) that cannot be journaled, each with its line
+    number and why: [{"line": n, "error": why}]; nothing of the batch is journaled."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        lines = ", ".join(str(e["line"]) for e in errors[:10])
+        super().__init__(f"{len(errors)} bad line(s) ({lines}); nothing of the batch was journaled")
+        self.errors = errors

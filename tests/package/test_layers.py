@@ -70,6 +70,7 @@ _PRIVATE_EXCEPTIONS = {
     "tradetrail.demo.Throttled",
     "tradetrail.demo.ApiFailure",
     "tradetrail.demo.Refused",
+    "tradetrail.service.problems.Problem",  # a route's HTTP answer, turned into a response
 }
 
 

@@ -1,8 +1,10 @@
 """schemathesis against the service's own OpenAPI document, on a real uvicorn: no request it
-can make gets a 5xx, a response that breaks the document, or a damaged trail."""
+can make gets a 5xx, a response that breaks the document, or a damaged trail (each batch it
+sends is journaled whole or not at all, so the trail still verifies)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -35,8 +37,10 @@ def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
                 "--checks",
                 "not_a_server_error,status_code_conformance,content_type_conformance,"
                 "response_schema_conformance",
+                "--exclude-path",
+                "/v1/stream",  # it never ends by design: test_service.py reads it
                 "--max-examples",
-                "25",
+                "20",
                 "--generation-deterministic",
                 "--request-timeout",
                 "20",
@@ -49,6 +53,8 @@ def test_no_generated_request_gets_a_server_error(tmp_path: Path) -> None:
         )
         log = service.log()
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    ran = re.search(r"(\d+) generated, (\d+) passed", result.stdout)
+    assert ran is not None and int(ran[1]) == int(ran[2]) >= 100, result.stdout[-2000:]
     assert "Traceback" not in log, log
     report = tradetrail.verify(home)
     assert report.ok, report

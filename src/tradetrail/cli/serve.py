@@ -134,6 +134,7 @@ def serve(
         if listener is not None:
             listener.start(trail)
         return service_start(trail) if service_start is not None else lambda: None
+
     stop = threading.Event()
     previous = {
         signum: signal.signal(signum, lambda *_: stop.set())

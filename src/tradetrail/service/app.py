@@ -6,27 +6,40 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_asgi_app
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
 from .._version import __version__
 from ..core import layout
-from ..errors import ConfigError, NotYetSignedError, ProofError, QueryError, TradetrailError
+from ..errors import (
+    BatchError,
+    ConfigError,
+    NotYetSignedError,
+    ProofError,
+    QueryError,
+    TradetrailError,
+)
 from ..index import Query as IndexQuery
 from ..index import lineage, open_index, parse_when, update_index
+from ..metrics import TrailMetrics
 from ..store import journal
 from ..store.proofs import consistency_proof_json, inclusion_proof_json
 from ..store.tokens import Token, TokenStore
 from ..writer.trail import Trail
 from .auth import DEFAULT_RATE, Gate
-from .ingest import BatchError, Ledger
-from .problems import HANDLERS, Problem
+from .ingest import Ledger
+from .problems import HANDLERS, RESPONSES, Problem
 
 EQUALS_FIELDS: Final = (
     "category",
@@ -44,6 +57,11 @@ EQUALS_FIELDS: Final = (
 )
 _TILE: Final = re.compile(r"^(?:[0-9]|[1-9][0-9]|entries)/(?:x\d{3}/)*\d{3}(?:\.p/\d{1,3})?$")
 NDJSON: Final = "application/x-ndjson"
+EXAMPLE_BATCH: Final = (
+    '{"type":"order.submitted","order_id":"O-1","symbol":"BTC-USD",'
+    '"data":{"side":"buy","qty":"0.25","order_type":"market"}}\n'
+    '{"type":"order.accepted","order_id":"O-1","data":{"status":"new"}}\n'
+)
 
 
 @dataclass
@@ -63,40 +81,89 @@ class ServiceConfig:
     stream_poll: float = 0.05
 
 
-@dataclass
-class Metrics:
-    """Counts the service keeps for /metrics (issue 17 builds on them)."""
+class HttpMetrics:
+    """The service's own metrics, beside the trail's (tradetrail.metrics): requests by route
+    and status, their latency, events ingested and resent, tokens rejected."""
 
-    requests: dict[tuple[str, int], int] = field(default_factory=dict)
-    ingested: int = 0
-    duplicates: int = 0
+    def __init__(self, registry: CollectorRegistry, gate: Gate) -> None:
+        self.requests = Counter(
+            "tradetrail_http_requests",
+            "HTTP requests answered, by route template and status code.",
+            ["route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "tradetrail_http_request_duration_seconds",
+            "Time to answer an HTTP request (the stream: until its headers).",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+        self.ingested = Counter(
+            "tradetrail_http_ingested_events",
+            "Events journaled through POST /v1/events.",
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "tradetrail_http_duplicate_events",
+            "Events resent through POST /v1/events that were journaled already (answered with "
+            "their first seq).",
+            registry=registry,
+        )
+        registry.register(_Rejected(gate))
 
 
-def create_app(trail: Trail, config: ServiceConfig | None = None) -> FastAPI:
+class _Rejected(Collector):
+    """Requests the gate refused for their token, read from its own count at scrape time."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "tradetrail_http_tokens_rejected",
+            "Requests refused for their token (missing, unknown, revoked, expired, scope).",
+            value=self.gate.rejected,
+        )
+
+
+def create_app(
+    trail: Trail, config: ServiceConfig | None = None, registry: CollectorRegistry | None = None
+) -> FastAPI:
+    """The app of `trail`; `registry`: where its metrics go (a new one by default, with the
+    trail's health and domain metrics of tradetrail.metrics), served at GET /metrics."""
     config = config or ServiceConfig()
     tokens = TokenStore(trail.home)
     gate = Gate(tokens, trail.origin, config.rate)
     ledger = Ledger(trail, config.dedup_days)
-    metrics = Metrics()
+    trail_metrics = None
+    if registry is None:
+        trail_metrics = TrailMetrics.for_trail(trail)
+        registry = trail_metrics.registry
+    metrics = HttpMetrics(registry, gate)
+    exposition = make_asgi_app(registry)
     app = FastAPI(
         title="tradetrail",
         version=__version__,
         summary="Tamper-evident audit trail of a trading system: ingest, search, proofs, tiles.",
         docs_url=None,
         redoc_url=None,
+        responses=RESPONSES,
     )
     for exc_class, handler in HANDLERS.items():
         app.add_exception_handler(exc_class, handler)
     app.state.trail = trail
     app.state.gate = gate
     app.state.metrics = metrics
+    app.state.trail_metrics = trail_metrics
 
     @app.middleware("http")
     async def count(request: Request, call_next: Any) -> Response:
+        started = time.perf_counter()
         response: Response = await call_next(request)
-        route = request.scope.get("route")
-        key = (getattr(route, "path", "other"), response.status_code)
-        metrics.requests[key] = metrics.requests.get(key, 0) + 1
+        route = getattr(request.scope.get("route"), "path", "other")
+        metrics.requests.labels(route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
         return response
 
     def scope(name: str) -> Any:
@@ -113,13 +180,34 @@ def create_app(trail: Trail, config: ServiceConfig | None = None) -> FastAPI:
         """Liveness: the process answers (no token needed, tells nothing of the trail)."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
+    @app.get("/readyz", tags=["health"], responses={503: {"content": {"application/json": {}}}})
     def readyz() -> JSONResponse:
         """Readiness: the writer journals (not degraded, not closing)."""
         stats = trail.stats()
         if stats.get("degraded") or trail.closing:
             return JSONResponse({"status": "degraded"}, status_code=503)
         return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    async def prometheus(request: Request, token: Token = read_token) -> Response:
+        """Prometheus exposition of the trail's health, its trading events and this service
+        (a read token: `authorization: {credentials_file: ...}` in the scrape config)."""
+        sent: dict[str, Any] = {}
+        body = bytearray()
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                sent.update(message)
+            else:
+                body.extend(message.get("body", b""))
+
+        scope = dict(request.scope, path="/", raw_path=b"/", root_path="")
+        await exposition(scope, receive, send)
+        headers = {k.decode(): v.decode() for k, v in sent.get("headers", [])}
+        return Response(bytes(body), status_code=sent.get("status", 200), headers=headers)
 
     @app.get("/v1/info", tags=["trail"])
     def info(token: Token = read_token) -> dict[str, Any]:
@@ -140,15 +228,13 @@ def create_app(trail: Trail, config: ServiceConfig | None = None) -> FastAPI:
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {NDJSON: {"schema": {"type": "string"}}},
+                "content": {
+                    NDJSON: {"schema": {"type": "string"}},
+                    "text/plain": {"schema": {"type": "string"}, "example": EXAMPLE_BATCH},
+                },
                 "description": "One event per line: {type, data?, envelope fields...}, the "
                 "format of `tradetrail record -`; numbers are read exactly.",
             }
-        },
-        responses={
-            413: {"description": "body or batch too large"},
-            422: {"description": "bad lines (nothing journaled)"},
-            503: {"description": "not durable in time; resend (idempotent by event_id)"},
         },
     )
     async def ingest(request: Request, token: Token = ingest_token) -> dict[str, Any]:
@@ -188,8 +274,8 @@ def create_app(trail: Trail, config: ServiceConfig | None = None) -> FastAPI:
         except TradetrailError as exc:
             raise Problem(503, f"the writer cannot take events: {exc}") from None
         dups = sum(1 for r in results if r.duplicate)
-        metrics.ingested += len(results) - dups
-        metrics.duplicates += dups
+        metrics.ingested.inc(len(results) - dups)
+        metrics.duplicates.inc(dups)
         return {"results": [r.as_json() for r in results], "size": trail.durable_size}
 
     def _index_query(
@@ -258,7 +344,7 @@ def create_app(trail: Trail, config: ServiceConfig | None = None) -> FastAPI:
         records = _index_query(token, type or [], equals, since, until, text, limit, desc)
         return {"records": records, "count": len(records)}
 
-    @app.get("/v1/lineage/{order_id}", tags=["read"], responses={404: {"description": "none"}})
+    @app.get("/v1/lineage/{order_id}", tags=["read"])
     def order_lineage(order_id: str, token: Token = read_token) -> dict[str, Any]:
         """Everything linked to an order: signal, child orders, replaces, fills, positions."""
         backend = open_index(trail.home, trail.index_url)
@@ -271,7 +357,7 @@ def create_app(trail: Trail, config: ServiceConfig | None = None) -> FastAPI:
             raise Problem(404, f"no record has order_id {order_id!r}")
         return story.as_json()
 
-    @app.get("/v1/proofs/inclusion", tags=["proofs"], responses={404: {}, 409: {}})
+    @app.get("/v1/proofs/inclusion", tags=["proofs"], responses={409: RESPONSES[404]})
     def inclusion(
         seq: Annotated[int, Query(ge=0)],
         token: Token = read_token,
@@ -281,7 +367,7 @@ def create_app(trail: Trail, config: ServiceConfig | None = None) -> FastAPI:
         checkpoint by default), with the signed checkpoint it is anchored to."""
         return _proof(inclusion_proof_json, trail.home, seq, size)
 
-    @app.get("/v1/proofs/consistency", tags=["proofs"], responses={404: {}, 409: {}})
+    @app.get("/v1/proofs/consistency", tags=["proofs"], responses={409: RESPONSES[404]})
     def consistency(
         old: Annotated[int, Query(ge=1)],
         token: Token = read_token,
@@ -290,7 +376,12 @@ def create_app(trail: Trail, config: ServiceConfig | None = None) -> FastAPI:
         """RFC 6962 consistency proof between two signed tree sizes."""
         return _proof(consistency_proof_json, trail.home, old, new)
 
-    @app.get("/checkpoint", tags=["tlog-tiles"], response_class=PlainTextResponse)
+    @app.get(
+        "/checkpoint",
+        tags=["tlog-tiles"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain; charset=utf-8": {}}}},
+    )
     def checkpoint(token: Token = read_token) -> Response:
         """The latest signed checkpoint (C2SP tlog-checkpoint, signed note)."""
         try:
@@ -299,7 +390,12 @@ def create_app(trail: Trail, config: ServiceConfig | None = None) -> FastAPI:
             raise Problem(404, "no checkpoint signed yet") from None
         return Response(text, media_type="text/plain; charset=utf-8")
 
-    @app.get("/tile/{path:path}", tags=["tlog-tiles"], responses={404: {}})
+    @app.get(
+        "/tile/{path:path}",
+        tags=["tlog-tiles"],
+        response_class=Response,
+        responses={200: {"content": {"application/octet-stream": {}}}},
+    )
     def tile(path: str, token: Token = read_token) -> Response:
         """C2SP tlog-tiles: hash tiles `tile/<L>/<N>[.p/<W>]` and entry bundles
         `tile/entries/<N>[.p/<W>]` (the journal's records, uint16-length-prefixed)."""
@@ -385,6 +481,12 @@ def _entry_bundle(trail: Trail, path: str) -> bytes:
         if count == width:
             break
         entry = line.rstrip(b"\n")
+        if len(entry) > 0xFFFF:
+            raise Problem(
+                404,
+                f"record {start + count} is {len(entry)} bytes, more than an entry bundle can "
+                "hold (65535): read it with /v1/search",
+            )
         out += len(entry).to_bytes(2, "big") + entry
     return bytes(out)
 

@@ -26,20 +26,11 @@ import orjson
 from ..core import layout
 from ..core.canonical import Prepared
 from ..core.exactjson import loads_event_line
-from ..errors import TradetrailError
+from ..errors import BatchError
 from ..store import journal
 from ..writer.trail import Receipt, Trail
 
 _DAY_FILE: Final = re.compile(r"audit-(\d{8})\.jsonl$")
-
-
-class BatchError(TradetrailError, ValueError):
-    """Lines of a batch that cannot be journaled: [{"line": n, "error": why}]."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        lines = ", ".join(str(e["line"]) for e in errors[:10])
-        super().__init__(f"{len(errors)} bad line(s) ({lines}); nothing of the batch was journaled")
-        self.errors = errors
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,26 @@ _TITLES: Final = {
 }
 
 
+PROBLEM_SCHEMA: Final = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
+    status: {"description": title, "content": {PROBLEM_TYPE: {"schema": PROBLEM_SCHEMA}}}
+    for status, title in _TITLES.items()
+    if status not in (405, 409)
+}
+"""Every route may answer these as problem documents (the OpenAPI document says so)."""
+
+
 class Problem(Exception):
     """Raised by a route: becomes a problem document with `status`, `detail` and extensions
     (e.g. the bad lines of a batch)."""

@@ -89,3 +89,5 @@ class Service:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(30)
+        if self.app.state.trail_metrics is not None:
+            self.app.state.trail_metrics.close()
