@@ -783,8 +783,8 @@ class RemoteTrail(Trail):
         batch = self._batch()
         answer = self._post(batch)
         if answer.status == 200:
+            self._recovered()  # before the receipts resolve: a flush() that returns sees it
             self._settle(batch, answer.body)
-            self._recovered()
         elif answer.status == 413 and len(batch) > 1:
             self._split(batch, answer)
         elif answer.status in (413, 422):
