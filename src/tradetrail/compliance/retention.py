@@ -73,6 +73,7 @@ __all__ = [
     "EVENT_TYPE",
     "ApplyResult",
     "DayDecision",
+    "DayTerms",
     "Hold",
     "Period",
     "Plan",
@@ -80,6 +81,7 @@ __all__ = [
     "PolicyError",
     "RetentionError",
     "apply_retention",
+    "day_terms",
     "load_policy",
     "parse_policy",
     "plan_retention",
@@ -515,6 +517,34 @@ def _scan(path: Path, decision: DayDecision, policy: Policy, day: date, now: dat
             what += ", ".join(sorted(unknown)) + " (the longest period)"
         decision.keep_until = latest[0].isoformat()
         decision.reasons.append(f"kept: {what} until {latest[0]}")
+
+
+@dataclass(frozen=True)
+class DayTerms:
+    """How long the records of one day file must be kept, and the legal holds on it: what the
+    archive turns into an Object Lock retain-until date and an S3 legal hold."""
+
+    day: str
+    keep_until: date | None  # None: some record's class is kept forever
+    holds: tuple[str, ...]
+    classes: dict[str, int]
+
+
+def day_terms(path: Path, policy: Policy) -> DayTerms:
+    """Read one day file: the latest expiry of its records' classes and the holds touching it."""
+    day = date.fromisoformat(_iso(file_day(path)))
+    decision = DayDecision(day.isoformat(), path.name, "kept")
+    holds = [h.name for h in policy.holds if not h.has_query and h.covers_day(day)]
+    _scan(path, decision, policy, day, datetime(1970, 1, 1, tzinfo=UTC))
+    keep: date | None = None
+    for cls in decision.classes:
+        until = policy.expires(cls, day)
+        if until is None:
+            return DayTerms(day.isoformat(), None, tuple(holds + decision.holds), decision.classes)
+        keep = until if keep is None or until > keep else keep
+    if keep is None:  # an empty file: keep it as long as any class
+        keep = policy.expires(UNCLASSIFIED, day)
+    return DayTerms(day.isoformat(), keep, tuple(holds + decision.holds), decision.classes)
 
 
 def _check_pack(home: Path, decision: DayDecision) -> None:

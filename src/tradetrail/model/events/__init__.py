@@ -50,6 +50,7 @@ from .base import (
 from .builtin import BUILTIN_TYPES, DEFAULT_MODEL
 from .compliance import (
     ComplianceApprovalGranted,
+    ComplianceArchivePushed,
     ComplianceAttestation,
     ComplianceExceptionNoted,
     ComplianceExportMade,
@@ -111,6 +112,7 @@ __all__ = [
     "BalanceEntry",
     "Capacity",
     "ComplianceApprovalGranted",
+    "ComplianceArchivePushed",
     "ComplianceAttestation",
     "ComplianceExceptionNoted",
     "ComplianceExportMade",

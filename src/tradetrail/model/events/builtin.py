@@ -13,6 +13,7 @@ from .auth import (
 from .base import EventData
 from .compliance import (
     ComplianceApprovalGranted,
+    ComplianceArchivePushed,
     ComplianceAttestation,
     ComplianceExceptionNoted,
     ComplianceExportMade,
@@ -115,6 +116,7 @@ BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     ComplianceRecordCorrected,
     ComplianceExportMade,
     ComplianceRecordsRemoved,
+    ComplianceArchivePushed,
     TrailKeyRotated,
 )
 
