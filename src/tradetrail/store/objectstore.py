@@ -191,12 +191,16 @@ class ObjectStore:
         self.location = location
         self.endpoint_url = endpoint_url
         self._client = client
+        self._prepared = False
 
     @property
     def client(self) -> Any:
         """The boto3 S3 client (made on first use; tests pass their own to watch requests)."""
         if self._client is None:
             self._client = make_client(self.endpoint_url)
+        if not self._prepared:
+            self._client.meta.events.register("before-send.s3.PutObject", _no_expect_when_empty)
+            self._prepared = True
         return self._client
 
     def _fail(self, exc: Exception, what: str, rel: str | None = None) -> ArchiveError:
@@ -234,9 +238,11 @@ class ObjectStore:
             raise self._fail(exc, "listing", sub) from None
         return found
 
-    def version_counts(self) -> dict[str, tuple[int, int]]:
-        """archive key -> (versions, delete markers): a key written once has (1, 0)."""
+    def version_counts(self) -> dict[str, tuple[int, int, int]]:
+        """archive key -> (versions, distinct ETags, delete markers): a key written once has
+        (1, 1, 0); a PUT retried after a lost response leaves identical versions (n, 1, 0)."""
         counts: dict[str, tuple[int, int]] = {}
+        etags: dict[str, set[str]] = {}
         try:
             pages = self.client.get_paginator("list_object_versions").paginate(
                 Bucket=self.location.bucket, Prefix=self.location.prefix
@@ -246,13 +252,14 @@ class ObjectStore:
                     rel = item["Key"][len(self.location.prefix) :]
                     v, d = counts.get(rel, (0, 0))
                     counts[rel] = (v + 1, d)
+                    etags.setdefault(rel, set()).add(str(item.get("ETag")))
                 for item in page.get("DeleteMarkers", []):
                     rel = item["Key"][len(self.location.prefix) :]
                     v, d = counts.get(rel, (0, 0))
                     counts[rel] = (v, d + 1)
         except Exception as exc:
             raise self._fail(exc, "listing versions") from None
-        return counts
+        return {rel: (v, len(etags.get(rel, ())), d) for rel, (v, d) in counts.items()}
 
     # ------------------------------------------------------------------ objects
 
@@ -342,6 +349,13 @@ class ObjectStore:
                 return []
             raise self._fail(exc, "reading the lifecycle rules") from None
         return [dict(rule) for rule in resp.get("Rules", [])]
+
+
+def _no_expect_when_empty(request: Any, **_: Any) -> None:
+    """No `Expect: 100-continue` on an empty PUT: there is no body to hold back, and some
+    servers (SeaweedFS 4) then leave the connection in a state where the next request hangs."""
+    if request.headers.get("Content-Length") in ("0", b"0") and "Expect" in request.headers:
+        del request.headers["Expect"]
 
 
 def make_client(endpoint_url: str | None) -> Any:

@@ -1,0 +1,505 @@
+"""The archive: sealed days and what proves them, in object storage under WORM retention.
+
+`push` uploads what is sealed and not yet archived, each object once, with its SHA-256 and an
+Object Lock retention (COMPLIANCE by default) that lasts as long as the retention policy keeps
+the day's records, plus an S3 legal hold on days a legal hold of the policy touches. It is
+idempotent and resumable: an object already archived with the trail file's SHA-256 is skipped,
+one that differs is a fault and is never overwritten (the server would keep both versions: an
+archive holds one version per key, which `verify` checks). A day goes last, after the tiles and
+checkpoints that prove it, so a push cut short never leaves a day that cannot be proven.
+
+`verify` reads every archived object once and holds it against the local trail, or, with no
+local trail, against the archived tiles and checkpoints and a verifier key the examiner brings.
+`restore` brings a day back byte for byte and proves it the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from ..core import layout
+from ..core.checkpoint import open_checkpoint
+from ..core.merkle import leaf_hash, node_hash, root_of_leaves
+from ..core.note import Verifier
+from ..errors import (
+    ArchiveConflictError,
+    ArchiveError,
+    CheckpointError,
+    JournalFormatError,
+    NoteError,
+    TileError,
+)
+from ..store.checkpoints import covering_checkpoint
+from ..store.journal import ZERO_HASH, record_seq, tail_lines
+from ..store.keyhistory import trail_keys
+from ..store.objectstore import (
+    LOCK_MODES,
+    Archived,
+    ObjectStore,
+    archivable_files,
+    archive_rel,
+    day_rel,
+    decode_object,
+    encode_object,
+    stored_checksum,
+    trail_rel,
+    write_restored,
+)
+from ..store.tilestore import TileStore
+from .retention import UNCLASSIFIED, Policy, day_terms
+
+__all__ = [
+    "EVENT_TYPE",
+    "ArchiveReport",
+    "PushResult",
+    "prove_day",
+    "push",
+    "record_push",
+    "restore_day",
+    "verify_archive",
+]
+
+EVENT_TYPE: Final = "compliance.archive_pushed"
+NO_WORM_HINT: Final = (
+    "create the bucket with Object Lock enabled (aws s3api create-bucket "
+    "--object-lock-enabled-for-bucket), or pass --no-worm to archive without WORM retention"
+)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def check_bucket(store: ObjectStore, *, worm: bool) -> None:
+    """Refuse a bucket without Object Lock unless the user said --no-worm."""
+    if worm and not store.lock_enabled():
+        raise ArchiveError(
+            f"{store.location.url}: the bucket {store.location.bucket!r} does not have Object "
+            f"Lock enabled, so archived records could be rewritten or deleted; {NO_WORM_HINT}"
+        )
+
+
+@dataclass
+class PushResult:
+    location: str
+    lock_mode: str
+    uploaded: list[str] = field(default_factory=list)
+    skipped: int = 0
+    bytes: int = 0
+    days: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    legal_holds: list[str] = field(default_factory=list)
+    retain_until: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.conflicts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "lock_mode": self.lock_mode,
+            "ok": self.ok,
+            "uploaded": len(self.uploaded),
+            "skipped": self.skipped,
+            "bytes": self.bytes,
+            "days": self.days,
+            "waiting": self.waiting,
+            "conflicts": self.conflicts,
+            "legal_holds": self.legal_holds,
+            "retain_until": self.retain_until,
+        }
+
+
+def _last_seq(path: Path) -> int | None:
+    lines, _ = tail_lines(path, 1)
+    return record_seq(lines[-1], str(path)) if lines else None
+
+
+def _support_until(policy: Policy, today: date) -> date | None:
+    """Tiles, checkpoints, keys and packs serve every day: kept for the longest period."""
+    return policy.expires(UNCLASSIFIED, today)
+
+
+def push(
+    home: Path,
+    store: ObjectStore,
+    policy: Policy,
+    *,
+    lock_mode: str = "COMPLIANCE",
+    worm: bool = True,
+    retain_days: int | None = None,
+    storage_class: str | None = None,
+    now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> PushResult:
+    """Upload every sealed, checkpointed day not yet archived and what proves it."""
+    if lock_mode not in LOCK_MODES:
+        raise ArchiveError(f"--mode: {lock_mode!r} is not one of {', '.join(LOCK_MODES)}")
+    check_bucket(store, worm=worm)
+    now = now or datetime.now(UTC)
+    mode = lock_mode if worm else None
+    result = PushResult(store.location.url, mode or "none")
+    existing = store.listing()
+    fixed_until = now + timedelta(days=retain_days) if retain_days is not None else None
+    support = _support_until(policy, now.date())
+    latest: datetime | None = None
+    for item in archivable_files(home):
+        rel_raw = item.path.read_bytes()
+        rel = archive_rel(item.trail_rel, rel_raw)
+        until: datetime | None
+        hold = False
+        if item.kind == "day":
+            last = _last_seq(item.path)
+            if last is None or covering_checkpoint(home, last + 1) is None:
+                result.waiting.append(item.trail_rel)  # no signed checkpoint covers it yet
+                continue
+            if rel in existing:
+                _keep(store, rel, rel_raw, result)
+                continue
+            terms = day_terms(item.path, policy)
+            hold = bool(terms.holds) or (terms.keep_until is None and fixed_until is None)
+            if fixed_until is not None:
+                until = fixed_until
+            elif terms.keep_until is not None:
+                until = _midnight(terms.keep_until)
+            else:  # a class kept forever: the longest finite lock, and a legal hold
+                until = _midnight(support) if support else now + timedelta(days=365 * 100)
+            if hold:
+                result.legal_holds.append(terms.day)
+        else:
+            if rel in existing:
+                _keep(store, rel, rel_raw, result)
+                continue
+            until = fixed_until or (_midnight(support) if support else now + timedelta(days=36500))
+        # a date already past (a day archived after its retention ran out) is refused by S3:
+        # such a day is kept a day more, its archive copy then following the policy
+        until = max(until, now + timedelta(days=1))
+        stored = encode_object(rel, rel_raw)
+        store.put(
+            rel,
+            stored,
+            hashlib.sha256(rel_raw).hexdigest(),
+            lock_mode=mode,
+            retain_until=until if mode else None,
+            legal_hold=hold and mode is not None,
+            storage_class=storage_class,
+        )
+        result.uploaded.append(rel)
+        result.bytes += len(stored)
+        if item.kind == "day":
+            result.days.append(item.trail_rel)
+            latest = until if latest is None or until > latest else latest
+        if progress is not None:
+            progress(rel)
+    if latest is not None and mode:
+        result.retain_until = latest.date().isoformat()
+    return result
+
+
+def _keep(store: ObjectStore, rel: str, raw: bytes, result: PushResult) -> None:
+    """An archived key: the same bytes are skipped, different ones are a fault (not overwritten)."""
+    head = store.head(rel)
+    want = hashlib.sha256(raw).hexdigest()
+    if head is not None and head.raw_sha256 == want:
+        result.skipped += 1
+        return
+    got = head.raw_sha256 if head is not None else "none"
+    result.conflicts.append(
+        f"{store.location.key(rel)}: archived object differs from the trail's file "
+        f"(SHA-256 {got} archived, {want} local); not overwritten"
+    )
+
+
+def record_push(home: Path, result: PushResult, endpoint: str | None) -> str:
+    """Record the push as a compliance.archive_pushed event (the WORM copy on the record)."""
+    from ..writer.admin_events import record_admin_event
+
+    days = [_day_of(rel) for rel in result.days]
+    data: dict[str, Any] = {
+        "location": result.location,
+        "days": days,
+        "objects": len(result.uploaded),
+        "bytes": result.bytes,
+        "lock_mode": result.lock_mode,
+    }
+    if result.retain_until:
+        data["retain_until"] = result.retain_until
+    if result.legal_holds:
+        data["legal_holds"] = result.legal_holds
+    if endpoint:
+        data["endpoint"] = endpoint
+    return record_admin_event(home, EVENT_TYPE, data).describe()
+
+
+def _day_of(rel: str) -> str:
+    compact = Path(rel).name.removeprefix("audit-").split(".", 1)[0]
+    return f"{compact[:4]}-{compact[4:6]}-{compact[6:]}"
+
+
+# ------------------------------------------------------------------------------ the proof
+
+
+def prove_day(
+    raw: bytes, proof_home: Path, verifiers: Sequence[Verifier], where: str
+) -> tuple[int, int]:
+    """Prove a day file's bytes against `proof_home`'s tiles and the smallest signed checkpoint
+    covering it: the seq run and `prev` chain hold, and the RFC 6962 root over the tiles with
+    this day's leaves in place equals the checkpoint's, signed by one of `verifiers`. Returns
+    (first seq, last seq); ArchiveError naming `where` and the record otherwise."""
+    if not raw.endswith(b"\n"):
+        raise ArchiveError(f"{where}: the day file does not end with a newline (torn)")
+    lines = raw[:-1].split(b"\n")
+    leaves: list[bytes] = []
+    first = -1
+    try:
+        for i, line in enumerate(lines):
+            seq = record_seq(line, where, i + 1)
+            if i == 0:
+                first = seq
+            elif seq != first + i:
+                raise ArchiveError(f"{where}: line {i + 1} has seq {seq}, expected {first + i}")
+            leaves.append(leaf_hash(line))
+    except JournalFormatError as exc:
+        raise ArchiveError(f"{where}: {exc}") from None
+    last = first + len(leaves) - 1
+    _check_chain(lines, leaves, first, proof_home, where)
+    found = covering_checkpoint(proof_home, last + 1)
+    if found is None:
+        raise ArchiveError(f"{where}: no signed checkpoint covers seq {last}")
+    size, text, _ = found
+    try:
+        cp = open_checkpoint(text, verifiers)
+    except (NoteError, CheckpointError) as exc:
+        raise ArchiveError(f"{where}: checkpoint {size} does not verify: {exc}") from None
+    tiles = TileStore(proof_home / layout.TILES_DIR)
+    try:
+        root = _root_with(tiles, cp.size, first, leaves)
+    except TileError as exc:
+        raise ArchiveError(
+            f"{where}: cannot rebuild the tree of checkpoint {size}: {exc}"
+        ) from None
+    if root != cp.root:
+        raise ArchiveError(
+            f"{where}: records {first}..{last} are not the ones checkpoint {cp.size} signs "
+            "(the Merkle root differs)"
+        )
+    return first, last
+
+
+def _check_chain(
+    lines: list[bytes], leaves: list[bytes], first: int, proof_home: Path, where: str
+) -> None:
+    import orjson
+
+    for i, line in enumerate(lines):
+        prev = orjson.loads(line).get("prev")
+        if i > 0:
+            want = leaves[i - 1].hex()
+        elif first == 0:
+            want = ZERO_HASH
+        else:
+            tiles = TileStore(proof_home / layout.TILES_DIR)
+            try:
+                want = tiles.node(0, first - 1).hex()
+            except TileError as exc:
+                raise ArchiveError(
+                    f"{where}: cannot read the leaf before seq {first}: {exc}"
+                ) from None
+        if prev != want:
+            raise ArchiveError(
+                f"{where}: seq {first + i}: prev is not the leaf hash of seq {first + i - 1}"
+            )
+
+
+def _root_with(tiles: TileStore, size: int, first: int, leaves: list[bytes]) -> bytes:
+    """MTH(D[0:size]) with leaves [first, first+len) from `leaves` and the rest from tiles."""
+    end = first + len(leaves)
+
+    def mth(lo: int, hi: int) -> bytes:
+        n = hi - lo
+        if lo >= first and hi <= end:
+            return root_of_leaves(leaves[lo - first : hi - first])
+        perfect = n & (n - 1) == 0 and lo % n == 0
+        if perfect and (hi <= first or lo >= end):
+            height = n.bit_length() - 1
+            return tiles.node(height, lo >> height)
+        k = 1 << ((n - 1).bit_length() - 1)
+        return node_hash(mth(lo, lo + k), mth(lo + k, hi))
+
+    if size < end:
+        raise ArchiveError(f"checkpoint size {size} does not reach seq {end - 1}")
+    return mth(0, size)
+
+
+# ------------------------------------------------------------------------------ verify
+
+
+@dataclass
+class ArchiveReport:
+    location: str
+    objects: int = 0
+    days: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.faults
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "ok": self.ok,
+            "objects": self.objects,
+            "days": self.days,
+            "faults": self.faults,
+            "notes": self.notes,
+        }
+
+
+def _checked_get(
+    store: ObjectStore, rel: str, report: ArchiveReport
+) -> tuple[bytes, Archived] | None:
+    """GET one object and check its stored and raw SHA-256; None (with a fault) if they fail."""
+    where = store.location.key(rel)
+    try:
+        stored, info = store.get(rel)
+        raw = decode_object(rel, stored)
+    except ArchiveError as exc:
+        report.faults.append(str(exc))
+        return None
+    if info.checksum_sha256 is not None and info.checksum_sha256 != stored_checksum(stored):
+        report.faults.append(f"{where}: stored bytes do not match their SHA-256 checksum")
+        return None
+    if info.raw_sha256 != hashlib.sha256(raw).hexdigest():
+        report.faults.append(
+            f"{where}: content does not match the SHA-256 recorded at push "
+            f"({info.raw_sha256 or 'none recorded'})"
+        )
+        return None
+    return raw, info
+
+
+def verify_archive(
+    store: ObjectStore,
+    home: Path | None,
+    verifiers: Sequence[Verifier] | None = None,
+    *,
+    worm: bool = True,
+) -> ArchiveReport:
+    """Read every archived object once and check it: one version per key, its checksums, its
+    lock, equal to the local file where the trail still has it, and every day proven against
+    a signed checkpoint (the local trail's, or the archive's own with the examiner's key)."""
+    report = ArchiveReport(store.location.url)
+    if home is not None:
+        keys = list(verifiers) if verifiers else trail_keys(home)
+    elif not verifiers:
+        raise ArchiveError("verify without a local trail (--home) needs --vkey (the verifier key)")
+    else:
+        keys = list(verifiers)
+    for rel, (versions, distinct, markers) in sorted(store.version_counts().items()):
+        if distinct > 1 or markers:
+            report.faults.append(
+                f"{store.location.key(rel)}: {versions} versions ({distinct} different) and "
+                f"{markers} delete markers (an archived object is written once: it was "
+                "overwritten or deleted)"
+            )
+        elif versions > 1:
+            report.notes.append(
+                f"{store.location.key(rel)}: {versions} identical versions (a retried PUT)"
+            )
+    listing = sorted(store.listing())
+    report.objects = len(listing)
+    days = [r for r in listing if r.startswith(f"{layout.JOURNAL_DIR}/")]
+    support = [r for r in listing if r not in days]
+    with tempfile.TemporaryDirectory(prefix="tt-archive-") as scratch:
+        proof_home = home if home is not None else Path(scratch)
+        for rel in support:
+            got = _checked_get(store, rel, report)
+            if got is None:
+                continue
+            raw, info = got
+            _check_lock(store, info, report, worm)
+            local = home / trail_rel(rel) if home is not None else None
+            if local is not None and local.is_file() and local.read_bytes() != raw:
+                report.faults.append(
+                    f"{store.location.key(rel)}: differs from the trail's {trail_rel(rel)}"
+                )
+            if home is None and not rel.startswith("keys/"):
+                write_restored(proof_home, trail_rel(rel), raw)
+        for rel in days:
+            got = _checked_get(store, rel, report)
+            if got is None:
+                continue
+            raw, info = got
+            _check_lock(store, info, report, worm)
+            where = store.location.key(rel)
+            local = home / trail_rel(rel) if home is not None else None
+            if local is not None and local.is_file() and local.read_bytes() != raw:
+                report.faults.append(f"{where}: differs from the trail's {trail_rel(rel)}")
+                continue
+            try:
+                prove_day(raw, proof_home, keys, where)
+            except ArchiveError as exc:
+                report.faults.append(str(exc))
+                continue
+            report.days.append(_day_of(rel))
+    return report
+
+
+def _check_lock(store: ObjectStore, info: Archived, report: ArchiveReport, worm: bool) -> None:
+    if worm and (info.lock_mode is None or info.retain_until is None):
+        report.faults.append(
+            f"{store.location.key(info.rel)}: no Object Lock retention (it could be deleted)"
+        )
+    elif worm and info.retain_until is not None and info.retain_until < datetime.now(UTC):
+        report.notes.append(
+            f"{store.location.key(info.rel)}: retention ended {info.retain_until.date()}"
+        )
+
+
+# ------------------------------------------------------------------------------ restore
+
+
+def restore_day(
+    store: ObjectStore,
+    day: str,
+    dest: Path,
+    *,
+    home: Path | None = None,
+    verifiers: Sequence[Verifier] | None = None,
+) -> tuple[Path, int, int]:
+    """Bring the day file of `day` back into `dest/journal/` byte for byte, with the tiles,
+    checkpoints and keys that prove it, and prove it (against `verifiers`, else the local
+    trail's keys). Returns (path, first seq, last seq)."""
+    rel = day_rel(day)
+    report = ArchiveReport(store.location.url)
+    got = _checked_get(store, rel, report)
+    if got is None:
+        raise ArchiveError("; ".join(report.faults))
+    raw, _ = got
+    if home is not None:
+        keys = list(verifiers) if verifiers else trail_keys(home)
+    elif verifiers:
+        keys = list(verifiers)
+    else:
+        raise ArchiveError("restore without a local trail (--home) needs --vkey")
+    for other in sorted(store.listing()):
+        if other.startswith(f"{layout.JOURNAL_DIR}/"):
+            continue
+        fetched = _checked_get(store, other, report)
+        if fetched is not None:
+            write_restored(dest, trail_rel(other), fetched[0])
+    if report.faults:
+        raise ArchiveConflictError("; ".join(report.faults))
+    path = write_restored(dest, trail_rel(rel), raw)
+    first, last = prove_day(raw, dest, keys, store.location.key(rel))
+    return path, first, last
