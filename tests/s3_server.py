@@ -116,7 +116,9 @@ class S3Server:
                 return
             except Exception as exc:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"weed mini not ready in 90 s ({exc}):\n{self._tail()}")
+                    raise RuntimeError(
+                        f"weed mini not ready in 90 s ({exc}):\n{self._tail()}"
+                    ) from None
                 time.sleep(0.3)
 
     def _tail(self) -> str:
