@@ -23,6 +23,7 @@ EX_SOFTWARE: Final = 70
 # module is imported only when its command runs or help lists it, so a command module never
 # imports this one (no cycle), and `tradetrail --help` always lists every command.
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "archive": ("archive", "archive"),
     "attest": ("attest", "attest_command"),
     "attestations": ("attest", "attestations_command"),
     "checkpoint": ("trail", "checkpoint"),

@@ -36,17 +36,21 @@ from ..errors import (
     TileError,
 )
 from ..store.checkpoints import covering_checkpoint
-from ..store.journal import ZERO_HASH, record_seq, tail_lines
+from ..store.journal import ZERO_HASH, file_day, record_seq, tail_lines
 from ..store.keyhistory import trail_keys
 from ..store.objectstore import (
     LOCK_MODES,
     Archived,
+    LocalFile,
     ObjectStore,
-    archivable_files,
     archive_rel,
+    covering_size,
     day_rel,
     decode_object,
     encode_object,
+    key_and_pack_files,
+    proof_files,
+    sealed_day_files,
     stored_checksum,
     trail_rel,
     write_restored,
@@ -150,43 +154,28 @@ def push(
     existing = store.listing()
     fixed_until = now + timedelta(days=retain_days) if retain_days is not None else None
     support = _support_until(policy, now.date())
+    support_until = fixed_until or (_midnight(support) if support else now + timedelta(36500))
     latest: datetime | None = None
-    for item in archivable_files(home):
-        rel_raw = item.path.read_bytes()
-        rel = archive_rel(item.trail_rel, rel_raw)
-        until: datetime | None
-        hold = False
-        if item.kind == "day":
-            last = _last_seq(item.path)
-            if last is None or covering_checkpoint(home, last + 1) is None:
-                result.waiting.append(item.trail_rel)  # no signed checkpoint covers it yet
-                continue
-            if rel in existing:
-                _keep(store, rel, rel_raw, result)
-                continue
-            terms = day_terms(item.path, policy)
-            hold = bool(terms.holds) or (terms.keep_until is None and fixed_until is None)
-            if fixed_until is not None:
-                until = fixed_until
-            elif terms.keep_until is not None:
-                until = _midnight(terms.keep_until)
-            else:  # a class kept forever: the longest finite lock, and a legal hold
-                until = _midnight(support) if support else now + timedelta(days=365 * 100)
-            if hold:
-                result.legal_holds.append(terms.day)
-        else:
-            if rel in existing:
-                _keep(store, rel, rel_raw, result)
-                continue
-            until = fixed_until or (_midnight(support) if support else now + timedelta(days=36500))
+    done: set[str] = set()
+
+    def upload(item: LocalFile, until: datetime, hold: bool = False) -> bool:
+        """Upload one file unless archived (the same: skipped; different: a conflict)."""
+        raw = item.path.read_bytes()
+        rel = archive_rel(item.trail_rel, raw)
+        if rel in done:
+            return False
+        done.add(rel)
+        if rel in existing:
+            _keep(store, rel, raw, result)
+            return False
         # a date already past (a day archived after its retention ran out) is refused by S3:
         # such a day is kept a day more, its archive copy then following the policy
         until = max(until, now + timedelta(days=1))
-        stored = encode_object(rel, rel_raw)
+        stored = encode_object(rel, raw)
         store.put(
             rel,
             stored,
-            hashlib.sha256(rel_raw).hexdigest(),
+            hashlib.sha256(raw).hexdigest(),
             lock_mode=mode,
             retain_until=until if mode else None,
             legal_hold=hold and mode is not None,
@@ -194,11 +183,38 @@ def push(
         )
         result.uploaded.append(rel)
         result.bytes += len(stored)
-        if item.kind == "day":
-            result.days.append(item.trail_rel)
-            latest = until if latest is None or until > latest else latest
         if progress is not None:
             progress(rel)
+        return True
+
+    for item in key_and_pack_files(home):
+        upload(item, support_until)
+    for path in sealed_day_files(home):
+        item = LocalFile(f"{layout.JOURNAL_DIR}/{path.name}", path, "day")
+        last = _last_seq(path)
+        size = covering_size(home, last + 1) if last is not None else None
+        if size is None:
+            result.waiting.append(item.trail_rel)  # no signed checkpoint covers it yet
+            continue
+        if day_rel(file_day(path)) in existing:
+            upload(item, support_until)  # archived: only checked against the trail's bytes
+            continue
+        for proof in proof_files(home, size):  # what proves the day goes first
+            upload(proof, support_until)
+        terms = day_terms(path, policy)
+        forever = terms.keep_until is None and fixed_until is None
+        hold = bool(terms.holds) or forever
+        if fixed_until is not None:
+            until = fixed_until
+        elif terms.keep_until is not None:
+            until = _midnight(terms.keep_until)
+        else:  # a class kept forever: the longest finite lock, and a legal hold
+            until = support_until
+        if upload(item, until, hold):
+            result.days.append(item.trail_rel)
+            latest = until if latest is None or until > latest else latest
+            if hold:
+                result.legal_holds.append(terms.day)
     if latest is not None and mode:
         result.retain_until = latest.date().isoformat()
     return result

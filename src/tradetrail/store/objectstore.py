@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ..core import layout
+from ..core.tiles import TILE_WIDTH, tile_path, tiles_for_size
 from ..errors import ArchiveError, missing_extra
 from .journal import journal_files
 from .tilestore import write_atomic
@@ -130,27 +131,45 @@ def sealed_day_files(home: Path) -> list[Path]:
     return journal_files(home)[:-1]
 
 
-def archivable_files(home: Path) -> Iterator[LocalFile]:
-    """The trail's write-once files in push order: keys, tiles, checkpoints, daily packs, then
-    the sealed day files (a day is archived last, once what proves it is)."""
+def key_and_pack_files(home: Path) -> Iterator[LocalFile]:
+    """The verifier key, the key history and every daily pack file (attestations included)."""
     for name in (layout.VKEY_FILE, layout.HISTORY_FILE):
         if (home / name).is_file():
             yield LocalFile(name, home / name, "key")
-    for kind, top in (
-        ("tile", home / layout.TILES_DIR),
-        ("checkpoint", home / layout.CHECKPOINTS_DIR),
-        ("pack", layout.daily_packs(home)),
-    ):
-        if not top.is_dir():
-            continue
+    top = layout.daily_packs(home)
+    if top.is_dir():
         for path in sorted(p for p in top.rglob("*") if p.is_file()):
-            if path.name.startswith("."):  # a write_atomic temporary
-                continue
-            if kind == "checkpoint" and not path.name.isdigit():
-                continue
-            yield LocalFile(path.relative_to(home).as_posix(), path, kind)
-    for path in sealed_day_files(home):
-        yield LocalFile(f"{layout.JOURNAL_DIR}/{path.name}", path, "day")
+            if not path.name.startswith("."):  # a write_atomic temporary
+                yield LocalFile(path.relative_to(home).as_posix(), path, "pack")
+
+
+def covering_size(home: Path, size: int) -> int | None:
+    """The smallest tree size >= `size` with a signed checkpoint in checkpoints/."""
+    directory = home / layout.CHECKPOINTS_DIR
+    if not directory.is_dir():
+        return None
+    sizes = [int(p.name) for p in directory.iterdir() if p.name.isdigit() and int(p.name) >= size]
+    return min(sizes) if sizes else None
+
+
+def proof_files(home: Path, size: int) -> list[LocalFile]:
+    """What proves every record below `size`: the checkpoint of that size and the tiles of its
+    tree (a full tile where the writer has one, else the partial tile of that width). These
+    never change once written, so the archive's copy of them is final."""
+    found = [
+        LocalFile(
+            f"{layout.CHECKPOINTS_DIR}/{size}",
+            home / layout.CHECKPOINTS_DIR / str(size),
+            "checkpoint",
+        )
+    ]
+    for level, index, width in tiles_for_size(size):
+        full = f"{layout.TILES_DIR}/{tile_path(level, index)}"
+        rel = full
+        if width < TILE_WIDTH and not (home / full).is_file():
+            rel = f"{layout.TILES_DIR}/{tile_path(level, index, width)}"
+        found.append(LocalFile(rel, home / rel, "tile"))
+    return found
 
 
 def write_restored(dest: Path, rel: str, data: bytes) -> Path:
