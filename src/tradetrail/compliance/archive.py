@@ -27,6 +27,7 @@ from ..core import layout
 from ..core.checkpoint import open_checkpoint
 from ..core.merkle import leaf_hash, node_hash, root_of_leaves
 from ..core.note import Verifier
+from ..core.tiles import TILE_WIDTH, tile_path, tiles_for_size
 from ..errors import (
     ArchiveConflictError,
     ArchiveError,
@@ -39,6 +40,7 @@ from ..store.checkpoints import covering_checkpoint
 from ..store.journal import ZERO_HASH, file_day, record_seq, tail_lines
 from ..store.keyhistory import trail_keys
 from ..store.objectstore import (
+    KEYS_DIR,
     LOCK_MODES,
     Archived,
     LocalFile,
@@ -485,6 +487,33 @@ def _check_lock(store: ObjectStore, info: Archived, report: ArchiveReport, worm:
 # ------------------------------------------------------------------------------ restore
 
 
+def _proof_keys(store: ObjectStore, raw: bytes, where: str) -> list[str]:
+    """The archive keys that prove a day: the smallest archived checkpoint covering its last
+    record, the tiles of that tree (full where archived, else the partial one) and the keys."""
+    lines = raw.rstrip(b"\n").rsplit(b"\n", 1)
+    try:
+        last = record_seq(lines[-1], where)
+    except JournalFormatError as exc:
+        raise ArchiveError(f"{where}: {exc}") from None
+    listing = store.listing()
+    sizes = [
+        int(rel.rsplit("/", 1)[1])
+        for rel in listing
+        if rel.startswith(f"{layout.CHECKPOINTS_DIR}/") and rel.rsplit("/", 1)[1].isdigit()
+    ]
+    covering = [n for n in sizes if n > last]
+    if not covering:
+        raise ArchiveError(f"{where}: no archived checkpoint covers seq {last}")
+    size = min(covering)
+    keys = [f"{layout.CHECKPOINTS_DIR}/{size}"]
+    for level, index, width in tiles_for_size(size):
+        full = f"{layout.TILES_DIR}/{tile_path(level, index)}"
+        partial = f"{layout.TILES_DIR}/{tile_path(level, index, width)}"
+        keys.append(full if full in listing or width == TILE_WIDTH else partial)
+    keys.extend(rel for rel in listing if rel.startswith(f"{KEYS_DIR}/"))
+    return keys
+
+
 def restore_day(
     store: ObjectStore,
     day: str,
@@ -508,9 +537,7 @@ def restore_day(
         keys = list(verifiers)
     else:
         raise ArchiveError("restore without a local trail (--home) needs --vkey")
-    for other in sorted(store.listing()):
-        if other.startswith(f"{layout.JOURNAL_DIR}/"):
-            continue
+    for other in _proof_keys(store, raw, store.location.key(rel)):
         fetched = _checked_get(store, other, report)
         if fetched is not None:
             write_restored(dest, trail_rel(other), fetched[0])
