@@ -362,3 +362,35 @@ def test_an_examiner_checks_an_archived_day_with_boto3_zstd_and_the_key(
     result = run("archive", "verify", "--offline", "--vkey", vkey, *_args(s3, bucket))
     assert result.exit_code == 0, result.output
     assert "3 day(s) proven" in result.output
+
+
+def test_a_restore_drill_proves_a_sample_and_records_the_result(s3: S3, trail_home: Path) -> None:
+    bucket = s3.bucket()
+    assert push(trail_home, _store(s3, bucket), load_policy(trail_home)).ok
+    result = run(
+        "archive", "restore-drill", "--home", trail_home, "--sample", 2, "--seed", 7, "--json",
+        *_args(s3, bucket),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    drill = orjson.loads(result.stdout)
+    assert drill["passed"] == 2 and drill["ok"] and drill["recorded"]
+    events = [r for r in journal_records(trail_home) if r["type"] == "compliance.restore_drill"]
+    assert [e["data"]["days"] for e in events] == [drill["days"]]
+    # a broken archive fails the drill, and the failure is on the record too
+    raw = _day_file(trail_home, D3).read_bytes()
+    forged = raw.replace(b'"n":9}', b'"n":10}', 1)
+    s3.client().put_object(
+        Bucket=bucket,
+        Key=f"{PREFIX}/{day_rel(D3)}",
+        Body=zstandard.ZstdCompressor().compress(forged),
+        Metadata={"tradetrail-sha256": hashlib.sha256(forged).hexdigest()},
+    )
+    failed = run(
+        "archive", "restore-drill", "--home", trail_home, "--sample", 3, "--json",
+        *_args(s3, bucket),
+    )  # fmt: skip
+    assert failed.exit_code == 1, failed.output
+    assert orjson.loads(failed.stdout)["passed"] == 2
+    events = [r for r in journal_records(trail_home) if r["type"] == "compliance.restore_drill"]
+    assert events[-1]["data"]["failed"] == 1
+    assert "prev is not the leaf hash" in events[-1]["data"]["faults"][0]

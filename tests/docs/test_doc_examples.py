@@ -84,6 +84,7 @@ NOT_RUN = {
             "tradetrail archive verify --archive s3://records/desk-1 --offline --vkey trail.vkey",
             "tradetrail archive restore --archive s3://records/desk-1 --date 2024-03-04 --to "
             "restored",
+            "tradetrail archive restore-drill --archive s3://records/desk-1 --sample 5",
         ],
         "needs an S3 server with Object Lock; tests/compliance/test_archive.py runs the archive "
         "commands against one (weed mini)",

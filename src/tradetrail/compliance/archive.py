@@ -16,11 +16,13 @@ local trail, against the archived tiles and checkpoints and a verifier key the e
 from __future__ import annotations
 
 import hashlib
+import random
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import time_ns
 from typing import Any, Final
 
 from ..core import layout
@@ -61,13 +63,17 @@ from ..store.tilestore import TileStore
 from .retention import UNCLASSIFIED, Policy, day_terms
 
 __all__ = [
+    "DRILL_EVENT_TYPE",
     "EVENT_TYPE",
     "ArchiveReport",
+    "DrillResult",
     "PushResult",
     "prove_day",
     "push",
+    "record_drill",
     "record_push",
     "restore_day",
+    "restore_drill",
     "verify_archive",
 ]
 
@@ -546,3 +552,86 @@ def restore_day(
     path = write_restored(dest, trail_rel(rel), raw)
     first, last = prove_day(raw, dest, keys, store.location.key(rel))
     return path, first, last
+
+
+# ------------------------------------------------------------------------------ the drill
+
+DRILL_EVENT_TYPE: Final = "compliance.restore_drill"
+
+
+@dataclass
+class DrillResult:
+    location: str
+    days: list[str] = field(default_factory=list)
+    passed: int = 0
+    faults: list[str] = field(default_factory=list)
+    duration_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.faults and self.passed == len(self.days)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "ok": self.ok,
+            "days": self.days,
+            "passed": self.passed,
+            "failed": len(self.days) - self.passed,
+            "faults": self.faults,
+            "duration_ms": self.duration_ms,
+        }
+
+
+def restore_drill(
+    store: ObjectStore,
+    *,
+    sample: int,
+    home: Path | None = None,
+    verifiers: Sequence[Verifier] | None = None,
+    rng: random.Random | None = None,
+) -> DrillResult:
+    """Restore `sample` archived days picked at random into a scratch directory, prove each,
+    and compare it with the trail's file where the trail still has it."""
+    started = time_ns()
+    result = DrillResult(store.location.url)
+    archived = sorted(
+        rel for rel in store.listing(f"{layout.JOURNAL_DIR}/") if rel.endswith(".jsonl.zst")
+    )
+    if not archived:
+        raise ArchiveError(f"{store.location.url}: no archived day to restore")
+    picked = sorted((rng or random.SystemRandom()).sample(archived, min(sample, len(archived))))
+    with tempfile.TemporaryDirectory(prefix="tt-drill-") as scratch:
+        for rel in picked:
+            day = _day_of(rel)
+            result.days.append(day)
+            try:
+                path, _, _ = restore_day(
+                    store, day, Path(scratch) / day, home=home, verifiers=verifiers
+                )
+            except ArchiveError as exc:
+                result.faults.append(str(exc))
+                continue
+            local = home / trail_rel(rel) if home is not None else None
+            if local is not None and local.is_file() and local.read_bytes() != path.read_bytes():
+                result.faults.append(f"{day}: the restored file differs from {local}")
+                continue
+            result.passed += 1
+    result.duration_ms = (time_ns() - started) // 1_000_000
+    return result
+
+
+def record_drill(home: Path, result: DrillResult) -> str:
+    """Record the drill as a compliance.restore_drill event (pass or fail: both are evidence)."""
+    from ..writer.admin_events import record_admin_event
+
+    data: dict[str, Any] = {
+        "location": result.location,
+        "days": result.days,
+        "passed": result.passed,
+        "failed": len(result.days) - result.passed,
+        "duration_ms": result.duration_ms,
+    }
+    if result.faults:
+        data["faults"] = result.faults
+    return record_admin_event(home, DRILL_EVENT_TYPE, data).describe()

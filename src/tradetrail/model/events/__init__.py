@@ -56,6 +56,7 @@ from .compliance import (
     ComplianceExportMade,
     ComplianceRecordCorrected,
     ComplianceRecordsRemoved,
+    ComplianceRestoreDrill,
 )
 from .config import ConfigChanged, ConfigSnapshot
 from .envelope import Envelope, Ident, Source, Spill
@@ -118,6 +119,7 @@ __all__ = [
     "ComplianceExportMade",
     "ComplianceRecordCorrected",
     "ComplianceRecordsRemoved",
+    "ComplianceRestoreDrill",
     "ConfigChanged",
     "ConfigSnapshot",
     "Envelope",

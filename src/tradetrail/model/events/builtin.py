@@ -19,6 +19,7 @@ from .compliance import (
     ComplianceExportMade,
     ComplianceRecordCorrected,
     ComplianceRecordsRemoved,
+    ComplianceRestoreDrill,
 )
 from .config import ConfigChanged, ConfigSnapshot
 from .log import LogFallback, LogRecord
@@ -117,6 +118,7 @@ BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     ComplianceExportMade,
     ComplianceRecordsRemoved,
     ComplianceArchivePushed,
+    ComplianceRestoreDrill,
     TrailKeyRotated,
 )
 

@@ -16,6 +16,7 @@ __all__ = [
     "ComplianceExportMade",
     "ComplianceRecordCorrected",
     "ComplianceRecordsRemoved",
+    "ComplianceRestoreDrill",
 ]
 
 
@@ -139,3 +140,17 @@ class ComplianceArchivePushed(EventData, kw_only=True, frozen=True):
     legal_holds: list[date] | None = None
     """Days put under S3 legal hold (a legal hold of the policy touches them)."""
     endpoint: str | None = None
+
+
+class ComplianceRestoreDrill(EventData, kw_only=True, frozen=True):
+    """A sample of archived days was restored into a scratch directory and proven: evidence
+    that the archive (the firm's backup of its books and records) can be brought back."""
+
+    TYPE = "compliance.restore_drill"
+    VERSION = 1
+    location: str
+    days: list[date]
+    passed: Annotated[int, Meta(ge=0)]
+    failed: Annotated[int, Meta(ge=0)]
+    faults: list[str] | None = None
+    duration_ms: Annotated[int, Meta(ge=0)] | None = None
