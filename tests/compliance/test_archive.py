@@ -394,3 +394,73 @@ def test_a_restore_drill_proves_a_sample_and_records_the_result(s3: S3, trail_ho
     events = [r for r in journal_records(trail_home) if r["type"] == "compliance.restore_drill"]
     assert events[-1]["data"]["failed"] == 1
     assert "prev is not the leaf hash" in events[-1]["data"]["faults"][0]
+
+
+# ------------------------------------------------------------------------------ tiers
+
+
+def test_the_archive_tiers_of_the_policy_are_checked_strictly() -> None:
+    from tradetrail.compliance.retention import PolicyError, parse_policy
+
+    tiers = parse_policy('[archive]\ncold_after = "1y6m"\ncold_class = "DEEP_ARCHIVE"\n').tiers
+    assert (tiers.warm_class, tiers.cold_class, tiers.cold_after_days()) == (
+        "STANDARD",
+        "DEEP_ARCHIVE",
+        546,
+    )
+    with pytest.raises(PolicyError, match=r"archive\.cold_class: 'glacier' is not an S3"):
+        parse_policy('[archive]\ncold_class = "glacier"\n')
+    with pytest.raises(PolicyError, match=r"archive\.hot: unknown key"):
+        parse_policy('[archive]\nhot = "90d"\n')
+    with pytest.raises(PolicyError, match=r"archive\.cold_after: a period"):
+        parse_policy('[archive]\ncold_after = "forever"\n')
+
+
+def test_lifecycle_rules_are_written_read_back_and_checked(
+    monkeypatch: pytest.MonkeyPatch, trail_home: Path
+) -> None:
+    """Request shape against moto: SeaweedFS refuses transition rules (see the next test)."""
+    from moto import mock_aws
+
+    from tradetrail.compliance.archive import lifecycle
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    policy = load_policy(trail_home)
+    with mock_aws():
+        import boto3
+
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="records", ObjectLockEnabledForBucket=True)
+        other = {"ID": "ops-logs", "Filter": {"Prefix": "logs/"}, "Status": "Enabled",
+                 "Expiration": {"Days": 30}}  # fmt: skip
+        client.put_bucket_lifecycle_configuration(
+            Bucket="records", LifecycleConfiguration={"Rules": [other]}
+        )
+        store = ObjectStore(ArchiveLocation.parse(f"s3://records/{PREFIX}"), client=client)
+        assert not lifecycle(store, policy.tiers, write=False).ok
+        written = lifecycle(store, policy.tiers)
+        assert written.ok
+        rules = {r["ID"]: r for r in client.get_bucket_lifecycle_configuration(Bucket="records")[
+            "Rules"]}  # fmt: skip
+        assert set(rules) == {"ops-logs", f"tradetrail-tiers:{PREFIX}/"}  # the other rule kept
+        ours = rules[f"tradetrail-tiers:{PREFIX}/"]
+        assert ours["Transitions"] == [{"Days": 730, "StorageClass": "GLACIER"}]
+        assert ours["Filter"] == {"Prefix": f"{PREFIX}/"}
+        assert lifecycle(store, policy.tiers, write=False).ok
+        colder = load_policy(trail_home, _policy_file(trail_home, 'cold_class = "DEEP_ARCHIVE"'))
+        assert not lifecycle(store, colder.tiers, write=False).ok  # a change is seen
+
+
+def _policy_file(home: Path, archive: str) -> Path:
+    path = home.parent / "policy.toml"
+    path.write_text(f"[archive]\n{archive}\n", encoding="utf-8")
+    return path
+
+
+def test_a_server_without_transitions_is_named(s3: S3, trail_home: Path) -> None:
+    bucket = s3.bucket()
+    result = run("archive", "lifecycle", "--home", trail_home, *_args(s3, bucket))
+    assert result.exit_code == 2
+    assert "writing the lifecycle rules failed: NotImplemented" in result.output

@@ -85,6 +85,7 @@ NOT_RUN = {
             "tradetrail archive restore --archive s3://records/desk-1 --date 2024-03-04 --to "
             "restored",
             "tradetrail archive restore-drill --archive s3://records/desk-1 --sample 5",
+            "tradetrail archive lifecycle --archive s3://records/desk-1 --check",
         ],
         "needs an S3 server with Object Lock; tests/compliance/test_archive.py runs the archive "
         "commands against one (weed mini)",

@@ -78,18 +78,21 @@ def archive() -> None:
     """The archive: sealed days in object storage (S3) under Object Lock (WORM) retention."""
 
 
-@archive.command("push")
-@HOME_OPTION
-@ARCHIVE_OPTION
-@ENDPOINT_OPTION
-@click.option(
+POLICY_OPTION = click.option(
     "--policy",
     "policy_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Retention policy (default <home>/retention.toml, else the built-in defaults): "
-    "how long each day is locked, and its legal holds.",
+    "how long each day is locked, its legal holds, and the storage tiers ([archive]).",
 )
+
+
+@archive.command("push")
+@HOME_OPTION
+@ARCHIVE_OPTION
+@ENDPOINT_OPTION
+@POLICY_OPTION
 @click.option(
     "--mode",
     type=click.Choice(["COMPLIANCE", "GOVERNANCE"]),
@@ -103,7 +106,11 @@ def archive() -> None:
     default=None,
     help="Lock every object this many days from now instead of the policy's periods.",
 )
-@click.option("--storage-class", default=None, help="S3 storage class on upload (e.g. STANDARD).")
+@click.option(
+    "--storage-class",
+    default=None,
+    help="S3 storage class on upload (default the policy's archive.warm_class, STANDARD).",
+)
 @NO_WORM_OPTION
 @click.option("--no-record", is_flag=True, help="Do not record a compliance.archive_pushed event.")
 @JSON_OPTION
@@ -394,5 +401,51 @@ def restore_drill_command(
             err.print(f"[bold red]fault:[/] {fault}", soft_wrap=True)
         if recorded:
             out.print(f"recorded as {recorded}", soft_wrap=True)
+    if not result.ok:
+        raise SystemExit(1)
+
+
+@archive.command("lifecycle")
+@HOME_OPTION
+@ARCHIVE_OPTION
+@ENDPOINT_OPTION
+@POLICY_OPTION
+@click.option("--check", is_flag=True, help="Only read the bucket's rules and compare them.")
+@JSON_OPTION
+def lifecycle_command(
+    home: Path,
+    archive_url: str,
+    endpoint_url: str | None,
+    policy_path: Path | None,
+    check: bool,
+    as_json: bool,
+) -> None:
+    """Write the bucket lifecycle rule of the policy's storage tiers (objects move to
+    archive.cold_class, GLACIER by default, archive.cold_after their upload, 2y by default),
+    keeping the bucket's other rules, then read the rules back and check them. Exit 1 when the
+    bucket's rule is not the policy's.
+
+    \b
+    Example:
+      tradetrail archive lifecycle --archive s3://records/desk-1 --check
+    """
+    from ..compliance.archive import lifecycle
+
+    try:
+        policy = load_policy(home, policy_path)
+    except PolicyError as exc:
+        fail(str(exc))
+    store = _store(archive_url, endpoint_url)
+    result = lifecycle(store, policy.tiers, write=not check)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        tiers = policy.tiers
+        out.print(
+            f"{result.location}: upload in {tiers.warm_class}, to {tiers.cold_class} after "
+            f"{tiers.cold_after_days()} days: "
+            + ("rule in place" if result.ok else "the bucket's rule differs from the policy"),
+            soft_wrap=True,
+        )
     if not result.ok:
         raise SystemExit(1)

@@ -60,14 +60,17 @@ from ..store.objectstore import (
     write_restored,
 )
 from ..store.tilestore import TileStore
-from .retention import UNCLASSIFIED, Policy, day_terms
+from .retention import UNCLASSIFIED, Policy, Tiers, day_terms
 
 __all__ = [
     "DRILL_EVENT_TYPE",
     "EVENT_TYPE",
     "ArchiveReport",
     "DrillResult",
+    "LifecycleResult",
     "PushResult",
+    "lifecycle",
+    "lifecycle_rules",
     "prove_day",
     "push",
     "record_drill",
@@ -159,6 +162,7 @@ def push(
     now = now or datetime.now(UTC)
     mode = lock_mode if worm else None
     result = PushResult(store.location.url, mode or "none")
+    storage_class = storage_class or policy.tiers.warm_class
     existing = store.listing()
     fixed_until = now + timedelta(days=retain_days) if retain_days is not None else None
     support = _support_until(policy, now.date())
@@ -635,3 +639,75 @@ def record_drill(home: Path, result: DrillResult) -> str:
     if result.faults:
         data["faults"] = result.faults
     return record_admin_event(home, DRILL_EVENT_TYPE, data).describe()
+
+
+# ------------------------------------------------------------------------------ tiers
+
+RULE_ID_PREFIX: Final = "tradetrail-tiers"
+
+
+def lifecycle_rules(store: ObjectStore, tiers: Tiers) -> list[dict[str, Any]]:
+    """The bucket lifecycle rule of the policy's tiers for this archive's prefix: objects go
+    to the cold class `cold_after` their upload (they stay locked there: a transition changes
+    the storage class, never the retention)."""
+    prefix = store.location.prefix
+    return [
+        {
+            "ID": f"{RULE_ID_PREFIX}:{prefix or '/'}"[:255],
+            "Filter": {"Prefix": prefix},
+            "Status": "Enabled",
+            "Transitions": [{"Days": tiers.cold_after_days(), "StorageClass": tiers.cold_class}],
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+        }
+    ]
+
+
+def _shape(rule: dict[str, Any]) -> dict[str, Any]:
+    """What a rule means, whatever shape the server gives it back in."""
+    prefix = rule.get("Filter", {}).get("Prefix", rule.get("Prefix", ""))
+    transitions = sorted(
+        (int(t.get("Days", -1)), str(t.get("StorageClass"))) for t in rule.get("Transitions", [])
+    )
+    abort = rule.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation")
+    return {
+        "id": rule.get("ID"),
+        "prefix": prefix,
+        "status": rule.get("Status"),
+        "transitions": transitions,
+        "abort_days": abort,
+        "expires": "Expiration" in rule or "NoncurrentVersionExpiration" in rule,
+    }
+
+
+@dataclass
+class LifecycleResult:
+    location: str
+    wanted: list[dict[str, Any]]
+    found: list[dict[str, Any]]
+    written: bool
+
+    @property
+    def ok(self) -> bool:
+        return [_shape(r) for r in self.found] == [_shape(r) for r in self.wanted]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "ok": self.ok,
+            "written": self.written,
+            "wanted": self.wanted,
+            "found": self.found,
+        }
+
+
+def lifecycle(store: ObjectStore, tiers: Tiers, *, write: bool = True) -> LifecycleResult:
+    """Write the tiers' lifecycle rule (keeping the bucket's other rules), read the rules back
+    and compare; with write=False only read and compare."""
+    wanted = lifecycle_rules(store, tiers)
+    ours = {rule["ID"] for rule in wanted}
+    current = store.get_lifecycle()
+    if write:
+        store.put_lifecycle([r for r in current if r.get("ID") not in ours] + wanted)
+        current = store.get_lifecycle()
+    found = [r for r in current if r.get("ID") in ours]
+    return LifecycleResult(store.location.url, wanted, found, write)

@@ -80,6 +80,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "RetentionError",
+    "Tiers",
     "apply_retention",
     "day_terms",
     "load_policy",
@@ -143,7 +144,9 @@ debug = "debug"
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PERIOD = re.compile(r"^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?$")
-_TOP_KEYS: Final = frozenset({"version", "retention", "categories", "types", "hold"})
+_TOP_KEYS: Final = frozenset({"version", "retention", "categories", "types", "hold", "archive"})
+_ARCHIVE_KEYS: Final = frozenset({"warm_class", "cold_after", "cold_class"})
+_STORAGE_CLASS = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _HOLD_KEYS: Final = frozenset({"name", "reason", "from", "to", "account", "symbol", "type"})
 
 
@@ -233,6 +236,22 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class Tiers:
+    """The archive's storage tiers (`[archive]`): objects are uploaded in `warm_class` and a
+    bucket lifecycle rule moves them to `cold_class` once `cold_after` has passed."""
+
+    warm_class: str = "STANDARD"
+    cold_after: Period = Period(years=2)
+    cold_class: str = "GLACIER"
+
+    def cold_after_days(self) -> int:
+        """`cold_after` in days after upload (a lifecycle rule counts whole days)."""
+        start = date(2001, 1, 1)  # no leap day inside the first years: "2y" is 730 days
+        end = self.cold_after.expires(start - timedelta(days=1))
+        return (end - start).days if end is not None else 0
+
+
+@dataclass(frozen=True)
 class Policy:
     """Record classes with their periods, the category and type maps, and the legal holds."""
 
@@ -242,6 +261,7 @@ class Policy:
     categories: dict[str, str]
     types: dict[str, str]
     holds: tuple[Hold, ...]
+    tiers: Tiers = Tiers()
 
     def classify(self, event_type: object) -> str:
         """The record class of an event type; UNCLASSIFIED when neither map knows it."""
@@ -347,7 +367,31 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         categories=categories,
         types=types,
         holds=_holds(doc.get("hold", []), source),
+        tiers=_tiers(_table(doc, "archive", source), source),
     )
+
+
+def _tiers(raw: dict[str, Any], source: str) -> Tiers:
+    for key in raw:
+        if key not in _ARCHIVE_KEYS:
+            allowed = ", ".join(sorted(_ARCHIVE_KEYS))
+            raise PolicyError(f"{source}: archive.{key}: unknown key (allowed: {allowed})")
+    classes: dict[str, str] = {"warm_class": Tiers.warm_class, "cold_class": Tiers.cold_class}
+    for key in ("warm_class", "cold_class"):
+        if key in raw:
+            value = _text(raw[key], f"{source}: archive.{key}")
+            if not _STORAGE_CLASS.fullmatch(value):
+                raise PolicyError(
+                    f"{source}: archive.{key}: {value!r} is not an S3 storage class "
+                    "(e.g. STANDARD, STANDARD_IA, GLACIER_IR, GLACIER, DEEP_ARCHIVE)"
+                )
+            classes[key] = value
+    period = Tiers.cold_after
+    if "cold_after" in raw:
+        period = parse_period(raw["cold_after"], f"{source}: archive.cold_after")
+        if period.forever:
+            raise PolicyError(f'{source}: archive.cold_after: a period such as "2y", not forever')
+    return Tiers(classes["warm_class"], period, classes["cold_class"])
 
 
 def _holds(raw: object, source: str) -> tuple[Hold, ...]:
