@@ -137,6 +137,12 @@ class S3Server:
                 process.wait(timeout=20)
         shutil.rmtree(self.base, ignore_errors=True)
 
+    def __enter__(self) -> S3Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def client(self) -> Any:
         import boto3
         from botocore.config import Config

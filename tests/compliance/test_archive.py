@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -176,11 +177,13 @@ def test_a_push_cut_short_resumes_without_uploading_anything_twice(
     policy = load_policy(trail_home)
     client = s3.client()
     puts: list[str] = []
+    lock = threading.Lock()
 
     def die_after_five(params: dict[str, Any], **_: Any) -> None:
-        if len(puts) == 5:
-            raise Crash
-        puts.append(params["Key"])
+        with lock:  # uploads run in parallel: exactly five get through
+            if len(puts) == 5:
+                raise Crash
+            puts.append(params["Key"])
 
     client.meta.events.register("before-parameter-build.s3.PutObject", die_after_five)
     with pytest.raises(Crash):

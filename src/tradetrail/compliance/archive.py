@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import random
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -29,7 +31,7 @@ from ..core import layout
 from ..core.checkpoint import open_checkpoint
 from ..core.merkle import leaf_hash, node_hash, root_of_leaves
 from ..core.note import Verifier
-from ..core.tiles import TILE_WIDTH, tile_path, tiles_for_size
+from ..core.tiles import TILE_HEIGHT, TILE_WIDTH, split_tile, tile_path
 from ..errors import (
     ArchiveConflictError,
     ArchiveError,
@@ -72,6 +74,7 @@ __all__ = [
     "lifecycle",
     "lifecycle_rules",
     "prove_day",
+    "prove_records",
     "push",
     "record_drill",
     "record_push",
@@ -81,6 +84,9 @@ __all__ = [
 ]
 
 EVENT_TYPE: Final = "compliance.archive_pushed"
+PARALLEL: Final = 8
+"""Requests in flight at once: an object store answers each in milliseconds, most of which
+is waiting, so tiles and pack files go up (and are read back by verify) eight at a time."""
 NO_WORM_HINT: Final = (
     "create the bucket with Object Lock enabled (aws s3api create-bucket "
     "--object-lock-enabled-for-bucket), or pass --no-worm to archive without WORM retention"
@@ -169,17 +175,26 @@ def push(
     support_until = fixed_until or (_midnight(support) if support else now + timedelta(36500))
     latest: datetime | None = None
     done: set[str] = set()
+    lock = threading.Lock()
 
     def upload(item: LocalFile, until: datetime, hold: bool = False) -> bool:
-        """Upload one file unless archived (the same: skipped; different: a conflict)."""
-        raw = item.path.read_bytes()
-        rel = archive_rel(item.trail_rel, raw)
-        if rel in done:
-            return False
-        done.add(rel)
+        """Upload one file unless archived. An archived day or key is compared (the same:
+        skipped; different: a conflict); an archived tile, checkpoint or pack file is skipped
+        unread (write-once files: `archive verify` compares them)."""
+        raw = item.path.read_bytes() if item.kind == "key" else None
+        rel = archive_rel(item.trail_rel, raw or b"")
+        with lock:
+            if rel in done:
+                return False
+            done.add(rel)
         if rel in existing:
-            _keep(store, rel, raw, result)
+            if item.kind in ("day", "key"):
+                _keep(store, rel, raw if raw is not None else item.path.read_bytes(), result)
+            else:
+                with lock:
+                    result.skipped += 1
             return False
+        raw = raw if raw is not None else item.path.read_bytes()
         # a date already past (a day archived after its retention ran out) is refused by S3:
         # such a day is kept a day more, its archive copy then following the policy
         until = max(until, now + timedelta(days=1))
@@ -193,40 +208,45 @@ def push(
             legal_hold=hold and mode is not None,
             storage_class=storage_class,
         )
-        result.uploaded.append(rel)
-        result.bytes += len(stored)
+        with lock:
+            result.uploaded.append(rel)
+            result.bytes += len(stored)
         if progress is not None:
             progress(rel)
         return True
 
-    for item in key_and_pack_files(home):
-        upload(item, support_until)
-    for path in sealed_day_files(home):
-        item = LocalFile(f"{layout.JOURNAL_DIR}/{path.name}", path, "day")
-        last = _last_seq(path)
-        size = covering_size(home, last + 1) if last is not None else None
-        if size is None:
-            result.waiting.append(item.trail_rel)  # no signed checkpoint covers it yet
-            continue
-        if day_rel(file_day(path)) in existing:
-            upload(item, support_until)  # archived: only checked against the trail's bytes
-            continue
-        for proof in proof_files(home, size):  # what proves the day goes first
-            upload(proof, support_until)
-        terms = day_terms(path, policy)
-        forever = terms.keep_until is None and fixed_until is None
-        hold = bool(terms.holds) or forever
-        if fixed_until is not None:
-            until = fixed_until
-        elif terms.keep_until is not None:
-            until = _midnight(terms.keep_until)
-        else:  # a class kept forever: the longest finite lock, and a legal hold
-            until = support_until
-        if upload(item, until, hold):
-            result.days.append(item.trail_rel)
-            latest = until if latest is None or until > latest else latest
-            if hold:
-                result.legal_holds.append(terms.day)
+    with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="tt-archive") as pool:
+
+        def upload_all(items: Iterable[LocalFile]) -> None:
+            for _ in pool.map(lambda item: upload(item, support_until), items):
+                pass
+
+        upload_all(key_and_pack_files(home))
+        for path in sealed_day_files(home):
+            item = LocalFile(f"{layout.JOURNAL_DIR}/{path.name}", path, "day")
+            last = _last_seq(path)
+            size = covering_size(home, last + 1) if last is not None else None
+            if size is None:
+                result.waiting.append(item.trail_rel)  # no signed checkpoint covers it yet
+                continue
+            if day_rel(file_day(path)) in existing:
+                upload(item, support_until)  # archived: only checked against the trail's bytes
+                continue
+            upload_all(proof_files(home, size))  # what proves the day goes first
+            terms = day_terms(path, policy)
+            forever = terms.keep_until is None and fixed_until is None
+            hold = bool(terms.holds) or forever
+            if fixed_until is not None:
+                until = fixed_until
+            elif terms.keep_until is not None:
+                until = _midnight(terms.keep_until)
+            else:  # a class kept forever: the longest finite lock, and a legal hold
+                until = support_until
+            if upload(item, until, hold):
+                result.days.append(item.trail_rel)
+                latest = until if latest is None or until > latest else latest
+                if hold:
+                    result.legal_holds.append(terms.day)
     if latest is not None and mode:
         result.retain_until = latest.date().isoformat()
     return result
@@ -275,44 +295,77 @@ def _day_of(rel: str) -> str:
 # ------------------------------------------------------------------------------ the proof
 
 
+NodeGetter = Callable[[int, int], bytes]
+
+
 def prove_day(
     raw: bytes, proof_home: Path, verifiers: Sequence[Verifier], where: str
 ) -> tuple[int, int]:
     """Prove a day file's bytes against `proof_home`'s tiles and the smallest signed checkpoint
-    covering it: the seq run and `prev` chain hold, and the RFC 6962 root over the tiles with
-    this day's leaves in place equals the checkpoint's, signed by one of `verifiers`. Returns
-    (first seq, last seq); ArchiveError naming `where` and the record otherwise."""
-    if not raw.endswith(b"\n"):
-        raise ArchiveError(f"{where}: the day file does not end with a newline (torn)")
-    lines = raw[:-1].split(b"\n")
-    leaves: list[bytes] = []
-    first = -1
-    try:
-        for i, line in enumerate(lines):
-            seq = record_seq(line, where, i + 1)
-            if i == 0:
-                first = seq
-            elif seq != first + i:
-                raise ArchiveError(f"{where}: line {i + 1} has seq {seq}, expected {first + i}")
-            leaves.append(leaf_hash(line))
-    except JournalFormatError as exc:
-        raise ArchiveError(f"{where}: {exc}") from None
-    last = first + len(leaves) - 1
-    _check_chain(lines, leaves, first, proof_home, where)
+    in it covering the day (see prove_records). Returns (first seq, last seq)."""
+    _, last, _ = _parse_day(raw, where)
     found = covering_checkpoint(proof_home, last + 1)
     if found is None:
         raise ArchiveError(f"{where}: no signed checkpoint covers seq {last}")
-    size, text, _ = found
-    try:
-        cp = open_checkpoint(text, verifiers)
-    except (NoteError, CheckpointError) as exc:
-        raise ArchiveError(f"{where}: checkpoint {size} does not verify: {exc}") from None
     tiles = TileStore(proof_home / layout.TILES_DIR)
+    return prove_records(raw, found[1], tiles.node, verifiers, where)
+
+
+def _parse_day(raw: bytes, where: str) -> tuple[int, int, list[bytes]]:
+    if not raw.endswith(b"\n"):
+        raise ArchiveError(f"{where}: the day file does not end with a newline (torn)")
+    lines = raw[:-1].split(b"\n")
     try:
-        root = _root_with(tiles, cp.size, first, leaves)
+        first = record_seq(lines[0], where, 1)
+        last = record_seq(lines[-1], where, len(lines))
+    except JournalFormatError as exc:
+        raise ArchiveError(f"{where}: {exc}") from None
+    return first, last, lines
+
+
+def prove_records(
+    raw: bytes, checkpoint: str, node: NodeGetter, verifiers: Sequence[Verifier], where: str
+) -> tuple[int, int]:
+    """Prove a day file's bytes against a signed checkpoint: the seq run and the `prev` chain
+    hold (the first `prev` against the tree's previous leaf), and the RFC 6962 root of the
+    checkpoint's tree, with this day's leaf hashes in place and `node(height, index)` (tiles)
+    for every other subtree, is the signed root. Returns (first seq, last seq); ArchiveError
+    naming `where` and the record otherwise."""
+    import orjson
+
+    first, _, lines = _parse_day(raw, where)
+    leaves: list[bytes] = []
+    want = ZERO_HASH
+    for i, line in enumerate(lines):
+        try:
+            record = orjson.loads(line)
+            seq, prev = record["seq"], record["prev"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            raise ArchiveError(f"{where}: line {i + 1} is not a record with seq and prev") from None
+        if seq != first + i:
+            raise ArchiveError(f"{where}: line {i + 1} has seq {seq}, expected {first + i}")
+        if i == 0 and first > 0:
+            try:
+                want = node(0, first - 1).hex()
+            except TileError as exc:
+                raise ArchiveError(
+                    f"{where}: cannot read the leaf before seq {first}: {exc}"
+                ) from None
+        if prev != want:
+            raise ArchiveError(f"{where}: seq {seq}: prev is not the leaf hash of seq {seq - 1}")
+        leaf = leaf_hash(line)
+        leaves.append(leaf)
+        want = leaf.hex()
+    last = first + len(leaves) - 1
+    try:
+        cp = open_checkpoint(checkpoint, verifiers)
+    except (NoteError, CheckpointError) as exc:
+        raise ArchiveError(f"{where}: the checkpoint does not verify: {exc}") from None
+    try:
+        root = _root_with(node, cp.size, first, leaves)
     except TileError as exc:
         raise ArchiveError(
-            f"{where}: cannot rebuild the tree of checkpoint {size}: {exc}"
+            f"{where}: cannot rebuild the tree of checkpoint {cp.size}: {exc}"
         ) from None
     if root != cp.root:
         raise ArchiveError(
@@ -322,32 +375,7 @@ def prove_day(
     return first, last
 
 
-def _check_chain(
-    lines: list[bytes], leaves: list[bytes], first: int, proof_home: Path, where: str
-) -> None:
-    import orjson
-
-    for i, line in enumerate(lines):
-        prev = orjson.loads(line).get("prev")
-        if i > 0:
-            want = leaves[i - 1].hex()
-        elif first == 0:
-            want = ZERO_HASH
-        else:
-            tiles = TileStore(proof_home / layout.TILES_DIR)
-            try:
-                want = tiles.node(0, first - 1).hex()
-            except TileError as exc:
-                raise ArchiveError(
-                    f"{where}: cannot read the leaf before seq {first}: {exc}"
-                ) from None
-        if prev != want:
-            raise ArchiveError(
-                f"{where}: seq {first + i}: prev is not the leaf hash of seq {first + i - 1}"
-            )
-
-
-def _root_with(tiles: TileStore, size: int, first: int, leaves: list[bytes]) -> bytes:
+def _root_with(node: NodeGetter, size: int, first: int, leaves: list[bytes]) -> bytes:
     """MTH(D[0:size]) with leaves [first, first+len) from `leaves` and the rest from tiles."""
     end = first + len(leaves)
 
@@ -358,7 +386,7 @@ def _root_with(tiles: TileStore, size: int, first: int, leaves: list[bytes]) -> 
         perfect = n & (n - 1) == 0 and lo % n == 0
         if perfect and (hi <= first or lo >= end):
             height = n.bit_length() - 1
-            return tiles.node(height, lo >> height)
+            return node(height, lo >> height)
         k = 1 << ((n - 1).bit_length() - 1)
         return node_hash(mth(lo, lo + k), mth(lo + k, hi))
 
@@ -416,6 +444,16 @@ def _checked_get(
     return raw, info
 
 
+def _fetch_all(
+    store: ObjectStore, rels: list[str], report: ArchiveReport
+) -> Iterator[tuple[bytes, Archived] | None]:
+    """GET and check objects PARALLEL at a time, in order, a bounded batch in memory."""
+    batch = PARALLEL * 32
+    with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="tt-archive") as pool:
+        for i in range(0, len(rels), batch):
+            yield from pool.map(lambda rel: _checked_get(store, rel, report), rels[i : i + batch])
+
+
 def verify_archive(
     store: ObjectStore,
     home: Path | None,
@@ -450,11 +488,11 @@ def verify_archive(
     support = [r for r in listing if r not in days]
     with tempfile.TemporaryDirectory(prefix="tt-archive-") as scratch:
         proof_home = home if home is not None else Path(scratch)
-        for rel in support:
-            got = _checked_get(store, rel, report)
+        for got in _fetch_all(store, support, report):
             if got is None:
                 continue
             raw, info = got
+            rel = info.rel
             _check_lock(store, info, report, worm)
             local = home / trail_rel(rel) if home is not None else None
             if local is not None and local.is_file() and local.read_bytes() != raw:
@@ -497,31 +535,45 @@ def _check_lock(store: ObjectStore, info: Archived, report: ArchiveReport, worm:
 # ------------------------------------------------------------------------------ restore
 
 
-def _proof_keys(store: ObjectStore, raw: bytes, where: str) -> list[str]:
-    """The archive keys that prove a day: the smallest archived checkpoint covering its last
-    record, the tiles of that tree (full where archived, else the partial one) and the keys."""
-    lines = raw.rstrip(b"\n").rsplit(b"\n", 1)
-    try:
-        last = record_seq(lines[-1], where)
-    except JournalFormatError as exc:
-        raise ArchiveError(f"{where}: {exc}") from None
-    listing = store.listing()
-    sizes = [
-        int(rel.rsplit("/", 1)[1])
-        for rel in listing
-        if rel.startswith(f"{layout.CHECKPOINTS_DIR}/") and rel.rsplit("/", 1)[1].isdigit()
-    ]
-    covering = [n for n in sizes if n > last]
-    if not covering:
-        raise ArchiveError(f"{where}: no archived checkpoint covers seq {last}")
-    size = min(covering)
-    keys = [f"{layout.CHECKPOINTS_DIR}/{size}"]
-    for level, index, width in tiles_for_size(size):
+class ArchiveTiles:
+    """The archive's tiles, read on demand: proving one day needs only the tiles of the
+    subtrees beside it (the day's own leaves stand in for its level-0 tiles), so a restore
+    reads a handful of objects, not the tree. Each tile read is checked like any object."""
+
+    def __init__(self, store: ObjectStore, listing: set[str], report: ArchiveReport) -> None:
+        self.store = store
+        self.listing = listing
+        self.report = report
+        self.fetched: dict[str, bytes] = {}
+
+    def _entries(self, level: int, index: int, needed: int) -> list[bytes]:
         full = f"{layout.TILES_DIR}/{tile_path(level, index)}"
-        partial = f"{layout.TILES_DIR}/{tile_path(level, index, width)}"
-        keys.append(full if full in listing or width == TILE_WIDTH else partial)
-    keys.extend(rel for rel in listing if rel.startswith(f"{KEYS_DIR}/"))
-    return keys
+        rel = full if full in self.listing else None
+        if rel is None:
+            partial_dir = full + ".p/"
+            widths = sorted(
+                int(k[len(partial_dir) :])
+                for k in self.listing
+                if k.startswith(partial_dir) and k[len(partial_dir) :].isdigit()
+            )
+            width = next((w for w in widths if w >= needed), None)
+            if width is None:
+                raise TileError(f"no archived tile holds {needed} entries", full)
+            rel = f"{layout.TILES_DIR}/{tile_path(level, index, width)}"
+        if rel not in self.fetched:
+            got = _checked_get(self.store, rel, self.report)
+            if got is None:
+                raise TileError("; ".join(self.report.faults[-1:]), rel)
+            self.fetched[rel] = got[0]
+        return split_tile(self.fetched[rel], rel)
+
+    def node(self, height: int, index: int) -> bytes:
+        level, rest = divmod(height, TILE_HEIGHT)
+        start, end = index << rest, (index + 1) << rest
+        tile_index = start // TILE_WIDTH
+        entries = self._entries(level, tile_index, end - tile_index * TILE_WIDTH)
+        chunk = entries[start - tile_index * TILE_WIDTH : end - tile_index * TILE_WIDTH]
+        return chunk[0] if rest == 0 else root_of_leaves(chunk)
 
 
 def restore_day(
@@ -532,29 +584,47 @@ def restore_day(
     home: Path | None = None,
     verifiers: Sequence[Verifier] | None = None,
 ) -> tuple[Path, int, int]:
-    """Bring the day file of `day` back into `dest/journal/` byte for byte, with the tiles,
-    checkpoints and keys that prove it, and prove it (against `verifiers`, else the local
-    trail's keys). Returns (path, first seq, last seq)."""
+    """Bring the day file of `day` back into `dest/journal/` byte for byte, with the checkpoint
+    and the tiles that prove it and the archived keys, and prove it (against `verifiers`, else
+    the local trail's keys). Returns (path, first seq, last seq)."""
     rel = day_rel(day)
-    report = ArchiveReport(store.location.url)
-    got = _checked_get(store, rel, report)
-    if got is None:
-        raise ArchiveError("; ".join(report.faults))
-    raw, _ = got
+    where = store.location.key(rel)
     if home is not None:
         keys = list(verifiers) if verifiers else trail_keys(home)
     elif verifiers:
         keys = list(verifiers)
     else:
         raise ArchiveError("restore without a local trail (--home) needs --vkey")
-    for other in _proof_keys(store, raw, store.location.key(rel)):
-        fetched = _checked_get(store, other, report)
-        if fetched is not None:
-            write_restored(dest, trail_rel(other), fetched[0])
+    report = ArchiveReport(store.location.url)
+    got = _checked_get(store, rel, report)
+    if got is None:
+        raise ArchiveError("; ".join(report.faults))
+    raw = got[0]
+    _, last, _ = _parse_day(raw, where)
+    listing = set(store.listing())
+    sizes = [
+        int(name)
+        for k in listing
+        if k.startswith(f"{layout.CHECKPOINTS_DIR}/")
+        and (name := k.rsplit("/", 1)[1]).isdigit()
+        and int(name) > last
+    ]
+    if not sizes:
+        raise ArchiveError(f"{where}: no archived checkpoint covers seq {last}")
+    cp_rel = f"{layout.CHECKPOINTS_DIR}/{min(sizes)}"
+    support = [cp_rel, *sorted(k for k in listing if k.startswith(f"{KEYS_DIR}/"))]
+    fetched: dict[str, bytes] = {}
+    for other in support:
+        item = _checked_get(store, other, report)
+        if item is not None:
+            fetched[other] = item[0]
     if report.faults:
         raise ArchiveConflictError("; ".join(report.faults))
+    tiles = ArchiveTiles(store, listing, report)
+    first, last = prove_records(raw, fetched[cp_rel].decode("utf-8"), tiles.node, keys, where)
+    for other, data in [*fetched.items(), *tiles.fetched.items()]:
+        write_restored(dest, trail_rel(other), data)
     path = write_restored(dest, trail_rel(rel), raw)
-    first, last = prove_day(raw, dest, keys, store.location.key(rel))
     return path, first, last
 
 

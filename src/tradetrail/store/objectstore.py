@@ -99,7 +99,7 @@ def encode_object(rel: str, raw: bytes) -> bytes:
         import zstandard
     except ModuleNotFoundError as exc:
         raise missing_extra(exc, "archive commands", "archive") from None
-    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compress(raw)
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True, threads=-1).compress(raw)
 
 
 def decode_object(rel: str, stored: bytes) -> bytes:
