@@ -467,3 +467,37 @@ def test_a_server_without_transitions_is_named(s3: S3, trail_home: Path) -> None
     result = run("archive", "lifecycle", "--home", trail_home, *_args(s3, bucket))
     assert result.exit_code == 2
     assert "writing the lifecycle rules failed: NotImplemented" in result.output
+
+
+def test_retention_removes_a_day_only_once_the_archive_holds_it_locked(
+    s3: S3, trail_home: Path
+) -> None:
+    bucket = s3.bucket()
+    args = ["retention", "apply", "--home", trail_home, "--as-of", "2024-07-01", "--yes",
+            "--json", *_args(s3, bucket)]  # fmt: skip
+    before = run(*args)
+    assert before.exit_code == 0, before.output
+    assert orjson.loads(before.stdout)["removed"] == []
+    days = {d["day"]: d for d in orjson.loads(before.stdout)["plan"]["days"]}
+    assert any("not in the archive yet" in r for r in days[D1]["reasons"])
+    assert _day_file(trail_home, D1).exists()
+    # an archived copy that is not the file's bytes does not count
+    forged = _day_file(trail_home, D1).read_bytes().replace(b'"n":5}', b'"n":6}', 1)
+    s3.client().put_object(
+        Bucket=bucket,
+        Key=f"{PREFIX}/{day_rel(D1)}",
+        Body=zstandard.ZstdCompressor().compress(forged),
+        ObjectLockMode="COMPLIANCE",
+        ObjectLockRetainUntilDate=datetime.now(UTC) + timedelta(days=1),
+    )
+    forged_plan = orjson.loads(run(*args).stdout)["plan"]["days"]
+    assert any("differs from this file" in r for r in forged_plan[0]["reasons"])
+    assert _day_file(trail_home, D1).exists()
+    # pushed (to a clean bucket), read back and locked: now it may go
+    clean = s3.bucket()
+    assert push(trail_home, _store(s3, clean), load_policy(trail_home)).ok
+    args[-3] = f"s3://{clean}/{PREFIX}"
+    after = run(*args)
+    assert after.exit_code == 0, after.output
+    assert D1 in orjson.loads(after.stdout)["removed"]
+    assert not _day_file(trail_home, D1).exists()

@@ -66,6 +66,7 @@ from ..store.journal import (
     write_pruned,
 )
 from ..store.keys import VKEY_FILE, read_vkey
+from ..store.objectstore import ObjectStore
 from ..store.tilestore import TileStore
 
 __all__ = [
@@ -629,10 +630,40 @@ def _check_pack(home: Path, decision: DayDecision) -> None:
         decision.pack_manifest_sha256 = hashlib.sha256(data).hexdigest()
 
 
+def _check_archive(archive: ObjectStore, decision: DayDecision) -> None:
+    """With an archive, a day goes only once the archive holds it: its archived copy read back
+    (once) must be this file's exact bytes, under an Object Lock retention that has not ended
+    (a copy that can be deleted is no copy of record)."""
+    from ..store.objectstore import day_rel, decode_object
+
+    rel = day_rel(decision.day)
+    where = archive.location.key(rel)
+    push = "run `tradetrail archive push` first"
+    try:
+        stored, info = archive.get(rel) if archive.head(rel) is not None else (b"", None)
+        raw = decode_object(rel, stored) if info is not None else b""
+    except TradetrailError as exc:
+        decision.reasons.append(f"kept: the archive cannot be read: {exc}")
+        return
+    if info is None:
+        decision.reasons.append(f"kept: not in the archive yet ({where}; {push})")
+    elif hashlib.sha256(raw).hexdigest() != decision.file_sha256:
+        decision.reasons.append(f"kept: the archived copy {where} differs from this file")
+    elif info.lock_mode is None or info.retain_until is None:
+        decision.reasons.append(f"kept: the archived copy {where} has no Object Lock retention")
+    elif info.retain_until < datetime.now(UTC):
+        decision.reasons.append(f"kept: the archived copy's lock ended {info.retain_until.date()}")
+
+
 def plan_retention(
-    home: Path | str, policy: Policy, *, as_of: date | datetime | None = None
+    home: Path | str,
+    policy: Policy,
+    *,
+    as_of: date | datetime | None = None,
+    archive: ObjectStore | None = None,
 ) -> Plan:
-    """Decide for every day file (and every day already pruned) whether it may be removed."""
+    """Decide for every day file (and every day already pruned) whether it may be removed;
+    with `archive`, only days the archive holds verified and locked."""
     home = Path(home)
     now = _as_of(as_of)
     files = journal_files(home)
@@ -685,9 +716,13 @@ def plan_retention(
         if d.reasons:
             continue
         _check_pack(home, d)
+        if not d.reasons and archive is not None:
+            _check_archive(archive, d)
         if not d.reasons:
             d.decision = "removable"
             d.reasons.append(f"removable: every record is past retention; pack {d.pack} verifies")
+            if archive is not None:
+                d.reasons.append(f"archived and locked in {archive.location.url}")
     days = [decisions[k] for k in sorted(decisions)]
     return Plan(str(home), policy.source, policy.sha256, now.isoformat(), days)
 
@@ -1182,6 +1217,7 @@ def apply_retention(
     as_of: date | datetime | None = None,
     clock: Clock | None = None,
     confirm: Callable[[Plan], bool] | None = None,
+    archive: ObjectStore | None = None,
 ) -> ApplyResult:
     """Remove the removable day files (see the module docstring for the order of the steps).
 
@@ -1219,11 +1255,11 @@ def apply_retention(
             if seq is not None:
                 seqs.append(seq)
                 resumed.append(str(batch["id"]))
-        plan = plan_retention(home, policy, as_of=as_of)
+        plan = plan_retention(home, policy, as_of=as_of, archive=archive)
         reconciled = _reconcile(home, doc, policy, plan, trail, warnings)
         if reconciled is not None:
             seqs.append(reconciled)
-            plan = plan_retention(home, policy, as_of=as_of)
+            plan = plan_retention(home, policy, as_of=as_of, archive=archive)
         result = ApplyResult(
             plan, batches=list(resumed), event_seqs=seqs, resumed=resumed, warnings=warnings
         )
