@@ -29,7 +29,6 @@ sys.path.insert(0, str(BENCH))
 
 from export import DAY, demo_day  # noqa: E402
 from s3_server import ACCESS_KEY, SECRET_KEY, S3Server  # noqa: E402
-
 from tradetrail.compliance.archive import push, restore_day  # noqa: E402
 from tradetrail.compliance.retention import load_policy  # noqa: E402
 from tradetrail.store.objectstore import ArchiveLocation, ObjectStore, day_rel  # noqa: E402
