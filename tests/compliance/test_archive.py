@@ -164,6 +164,13 @@ def test_a_legal_hold_of_the_policy_becomes_an_s3_legal_hold(s3: S3, trail_home:
     assert held["LegalHold"]["Status"] == "ON"
     free = client.head_object(Bucket=bucket, Key=f"{PREFIX}/{day_rel(D1)}")
     assert free.get("ObjectLockLegalHoldStatus", "OFF") == "OFF"
+    # a hold added after the push: the next push puts the archived day under legal hold
+    with (trail_home / "retention.toml").open("a", encoding="utf-8") as policy:
+        policy.write('[[hold]]\nname = "audit 9"\nfrom = 2024-03-01\nto = 2024-03-01\n')
+    again = push(trail_home, _store(s3, bucket), load_policy(trail_home))
+    assert again.legal_holds == [D1] and again.uploaded == []
+    held = client.get_object_legal_hold(Bucket=bucket, Key=f"{PREFIX}/{day_rel(D1)}")
+    assert held["LegalHold"]["Status"] == "ON"
 
 
 class Crash(BaseException):
@@ -501,3 +508,27 @@ def test_retention_removes_a_day_only_once_the_archive_holds_it_locked(
     assert after.exit_code == 0, after.output
     assert D1 in orjson.loads(after.stdout)["removed"]
     assert not _day_file(trail_home, D1).exists()
+
+
+def test_a_legal_hold_blocks_deletion_even_where_governance_could_be_bypassed(
+    s3: S3, trail_home: Path
+) -> None:
+    (trail_home / "retention.toml").write_text(
+        '[[hold]]\nname = "inquiry 7"\naccount = "ACC-1"\n', encoding="utf-8"
+    )
+    bucket = s3.bucket()
+    pushed = push(trail_home, _store(s3, bucket), load_policy(trail_home), lock_mode="GOVERNANCE")
+    assert pushed.ok and pushed.legal_holds == [D2]
+    client = s3.client()
+    free, held = (f"{PREFIX}/{day_rel(d)}" for d in (D3, D2))
+    # GOVERNANCE can be bypassed by who may: the unheld day goes ...
+    version = client.head_object(Bucket=bucket, Key=free)["VersionId"]
+    client.delete_object(Bucket=bucket, Key=free, VersionId=version, BypassGovernanceRetention=True)
+    # ... the held one does not
+    version = client.head_object(Bucket=bucket, Key=held)["VersionId"]
+    with pytest.raises(ClientError) as refused:
+        client.delete_object(
+            Bucket=bucket, Key=held, VersionId=version, BypassGovernanceRetention=True
+        )
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+    assert client.head_object(Bucket=bucket, Key=held, VersionId=version)["ContentLength"] > 0

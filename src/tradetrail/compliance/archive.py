@@ -231,6 +231,8 @@ def push(
                 continue
             if day_rel(file_day(path)) in existing:
                 upload(item, support_until)  # archived: only checked against the trail's bytes
+                if policy.holds and mode is not None:
+                    _hold_in_step(store, path, policy, result)
                 continue
             upload_all(proof_files(home, size))  # what proves the day goes first
             terms = day_terms(path, policy)
@@ -250,6 +252,19 @@ def push(
     if latest is not None and mode:
         result.retain_until = latest.date().isoformat()
     return result
+
+
+def _hold_in_step(store: ObjectStore, path: Path, policy: Policy, result: PushResult) -> None:
+    """A hold added to the policy after a day was archived puts its S3 legal hold on. Lifting
+    one is left to a person allowed to (the policy losing a hold does not lift it)."""
+    terms = day_terms(path, policy)
+    if not terms.holds:
+        return
+    rel = day_rel(terms.day)
+    head = store.head(rel)
+    if head is not None and not head.legal_hold:
+        store.set_legal_hold(rel, True)
+        result.legal_holds.append(terms.day)
 
 
 def _keep(store: ObjectStore, rel: str, raw: bytes, result: PushResult) -> None:
