@@ -21,8 +21,8 @@ import pytest
 from tradetrail.core.canonical import is_canonical
 from tradetrail.testing import SimClock
 
-# the PostgreSQL fixture (`postgres_dsns`) for every module, without an import in each
-pytest_plugins = ["postgres_server"]
+# the PostgreSQL (`postgres_dsns`) and S3 (`s3`) fixtures for every module, without an import
+pytest_plugins = ["postgres_server", "s3_server"]
 
 ENV_VARS = (
     "TRADETRAIL_HOME",
@@ -42,6 +42,8 @@ ENV_VARS = (
     "TRADETRAIL_DATABASE_OWNER_URL",
     "TRADETRAIL_CONFIG_PATHS",
     "TRADETRAIL_WRITER",
+    "TRADETRAIL_ARCHIVE_URL",
+    "TRADETRAIL_ARCHIVE_ENDPOINT",
 )
 
 

@@ -198,6 +198,19 @@ class RetentionError(TradetrailError):
     no longer matches the journal); nothing more was removed."""
 
 
+# ------------------------------------------------------ tradetrail.compliance.archive
+
+
+class ArchiveError(TradetrailError):
+    """The archive cannot be used as asked (bucket missing or without Object Lock, bad URL,
+    access refused); the message names the bucket, key or option at fault."""
+
+
+class ArchiveConflictError(ArchiveError):
+    """An archived object differs from the trail's bytes under the same key: it is never
+    overwritten; the message names the key."""
+
+
 # ------------------------------------------------------ tradetrail.compliance.snapshots
 
 

@@ -78,6 +78,20 @@ NOT_RUN = {
     "tradetrail db migrate --owner-url postgresql://tt_owner@db/audit --app-role tt_app": (
         "needs a PostgreSQL server"
     ),
+    **dict.fromkeys(
+        [
+            "tradetrail archive push --archive s3://records/desk-1 --endpoint-url "
+            "http://127.0.0.1:8333",
+            "tradetrail archive list --archive s3://records/desk-1 --json",
+            "tradetrail archive verify --archive s3://records/desk-1 --offline --vkey trail.vkey",
+            "tradetrail archive restore --archive s3://records/desk-1 --date 2024-03-04 --to "
+            "restored",
+            "tradetrail archive restore-drill --archive s3://records/desk-1 --sample 5",
+            "tradetrail archive lifecycle --archive s3://records/desk-1 --check",
+        ],
+        "needs an S3 server with Object Lock; tests/compliance/test_archive.py runs the archive "
+        "commands against one (weed mini)",
+    ),
 }
 # Files the examples take as given (their contents are the test's own).
 GIVEN_FILES = {

@@ -427,6 +427,23 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "pack_digests": {"2024-03-01": "sha256:" + "e6" * 32},
         "range_root": "f7" * 32,
     },
+    "compliance.archive_pushed": {
+        "location": "s3://records/trail.example.com/desk-1/",
+        "days": [date(2024, 3, 1), date(2024, 3, 2)],
+        "objects": 41,
+        "bytes": 1_882_410,
+        "lock_mode": "COMPLIANCE",
+        "retain_until": date(2031, 3, 3),
+        "legal_holds": [date(2024, 3, 1)],
+        "endpoint": "https://s3.eu-west-1.amazonaws.com",
+    },
+    "compliance.restore_drill": {
+        "location": "s3://records/trail.example.com/desk-1/",
+        "days": [date(2024, 3, 1), date(2024, 11, 7)],
+        "passed": 2,
+        "failed": 0,
+        "duration_ms": 1840,
+    },
     "trail.key_rotated": {
         "old_vkey": "desk+0a1b2c3d+AXx6WJ0FZ3fd5CRSsXQm3ky/qQnG0lnBWCmFEPHUjuGH",
         "new_vkey": "desk+4e5f6a7b+ARXkEyYDIBQWzZnmPTQbQmEmoVcmm1bZm5M9gm9A0PLm",
@@ -501,6 +518,8 @@ TRADETRAIL_OWN = {
     "instrument.defined",
     "compliance.export_made",
     "compliance.records_removed",
+    "compliance.archive_pushed",
+    "compliance.restore_drill",
     "log.record",
     "log.fallback",
 }

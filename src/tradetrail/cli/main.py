@@ -24,6 +24,7 @@ EX_SOFTWARE: Final = 70
 # imports this one (no cycle), and `tradetrail --help` always lists every command.
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "alerts": ("alerts", "alerts"),
+    "archive": ("archive", "archive"),
     "attest": ("attest", "attest_command"),
     "attestations": ("attest", "attestations_command"),
     "checkpoint": ("trail", "checkpoint"),

@@ -20,6 +20,7 @@ from ..compliance.retention import (
     plan_retention,
 )
 from ..errors import TradetrailError
+from ..store.objectstore import ArchiveLocation, ObjectStore
 from .common import HOME_OPTION, JSON_OPTION, emit_json, err, fail, out
 from .common import require_trail as _require_trail
 
@@ -29,6 +30,21 @@ POLICY_OPTION = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Policy file (TOML; default <home>/retention.toml, else the built-in defaults).",
+)
+ARCHIVE_OPTION = click.option(
+    "--archive",
+    "archive_url",
+    envvar="TRADETRAIL_ARCHIVE_URL",
+    default=None,
+    metavar="s3://BUCKET[/PREFIX]",
+    help="Remove a day only once this archive holds it, read back and locked "
+    "(env TRADETRAIL_ARCHIVE_URL; see tradetrail archive).",
+)
+ENDPOINT_OPTION = click.option(
+    "--endpoint-url",
+    envvar="TRADETRAIL_ARCHIVE_ENDPOINT",
+    default=None,
+    help="The archive's S3 endpoint (env TRADETRAIL_ARCHIVE_ENDPOINT); default AWS.",
 )
 AS_OF_OPTION = click.option(
     "--as-of",
@@ -68,6 +84,15 @@ def _policy(home: Path, policy_path: Path | None) -> Policy:
         fail(str(exc))
 
 
+def _archive(archive_url: str | None, endpoint_url: str | None) -> ObjectStore | None:
+    if archive_url is None:
+        return None
+    try:
+        return ObjectStore(ArchiveLocation.parse(archive_url), endpoint_url=endpoint_url)
+    except TradetrailError as exc:
+        fail(str(exc))
+
+
 def _show(plan: Plan) -> None:
     table = Table(title=f"retention as of {plan.as_of} — policy {plan.policy}")
     for column in ("day", "records", "seq", "decision", "why"):
@@ -89,8 +114,17 @@ def _show(plan: Plan) -> None:
 @HOME_OPTION
 @POLICY_OPTION
 @AS_OF_OPTION
+@ARCHIVE_OPTION
+@ENDPOINT_OPTION
 @JSON_OPTION
-def plan_command(home: Path, policy_path: Path | None, as_of: str | None, as_json: bool) -> None:
+def plan_command(
+    home: Path,
+    policy_path: Path | None,
+    as_of: str | None,
+    archive_url: str | None,
+    endpoint_url: str | None,
+    as_json: bool,
+) -> None:
     """Show every day file with its retention decision and why: kept (class X until DATE),
     held (by hold H), open, no pack, or removable. Changes nothing; safe while a writer runs.
 
@@ -102,7 +136,9 @@ def plan_command(home: Path, policy_path: Path | None, as_of: str | None, as_jso
     _require_trail(home)
     policy = _policy(home, policy_path)
     try:
-        plan = plan_retention(home, policy, as_of=_as_of(as_of))
+        plan = plan_retention(
+            home, policy, as_of=_as_of(as_of), archive=_archive(archive_url, endpoint_url)
+        )
     except TradetrailError as exc:
         fail(str(exc))
     if as_json:
@@ -115,10 +151,18 @@ def plan_command(home: Path, policy_path: Path | None, as_of: str | None, as_jso
 @HOME_OPTION
 @POLICY_OPTION
 @AS_OF_OPTION
+@ARCHIVE_OPTION
+@ENDPOINT_OPTION
 @click.option("--yes", is_flag=True, help="Remove without asking.")
 @JSON_OPTION
 def apply_command(
-    home: Path, policy_path: Path | None, as_of: str | None, yes: bool, as_json: bool
+    home: Path,
+    policy_path: Path | None,
+    as_of: str | None,
+    archive_url: str | None,
+    endpoint_url: str | None,
+    yes: bool,
+    as_json: bool,
 ) -> None:
     """Remove the removable sealed day files, after recording the removal (pruned.json and a
     compliance.records_removed event). Tiles and checkpoints stay, so verify and proofs of
@@ -142,7 +186,13 @@ def apply_command(
         return click.confirm(f"remove {len(plan.removable)} day file(s) ({days})?")
 
     try:
-        result = apply_retention(home, policy, as_of=when, confirm=confirm)
+        result = apply_retention(
+            home,
+            policy,
+            as_of=when,
+            confirm=confirm,
+            archive=_archive(archive_url, endpoint_url),
+        )
     except (RetentionError, PolicyError) as exc:
         fail(str(exc))
     except TradetrailError as exc:

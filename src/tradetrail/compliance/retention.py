@@ -66,6 +66,7 @@ from ..store.journal import (
     write_pruned,
 )
 from ..store.keys import VKEY_FILE, read_vkey
+from ..store.objectstore import ObjectStore
 from ..store.tilestore import TileStore
 
 __all__ = [
@@ -73,13 +74,16 @@ __all__ = [
     "EVENT_TYPE",
     "ApplyResult",
     "DayDecision",
+    "DayTerms",
     "Hold",
     "Period",
     "Plan",
     "Policy",
     "PolicyError",
     "RetentionError",
+    "Tiers",
     "apply_retention",
+    "day_terms",
     "load_policy",
     "parse_policy",
     "plan_retention",
@@ -141,7 +145,9 @@ debug = "debug"
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PERIOD = re.compile(r"^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?$")
-_TOP_KEYS: Final = frozenset({"version", "retention", "categories", "types", "hold"})
+_TOP_KEYS: Final = frozenset({"version", "retention", "categories", "types", "hold", "archive"})
+_ARCHIVE_KEYS: Final = frozenset({"warm_class", "cold_after", "cold_class"})
+_STORAGE_CLASS = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _HOLD_KEYS: Final = frozenset({"name", "reason", "from", "to", "account", "symbol", "type"})
 
 
@@ -231,6 +237,22 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class Tiers:
+    """The archive's storage tiers (`[archive]`): objects are uploaded in `warm_class` and a
+    bucket lifecycle rule moves them to `cold_class` once `cold_after` has passed."""
+
+    warm_class: str = "STANDARD"
+    cold_after: Period = Period(years=2)
+    cold_class: str = "GLACIER"
+
+    def cold_after_days(self) -> int:
+        """`cold_after` in days after upload (a lifecycle rule counts whole days)."""
+        start = date(2001, 1, 1)  # no leap day inside the first years: "2y" is 730 days
+        end = self.cold_after.expires(start - timedelta(days=1))
+        return (end - start).days if end is not None else 0
+
+
+@dataclass(frozen=True)
 class Policy:
     """Record classes with their periods, the category and type maps, and the legal holds."""
 
@@ -240,6 +262,7 @@ class Policy:
     categories: dict[str, str]
     types: dict[str, str]
     holds: tuple[Hold, ...]
+    tiers: Tiers = Tiers()
 
     def classify(self, event_type: object) -> str:
         """The record class of an event type; UNCLASSIFIED when neither map knows it."""
@@ -345,7 +368,31 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         categories=categories,
         types=types,
         holds=_holds(doc.get("hold", []), source),
+        tiers=_tiers(_table(doc, "archive", source), source),
     )
+
+
+def _tiers(raw: dict[str, Any], source: str) -> Tiers:
+    for key in raw:
+        if key not in _ARCHIVE_KEYS:
+            allowed = ", ".join(sorted(_ARCHIVE_KEYS))
+            raise PolicyError(f"{source}: archive.{key}: unknown key (allowed: {allowed})")
+    classes: dict[str, str] = {"warm_class": Tiers.warm_class, "cold_class": Tiers.cold_class}
+    for key in ("warm_class", "cold_class"):
+        if key in raw:
+            value = _text(raw[key], f"{source}: archive.{key}")
+            if not _STORAGE_CLASS.fullmatch(value):
+                raise PolicyError(
+                    f"{source}: archive.{key}: {value!r} is not an S3 storage class "
+                    "(e.g. STANDARD, STANDARD_IA, GLACIER_IR, GLACIER, DEEP_ARCHIVE)"
+                )
+            classes[key] = value
+    period = Tiers.cold_after
+    if "cold_after" in raw:
+        period = parse_period(raw["cold_after"], f"{source}: archive.cold_after")
+        if period.forever:
+            raise PolicyError(f'{source}: archive.cold_after: a period such as "2y", not forever')
+    return Tiers(classes["warm_class"], period, classes["cold_class"])
 
 
 def _holds(raw: object, source: str) -> tuple[Hold, ...]:
@@ -517,6 +564,34 @@ def _scan(path: Path, decision: DayDecision, policy: Policy, day: date, now: dat
         decision.reasons.append(f"kept: {what} until {latest[0]}")
 
 
+@dataclass(frozen=True)
+class DayTerms:
+    """How long the records of one day file must be kept, and the legal holds on it: what the
+    archive turns into an Object Lock retain-until date and an S3 legal hold."""
+
+    day: str
+    keep_until: date | None  # None: some record's class is kept forever
+    holds: tuple[str, ...]
+    classes: dict[str, int]
+
+
+def day_terms(path: Path, policy: Policy) -> DayTerms:
+    """Read one day file: the latest expiry of its records' classes and the holds touching it."""
+    day = date.fromisoformat(_iso(file_day(path)))
+    decision = DayDecision(day.isoformat(), path.name, "kept")
+    holds = [h.name for h in policy.holds if not h.has_query and h.covers_day(day)]
+    _scan(path, decision, policy, day, datetime(1970, 1, 1, tzinfo=UTC))
+    keep: date | None = None
+    for cls in decision.classes:
+        until = policy.expires(cls, day)
+        if until is None:
+            return DayTerms(day.isoformat(), None, tuple(holds + decision.holds), decision.classes)
+        keep = until if keep is None or until > keep else keep
+    if keep is None:  # an empty file: keep it as long as any class
+        keep = policy.expires(UNCLASSIFIED, day)
+    return DayTerms(day.isoformat(), keep, tuple(holds + decision.holds), decision.classes)
+
+
 def _check_pack(home: Path, decision: DayDecision) -> None:
     """The day's pack must exist, verify with trail.vkey and hold the file's exact bytes."""
     from ..verify.pack import PackUsageError, verify_pack
@@ -555,10 +630,40 @@ def _check_pack(home: Path, decision: DayDecision) -> None:
         decision.pack_manifest_sha256 = hashlib.sha256(data).hexdigest()
 
 
+def _check_archive(archive: ObjectStore, decision: DayDecision) -> None:
+    """With an archive, a day goes only once the archive holds it: its archived copy read back
+    (once) must be this file's exact bytes, under an Object Lock retention that has not ended
+    (a copy that can be deleted is no copy of record)."""
+    from ..store.objectstore import day_rel, decode_object
+
+    rel = day_rel(decision.day)
+    where = archive.location.key(rel)
+    push = "run `tradetrail archive push` first"
+    try:
+        stored, info = archive.get(rel) if archive.head(rel) is not None else (b"", None)
+        raw = decode_object(rel, stored) if info is not None else b""
+    except TradetrailError as exc:
+        decision.reasons.append(f"kept: the archive cannot be read: {exc}")
+        return
+    if info is None:
+        decision.reasons.append(f"kept: not in the archive yet ({where}; {push})")
+    elif hashlib.sha256(raw).hexdigest() != decision.file_sha256:
+        decision.reasons.append(f"kept: the archived copy {where} differs from this file")
+    elif info.lock_mode is None or info.retain_until is None:
+        decision.reasons.append(f"kept: the archived copy {where} has no Object Lock retention")
+    elif info.retain_until < datetime.now(UTC):
+        decision.reasons.append(f"kept: the archived copy's lock ended {info.retain_until.date()}")
+
+
 def plan_retention(
-    home: Path | str, policy: Policy, *, as_of: date | datetime | None = None
+    home: Path | str,
+    policy: Policy,
+    *,
+    as_of: date | datetime | None = None,
+    archive: ObjectStore | None = None,
 ) -> Plan:
-    """Decide for every day file (and every day already pruned) whether it may be removed."""
+    """Decide for every day file (and every day already pruned) whether it may be removed;
+    with `archive`, only days the archive holds verified and locked."""
     home = Path(home)
     now = _as_of(as_of)
     files = journal_files(home)
@@ -611,9 +716,13 @@ def plan_retention(
         if d.reasons:
             continue
         _check_pack(home, d)
+        if not d.reasons and archive is not None:
+            _check_archive(archive, d)
         if not d.reasons:
             d.decision = "removable"
             d.reasons.append(f"removable: every record is past retention; pack {d.pack} verifies")
+            if archive is not None:
+                d.reasons.append(f"archived and locked in {archive.location.url}")
     days = [decisions[k] for k in sorted(decisions)]
     return Plan(str(home), policy.source, policy.sha256, now.isoformat(), days)
 
@@ -1108,6 +1217,7 @@ def apply_retention(
     as_of: date | datetime | None = None,
     clock: Clock | None = None,
     confirm: Callable[[Plan], bool] | None = None,
+    archive: ObjectStore | None = None,
 ) -> ApplyResult:
     """Remove the removable day files (see the module docstring for the order of the steps).
 
@@ -1145,11 +1255,11 @@ def apply_retention(
             if seq is not None:
                 seqs.append(seq)
                 resumed.append(str(batch["id"]))
-        plan = plan_retention(home, policy, as_of=as_of)
+        plan = plan_retention(home, policy, as_of=as_of, archive=archive)
         reconciled = _reconcile(home, doc, policy, plan, trail, warnings)
         if reconciled is not None:
             seqs.append(reconciled)
-            plan = plan_retention(home, policy, as_of=as_of)
+            plan = plan_retention(home, policy, as_of=as_of, archive=archive)
         result = ApplyResult(
             plan, batches=list(resumed), event_seqs=seqs, resumed=resumed, warnings=warnings
         )

@@ -50,11 +50,13 @@ from .base import (
 from .builtin import BUILTIN_TYPES, DEFAULT_MODEL
 from .compliance import (
     ComplianceApprovalGranted,
+    ComplianceArchivePushed,
     ComplianceAttestation,
     ComplianceExceptionNoted,
     ComplianceExportMade,
     ComplianceRecordCorrected,
     ComplianceRecordsRemoved,
+    ComplianceRestoreDrill,
 )
 from .config import ConfigChanged, ConfigSnapshot
 from .envelope import Envelope, Ident, Source, Spill
@@ -118,11 +120,13 @@ __all__ = [
     "BalanceEntry",
     "Capacity",
     "ComplianceApprovalGranted",
+    "ComplianceArchivePushed",
     "ComplianceAttestation",
     "ComplianceExceptionNoted",
     "ComplianceExportMade",
     "ComplianceRecordCorrected",
     "ComplianceRecordsRemoved",
+    "ComplianceRestoreDrill",
     "ConfigChanged",
     "ConfigSnapshot",
     "Envelope",

@@ -13,11 +13,13 @@ from .auth import (
 from .base import EventData
 from .compliance import (
     ComplianceApprovalGranted,
+    ComplianceArchivePushed,
     ComplianceAttestation,
     ComplianceExceptionNoted,
     ComplianceExportMade,
     ComplianceRecordCorrected,
     ComplianceRecordsRemoved,
+    ComplianceRestoreDrill,
 )
 from .config import ConfigChanged, ConfigSnapshot
 from .log import LogFallback, LogRecord
@@ -122,6 +124,8 @@ BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     ComplianceRecordCorrected,
     ComplianceExportMade,
     ComplianceRecordsRemoved,
+    ComplianceArchivePushed,
+    ComplianceRestoreDrill,
     TrailKeyRotated,
 )
 

@@ -1,5 +1,5 @@
-"""compliance.*: attestations, exceptions, approvals, corrections, exports and removals under
-the retention policy."""
+"""compliance.*: attestations, exceptions, approvals, corrections, exports, the archive and
+removals under the retention policy."""
 
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -10,11 +10,13 @@ from .base import AwareDatetime, EventData, EventId, Seq, Severity
 
 __all__ = [
     "ComplianceApprovalGranted",
+    "ComplianceArchivePushed",
     "ComplianceAttestation",
     "ComplianceExceptionNoted",
     "ComplianceExportMade",
     "ComplianceRecordCorrected",
     "ComplianceRecordsRemoved",
+    "ComplianceRestoreDrill",
 ]
 
 
@@ -119,3 +121,36 @@ class ComplianceRecordsRemoved(EventData, kw_only=True, frozen=True):
     """The `retention apply` batch this record belongs to (see pruned.json)."""
     """The trail key's signed note over the log, `pruned_spans` and `pruned_root`: only the
     holder of the key (`retention apply`) can make a removal count (see verify)."""
+
+
+class ComplianceArchivePushed(EventData, kw_only=True, frozen=True):
+    """Sealed days (and what proves them) went to the archive in object storage under Object
+    Lock: where, which days, how many objects, and the lock, so the WORM copy is on the record."""
+
+    TYPE = "compliance.archive_pushed"
+    VERSION = 1
+    location: str
+    """`s3://bucket/prefix` (never credentials)."""
+    days: list[date]
+    objects: Annotated[int, Meta(ge=0)]
+    bytes: Annotated[int, Meta(ge=0)]
+    lock_mode: Literal["COMPLIANCE", "GOVERNANCE", "none"]
+    retain_until: date | None = None
+    """The latest retain-until date given to a day in this push."""
+    legal_holds: list[date] | None = None
+    """Days put under S3 legal hold (a legal hold of the policy touches them)."""
+    endpoint: str | None = None
+
+
+class ComplianceRestoreDrill(EventData, kw_only=True, frozen=True):
+    """A sample of archived days was restored into a scratch directory and proven: evidence
+    that the archive (the firm's backup of its books and records) can be brought back."""
+
+    TYPE = "compliance.restore_drill"
+    VERSION = 1
+    location: str
+    days: list[date]
+    passed: Annotated[int, Meta(ge=0)]
+    failed: Annotated[int, Meta(ge=0)]
+    faults: list[str] | None = None
+    duration_ms: Annotated[int, Meta(ge=0)] | None = None
