@@ -119,3 +119,39 @@ def test_index_check_of_one_trail_finds_its_tampering_only(
     for home in (homes[0], homes[2]):
         records = sum(p.read_bytes().count(b"\n") for p in (home / "journal").glob("*.jsonl"))
         assert checks[trail_origin(home)].ok and checks[trail_origin(home)].checked == records
+
+
+@pytest.mark.slow
+def test_the_service_of_one_trail_searches_the_fleet(
+    fleet: tuple[list[Path], PostgresDsns],
+) -> None:
+    """GET /v1/search with origin / all_origins on a service whose index is the fleet's
+    database; a token bound to its own origin may not look at the others."""
+    import httpx
+
+    from service_server import bearer, running, token
+
+    homes, dsns = fleet
+    reader = token(homes[0], "read")
+    own_only = token(homes[0], "read", name="own", origin=DESKS[0])
+    with running(homes[0], TRADETRAIL_DATABASE_URL=dsns.app) as service:
+        url = f"{service.url}/v1/search"
+
+        def hits(secret: str, **params: object) -> httpx.Response:
+            query = {"type": "risk.rejected", "limit": 1000, **params}
+            return httpx.get(url, params=query, headers=bearer(secret))
+
+        own = hits(reader).json()["records"]
+        assert own and all("origin" not in r and r["data"]["desk"] == DESKS[0] for r in own)
+        every = hits(reader, all_origins="true").json()["records"]
+        assert {r["origin"] for r in every} == set(DESKS)
+        assert all(r["data"]["desk"] == r["origin"] for r in every)
+        two = hits(reader, origin=[DESKS[1], DESKS[2]]).json()["records"]
+        assert {r["origin"] for r in two} == {DESKS[1], DESKS[2]}
+        assert [(r["ts"], r["seq"]) for r in two] == sorted((r["ts"], r["seq"]) for r in two)
+        assert hits(own_only).status_code == 200
+        assert hits(own_only, origin=DESKS[0]).status_code == 200
+        assert hits(own_only, all_origins="true").status_code == 403
+        assert hits(own_only, origin=DESKS[1]).status_code == 403
+        both = hits(reader, origin=DESKS[1], all_origins="true")
+        assert both.status_code == 422

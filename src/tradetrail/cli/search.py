@@ -27,7 +27,7 @@ from ..index import (
     trail_origin,
     update_index,
 )
-from ..index.query import FILTER_FIELDS
+from ..index.query import FILTER_FIELDS, search_origins
 from ..index.rows import ID_COLUMNS
 from .common import (
     HOME_OPTION,
@@ -248,12 +248,8 @@ def search(
     try:
         if not fleet:
             hits = idx.search(Query(**{**query.__dict__, "origin": own}))
-        elif all_origins:
-            hits = idx.search(query)
         else:
-            hits = _merge(
-                [idx.search(Query(**{**query.__dict__, "origin": o})) for o in origins], query
-            )
+            hits = search_origins(idx, query, None if all_origins else origins)
     finally:
         idx.close()
     proofs: dict[int, Any] = {}
@@ -287,16 +283,6 @@ def search(
     else:
         _table(hits, proof)
     sys.exit(0 if hits else 1)
-
-
-def _merge(found: list[list[IndexRow]], query: Query) -> list[IndexRow]:
-    """Hits of several origins in the index's order (ts, seq, origin), cut to the limit."""
-    rows = sorted(
-        (r for hits in found for r in hits),
-        key=lambda r: (r.ts, r.seq, r.origin.encode()),  # ts: the writer's fixed-width form
-        reverse=query.descending,
-    )
-    return rows if query.limit is None else rows[: query.limit]
 
 
 def _cell(value: Any) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -11,6 +12,7 @@ from ..core.timefmt import RFC3339_ANY, format_datetime, parse_time
 from ..errors import QueryError as QueryError  # re-exported: its old home
 
 if TYPE_CHECKING:
+    from .base import IndexBackend
     from .rows import IndexRow
 
 _RELATIVE: Final = re.compile(r"^(\d+)(s|m|h|d|w)$")
@@ -76,6 +78,21 @@ class Query:
             raise QueryError(f"limit: {self.limit} must be at least 1")
         if self.text is not None and not self.text.strip():
             raise QueryError("text: empty full-text query")
+
+
+def search_origins(
+    index: IndexBackend, query: Query, origins: Sequence[str] | None
+) -> list[IndexRow]:
+    """Hits of several trails feeding one index (a fleet), in the index's order (ts, seq,
+    origin) and cut to the limit; `origins` None: every trail."""
+    if origins is None:
+        return index.search(replace(query, origin=None))
+    rows = sorted(
+        (r for o in origins for r in index.search(replace(query, origin=o))),
+        key=lambda r: (r.ts, r.seq, r.origin.encode()),  # ts: the writer's fixed-width form
+        reverse=query.descending,
+    )
+    return rows if query.limit is None else rows[: query.limit]
 
 
 def words(text: str) -> list[str]:

@@ -32,6 +32,7 @@ from ..errors import (
 )
 from ..index import Query as IndexQuery
 from ..index import lineage, open_index, parse_when, update_index
+from ..index.query import search_origins
 from ..metrics import TrailMetrics
 from ..store import journal
 from ..store.proofs import consistency_proof_json, inclusion_proof_json
@@ -287,7 +288,13 @@ def create_app(
         text: str | None,
         limit: int,
         descending: bool,
+        origins: list[str] | None = None,
     ) -> list[dict[str, Any]]:
+        """Hits of this trail, or with `origins` of the trails feeding the same index (a
+        fleet on PostgreSQL; [] means every one), each then naming its origin."""
+        bound = token.origin
+        if origins is not None and bound is not None and (origins == [] or set(origins) != {bound}):
+            raise Problem(403, f"token {token.id} may only read origin {bound}")
         if token.type_prefix is not None:
             outside = [t for t in types if not t.startswith(token.type_prefix)]
             if outside:
@@ -310,7 +317,10 @@ def create_app(
         try:
             update_index(trail.home, backend, upto=trail.durable_size)
             try:
-                return [row.parsed() for row in backend.search(query)]
+                if origins is None:
+                    return [row.parsed() for row in backend.search(query)]
+                rows = search_origins(backend, query, origins or None)
+                return [{"origin": row.origin, **row.parsed()} for row in rows]
             except QueryError as exc:
                 raise Problem(422, str(exc)) from None
         finally:
@@ -337,11 +347,23 @@ def create_app(
         actor: str | None = None,
         strategy: str | None = None,
         venue: str | None = None,
+        origin: Annotated[
+            list[str] | None,
+            Query(description="Trails (origins) sharing this service's index; repeatable"),
+        ] = None,
+        all_origins: Annotated[
+            bool, Query(description="Every trail sharing this service's index")
+        ] = False,
     ) -> dict[str, Any]:
-        """Search the journaled records: every filter of `tradetrail search`."""
+        """Search the journaled records: every filter of `tradetrail search`; with `origin`
+        or `all_origins`, the records of every trail feeding the same index (PostgreSQL),
+        each naming its origin."""
         given = locals()
         equals = {name: given[name] for name in EQUALS_FIELDS if given[name] is not None}
-        records = _index_query(token, type or [], equals, since, until, text, limit, desc)
+        if origin and all_origins:
+            raise Problem(422, "origin and all_origins: choose one")
+        origins = [] if all_origins else origin
+        records = _index_query(token, type or [], equals, since, until, text, limit, desc, origins)
         return {"records": records, "count": len(records)}
 
     @app.get("/v1/lineage/{order_id}", tags=["read"])
