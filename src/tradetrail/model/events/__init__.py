@@ -55,6 +55,7 @@ from .compliance import (
     ComplianceExportMade,
     ComplianceRecordCorrected,
     ComplianceRecordsRemoved,
+    ComplianceVerificationRun,
 )
 from .config import ConfigChanged, ConfigSnapshot
 from .envelope import Envelope, Ident, Source, Spill
@@ -86,6 +87,7 @@ from .risk import (
 from .signal import SignalProcessed, SignalReceived
 from .system import (
     AlertFailed,
+    AlertRaised,
     AlertSent,
     SystemClockSync,
     SystemServiceStarted,
@@ -107,6 +109,7 @@ __all__ = [
     "BUILTIN_TYPES",
     "DEFAULT_MODEL",
     "AlertFailed",
+    "AlertRaised",
     "AlertSent",
     "AuthApiKeyCreated",
     "AuthApiKeyRevoked",
@@ -123,6 +126,7 @@ __all__ = [
     "ComplianceExportMade",
     "ComplianceRecordCorrected",
     "ComplianceRecordsRemoved",
+    "ComplianceVerificationRun",
     "ConfigChanged",
     "ConfigSnapshot",
     "Envelope",

@@ -18,6 +18,7 @@ from .compliance import (
     ComplianceExportMade,
     ComplianceRecordCorrected,
     ComplianceRecordsRemoved,
+    ComplianceVerificationRun,
 )
 from .config import ConfigChanged, ConfigSnapshot
 from .log import LogFallback, LogRecord
@@ -48,6 +49,7 @@ from .risk import (
 from .signal import SignalProcessed, SignalReceived
 from .system import (
     AlertFailed,
+    AlertRaised,
     AlertSent,
     SystemClockSync,
     SystemServiceStarted,
@@ -111,6 +113,7 @@ BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     AuthApiKeyRevoked,
     AlertSent,
     AlertFailed,
+    AlertRaised,
     SystemServiceStarted,
     SystemServiceStopped,
     SystemClockSync,
@@ -122,6 +125,7 @@ BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     ComplianceRecordCorrected,
     ComplianceExportMade,
     ComplianceRecordsRemoved,
+    ComplianceVerificationRun,
     TrailKeyRotated,
 )
 

@@ -8,6 +8,8 @@ from msgspec import Meta
 
 from .base import AwareDatetime, EventData, EventId, Seq, Severity
 
+_Count = Annotated[int, Meta(ge=0)]
+
 __all__ = [
     "ComplianceApprovalGranted",
     "ComplianceAttestation",
@@ -15,6 +17,7 @@ __all__ = [
     "ComplianceExportMade",
     "ComplianceRecordCorrected",
     "ComplianceRecordsRemoved",
+    "ComplianceVerificationRun",
 ]
 
 
@@ -119,3 +122,27 @@ class ComplianceRecordsRemoved(EventData, kw_only=True, frozen=True):
     """The `retention apply` batch this record belongs to (see pruned.json)."""
     """The trail key's signed note over the log, `pruned_spans` and `pruned_root`: only the
     holder of the key (`retention apply`) can make a removal count (see verify)."""
+
+
+class ComplianceVerificationRun(EventData, kw_only=True, frozen=True):
+    """A verification sweep ran (the `verify-sweep` job, docs/JOBS.md): the trail was verified
+    up to `size`, the records added since the last sweep in detail, and the daily packs of a
+    sample of older days; `ok` when nothing was at fault. The trail holds its own checks."""
+
+    TYPE = "compliance.verification_run"
+    VERSION = 1
+    ok: bool
+    size: _Count
+    """The tree size verified (records 0 .. size-1, every one hashed)."""
+    faults: _Count
+    """Faults found: in the new records, elsewhere in the trail, and in the sampled packs."""
+    first_seq: Seq | None = None
+    """The first record added since the last sweep (the range verified in detail)..."""
+    last_seq: Seq | None = None
+    """...and the last."""
+    warnings: _Count | None = None
+    sampled_days: list[date] | None = None
+    """Older days whose daily packs were verified (verify-pack) in this sweep."""
+    messages: list[str] | None = None
+    """The first faults, as verify reports them."""
+    duration_ms: _Count | None = None
