@@ -169,12 +169,12 @@ def serve(
         stoppers: list[Callable[[], None]] = []
         verification = None
         try:
+            if ruleset is not None:  # first: it starts at the journal's end, before any job
+                stoppers.append(_start_alerts(trail, ruleset))
             if jobs_config is not None:
                 scheduler = _start_jobs(trail, jobs_config)
                 verification = scheduler.verification
-                stoppers.append(scheduler.stop)
-            if ruleset is not None:
-                stoppers.append(_start_alerts(trail, ruleset))
+                stoppers.insert(0, scheduler.stop)
             if listener is not None:
                 listener.start(trail, verification)
             if service_start is not None:
