@@ -132,7 +132,7 @@ def serve(
       tradetrail serve --index
       tradetrail serve --listen 127.0.0.1:8080
       tradetrail serve --metrics-listen 127.0.0.1:9464
-      tradetrail serve --jobs examples/jobs.toml --alerts examples/alerts.yaml
+      tradetrail serve --jobs examples/jobs.toml
     """
     from ..writer.process import serve as run
 
