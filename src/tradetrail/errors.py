@@ -299,3 +299,16 @@ class BatchError(TradetrailError, ValueError):
         lines = ", ".join(str(e["line"]) for e in errors[:10])
         super().__init__(f"{len(errors)} bad line(s) ({lines}); nothing of the batch was journaled")
         self.errors = errors
+
+
+class JobsConfigError(ConfigError):
+    """The jobs file of `serve --jobs` / `jobs` is wrong; names the file and the key at fault."""
+
+
+class JobBusyError(TradetrailError):
+    """Another process runs a scheduled job of this trail right now (`jobs run` beside the
+    service): try again when it is done."""
+
+
+class JobCancelledError(TradetrailError):
+    """The service is stopping: a running job gives up at its next progress point."""

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from alerts_receivers import http_receiver
 from click.testing import CliRunner
 
@@ -97,3 +98,60 @@ def test_alerts_test_names_a_bad_rule(demo_trail: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["alerts", "test", str(bad), "--home", str(demo_trail)])
     assert result.exit_code == 2
     assert "rules[0] 'x'.severity: 'loud' is not one of" in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_alerts_sends_on_a_recorded_event_and_on_a_failing_job(
+    demo_trail: Path, tmp_path: Path
+) -> None:
+    """`tradetrail serve --alerts RULES --jobs JOBS`: the rules run in the writer's process on
+    what clients record, and on the alert.raised of a job that fails; SIGTERM stops both."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import wait_until
+    from tradetrail.alerts.runner import default_state_path
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES + """\
+  - name: job_failed
+    severity: error
+    match: {type: alert.raised, where: ['data.rule == "tradetrail.job_failed"']}
+    message: "{data.message}"
+""")  # fmt: skip
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text('[jobs.retention-plan]\npolicy = "no-such-policy.toml"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADETRAIL_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    before = len(journal_records(demo_trail))
+    with http_receiver() as rx:
+        env["HOOK_URL"] = rx.url
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tradetrail", "serve", "--home", str(demo_trail),
+             "--alerts", str(rules), "--jobs", str(jobs)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setenv("XDG_STATE_HOME", env["XDG_STATE_HOME"])
+                state = default_state_path(demo_trail)
+            assert wait_until(state.exists, timeout=60), proc.stderr
+            recorded = subprocess.run(
+                [sys.executable, "-m", "tradetrail", "record", "--home", str(demo_trail),
+                 "--type", "risk.kill_switch", "--data", '{"engaged": true, "reason": "loss"}',
+                 "--json"],
+                env=env, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert recorded.returncode == 0, recorded.stderr
+            assert wait_until(lambda: len(rx.requests) >= 2, timeout=30)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, out + err
+    assert sorted(r.body["rule"] for r in rx.requests) == ["job_failed", "kill"]
+    job_alert = next(r.body for r in rx.requests if r.body["rule"] == "job_failed")
+    assert job_alert["message"].startswith("job retention-plan failed: no-such-policy.toml")
+    sent = [r for r in journal_records(demo_trail)[before:] if r["type"] == "alert.sent"]
+    assert sorted(r["data"]["rule"] for r in sent) == ["job_failed", "kill"]

@@ -96,6 +96,7 @@ NOT_RUN = {
 # Files the examples take as given (their contents are the test's own).
 GIVEN_FILES = {
     "examples/alerts.yaml": (ROOT / "examples" / "alerts.yaml").read_text(encoding="utf-8"),
+    "examples/jobs.toml": (ROOT / "examples" / "jobs.toml").read_text(encoding="utf-8"),
     "config/risk.toml": 'max_order_qty = "5"\n',
     "deploy/risk-limits.toml": 'max_notional = "250000"\n',
     "events.jsonl": (
@@ -443,7 +444,7 @@ def run_step(step: Step, home: Path, scratch: Path) -> tuple[int, list[str], str
     """Exit code, faults and output of one command: in the trail's home directory with
     TRADETRAIL_HOME set; a demo in a scratch directory of its own (a demo clears its home)."""
     argv = list(step.argv)
-    env: dict[str, str | None] = {"TRADETRAIL_HOME": str(home)}
+    env: dict[str, str | None] = {"TRADETRAIL_HOME": str(home), "XDG_STATE_HOME": _state(home)}
     cwd = home
     if argv[:1] == ["demo"]:
         env = {"TRADETRAIL_HOME": None}
@@ -499,12 +500,18 @@ def follow(argv: list[str], home: Path) -> tuple[int, list[str], str]:
     return proc.returncode, faults, (first + out + err).decode()
 
 
+def _state(home: Path) -> str:
+    """Where the examples keep the state of jobs and alerts (not the user's ~/.local/state)."""
+    return str(home.parent / "state")
+
+
 def serve_briefly(argv: list[str], home: Path) -> tuple[int, list[str], str]:
     """`serve` runs until stopped: wait until its writer answers, record through it, SIGTERM."""
     from tradetrail.writer.client import probe
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADETRAIL_")}
     env["TRADETRAIL_HOME"] = str(home)
+    env["XDG_STATE_HOME"] = _state(home)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tradetrail", *argv],
         cwd=home,

@@ -444,6 +444,24 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "failed": 0,
         "duration_ms": 1840,
     },
+    "compliance.verification_run": {
+        "ok": True,
+        "size": 18843,
+        "faults": 0,
+        "first_seq": 18000,
+        "last_seq": 18842,
+        "warnings": 0,
+        "sampled_days": [date(2024, 2, 12)],
+        "duration_ms": 412,
+    },
+    "alert.raised": {
+        "rule": "tradetrail.job_failed",
+        "severity": "error",
+        "message": "job daily-pack failed: no signed checkpoint covers 2024-03-01",
+        "alert_id": "tradetrail.job_failed/daily-pack",
+        "job": "daily-pack",
+        "days": [date(2024, 3, 1)],
+    },
     "trail.key_rotated": {
         "old_vkey": "desk+0a1b2c3d+AXx6WJ0FZ3fd5CRSsXQm3ky/qQnG0lnBWCmFEPHUjuGH",
         "new_vkey": "desk+4e5f6a7b+ARXkEyYDIBQWzZnmPTQbQmEmoVcmm1bZm5M9gm9A0PLm",
@@ -514,6 +532,8 @@ REVISED = {
 
 TRADETRAIL_OWN = {
     "alert.failed",
+    "alert.raised",
+    "compliance.verification_run",
     "trail.key_rotated",
     "instrument.defined",
     "compliance.export_made",

@@ -19,6 +19,8 @@ OUTPUTS = {
     "cli/report.py": "the HTML/PDF report a user asked for (--out)",
     "cli/trail.py": "keygen's key pair, into --out (not the trail)",
     "compliance/attest.py": "an officer's signature beside a daily pack (exports/)",
+    "compliance/jobs.py": "retention plan reports (exports/retention/) and the jobs' state "
+    "(outside the trail, like the alerts runner's)",
     "compliance/exam.py": "the exam package being built (a temporary file, then --out)",
     "compliance/snapshots.py": "configuration snapshot documents (snapshots/)",
     "compliance/verify_exam.py": "a scratch copy of the packaged trail, to verify it",

@@ -34,6 +34,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "index": ("search", "index"),
     "info": ("trail", "info"),
     "init": ("trail", "init"),
+    "jobs": ("jobs", "jobs"),
     "keygen": ("trail", "keygen"),
     "lineage": ("search", "lineage_command"),
     "proof": ("trail", "proof"),

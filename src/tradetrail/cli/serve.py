@@ -72,6 +72,23 @@ if TYPE_CHECKING:
     "at http://HOST:PORT/metrics; [::1]:PORT for IPv6. With --listen, the HTTP API serves "
     "them at /metrics too.",
 )
+@click.option(
+    "--jobs",
+    "jobs_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="TRADETRAIL_JOBS",
+    default=None,
+    help="Run the scheduled compliance jobs of this file (TOML, or YAML by its .yaml name; "
+    "docs/JOBS.md) in a thread beside the writer (env TRADETRAIL_JOBS).",
+)
+@click.option(
+    "--alerts",
+    "alerts_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Run these alert rules (docs/ALERTS.md) on the records journaled, in a thread "
+    "beside the writer (as `tradetrail alerts run` does in a process of its own).",
+)
 def serve(
     home: Path,
     index: bool,
@@ -84,6 +101,8 @@ def serve(
     max_body_bytes: int,
     rate: float,
     metrics_listen: str | None,
+    jobs_file: Path | None,
+    alerts_file: Path | None,
 ) -> None:
     """Run the trail's writer in the foreground, for systemd, a container or a supervisor.
 
@@ -103,17 +122,33 @@ def serve(
     With --metrics-listen, Prometheus scrapes /metrics on that address (the rules and the
     Grafana dashboard of deploy/ read them); the listener stops with the writer.
 
+    With --jobs, the daily packs, verification sweeps, retention plan reports and attestation
+    reminders run on their schedules (a run missed while the service was down runs at start);
+    with --alerts, the alert rules send their notifications. Both run off the recording path
+    and stop with the writer.
+
     \b
     Examples:
       tradetrail serve --index
       tradetrail serve --listen 127.0.0.1:8080
       tradetrail serve --metrics-listen 127.0.0.1:9464
+      tradetrail serve --jobs examples/jobs.toml
     """
     from ..writer.process import serve as run
 
     require_trail(home)
+    jobs_config = None
+    if jobs_file is not None:
+        from ..compliance.jobs import load_jobs
+
+        jobs_config = load_jobs(jobs_file)  # a JobsConfigError: one line, exit 2
+    ruleset = None
+    if alerts_file is not None:
+        from ..alerts.rules import load_rules
+
+        ruleset = load_rules(alerts_file)  # a RulesError: one line, exit 2
     listener = _listen(metrics_listen) if metrics_listen is not None else None
-    service_start: Callable[[Trail], Callable[[], None]] | None = None
+    service_start: Callable[[Trail, Any], Callable[[], None]] | None = None
     if listen is not None:
         from ..service.app import ServiceConfig
         from ..service.server import Listen, Service
@@ -122,8 +157,8 @@ def serve(
         config = ServiceConfig(max_batch=max_batch, max_body_bytes=max_body_bytes, rate=rate)
         index = True
 
-        def service_start(trail: Trail) -> Callable[[], None]:
-            service = Service(trail, where, config)
+        def service_start(trail: Trail, verification: Any) -> Callable[[], None]:
+            service = Service(trail, where, config, verification=verification)
             err.print(f"HTTP API of {trail.origin} on {where.url}")
             return service.stop
 
@@ -131,9 +166,29 @@ def serve(
         fail("--tls-cert/--tls-key/--tls-client-ca go with --listen")
 
     def beside(trail: Trail) -> Callable[[], None]:
-        if listener is not None:
-            listener.start(trail)
-        return service_start(trail) if service_start is not None else lambda: None
+        stoppers: list[Callable[[], None]] = []
+        verification = None
+        try:
+            if ruleset is not None:  # first: it starts at the journal's end, before any job
+                stoppers.append(_start_alerts(trail, ruleset))
+            if jobs_config is not None:
+                scheduler = _start_jobs(trail, jobs_config)
+                verification = scheduler.verification
+                stoppers.insert(0, scheduler.stop)
+            if listener is not None:
+                listener.start(trail, verification)
+            if service_start is not None:
+                stoppers.insert(0, service_start(trail, verification))
+        except BaseException:
+            for stopper in stoppers:
+                stopper()
+            raise
+
+        def stop_all() -> None:
+            for stopper in stoppers:
+                stopper()
+
+        return stop_all
 
     stop = threading.Event()
     previous = {
@@ -173,10 +228,12 @@ class _Listener:
         self.server, self.thread = start_http_server(port, host, registry=self.registry)
         self.metrics: Any = None
 
-    def start(self, trail: Any) -> None:
+    def start(self, trail: Any, verification: Any = None) -> None:
         from ..metrics import TrailMetrics
 
-        self.metrics = TrailMetrics.for_trail(trail, registry=self.registry)
+        self.metrics = TrailMetrics.for_trail(
+            trail, registry=self.registry, verification=verification
+        )
         host, port = str(self.server.server_address[0]), self.server.server_address[1]
         shown = f"[{host}]" if ":" in host else host
         err.print(f"metrics at http://{shown}:{port}/metrics", markup=False)
@@ -194,3 +251,35 @@ def _listen(value: str) -> _Listener:
         return _Listener(host, port)
     except OSError as exc:
         fail(f"--metrics-listen {value}: cannot listen there: {exc}")
+
+
+def _start_jobs(trail: Trail, config: Any) -> Any:
+    """The scheduler of `serve --jobs`, recording through the served trail."""
+    from ..compliance.jobs import Scheduler
+
+    def record(event_type: str, data: dict[str, Any]) -> None:
+        trail.record(event_type, data, actor="tradetrail-jobs")
+
+    scheduler = Scheduler(trail.home, config, record)
+    scheduler.start()
+    names = ", ".join(f"{n} ({config.jobs[n].schedule.describe()})" for n in config.enabled)
+    err.print(f"jobs: {names or 'none enabled'}; state in {scheduler.state_path}", markup=False)
+    return scheduler
+
+
+def _start_alerts(trail: Trail, ruleset: Any) -> Callable[[], None]:
+    """The alerts runner of `serve --alerts` in a thread; returns how to stop it."""
+    from ..alerts.runner import Runner, default_state_path
+
+    runner = Runner(trail.home, ruleset, default_state_path(trail.home), trail, origin=trail.origin)
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), name="tradetrail-alert-rules")
+    thread.daemon = True
+    thread.start()
+    err.print(f"alerts: {len(ruleset.rules)} rules from seq {runner.next_seq}", markup=False)
+
+    def stop_alerts() -> None:
+        stop.set()
+        thread.join(70)  # the dispatcher sends what is queued (its close waits up to 60 s)
+
+    return stop_alerts

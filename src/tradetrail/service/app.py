@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -33,7 +33,7 @@ from ..errors import (
 from ..index import Query as IndexQuery
 from ..index import lineage, open_index, parse_when, update_index
 from ..index.query import search_origins
-from ..metrics import TrailMetrics
+from ..metrics import TrailMetrics, Verification
 from ..store import journal
 from ..store.proofs import consistency_proof_json, inclusion_proof_json
 from ..store.tokens import Token, TokenStore
@@ -129,17 +129,22 @@ class _Rejected(Collector):
 
 
 def create_app(
-    trail: Trail, config: ServiceConfig | None = None, registry: CollectorRegistry | None = None
+    trail: Trail,
+    config: ServiceConfig | None = None,
+    registry: CollectorRegistry | None = None,
+    *,
+    verification: Callable[[], Verification | None] | None = None,
 ) -> FastAPI:
     """The app of `trail`; `registry`: where its metrics go (a new one by default, with the
-    trail's health and domain metrics of tradetrail.metrics), served at GET /metrics."""
+    trail's health and domain metrics of tradetrail.metrics), served at GET /metrics;
+    `verification`: the last verification sweep's result (the jobs of `serve --jobs`)."""
     config = config or ServiceConfig()
     tokens = TokenStore(trail.home)
     gate = Gate(tokens, trail.origin, config.rate)
     ledger = Ledger(trail, config.dedup_days)
     trail_metrics = None
     if registry is None:
-        trail_metrics = TrailMetrics.for_trail(trail)
+        trail_metrics = TrailMetrics.for_trail(trail, verification=verification)
         registry = trail_metrics.registry
     metrics = HttpMetrics(registry, gate)
     exposition = make_asgi_app(registry)

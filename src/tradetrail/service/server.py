@@ -8,12 +8,14 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 
 from ..errors import ConfigError
+from ..metrics import Verification
 from ..writer.trail import Trail
 from .app import ServiceConfig, create_app
 
@@ -55,9 +57,16 @@ class Listen:
 class Service:
     """The HTTP service of `trail`, started at once; `stop()` before the trail closes."""
 
-    def __init__(self, trail: Trail, listen: Listen, config: ServiceConfig | None = None):
+    def __init__(
+        self,
+        trail: Trail,
+        listen: Listen,
+        config: ServiceConfig | None = None,
+        *,
+        verification: Callable[[], Verification | None] | None = None,
+    ):
         self.listen = listen
-        self.app = create_app(trail, config)
+        self.app = create_app(trail, config, verification=verification)
         options: dict[str, object] = {}
         if listen.tls_cert is not None:
             options = {"ssl_certfile": str(listen.tls_cert), "ssl_keyfile": str(listen.tls_key)}

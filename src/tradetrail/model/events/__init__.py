@@ -57,6 +57,7 @@ from .compliance import (
     ComplianceRecordCorrected,
     ComplianceRecordsRemoved,
     ComplianceRestoreDrill,
+    ComplianceVerificationRun,
 )
 from .config import ConfigChanged, ConfigSnapshot
 from .envelope import Envelope, Ident, Source, Spill
@@ -88,6 +89,7 @@ from .risk import (
 from .signal import SignalProcessed, SignalReceived
 from .system import (
     AlertFailed,
+    AlertRaised,
     AlertSent,
     SystemClockSync,
     SystemServiceStarted,
@@ -109,6 +111,7 @@ __all__ = [
     "BUILTIN_TYPES",
     "DEFAULT_MODEL",
     "AlertFailed",
+    "AlertRaised",
     "AlertSent",
     "AuthApiKeyCreated",
     "AuthApiKeyRevoked",
@@ -127,6 +130,7 @@ __all__ = [
     "ComplianceRecordCorrected",
     "ComplianceRecordsRemoved",
     "ComplianceRestoreDrill",
+    "ComplianceVerificationRun",
     "ConfigChanged",
     "ConfigSnapshot",
     "Envelope",

@@ -20,6 +20,7 @@ from .compliance import (
     ComplianceRecordCorrected,
     ComplianceRecordsRemoved,
     ComplianceRestoreDrill,
+    ComplianceVerificationRun,
 )
 from .config import ConfigChanged, ConfigSnapshot
 from .log import LogFallback, LogRecord
@@ -50,6 +51,7 @@ from .risk import (
 from .signal import SignalProcessed, SignalReceived
 from .system import (
     AlertFailed,
+    AlertRaised,
     AlertSent,
     SystemClockSync,
     SystemServiceStarted,
@@ -113,6 +115,7 @@ BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     AuthApiKeyRevoked,
     AlertSent,
     AlertFailed,
+    AlertRaised,
     SystemServiceStarted,
     SystemServiceStopped,
     SystemClockSync,
@@ -126,6 +129,7 @@ BUILTIN_TYPES: Final[tuple[type[EventData], ...]] = (
     ComplianceRecordsRemoved,
     ComplianceArchivePushed,
     ComplianceRestoreDrill,
+    ComplianceVerificationRun,
     TrailKeyRotated,
 )
 

@@ -8,6 +8,8 @@ from msgspec import Meta
 
 from .base import AwareDatetime, EventData, EventId, Seq, Severity
 
+_Count = Annotated[int, Meta(ge=0)]
+
 __all__ = [
     "ComplianceApprovalGranted",
     "ComplianceArchivePushed",
@@ -17,6 +19,7 @@ __all__ = [
     "ComplianceRecordCorrected",
     "ComplianceRecordsRemoved",
     "ComplianceRestoreDrill",
+    "ComplianceVerificationRun",
 ]
 
 
@@ -154,3 +157,27 @@ class ComplianceRestoreDrill(EventData, kw_only=True, frozen=True):
     failed: Annotated[int, Meta(ge=0)]
     faults: list[str] | None = None
     duration_ms: Annotated[int, Meta(ge=0)] | None = None
+
+
+class ComplianceVerificationRun(EventData, kw_only=True, frozen=True):
+    """A verification sweep ran (the `verify-sweep` job, docs/JOBS.md): the trail was verified
+    up to `size`, the records added since the last sweep in detail, and the daily packs of a
+    sample of older days; `ok` when nothing was at fault. The trail holds its own checks."""
+
+    TYPE = "compliance.verification_run"
+    VERSION = 1
+    ok: bool
+    size: _Count
+    """The tree size verified (records 0 .. size-1, every one hashed)."""
+    faults: _Count
+    """Faults found: in the new records, elsewhere in the trail, and in the sampled packs."""
+    first_seq: Seq | None = None
+    """The first record added since the last sweep (the range verified in detail)..."""
+    last_seq: Seq | None = None
+    """...and the last."""
+    warnings: _Count | None = None
+    sampled_days: list[date] | None = None
+    """Older days whose daily packs were verified (verify-pack) in this sweep."""
+    messages: list[str] | None = None
+    """The first faults, as verify reports them."""
+    duration_ms: _Count | None = None

@@ -1,5 +1,6 @@
 """alert.* and system.*: what supervisors were told and the state of the running service."""
 
+from datetime import date
 from decimal import Decimal
 from typing import Literal
 
@@ -7,6 +8,7 @@ from .base import EventData, Seq, Severity
 
 __all__ = [
     "AlertFailed",
+    "AlertRaised",
     "AlertSent",
     "SystemClockSync",
     "SystemServiceStarted",
@@ -53,6 +55,24 @@ class AlertFailed(EventData, kw_only=True, frozen=True):
     seqs: list[Seq] | None = None
     action: Literal["trigger", "resolve"] | None = None
     attempts: int | None = None
+
+
+class AlertRaised(EventData, kw_only=True, frozen=True):
+    """tradetrail raised an alert about itself (a scheduled job failed, a sealed day is still
+    unattested): on the record even when no channel is configured; alert rules that match
+    `alert.raised` send it on (docs/JOBS.md)."""
+
+    TYPE = "alert.raised"
+    VERSION = 1
+    rule: str
+    severity: Severity
+    message: str
+    alert_id: str | None = None
+    """Stable for one condition (`tradetrail.job_failed/daily-pack`), to deduplicate on."""
+    job: str | None = None
+    """The scheduled job that raised it."""
+    days: list[date] | None = None
+    """The days the alert is about (unattested days, days a pack could not be made for)."""
 
 
 class SystemServiceStarted(EventData, kw_only=True, frozen=True):
