@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                 batch_size=size,
                             )
                             if mode == "remote"
-                            else tradetrail.open(home, service="bench")
+                            else tradetrail.open(home, service="bench", writer="auto")  # attach
                         )
                         rate, latencies = run_trail(trail, events, size)
                     expected += n
