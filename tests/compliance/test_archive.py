@@ -532,3 +532,60 @@ def test_a_legal_hold_blocks_deletion_even_where_governance_could_be_bypassed(
         )
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
     assert client.head_object(Bucket=bucket, Key=held, VersionId=version)["ContentLength"] > 0
+
+
+@pytest.mark.slow
+def test_the_archive_push_job_archives_sealed_days_off_the_recording_path(
+    s3: S3, trail_home: Path, tmp_path: Path
+) -> None:
+    """`jobs run archive-push` (what `serve --jobs` runs after each seal): the sealed days go
+    to the bucket, the push is journaled, and a second run has nothing to do."""
+    import os
+    import subprocess
+    import sys
+
+    bucket = s3.bucket()
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text(
+        f'[jobs.archive-push]\nurl = "s3://{bucket}/{PREFIX}"\nendpoint_url = "{s3.endpoint}"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADETRAIL_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+
+    cli = [sys.executable, "-m", "tradetrail", "jobs"]
+
+    def job() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*cli, "run", "archive-push", "--jobs", str(jobs), "--home", str(trail_home), "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    first = job()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "object(s) uploaded" in orjson.loads(first.stdout)["summary"]
+    keys = {o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket)["Contents"]}
+    assert {f"{PREFIX}/{day_rel(d)}" for d in (D1, D2, D3)} <= keys
+    [pushed] = [r for r in journal_records(trail_home) if r["type"] == "compliance.archive_pushed"]
+    assert pushed["data"]["location"] == f"s3://{bucket}/{PREFIX}/"
+    assert set(pushed["data"]["days"]) >= {D1, D2, D3}
+    assert "secret" not in first.stdout + first.stderr.lower()
+    # the push's own record (dated today) sealed 4 March, the trail's last day: the next
+    # run archives it, and the one after has nothing to do
+    again = job()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "audit-20240304.jsonl" in orjson.loads(again.stdout)["summary"]
+    quiet = job()
+    assert orjson.loads(quiet.stdout)["summary"] == "every sealed day is archived"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[jobs.archive-push]\nlock_mode = 'COMPLIANCE'\n")
+    refused = subprocess.run(
+        [*cli, "list", "--jobs", str(bad), "--home", str(trail_home)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "jobs.archive-push.url" in refused.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 from rich.table import Table
@@ -61,16 +60,6 @@ def _store(archive_url: str, endpoint_url: str | None) -> Any:
         return ObjectStore(ArchiveLocation.parse(archive_url), endpoint_url=endpoint_url)
     except TradetrailError as exc:
         fail(str(exc))
-
-
-def _public(endpoint_url: str | None) -> str | None:
-    """The endpoint without any user:password part (never printed nor recorded)."""
-    if not endpoint_url:
-        return None
-    parts = urlsplit(endpoint_url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 @click.group()
@@ -156,7 +145,7 @@ def push_command(
     recorded = None
     if result.uploaded and not no_record:
         try:
-            recorded = record_push(home, result, _public(endpoint_url))
+            recorded = record_push(home, result, endpoint_url)
         except (TradetrailError, OSError) as exc:
             err.print(
                 f"[yellow]warning:[/] the push is done but could not be recorded in the trail "

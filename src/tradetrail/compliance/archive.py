@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from time import time_ns
 from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 from ..core import layout
 from ..core.checkpoint import open_checkpoint
@@ -281,10 +282,19 @@ def _keep(store: ObjectStore, rel: str, raw: bytes, result: PushResult) -> None:
     )
 
 
-def record_push(home: Path, result: PushResult, endpoint: str | None) -> str:
-    """Record the push as a compliance.archive_pushed event (the WORM copy on the record)."""
-    from ..writer.admin_events import record_admin_event
+def public_endpoint(endpoint_url: str | None) -> str | None:
+    """The endpoint without any user:password part (never printed nor recorded)."""
+    if not endpoint_url:
+        return None
+    parts = urlsplit(endpoint_url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
+
+def push_event(result: PushResult, endpoint: str | None) -> dict[str, Any]:
+    """The data of the compliance.archive_pushed event of a push (the WORM copy on the
+    record); `endpoint` as given: its credentials are left out."""
     days = [_day_of(rel) for rel in result.days]
     data: dict[str, Any] = {
         "location": result.location,
@@ -297,9 +307,17 @@ def record_push(home: Path, result: PushResult, endpoint: str | None) -> str:
         data["retain_until"] = result.retain_until
     if result.legal_holds:
         data["legal_holds"] = result.legal_holds
-    if endpoint:
-        data["endpoint"] = endpoint
-    return record_admin_event(home, EVENT_TYPE, data).describe()
+    shown = public_endpoint(endpoint)
+    if shown:
+        data["endpoint"] = shown
+    return data
+
+
+def record_push(home: Path, result: PushResult, endpoint: str | None) -> str:
+    """Record the push as a compliance.archive_pushed event."""
+    from ..writer.admin_events import record_admin_event
+
+    return record_admin_event(home, EVENT_TYPE, push_event(result, endpoint)).describe()
 
 
 def _day_of(rel: str) -> str:

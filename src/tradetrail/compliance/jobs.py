@@ -51,7 +51,13 @@ __all__ = [
 
 logger = logging.getLogger("tradetrail.jobs")
 
-JOB_NAMES: Final = ("daily-pack", "verify-sweep", "retention-plan", "attestation-reminder")
+JOB_NAMES: Final = (
+    "daily-pack",
+    "verify-sweep",
+    "retention-plan",
+    "attestation-reminder",
+    "archive-push",
+)
 NOW_ENV: Final = "TRADETRAIL_JOBS_NOW"
 """An RFC 3339 instant the jobs' clock starts from (then runs at real speed): for drills and
 tests of schedules, e.g. a run missed while the service was down."""
@@ -117,6 +123,7 @@ DEFAULT_SCHEDULES: Final = {
     "verify-sweep": Schedule(at=2 * 3600),
     "retention-plan": Schedule(at=6 * 3600, weekday=0),
     "attestation-reminder": Schedule(at=15 * 60),  # just after the end of the next day
+    "archive-push": Schedule(at=45 * 60),  # after the day's seal and its pack
 }
 
 
@@ -151,6 +158,14 @@ _OPTIONS: Final[dict[str, dict[str, type]]] = {
     "verify-sweep": {"sample_days": int},
     "retention-plan": {"policy": str, "out": str},
     "attestation-reminder": {"severity": str, "lookback_days": int},
+    "archive-push": {
+        "url": str,
+        "endpoint_url": str,
+        "lock_mode": str,
+        "worm": bool,
+        "policy": str,
+        "storage_class": str,
+    },
 }
 LOOKBACK_DAYS: Final = 31
 """How far back daily-pack and attestation-reminder look by default: a service down for a
@@ -204,13 +219,17 @@ def _parse_job(name: str, raw: object, where: str) -> JobSpec:
     for key, kind in _OPTIONS[name].items():
         if key in raw:
             value = raw[key]
-            if not isinstance(value, kind) or isinstance(value, bool):
+            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
                 raise JobsConfigError(f"{where}.{key}: expected a {kind.__name__}")
             options[key] = value
     if options.get("lookback_days", 1) < 1:
         raise JobsConfigError(f"{where}.lookback_days: expected 1 or more")
     if options.get("sample_days", 0) < 0:
         raise JobsConfigError(f"{where}.sample_days: expected 0 or more")
+    if name == "archive-push" and "url" not in options:
+        raise JobsConfigError(f"{where}.url: the archive's s3://bucket/prefix is required")
+    if options.get("lock_mode", "COMPLIANCE") not in ("COMPLIANCE", "GOVERNANCE"):
+        raise JobsConfigError(f"{where}.lock_mode: expected COMPLIANCE or GOVERNANCE")
     if options.get("severity", "warning") not in _SEVERITIES:
         raise JobsConfigError(f"{where}.severity: expected one of {', '.join(_SEVERITIES)}")
     return JobSpec(name, schedule, enabled, options)
@@ -476,11 +495,53 @@ def _attestation_reminder(ctx: _Context) -> JobResult:
     return JobResult(True, f"alert raised: {len(missing)} unattested day(s)", {"missing": missing})
 
 
+def _archive_push(ctx: _Context) -> JobResult:
+    """Push what is sealed and not archived yet to the archive (docs/RETENTION.md, The
+    archive), off the recording path; journaled as compliance.archive_pushed. The credentials
+    come from the standard AWS chain, never from the jobs file."""
+    from ..store.objectstore import ArchiveLocation, ObjectStore
+    from .archive import push, push_event
+    from .retention import load_policy
+
+    options = ctx.spec.options
+    policy_opt = options.get("policy")
+    policy = load_policy(ctx.home, Path(policy_opt) if policy_opt else None)
+    endpoint = options.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL_S3")
+    store = ObjectStore(ArchiveLocation.parse(options["url"]), endpoint_url=endpoint)
+    ctx.check()
+    result = push(
+        ctx.home,
+        store,
+        policy,
+        lock_mode=options.get("lock_mode", "COMPLIANCE"),
+        worm=options.get("worm", True),
+        storage_class=options.get("storage_class"),
+    )
+    if result.uploaded:
+        ctx.record("compliance.archive_pushed", push_event(result, endpoint))
+    days = [Path(d).name for d in result.days]
+    details = result.to_json()
+    if result.conflicts:
+        return JobResult(
+            False,
+            f"{len(result.conflicts)} archived object(s) differ from the trail's: "
+            + ", ".join(result.conflicts[:5]),
+            details,
+        )
+    summary = (
+        f"{len(result.uploaded)} object(s) uploaded, days {', '.join(days)}"
+        if result.uploaded
+        else "every sealed day is archived"
+    )
+    return JobResult(True, summary, details)
+
+
 _JOBS: Final[dict[str, Callable[[_Context], JobResult]]] = {
     "daily-pack": _daily_pack,
     "verify-sweep": _verify_sweep,
     "retention-plan": _retention_plan,
     "attestation-reminder": _attestation_reminder,
+    "archive-push": _archive_push,
 }
 
 
