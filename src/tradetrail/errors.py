@@ -286,3 +286,12 @@ class BatchError(TradetrailError, ValueError):
         lines = ", ".join(str(e["line"]) for e in errors[:10])
         super().__init__(f"{len(errors)} bad line(s) ({lines}); nothing of the batch was journaled")
         self.errors = errors
+
+
+# ------------------------------------------------------------ tradetrail.writer.stream
+
+
+class StreamError(TradetrailError):
+    """The service's record stream (GET /v1/stream) or another read of it cannot be had: the
+    service is unreachable, refused the request or ended the stream; the message names the
+    URL."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -156,6 +156,7 @@ def create_app(
     app.state.gate = gate
     app.state.metrics = metrics
     app.state.trail_metrics = trail_metrics
+    app.state.stopping = False  # set by server.Service.stop(): open streams end at once
 
     @app.middleware("http")
     async def count(request: Request, call_next: Any) -> Response:
@@ -443,7 +444,7 @@ def create_app(
             types = types or [token.type_prefix.rstrip(".") + ".*"]
         wanted = _matcher(types, {"symbol": symbol, "account": account, "venue": venue})
         return StreamingResponse(
-            _events(request, trail, start, wanted, config.stream_poll),
+            _events(request, trail, start, wanted, config.stream_poll, lambda: app.state.stopping),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -505,9 +506,17 @@ def _matcher(types: list[str], equals: dict[str, str | None]) -> Any:
     return wanted
 
 
-async def _events(request: Request, trail: Trail, start: int, wanted: Any, poll: float) -> Any:
+async def _events(
+    request: Request,
+    trail: Trail,
+    start: int,
+    wanted: Any,
+    poll: float,
+    stopping: Callable[[], bool] = lambda: False,
+) -> Any:
     """The stream's body: records from `start` as they become durable, a comment every 15 s
-    so that proxies keep the connection."""
+    so that proxies keep the connection. It ends when the service stops (a client resumes with
+    Last-Event-ID), so that a stop need not wait out the graceful-shutdown timeout."""
     next_seq = start
     idle = 0.0
     yield b": tradetrail stream\n\n"
@@ -522,7 +531,7 @@ async def _events(request: Request, trail: Trail, start: int, wanted: Any, poll:
                     yield b"id: %d\nevent: record\ndata: %s\n\n" % (record["seq"], line.rstrip())
             idle = 0.0
             continue
-        if trail.closing:
+        if trail.closing or stopping():
             return
         await asyncio.sleep(poll)
         idle += poll
