@@ -202,3 +202,94 @@ def test_tail_url_with_a_bad_token_says_so_in_one_line(home: Path) -> None:
         assert nowhere.returncode == 2 and "127.0.0.1:9" in nowhere.stderr
         local = run("tail", "--home", str(home), "--type", "order.*")
         assert local.returncode == 2 and "--type needs --url" in local.stderr
+
+
+def _trading(n: int, venue: str = "XA") -> list[dict[str, Any]]:
+    """An order submitted and acknowledged 40 ms later (by the source's clock)."""
+    return [
+        {
+            "type": "order.submitted",
+            "order_id": f"O-{n}",
+            "venue": venue,
+            "event_ts": f"2024-03-04T10:00:{n:02d}.000000Z",
+            "data": {"side": "buy", "qty": "1", "order_type": "market"},
+        },
+        {
+            "type": "order.accepted",
+            "order_id": f"O-{n}",
+            "venue": venue,
+            "event_ts": f"2024-03-04T10:00:{n:02d}.040000Z",
+        },
+    ]
+
+
+ALERT = {
+    "type": "alert.sent",
+    "data": {
+        "rule": "high-slippage",
+        "severity": "critical",
+        "channel": "pagerduty",
+        "message": "slippage 35 bps on O-1",
+        "alert_id": "high-slippage:O-1",
+        "seqs": [1],
+        "action": "trigger",
+        "attempts": 1,
+    },
+}
+
+
+def test_top_once_shows_rates_an_alert_health_and_latency_of_a_service(home: Path) -> None:
+    reader, writer = token(home, "read", name="reader"), token(home, "ingest", name="app")
+    with running(home) as service:
+        events = [e for n in range(10) for e in _trading(n)] + [ALERT]
+        post(service, writer, *events)
+        url = ("--url", service.url, "--token", reader)
+        got = run("top", *url, "--once", "--json")
+        assert got.returncode == 0, got.stderr
+        frame = orjson.loads(got.stdout)
+        shown = run("top", *url, "--once", COLUMNS="200")
+        bad = run("top", "--url", service.url, "--token", "tt_nope_nope", "--once")
+    rates = {row["type"]: row for row in frame["events"]}
+    assert rates["order.submitted"]["last_5_min"] == 10 and rates["alert.sent"]["seen"] == 1
+    assert frame["events_per_second"] > 0  # journaled within the last 10 s
+    [alert] = frame["alerts"]
+    assert alert["rule"] == "high-slippage" and alert["severity"] == "critical"
+    health = frame["health"]
+    assert health["writer_degraded"] is False and health["spill_pending"] == 0
+    assert health["records"] == len(journal_lines(home))
+    assert health["queue_depth"] == 0 and health["checkpoint_age_seconds"] is not None
+    assert "sqlite" in health["index_lag_records"] and health["clients"] is not None
+    [ack] = [row for row in frame["latency"] if row["latency"] == "submit→ack"]
+    assert ack["venue"] == "XA" and ack["count"] == 10
+    assert 0.025 <= ack["p50_seconds"] <= 0.05 and 0.025 <= ack["p99_seconds"] <= 0.05
+    assert shown.returncode == 0, shown.stderr
+    for text in ("order.submitted", "high-slippage", "pagerduty", "spill pending", "p99"):
+        assert text in shown.stdout
+    assert bad.returncode == 2 and "refused the token (401" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_top_of_a_local_trail_with_and_without_its_writer(home: Path) -> None:
+    with tradetrail.open(home, writer="embedded", serve=False) as trail:
+        for event in [*_trading(1, "XB"), ALERT]:
+            fields = {k: v for k, v in event.items() if k not in ("type", "data")}
+            trail.record(event["type"], event.get("data"), **fields).wait()
+    offline = run("top", "--home", str(home), "--once", "--json")
+    assert offline.returncode == 0, offline.stderr
+    frame = orjson.loads(offline.stdout)
+    assert frame["health"]["writer_running"] is False
+    assert "no writer runs" in frame["problems"][0]
+    assert frame["alerts"][0]["channel"] == "pagerduty"
+    assert [r["venue"] for r in frame["latency"]] == ["XB"]
+    with tradetrail.open(home) as trail:  # a writer process serves it now
+        trail.record("x.note", {"n": 1}).wait()
+        online = run("top", "--home", str(home), "--once", "--json")
+        shown = run("top", "--home", str(home), "--once", COLUMNS="200")
+    assert online.returncode == 0, online.stderr
+    frame = orjson.loads(online.stdout)
+    health = frame["health"]
+    assert health["writer_running"] is True and health["writer_degraded"] is False
+    assert health["records"] == len(journal_lines(home)) and health["clients"] is not None
+    assert {r["type"] for r in frame["events"]} >= {"order.submitted", "alert.sent", "x.note"}
+    assert shown.returncode == 0 and "none running" not in shown.stdout
+    assert "ok" in shown.stdout and "x.note" in shown.stdout
