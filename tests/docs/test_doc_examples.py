@@ -78,6 +78,12 @@ NOT_RUN = {
     "tradetrail db migrate --owner-url postgresql://tt_owner@db/audit --app-role tt_app": (
         "needs a PostgreSQL server"
     ),
+    "tradetrail tail --url https://trail.example.com:8750 -f --type order.*": (
+        "needs a running service; tests/service/test_live.py follows a real one"
+    ),
+    "tradetrail top --url https://trail.example.com:8750": (
+        "needs a running service; tests/service/test_live.py runs top --url --once on a real one"
+    ),
 }
 # Files the examples take as given (their contents are the test's own).
 GIVEN_FILES = {
