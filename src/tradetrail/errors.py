@@ -312,3 +312,12 @@ class JobBusyError(TradetrailError):
 
 class JobCancelledError(TradetrailError):
     """The service is stopping: a running job gives up at its next progress point."""
+
+
+# ------------------------------------------------------------ tradetrail.writer.stream
+
+
+class StreamError(TradetrailError):
+    """The service's record stream (GET /v1/stream) or another read of it cannot be had: the
+    service is unreachable, refused the request or ended the stream; the message names the
+    URL."""

@@ -798,4 +798,4 @@ def test_help_lists_every_command_of_the_table() -> None:
     listed = done.stdout.split("Commands:\n", 1)[1]
     names = [line.split()[0] for line in listed.splitlines() if line.startswith("  ")]
     assert names == sorted(COMMANDS)
-    assert len(COMMANDS) == 26  # a new command goes into the table, and this number with it
+    assert len(COMMANDS) == 27  # a new command goes into the table, and this number with it

@@ -92,6 +92,12 @@ NOT_RUN = {
         "needs an S3 server with Object Lock; tests/compliance/test_archive.py runs the archive "
         "commands against one (weed mini)",
     ),
+    "tradetrail tail --url https://trail.example.com:8750 -f --type order.*": (
+        "needs a running service; tests/service/test_live.py follows a real one"
+    ),
+    "tradetrail top --url https://trail.example.com:8750": (
+        "needs a running service; tests/service/test_live.py runs top --url --once on a real one"
+    ),
 }
 # Files the examples take as given (their contents are the test's own).
 GIVEN_FILES = {

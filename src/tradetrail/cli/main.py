@@ -47,6 +47,7 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "snapshot": ("snapshot", "snapshot"),
     "tail": ("trail", "tail"),
     "token": ("token", "token"),
+    "top": ("top", "top"),
     "verify": ("trail", "verify"),
     "verify-pack": ("export", "verify_pack_command"),
 }

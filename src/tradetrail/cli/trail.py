@@ -321,14 +321,70 @@ def _show(line: bytes, as_json: bool) -> None:
 @HOME_OPTION
 @click.option("-n", "count", default=10, show_default=True, type=click.IntRange(0, None))
 @click.option("-f", "follow", is_flag=True, help="Keep printing new records as they arrive.")
+@click.option(
+    "--url",
+    metavar="URL",
+    help="Read the trail a `tradetrail serve --listen` service serves, not --home.",
+)
+@click.option(
+    "--token",
+    envvar="TRADETRAIL_TOKEN",
+    help="With --url: a bearer token with read scope (env TRADETRAIL_TOKEN).",
+)
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    metavar="TYPE",
+    help="With --url: only this type, or prefix like order.*; repeatable.",
+)
+@click.option("--symbol", help="With --url: only records of this symbol.")
+@click.option("--account", help="With --url: only records of this account.")
+@click.option("--venue", help="With --url: only records of this venue.")
 @JSON_OPTION
-def tail(home: Path, count: int, follow: bool, as_json: bool) -> None:
-    """Print the last records (the raw journal lines with --json).
+def tail(
+    home: Path,
+    count: int,
+    follow: bool,
+    url: str | None,
+    token: str | None,
+    types: tuple[str, ...],
+    symbol: str | None,
+    account: str | None,
+    venue: str | None,
+    as_json: bool,
+) -> None:
+    """Print the last records (the raw journal lines with --json); -f follows the trail,
+    Ctrl-C ends it. With --url, of a service's trail: -f resumes after a dropped connection
+    or a restarted service without a record lost or repeated.
 
     \b
-    Example:
+    Examples:
       tradetrail tail -n 20 -f
+      tradetrail tail --url https://trail.example.com:8750 -f --type order.*
     """
+    if url is not None:
+        from ..writer.stream import StreamFilter
+
+        filters = StreamFilter(types, symbol, account, venue)
+        _tail_url(url, token, count, follow, filters, as_json)
+        return
+    local_only = [
+        name
+        for name, given in (
+            ("--token", _given("token")),
+            ("--type", bool(types)),
+            ("--symbol", symbol is not None),
+            ("--account", account is not None),
+            ("--venue", venue is not None),
+        )
+        if given
+    ]
+    if local_only:
+        verb = "needs" if len(local_only) == 1 else "need"
+        fail(
+            f"{', '.join(local_only)} {verb} --url (search a local trail with `tradetrail search`)"
+        )
     require_trail(home)
     for line in _tail_lines(home, count):
         _show(line, as_json)
@@ -350,6 +406,43 @@ def tail(home: Path, count: int, follow: bool, as_json: bool) -> None:
             time.sleep(0.2)
     except KeyboardInterrupt:
         return
+
+
+def _given(name: str) -> bool:
+    """Whether option `name` was typed (not taken from the environment or its default)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source is click.core.ParameterSource.COMMANDLINE
+
+
+def _tail_url(
+    url: str, token: str | None, count: int, follow: bool, filters: Any, as_json: bool
+) -> None:
+    """tail of a service's trail: the last `count` matching records and, with `follow`, every
+    one after them, on one stream (so none falls between the two)."""
+    from ..writer.stream import ServiceReader
+
+    def note(message: str) -> None:
+        err.print(f"tradetrail: {url}: {escape(message)}", soft_wrap=True)
+
+    with ServiceReader(url, token, notify=note) as reader:
+        size = int(reader.info()["size"])
+        since, until = size, None
+        if count and filters.empty and size:
+            since, until = max(0, size - count), size - 1
+        elif count:
+            found = reader.last_seqs(count, filters)
+            if found is not None:
+                since, until = found
+        if until is None and not follow:
+            return
+        try:
+            for _seq, line in reader.records(
+                filters, since=since, until=None if follow else until, follow=follow
+            ):
+                _show(line, as_json)
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            return
 
 
 def _follow(path: Path, offset: int, as_json: bool) -> int:

@@ -186,6 +186,7 @@ def create_app(
     app.state.gate = gate
     app.state.metrics = metrics
     app.state.trail_metrics = trail_metrics
+    app.state.stopping = False  # set by server.Service.stop(): open streams end at once
 
     app.add_middleware(_Counting, metrics=metrics)
 
@@ -487,7 +488,7 @@ def create_app(
             types = types or [token.type_prefix.rstrip(".") + ".*"]
         wanted = _matcher(types, {"symbol": symbol, "account": account, "venue": venue})
         return StreamingResponse(
-            _events(request, trail, start, wanted, config.stream_poll),
+            _events(request, trail, start, wanted, config.stream_poll, lambda: app.state.stopping),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -549,9 +550,17 @@ def _matcher(types: list[str], equals: dict[str, str | None]) -> Any:
     return wanted
 
 
-async def _events(request: Request, trail: Trail, start: int, wanted: Any, poll: float) -> Any:
+async def _events(
+    request: Request,
+    trail: Trail,
+    start: int,
+    wanted: Any,
+    poll: float,
+    stopping: Callable[[], bool] = lambda: False,
+) -> Any:
     """The stream's body: records from `start` as they become durable, a comment every 15 s
-    so that proxies keep the connection."""
+    so that proxies keep the connection. It ends when the service stops (a client resumes with
+    Last-Event-ID), so that a stop need not wait out the graceful-shutdown timeout."""
     next_seq = start
     idle = 0.0
     yield b": tradetrail stream\n\n"
@@ -566,7 +575,7 @@ async def _events(request: Request, trail: Trail, start: int, wanted: Any, poll:
                     yield b"id: %d\nevent: record\ndata: %s\n\n" % (record["seq"], line.rstrip())
             idle = 0.0
             continue
-        if trail.closing:
+        if trail.closing or stopping():
             return
         await asyncio.sleep(poll)
         idle += poll

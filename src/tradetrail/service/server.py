@@ -96,6 +96,7 @@ class Service:
         logger.warning("tradetrail service of %s listening on %s", trail.origin, listen.url)
 
     def stop(self) -> None:
+        self.app.state.stopping = True  # the open streams end (their clients resume elsewhere)
         self._server.should_exit = True
         self._thread.join(30)
         if self.app.state.trail_metrics is not None:

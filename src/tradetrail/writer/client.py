@@ -210,6 +210,32 @@ def ask_to_leave(home: Path, timeout: float = 5.0) -> bool:
         wire.shutdown(sock)
 
 
+def writer_stats(home: Path, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The stats() of the writer serving `home` (as Trail.stats, with `clients`), asked as a
+    probe (not attached, never starting one); None when none answers."""
+    addr = wire.address(home)
+    try:
+        sock = wire.connect(addr, timeout=timeout)
+    except OSError:
+        return None
+    try:
+        sock.settimeout(timeout)
+        if "refused" in wire.handshake(sock, wire.describe(addr), {"probe": True}):
+            return None
+        sock.sendall(wire.json_frame(wire.REQUEST, {"id": 1, "op": "stats", "args": {}}))
+        reader = wire.FrameReader(sock, wire.describe(addr))
+        while (got := reader.read()) is not None:
+            if got[0] == wire.REPLY:
+                reply = orjson.loads(got[1])
+                result = reply.get("result") if reply.get("ok") else None
+                return result if isinstance(result, dict) else None
+        return None
+    except (OSError, ChannelError, orjson.JSONDecodeError):
+        return None
+    finally:
+        wire.shutdown(sock)
+
+
 class AttachedTrail(Trail):
     """A trail whose writer runs in another process (see module doc): a `Trail` to its users
     (same API, same receipts), none of whose writing machinery runs here."""
