@@ -193,7 +193,7 @@ class Receiver:
         got = self.got
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 at = time.time_ns()
                 got.append((at, json.loads(body)))
