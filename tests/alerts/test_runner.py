@@ -67,6 +67,70 @@ def test_runner_follows_the_trail_resumes_and_journals_what_it_sent(
     assert again.step() == []
 
 
+def test_runner_beside_the_writer_sends_as_soon_as_a_record_is_durable(
+    open_trail: Any, home: Path, clock: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """With the writer's durable size (`serve --alerts`), an alert leaves within milliseconds,
+    not at the next poll: here the poll is a minute away, so only the watch can send it. The
+    runner follows the journal into the next day file, and its state is saved when it stops."""
+    import threading
+
+    import yaml
+
+    from conftest import wait_until
+
+    trail = open_trail()
+    trail.record("system.started", {}).wait()
+    state = tmp_path / "state" / "alerts.json"
+    stop = threading.Event()
+    with http_receiver() as rx:
+        monkeypatch.setenv("HOOK_URL", rx.url)
+        rules = parse_rules(yaml.safe_load(RULES))
+        runner = Runner(home, rules, state, trail, clock=clock, poll_s=60,
+                        size=lambda: trail.durable_size)  # fmt: skip
+        thread = threading.Thread(target=runner.run, args=(stop,))
+        thread.start()
+        try:
+            assert wait_until(state.exists, timeout=10)  # the first step has run
+            first = trail.record("risk.kill_switch", {"engaged": True}).wait()
+            assert wait_until(lambda: len(rx.requests) == 1, timeout=10)
+            clock.advance(86_400)  # the next day: a new day file
+            trail.record("order.new", {}).wait()
+            second = trail.record("risk.kill_switch", {"engaged": True}).wait()
+            assert wait_until(lambda: len(rx.requests) == 2, timeout=10)
+        finally:
+            stop.set()
+            thread.join(30)
+    assert len(list((home / "journal").glob("audit-*.jsonl"))) == 2
+    assert [r.body["seqs"] for r in rx.requests] == [[first], [second]]
+    assert orjson.loads(state.read_bytes())["next_seq"] == runner.next_seq > second
+
+
+def test_runner_resumes_in_an_earlier_day_file(
+    open_trail: Any, home: Path, clock: Any, tmp_path: Path
+) -> None:
+    """A state file that points into an older day: the runner finds the record there and reads
+    on into the later days, each record once."""
+    import yaml
+
+    trail = open_trail()
+    seqs = []
+    for _ in range(3):
+        seqs += [trail.record("risk.kill_switch", {"engaged": True}).wait() for _ in range(3)]
+        clock.advance(86_400)
+    state = tmp_path / "alerts.json"
+    state.write_text(f'{{"home": "{home.resolve()}", "next_seq": {seqs[4]}}}')
+    doc = yaml.safe_load(RULES)
+    doc["rules"][0]["dedup"] = "0s"
+    rules = parse_rules({**doc, "channels": {"hook": {"type": "webhook", "url": "x"}}})
+    runner = Runner(home, rules, state, None, channels={}, clock=clock)
+    fired = runner.step()
+    assert [a.seqs for a in fired] == [(s,) for s in seqs[4:]]
+    assert runner.step() == []
+    later = trail.record("risk.kill_switch", {"engaged": True}).wait()
+    assert [a.seqs for a in runner.step()] == [(later,)]
+
+
 def test_alerts_test_replays_past_days_and_sends_nothing(demo_trail: Path) -> None:
     rules = Path(__file__).parents[2] / "examples" / "alerts.yaml"
     before = sorted(p.name for p in (demo_trail / "journal").iterdir())

@@ -64,3 +64,20 @@ def test_fleet_feeds_postgresql_and_reports_the_lag(tmp_path: Path) -> None:
     assert step["achieved_per_s"] > 0 and step["max_index_lag_s"] >= 0
     assert set(step["cpu_cores"]) == {"services", "postgres", "sender", "machine"}
     assert "N=2: highest sustained" in done.stdout
+
+
+def test_alerts_measures_the_engine_and_the_webhook_latency(tmp_path: Path) -> None:
+    out = tmp_path / "alerts.json"
+    done = bench(
+        "alerts.py", "--quick", "--reps", "1", "--events", "500", "--alerts", "5",
+        "--latency-rules", "10", "--workdir", str(tmp_path / "work"), "--out", str(out),
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert set(result["engine"]) == {"10", "100", "1000", "1000-990-elsewhere"}
+    assert all(figures["median_events_per_s"] > 0 for figures in result["engine"].values())
+    assert sum(figures["alerts"] for figures in result["engine"].values()) > 0
+    latency = result["latency"]
+    assert latency["alerts"] == 5 and latency["rules"] == 11
+    assert 0 < latency["from_ack_ms"]["p50"] <= latency["from_ack_ms"]["p99"]
+    assert "| 1,000 |" in done.stdout
+    assert not (tmp_path / "work").exists()

@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -108,7 +108,13 @@ def _journal_size(home: Path) -> int:
 @dataclass
 class Runner:
     """Follows `home`'s journal from the state file's position (or from its end, the first
-    time), feeds the engine, ticks it, and hands alerts to the dispatcher's worker thread."""
+    time), feeds the engine, ticks it, and hands alerts to the dispatcher's worker thread.
+
+    It reads the journal every `poll_s`; given `size` (the writer's durable size, beside the
+    writer in `serve --alerts`) it also looks at that number every `watch_s` and reads as soon
+    as the journal grew, so an alert leaves within milliseconds instead of half a poll on
+    average, for the price of reading an attribute. Time-based rules are ticked every `poll_s`
+    either way: a tick costs O(rules), and a step per record burst would multiply it."""
 
     home: Path
     rules: RuleSet
@@ -118,6 +124,8 @@ class Runner:
     clock: Clock = time.time_ns
     poll_s: float = 0.5
     origin: str = ""
+    size: Callable[[], int] | None = None
+    watch_s: float = 0.005
 
     def __post_init__(self) -> None:
         if self.channels is None:
@@ -132,6 +140,9 @@ class Runner:
         )
         self.next_seq = self._load_state()
         self.muted: list[Alert] = []
+        self._at: tuple[Path, int] | None = None  # the day file and offset of record next_seq
+        self._saved: tuple[int, float] | None = None  # next_seq saved, and when (monotonic)
+        self._ticked: float | None = None  # when the engine last ticked (monotonic)
 
     def _load_state(self) -> int:
         try:
@@ -150,29 +161,109 @@ class Runner:
         tmp.write_text(json.dumps({"home": str(self.home.resolve()), "next_seq": self.next_seq}))
         os.replace(tmp, self.state_path)
 
+    def _save_due(self, force: bool) -> None:
+        """The state file when the position moved, at most every poll_s (the window a crash
+        re-reads stays what it was with polling alone); always with `force`."""
+        now = time.monotonic()
+        if self._saved is not None and self._saved[0] == self.next_seq:
+            return
+        if force or self._saved is None or now - self._saved[1] >= self.poll_s:
+            self._save_state()
+            self._saved = (self.next_seq, now)
+
+    def _lines(self) -> Iterator[tuple[Path, bytes]]:
+        """The complete journal lines from record next_seq on, read from where the last step
+        stopped: a step does not list and open every day file again (a trail keeps years)."""
+        if self._at is None and not self._find():
+            return
+        assert self._at is not None
+        path, offset = self._at
+        try:
+            while True:
+                read = False
+                for at, line, complete in journal.iter_lines(path, offset):
+                    if not complete:
+                        return  # being written: read again from its start next time
+                    self._at = (path, at + len(line) + 1)
+                    read = True
+                    yield path, line
+                if read and self.size is not None and self.size() <= self.next_seq:
+                    return  # all that is durable was in this file: no need to list the days
+                later = [p for p in journal.journal_files(self.home) if p.name > path.name]
+                if not later:
+                    return
+                # the writer seals a day before it starts the next: this file is complete
+                path, offset = later[0], 0
+                self._at = (path, 0)
+        except FileNotFoundError:  # a day file removed under us: find the position again
+            self._at = None
+
+    def _find(self) -> bool:
+        """Place the reader at record next_seq: the day file that holds it (or the one before
+        it, at its end), by binary search."""
+        files = journal.journal_files(self.home)
+        if not files:
+            return False
+        want = self.next_seq
+        for path in reversed(files):
+            first = journal.first_seq(path)
+            if first is not None and first <= want:
+                break
+        else:
+            self._at = (files[0], 0)
+            return True
+        offset = journal.offset_of_seq(path, want)
+        if offset is None and want > 0:
+            before = journal.offset_of_seq(path, want - 1)
+            if before is not None:
+                with open(path, "rb") as fh:
+                    fh.seek(before)
+                    fh.readline()
+                    offset = fh.tell()
+        self._at = (path, offset or 0)  # (records before next_seq are skipped by seq)
+        return True
+
     def step(self) -> list[Alert]:
         """Read what was journaled since the last step, tick, and hand over the alerts due."""
         alerts: list[Alert] = []
-        for path, line in journal.lines_from_seq(self.home, self.next_seq):
+        for path, line in self._lines():
             record = orjson.loads(line)
-            if record.get("seq") != self.next_seq:  # a pruned or odd range: skip ahead
+            seq = record.get("seq")
+            if isinstance(seq, int) and seq < self.next_seq:
+                continue  # read from a day's start: what came before the position
+            if seq != self.next_seq:  # a pruned or odd range: skip ahead
                 logger.warning("tradetrail alerts: expected seq %d in %s", self.next_seq, path)
             alerts += self.engine.feed(record)
             self.next_seq = int(record["seq"]) + 1
-        alerts += self.engine.tick()
+        now = time.monotonic()
+        if self._ticked is None or now - self._ticked >= self.poll_s:  # time-based rules: O(rules)
+            self._ticked = now
+            alerts += self.engine.tick()
         for alert in alerts:
             if alert.muted:
                 self.muted.append(alert)
             else:
                 self.dispatcher.submit(alert)
-        self._save_state()
+        self._save_due(force=False)
         return alerts
 
     def run(self, stop: threading.Event) -> None:
         self.dispatcher.start()
         try:
             while not stop.is_set():
+                before = self.next_seq
                 self.step()
-                stop.wait(self.poll_s)
+                self._wait(stop, before)
         finally:
+            self._save_due(force=True)
             self.dispatcher.close()
+
+    def _wait(self, stop: threading.Event, before: int) -> None:
+        """Until the next step: poll_s, or until the durable size passes what was read."""
+        if self.size is None or (self.next_seq == before and self.size() > self.next_seq):
+            stop.wait(self.poll_s)  # polling alone, or a step that read nothing it was due to
+            return
+        deadline = time.monotonic() + self.poll_s
+        while not stop.wait(self.watch_s):
+            if self.size() > self.next_seq or time.monotonic() >= deadline:
+                return

@@ -271,7 +271,14 @@ def _start_alerts(trail: Trail, ruleset: Any) -> Callable[[], None]:
     """The alerts runner of `serve --alerts` in a thread; returns how to stop it."""
     from ..alerts.runner import Runner, default_state_path
 
-    runner = Runner(trail.home, ruleset, default_state_path(trail.home), trail, origin=trail.origin)
+    runner = Runner(
+        trail.home,
+        ruleset,
+        default_state_path(trail.home),
+        trail,
+        origin=trail.origin,
+        size=lambda: int(trail.durable_size),  # read as soon as a record is durable
+    )
     stop = threading.Event()
     thread = threading.Thread(target=runner.run, args=(stop,), name="tradetrail-alert-rules")
     thread.daemon = True
