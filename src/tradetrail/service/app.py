@@ -57,6 +57,7 @@ EQUALS_FIELDS: Final = (
     "venue",
 )
 _TILE: Final = re.compile(r"^(?:[0-9]|[1-9][0-9]|entries)/(?:x\d{3}/)*\d{3}(?:\.p/\d{1,3})?$")
+_SEQ: Final = re.compile(r"[0-9]{1,19}")
 NDJSON: Final = "application/x-ndjson"
 EXAMPLE_BATCH: Final = (
     '{"type":"order.submitted","order_id":"O-1","symbol":"BTC-USD",'
@@ -477,8 +478,10 @@ def create_app(
         """Server-sent events of the records as they are journaled (`id:` is the seq, so a
         reconnecting client resumes with Last-Event-ID). Filters: type (exact or prefix.*),
         symbol, account, venue."""
-        last = request.headers.get("last-event-id", "")
-        start = int(last) + 1 if last.isdigit() else since if since is not None else None
+        last = request.headers.get("last-event-id", "").strip()
+        if last and not _SEQ.fullmatch(last):  # str.isdigit() takes "²", int() does not
+            raise Problem(422, "Last-Event-ID header: not a seq this stream sent (digits)")
+        start = int(last) + 1 if last else since if since is not None else None
         if start is None:
             start = trail.durable_size
         types = list(type or [])

@@ -1,0 +1,65 @@
+"""The service as an attacker meets it: a real `tradetrail serve --listen` on loopback, sent
+what a well-behaved client never sends (raw bytes where httpx would normalise them), and held
+to this: no 500, no record a token may not read, no server path or secret in an answer."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+import tradetrail
+from service_server import Service, bearer, running, token
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "trail"
+    with tradetrail.open(home, writer="embedded", serve=False) as trail:
+        for n in range(5):
+            trail.record("order.accepted", {"status": "new"}, order_id=f"O-{n}", symbol="X")
+        trail.record("risk.checked", {"limit": "ok"}, order_id="O-1")
+        trail.checkpoint()
+    return home
+
+
+def raw(service: Service, request: bytes) -> tuple[int, bytes]:
+    """Send `request` as given (no client-side normalisation); the status and the head of
+    the answer."""
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]), answer
+
+
+def get(path: bytes, secret: str, *headers: bytes) -> bytes:
+    lines = [b"GET " + path + b" HTTP/1.1", b"Host: x", b"Connection: close"]
+    lines += [b"Authorization: Bearer " + secret.encode(), *headers]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def test_garbage_last_event_id_and_far_future_event_ids_are_refused_not_500(home: Path) -> None:
+    secret = token(home, "admin")
+    with running(home) as service:
+        for garbage in (b"\xb2", b"9" * 5000, b"-1", b"12abc", "\u0661".encode()):
+            status, answer = raw(service, get(b"/v1/stream", secret, b"Last-Event-ID: " + garbage))
+            assert status == 422, (garbage, answer)
+            assert b"application/problem+json" in answer
+        for ms in ("ffffffffffff", "e677cf8cae00"):  # the year 10889; 9999-12-31
+            event_id = f"{ms[:8]}-{ms[8:]}-7000-8000-000000000001"
+            batch = orjson.dumps({"type": "order.accepted", "event_id": event_id}) + b"\n"
+            got = httpx.post(f"{service.url}/v1/events", content=batch, headers=bearer(secret))
+            assert got.status_code == 200, got.text
+            again = httpx.post(f"{service.url}/v1/events", content=batch, headers=bearer(secret))
+            assert again.json()["results"][0]["duplicate"] is True
+            assert again.json()["results"][0]["seq"] == got.json()["results"][0]["seq"]
