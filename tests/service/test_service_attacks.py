@@ -63,3 +63,26 @@ def test_garbage_last_event_id_and_far_future_event_ids_are_refused_not_500(home
             again = httpx.post(f"{service.url}/v1/events", content=batch, headers=bearer(secret))
             assert again.json()["results"][0]["duplicate"] is True
             assert again.json()["results"][0]["seq"] == got.json()["results"][0]["seq"]
+
+
+def test_a_type_prefix_token_reads_no_record_of_another_type_by_any_route(home: Path) -> None:
+    risk = bearer(token(home, "read", name="risk", type_prefix="risk."))
+    admin = bearer(token(home, "admin"))
+    risk_seq = 5  # the fixture's risk.checked; seqs 0-4 are order.accepted
+    with running(home) as service, httpx.Client(base_url=service.url, timeout=10) as http:
+        leaking = [
+            "/v1/lineage/O-1",
+            "/v1/proofs/inclusion?seq=0",
+            "/tile/entries/000.p/6",
+            "/metrics",
+        ]
+        for path in leaking:
+            assert http.get(path, headers=admin).status_code == 200, path
+            got = http.get(path, headers=risk)
+            assert got.status_code == 403, (path, got.text[:300])
+            assert "order.accepted" not in got.text and "O-0" not in got.text, path
+        proof = http.get(f"/v1/proofs/inclusion?seq={risk_seq}", headers=risk)
+        assert proof.status_code == 200 and "risk.checked" in proof.json()["record"]
+        assert http.get("/tile/0/000.p/6", headers=risk).status_code == 200  # hashes only
+        found = http.get("/v1/search", headers=risk).json()["records"]
+        assert [r["type"] for r in found] == ["risk.checked"]

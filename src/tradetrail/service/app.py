@@ -217,6 +217,7 @@ def create_app(
     async def prometheus(request: Request, token: Token = read_token) -> Response:
         """Prometheus exposition of the trail's health, its trading events and this service
         (a read token: `authorization: {credentials_file: ...}` in the scrape config)."""
+        _whole_trail(token, "/metrics (it counts events of every type)")
         sent: dict[str, Any] = {}
         body = bytearray()
 
@@ -393,6 +394,7 @@ def create_app(
     @app.get("/v1/lineage/{order_id}", tags=["read"])
     def order_lineage(order_id: str, token: Token = read_token) -> dict[str, Any]:
         """Everything linked to an order: signal, child orders, replaces, fills, positions."""
+        _whole_trail(token, "a lineage (it holds records of every type)")
         backend = open_index(trail.home, trail.index_url)
         try:
             update_index(trail.home, backend, upto=trail.durable_size)
@@ -411,7 +413,12 @@ def create_app(
     ) -> dict[str, Any]:
         """RFC 6962 inclusion proof of record `seq` in the tree of `size` (the latest
         checkpoint by default), with the signed checkpoint it is anchored to."""
-        return _proof(inclusion_proof_json, trail.home, seq, size)
+        proof = _proof(inclusion_proof_json, trail.home, seq, size)
+        if token.type_prefix is not None and isinstance(proof.get("record"), str):
+            kind = orjson.loads(proof["record"]).get("type", "")
+            if not str(kind).startswith(token.type_prefix):
+                raise Problem(403, f"token {token.id} may only read {token.type_prefix}*")
+        return proof
 
     @app.get("/v1/proofs/consistency", tags=["proofs"], responses={409: RESPONSES[404]})
     def consistency(
@@ -448,6 +455,7 @@ def create_app(
         if not _TILE.match(path):
             raise Problem(404, f"not a tile path: tile/{path}")
         if path.startswith("entries/"):
+            _whole_trail(token, "entry bundles (they hold records of every type)")
             return Response(_entry_bundle(trail, path), media_type="application/octet-stream")
         file = trail.home / layout.TILES_DIR / "tile" / path
         try:
@@ -497,6 +505,12 @@ def create_app(
         )
 
     return app
+
+
+def _whole_trail(token: Token, what: str) -> None:
+    """Refuse a token limited to a type prefix what would show it records of other types."""
+    if token.type_prefix is not None:
+        raise Problem(403, f"token {token.id} may only read {token.type_prefix}*, not {what}")
 
 
 def _peer(request: Request) -> str:
