@@ -7,12 +7,15 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import anyio
 import httpx
 import orjson
 import pytest
 
 import tradetrail
 from service_server import Service, bearer, running, token
+from tradetrail.core import layout
+from tradetrail.service.app import create_app
 
 pytestmark = pytest.mark.slow
 
@@ -86,3 +89,55 @@ def test_a_type_prefix_token_reads_no_record_of_another_type_by_any_route(home: 
         assert http.get("/tile/0/000.p/6", headers=risk).status_code == 200  # hashes only
         found = http.get("/v1/search", headers=risk).json()["records"]
         assert [r["type"] for r in found] == ["risk.checked"]
+
+
+def test_a_broken_or_open_token_file_refuses_every_request_with_503_until_fixed(
+    home: Path,
+) -> None:
+    secret = token(home, "read")
+    tokens = home / layout.TOKENS_FILE
+    good = tokens.read_bytes()
+    with running(home) as service, httpx.Client(base_url=service.url, timeout=10) as http:
+        assert http.get("/v1/info", headers=bearer(secret)).status_code == 200
+        tokens.write_bytes(good + b"{not json\n")
+        for _ in range(3):
+            got = http.get("/v1/info", headers=bearer(secret))
+            assert got.status_code == 503, got.text
+            assert got.headers["content-type"] == "application/problem+json"
+            assert str(home) not in got.text and "retry-after" in got.headers
+        tokens.write_bytes(good)  # fixed: no restart needed
+        assert http.get("/v1/info", headers=bearer(secret)).status_code == 200
+        tokens.chmod(0o666)  # anyone on the host could add a token of their own
+        got = http.get("/v1/info", headers=bearer(secret))
+        assert got.status_code == 503 and str(home) not in got.text
+        tokens.chmod(0o600)
+        assert http.get("/v1/info", headers=bearer(secret)).status_code == 200
+    log = service.log()
+    assert log.count("not a token entry") == 1, log  # said once, not once per request
+    assert "writable by group or others" in log and "Traceback" not in log
+
+
+def test_problem_documents_name_no_server_path_and_a_bug_is_a_bare_500(home: Path) -> None:
+    secret = token(home, "read")
+    with running(home) as service:
+        (home / layout.CHECKPOINT_FILE).unlink()
+        got = httpx.get(f"{service.url}/v1/proofs/inclusion?seq=0", headers=bearer(secret))
+        assert got.status_code == 404 and "no signed checkpoint" in got.json()["detail"]
+        assert str(home) not in got.text and str(home.resolve()) not in got.text
+    with tradetrail.open(home, writer="embedded", serve=False) as trail:
+        app = create_app(trail)
+
+        @app.get("/boom")
+        def boom() -> None:
+            raise RuntimeError(f"secret detail from {home}")
+
+        async def call() -> httpx.Response:
+            transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return await client.get("/boom")
+
+        got = anyio.run(call)
+        app.state.trail_metrics.close()
+    assert got.status_code == 500
+    assert got.headers["content-type"] == "application/problem+json"
+    assert "secret detail" not in got.text and str(home) not in got.text
