@@ -5,6 +5,7 @@ to this: no 500, no record a token may not read, no server path or secret in an 
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import anyio
@@ -45,8 +46,8 @@ def raw(service: Service, request: bytes) -> tuple[int, bytes]:
     return int(answer.split(b" ", 2)[1]), answer
 
 
-def get(path: bytes, secret: str, *headers: bytes) -> bytes:
-    lines = [b"GET " + path + b" HTTP/1.1", b"Host: x", b"Connection: close"]
+def get(path: bytes, secret: str, *headers: bytes, close: bool = True) -> bytes:
+    lines = [b"GET " + path + b" HTTP/1.1", b"Host: x", *([b"Connection: close"] * close)]
     lines += [b"Authorization: Bearer " + secret.encode(), *headers]
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
@@ -141,3 +142,38 @@ def test_problem_documents_name_no_server_path_and_a_bug_is_a_bare_500(home: Pat
     assert got.status_code == 500
     assert got.headers["content-type"] == "application/problem+json"
     assert "secret detail" not in got.text and str(home) not in got.text
+
+
+def test_open_streams_are_capped_per_token_and_in_all_and_freed_when_clients_leave(
+    home: Path,
+) -> None:
+    one, two = token(home, "read", name="one"), token(home, "read", name="two")
+    opened: list[socket.socket] = []
+
+    def open_stream(secret: str) -> int:
+        conn = socket.create_connection(("127.0.0.1", service.port), timeout=10)
+        conn.sendall(get(b"/v1/stream", secret, close=False))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(4096)
+        status = int(head.split(b" ", 2)[1])
+        if status == 200:
+            opened.append(conn)
+        else:
+            conn.close()
+        return status
+
+    with running(home, "--max-streams", "20") as service:
+        try:
+            assert [open_stream(one) for _ in range(16)] == [200] * 16
+            assert open_stream(one) == 429  # one token: 16 at most
+            assert [open_stream(two) for _ in range(4)] == [200] * 4
+            assert open_stream(two) == 503  # 20 in all
+            opened.pop(0).close()
+            deadline = time.monotonic() + 10
+            while open_stream(two) != 200:  # the service notices the client left
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        finally:
+            for conn in opened:
+                conn.close()

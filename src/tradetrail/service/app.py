@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -81,6 +82,62 @@ class ServiceConfig:
     dedup_days: int = 2
     """Days of journal whose event ids are held in memory for idempotent resends."""
     stream_poll: float = 0.05
+    max_streams: int = 256
+    """Streams (GET /v1/stream) open at once: each polls the trail; beyond it, 503."""
+    max_streams_per_token: int = 16
+    """Streams one token may hold open at once (its rate limits requests, not their length);
+    beyond it, 429."""
+
+
+class _Streams:
+    """The streams open now, in all and per token: a slot is taken before the answer and given
+    back when its body ends, or when it is dropped unstarted (the client left first)."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.total = 0
+        self.by_token: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, token: Token) -> _Slot:
+        with self._lock:
+            held = self.by_token.get(token.id, 0)
+            if held >= self.config.max_streams_per_token:
+                raise Problem(
+                    429,
+                    f"token {token.id} holds {held} open streams, the most one token may",
+                    headers={"Retry-After": "5"},
+                )
+            if self.total >= self.config.max_streams:
+                raise Problem(
+                    503,
+                    f"the service holds {self.total} open streams, the most it serves",
+                    headers={"Retry-After": "5"},
+                )
+            self.total += 1
+            self.by_token[token.id] = held + 1
+        return _Slot(self, token.id)
+
+    def give(self, ident: str) -> None:
+        with self._lock:
+            self.total -= 1
+            self.by_token[ident] -= 1
+            if not self.by_token[ident]:
+                del self.by_token[ident]
+
+
+class _Slot:
+    def __init__(self, streams: _Streams, ident: str) -> None:
+        self._streams: _Streams | None = streams
+        self._ident = ident
+
+    def release(self) -> None:
+        streams, self._streams = self._streams, None
+        if streams is not None:
+            streams.give(self._ident)
+
+    def __del__(self) -> None:
+        self.release()
 
 
 class HttpMetrics:
@@ -172,6 +229,7 @@ def create_app(
         trail_metrics = TrailMetrics.for_trail(trail, verification=verification)
         registry = trail_metrics.registry
     metrics = HttpMetrics(registry, gate)
+    streams = _Streams(config)
     exposition = make_asgi_app(registry)
     app = FastAPI(
         title="tradetrail",
@@ -498,8 +556,17 @@ def create_app(
                 raise Problem(403, f"token {token.id} may only read {token.type_prefix}*")
             types = types or [token.type_prefix.rstrip(".") + ".*"]
         wanted = _matcher(types, {"symbol": symbol, "account": account, "venue": venue})
+        slot = streams.take(token)
         return StreamingResponse(
-            _events(request, trail, start, wanted, config.stream_poll, lambda: app.state.stopping),
+            _events(
+                request,
+                trail,
+                start,
+                wanted,
+                config.stream_poll,
+                lambda: app.state.stopping,
+                slot,
+            ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -574,10 +641,27 @@ async def _events(
     wanted: Any,
     poll: float,
     stopping: Callable[[], bool] = lambda: False,
+    slot: _Slot | None = None,
 ) -> Any:
     """The stream's body: records from `start` as they become durable, a comment every 15 s
     so that proxies keep the connection. It ends when the service stops (a client resumes with
     Last-Event-ID), so that a stop need not wait out the graceful-shutdown timeout."""
+    try:
+        async for chunk in _records(request, trail, start, wanted, poll, stopping):
+            yield chunk
+    finally:
+        if slot is not None:
+            slot.release()
+
+
+async def _records(
+    request: Request,
+    trail: Trail,
+    start: int,
+    wanted: Any,
+    poll: float,
+    stopping: Callable[[], bool],
+) -> Any:
     next_seq = start
     idle = 0.0
     yield b": tradetrail stream\n\n"
