@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import anyio
@@ -15,8 +16,10 @@ import pytest
 
 import tradetrail
 from service_server import Service, bearer, running, token
+from tradetrail.compliance.tokens import revoke_token
 from tradetrail.core import layout
 from tradetrail.service.app import create_app
+from tradetrail.store.tokens import TokenStore
 
 pytestmark = pytest.mark.slow
 
@@ -177,3 +180,24 @@ def test_open_streams_are_capped_per_token_and_in_all_and_freed_when_clients_lea
         finally:
             for conn in opened:
                 conn.close()
+
+
+def test_an_open_stream_ends_once_its_token_is_revoked_or_expires(home: Path) -> None:
+    revoked = token(home, "read", name="revoked")
+    expiring = token(
+        home, "read", name="expiring", expires=datetime.now(UTC) + timedelta(seconds=5)
+    )
+    with running(home) as service, httpx.Client(base_url=service.url) as http:
+        for secret, end in ((expiring, "expire"), (revoked, "revoke")):
+            timeout = httpx.Timeout(10, read=12)  # a keep-alive comes every 15 s
+            with http.stream("GET", "/v1/stream", headers=bearer(secret), timeout=timeout) as got:
+                assert got.status_code == 200
+                lines = got.iter_lines()
+                assert next(lines).startswith(": tradetrail stream")
+                if end == "revoke":
+                    revoke_token(home, TokenStore(home).list()[0].id, "left the firm")
+                started = time.monotonic()
+                for _ in lines:  # the records journaled meanwhile, then the end
+                    pass
+                assert time.monotonic() - started < 10, end
+            assert http.get("/v1/info", headers=bearer(secret)).status_code == 401, end

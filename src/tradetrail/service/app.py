@@ -566,6 +566,7 @@ def create_app(
                 config.stream_poll,
                 lambda: app.state.stopping,
                 slot,
+                lambda: gate.still_good(token),
             ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
@@ -642,12 +643,14 @@ async def _events(
     poll: float,
     stopping: Callable[[], bool] = lambda: False,
     slot: _Slot | None = None,
+    still_good: Callable[[], bool] = lambda: True,
 ) -> Any:
     """The stream's body: records from `start` as they become durable, a comment every 15 s
     so that proxies keep the connection. It ends when the service stops (a client resumes with
-    Last-Event-ID), so that a stop need not wait out the graceful-shutdown timeout."""
+    Last-Event-ID), so that a stop need not wait out the graceful-shutdown timeout, and within
+    a second of its token being revoked or expiring (the reconnect is then refused)."""
     try:
-        async for chunk in _records(request, trail, start, wanted, poll, stopping):
+        async for chunk in _records(request, trail, start, wanted, poll, stopping, still_good):
             yield chunk
     finally:
         if slot is not None:
@@ -661,11 +664,17 @@ async def _records(
     wanted: Any,
     poll: float,
     stopping: Callable[[], bool],
+    still_good: Callable[[], bool],
 ) -> Any:
     next_seq = start
     idle = 0.0
+    checked = time.monotonic()
     yield b": tradetrail stream\n\n"
     while not await request.is_disconnected():
+        if time.monotonic() - checked >= 1.0:
+            if not await run_in_threadpool(still_good):
+                return
+            checked = time.monotonic()
         durable = trail.durable_size
         if next_seq < durable:
             lines = await run_in_threadpool(_read, trail.home, next_seq, durable)

@@ -72,6 +72,10 @@ class Gate:
         self._take(token)
         return token
 
+    def still_good(self, token: Token) -> bool:
+        """Whether `token` is still neither revoked nor expired (an open stream asks)."""
+        return self.store.still_good(token.id)
+
     def _take(self, token: Token) -> None:
         rate = token.rate or self.rate
         now = time.monotonic()

@@ -172,6 +172,19 @@ class TokenStore:
     def list(self) -> list[Token]:
         return sorted(self._load().values(), key=lambda t: t.created)
 
+    def still_good(self, ident: str, now: datetime | None = None) -> bool:
+        """Whether token `ident`, checked once, may still be used: not revoked, not expired,
+        and the file still readable (a request already holding it, such as a stream, asks)."""
+        try:
+            token = self._load(serving=True).get(ident)
+        except ConfigError:
+            return False
+        return (
+            token is not None
+            and token.revoked is None
+            and not token.expired(now or datetime.now(UTC))
+        )
+
     def check(self, presented: str, now: datetime | None = None) -> Token:
         """The token a request presented, or TokenError saying why not (never the secret)."""
         match = _TOKEN.match(presented)
