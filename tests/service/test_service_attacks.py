@@ -5,8 +5,10 @@ to this: no 500, no record a token may not read, no server path or secret in an 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import anyio
@@ -201,3 +203,65 @@ def test_an_open_stream_ends_once_its_token_is_revoked_or_expires(home: Path) ->
                     pass
                 assert time.monotonic() - started < 10, end
             assert http.get("/v1/info", headers=bearer(secret)).status_code == 401, end
+
+
+def test_the_remote_client_follows_no_redirect_with_its_token(tmp_path: Path) -> None:
+    """A service (or a man in the middle of a misrouted proxy) that answers 307 to another
+    host must not receive the token there: the client keeps the events and says why."""
+    seen: list[str | None] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(self.headers.get("authorization"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    elsewhere = ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    target = f"http://localhost:{elsewhere.server_address[1]}/v1/events"
+
+    class Redirecting(Elsewhere):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(307)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    service = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    for server in (elsewhere, service):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{service.server_address[1]}"
+        trail = tradetrail.open(url, token="tt_000000000000_" + "A" * 43, spool=tmp_path / "s")
+        receipt = trail.record("order.accepted", {"status": "new"}, order_id="O-1")
+        deadline = time.monotonic() + 10
+        while "307" not in str(trail.stats()["last_error"]):
+            assert time.monotonic() < deadline, trail.stats()
+            time.sleep(0.05)
+        assert receipt.seq is None and trail.stats()["pending"] == 1
+        trail.close()
+    finally:
+        for server in (elsewhere, service):
+            server.shutdown()
+            server.server_close()
+    assert seen == []
+
+
+def test_a_chunked_body_without_length_is_cut_off_at_the_limit(home: Path) -> None:
+    secret = token(home, "ingest")
+    with running(home, "--max-body-bytes", "65536") as service:
+        line = b'{"type":"order.accepted","data":{"note":"' + b"x" * (1 << 20)  # one endless line
+        chunks = (line for _ in range(64))  # 64 MiB, no content-length: sent chunked
+        try:
+            got = httpx.post(f"{service.url}/v1/events", content=chunks, headers=bearer(secret))
+            status = got.status_code
+        except httpx.HTTPError:  # the service may hang up before the client is done sending
+            status = 413
+        assert status == 413
+        assert httpx.get(f"{service.url}/healthz").status_code == 200
+        rss = (Path("/proc") / str(service.proc.pid) / "status").read_text()  # type: ignore[union-attr]
+        peak_kib = int(next(x for x in rss.splitlines() if x.startswith("VmHWM")).split()[1])
+        assert peak_kib < 110 * 1024, peak_kib  # ~70 MiB at rest: never the 64 MiB body
