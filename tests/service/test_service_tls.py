@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
+import warnings
 from pathlib import Path
 
 import httpx
@@ -89,6 +90,17 @@ def test_tls_and_mutual_tls(tmp_path: Path) -> None:
             httpx.get(f"{service.url}/healthz")
         with pytest.raises(httpx.HTTPError):  # plain HTTP gets no answer from a TLS port
             httpx.get(service.url.replace("https", "http") + "/healthz")
+        old_client = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+        with warnings.catch_warnings():  # TLS 1.1 is deprecated: that is the point
+            warnings.simplefilter("ignore", DeprecationWarning)
+            old_client.minimum_version = ssl.TLSVersion.TLSv1_1
+            old_client.maximum_version = ssl.TLSVersion.TLSv1_1
+        old_client.set_ciphers("DEFAULT:@SECLEVEL=0")  # so that this client offers TLS 1.1
+        # the server hangs up (this client could offer it: not NO_PROTOCOLS_AVAILABLE)
+        with pytest.raises(httpx.ConnectError, match=r"EOF occurred|alert protocol version"):
+            httpx.get(f"{service.url}/healthz", verify=old_client)  # the server's floor: 1.2
+        old_client.maximum_version = ssl.TLSVersion.TLSv1_2
+        assert httpx.get(f"{service.url}/healthz", verify=old_client).status_code == 200
     finally:
         service.stop()
 

@@ -65,6 +65,13 @@ if TYPE_CHECKING:
     help="Requests per second per token (a token may say otherwise); bursts of twice that.",
 )
 @click.option(
+    "--max-streams",
+    default=256,
+    show_default=True,
+    type=click.IntRange(1, None),
+    help="Streams (GET /v1/stream) open at once, in all; one token may hold 16 of them.",
+)
+@click.option(
     "--metrics-listen",
     metavar="HOST:PORT",
     default=None,
@@ -100,6 +107,7 @@ def serve(
     max_batch: int,
     max_body_bytes: int,
     rate: float,
+    max_streams: int,
     metrics_listen: str | None,
     jobs_file: Path | None,
     alerts_file: Path | None,
@@ -154,7 +162,13 @@ def serve(
         from ..service.server import Listen, Service
 
         where = Listen.parse(listen, tls_cert=tls_cert, tls_key=tls_key, client_ca=tls_client_ca)
-        config = ServiceConfig(max_batch=max_batch, max_body_bytes=max_body_bytes, rate=rate)
+        config = ServiceConfig(
+            max_batch=max_batch,
+            max_body_bytes=max_body_bytes,
+            rate=rate,
+            max_streams=max_streams,
+            max_streams_per_token=min(16, max_streams),
+        )
         index = True
 
         def service_start(trail: Trail, verification: Any) -> Callable[[], None]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ EQUALS_FIELDS: Final = (
     "venue",
 )
 _TILE: Final = re.compile(r"^(?:[0-9]|[1-9][0-9]|entries)/(?:x\d{3}/)*\d{3}(?:\.p/\d{1,3})?$")
+_SEQ: Final = re.compile(r"[0-9]{1,19}")
 NDJSON: Final = "application/x-ndjson"
 EXAMPLE_BATCH: Final = (
     '{"type":"order.submitted","order_id":"O-1","symbol":"BTC-USD",'
@@ -80,6 +82,62 @@ class ServiceConfig:
     dedup_days: int = 2
     """Days of journal whose event ids are held in memory for idempotent resends."""
     stream_poll: float = 0.05
+    max_streams: int = 256
+    """Streams (GET /v1/stream) open at once: each polls the trail; beyond it, 503."""
+    max_streams_per_token: int = 16
+    """Streams one token may hold open at once (its rate limits requests, not their length);
+    beyond it, 429."""
+
+
+class _Streams:
+    """The streams open now, in all and per token: a slot is taken before the answer and given
+    back when its body ends, or when it is dropped unstarted (the client left first)."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.total = 0
+        self.by_token: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, token: Token) -> _Slot:
+        with self._lock:
+            held = self.by_token.get(token.id, 0)
+            if held >= self.config.max_streams_per_token:
+                raise Problem(
+                    429,
+                    f"token {token.id} holds {held} open streams, the most one token may",
+                    headers={"Retry-After": "5"},
+                )
+            if self.total >= self.config.max_streams:
+                raise Problem(
+                    503,
+                    f"the service holds {self.total} open streams, the most it serves",
+                    headers={"Retry-After": "5"},
+                )
+            self.total += 1
+            self.by_token[token.id] = held + 1
+        return _Slot(self, token.id)
+
+    def give(self, ident: str) -> None:
+        with self._lock:
+            self.total -= 1
+            self.by_token[ident] -= 1
+            if not self.by_token[ident]:
+                del self.by_token[ident]
+
+
+class _Slot:
+    def __init__(self, streams: _Streams, ident: str) -> None:
+        self._streams: _Streams | None = streams
+        self._ident = ident
+
+    def release(self) -> None:
+        streams, self._streams = self._streams, None
+        if streams is not None:
+            streams.give(self._ident)
+
+    def __del__(self) -> None:
+        self.release()
 
 
 class HttpMetrics:
@@ -171,6 +229,7 @@ def create_app(
         trail_metrics = TrailMetrics.for_trail(trail, verification=verification)
         registry = trail_metrics.registry
     metrics = HttpMetrics(registry, gate)
+    streams = _Streams(config)
     exposition = make_asgi_app(registry)
     app = FastAPI(
         title="tradetrail",
@@ -216,6 +275,7 @@ def create_app(
     async def prometheus(request: Request, token: Token = read_token) -> Response:
         """Prometheus exposition of the trail's health, its trading events and this service
         (a read token: `authorization: {credentials_file: ...}` in the scrape config)."""
+        _whole_trail(token, "/metrics (it counts events of every type)")
         sent: dict[str, Any] = {}
         body = bytearray()
 
@@ -392,6 +452,7 @@ def create_app(
     @app.get("/v1/lineage/{order_id}", tags=["read"])
     def order_lineage(order_id: str, token: Token = read_token) -> dict[str, Any]:
         """Everything linked to an order: signal, child orders, replaces, fills, positions."""
+        _whole_trail(token, "a lineage (it holds records of every type)")
         backend = open_index(trail.home, trail.index_url)
         try:
             update_index(trail.home, backend, upto=trail.durable_size)
@@ -410,7 +471,12 @@ def create_app(
     ) -> dict[str, Any]:
         """RFC 6962 inclusion proof of record `seq` in the tree of `size` (the latest
         checkpoint by default), with the signed checkpoint it is anchored to."""
-        return _proof(inclusion_proof_json, trail.home, seq, size)
+        proof = _proof(inclusion_proof_json, trail.home, seq, size)
+        if token.type_prefix is not None and isinstance(proof.get("record"), str):
+            kind = orjson.loads(proof["record"]).get("type", "")
+            if not str(kind).startswith(token.type_prefix):
+                raise Problem(403, f"token {token.id} may only read {token.type_prefix}*")
+        return proof
 
     @app.get("/v1/proofs/consistency", tags=["proofs"], responses={409: RESPONSES[404]})
     def consistency(
@@ -447,6 +513,7 @@ def create_app(
         if not _TILE.match(path):
             raise Problem(404, f"not a tile path: tile/{path}")
         if path.startswith("entries/"):
+            _whole_trail(token, "entry bundles (they hold records of every type)")
             return Response(_entry_bundle(trail, path), media_type="application/octet-stream")
         file = trail.home / layout.TILES_DIR / "tile" / path
         try:
@@ -477,8 +544,10 @@ def create_app(
         """Server-sent events of the records as they are journaled (`id:` is the seq, so a
         reconnecting client resumes with Last-Event-ID). Filters: type (exact or prefix.*),
         symbol, account, venue."""
-        last = request.headers.get("last-event-id", "")
-        start = int(last) + 1 if last.isdigit() else since if since is not None else None
+        last = request.headers.get("last-event-id", "").strip()
+        if last and not _SEQ.fullmatch(last):  # str.isdigit() takes "²", int() does not
+            raise Problem(422, "Last-Event-ID header: not a seq this stream sent (digits)")
+        start = int(last) + 1 if last else since if since is not None else None
         if start is None:
             start = trail.durable_size
         types = list(type or [])
@@ -487,13 +556,29 @@ def create_app(
                 raise Problem(403, f"token {token.id} may only read {token.type_prefix}*")
             types = types or [token.type_prefix.rstrip(".") + ".*"]
         wanted = _matcher(types, {"symbol": symbol, "account": account, "venue": venue})
+        slot = streams.take(token)
         return StreamingResponse(
-            _events(request, trail, start, wanted, config.stream_poll, lambda: app.state.stopping),
+            _events(
+                request,
+                trail,
+                start,
+                wanted,
+                config.stream_poll,
+                lambda: app.state.stopping,
+                slot,
+                lambda: gate.still_good(token),
+            ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
     return app
+
+
+def _whole_trail(token: Token, what: str) -> None:
+    """Refuse a token limited to a type prefix what would show it records of other types."""
+    if token.type_prefix is not None:
+        raise Problem(403, f"token {token.id} may only read {token.type_prefix}*, not {what}")
 
 
 def _peer(request: Request) -> str:
@@ -557,14 +642,39 @@ async def _events(
     wanted: Any,
     poll: float,
     stopping: Callable[[], bool] = lambda: False,
+    slot: _Slot | None = None,
+    still_good: Callable[[], bool] = lambda: True,
 ) -> Any:
     """The stream's body: records from `start` as they become durable, a comment every 15 s
     so that proxies keep the connection. It ends when the service stops (a client resumes with
-    Last-Event-ID), so that a stop need not wait out the graceful-shutdown timeout."""
+    Last-Event-ID), so that a stop need not wait out the graceful-shutdown timeout, and within
+    a second of its token being revoked or expiring (the reconnect is then refused)."""
+    try:
+        async for chunk in _records(request, trail, start, wanted, poll, stopping, still_good):
+            yield chunk
+    finally:
+        if slot is not None:
+            slot.release()
+
+
+async def _records(
+    request: Request,
+    trail: Trail,
+    start: int,
+    wanted: Any,
+    poll: float,
+    stopping: Callable[[], bool],
+    still_good: Callable[[], bool],
+) -> Any:
     next_seq = start
     idle = 0.0
+    checked = time.monotonic()
     yield b": tradetrail stream\n\n"
     while not await request.is_disconnected():
+        if time.monotonic() - checked >= 1.0:
+            if not await run_in_threadpool(still_good):
+                return
+            checked = time.monotonic()
         durable = trail.durable_size
         if next_seq < durable:
             lines = await run_in_threadpool(_read, trail.home, next_seq, durable)

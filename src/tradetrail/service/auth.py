@@ -4,6 +4,7 @@ logged with its secret."""
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -12,10 +13,12 @@ from typing import Final
 
 from fastapi import Request
 
-from ..errors import TokenError
+from ..errors import ConfigError, TokenError
 from ..store.tokens import Token, TokenStore
 from .problems import Problem
 
+logger = logging.getLogger("tradetrail.service")
+_LATER: Final = {"Retry-After": "5"}
 DEFAULT_RATE: Final = 100.0
 """Requests per second a token may make unless it says otherwise (bursts of twice that)."""
 
@@ -34,6 +37,7 @@ class Gate:
     origin: str
     rate: float = DEFAULT_RATE
     rejected: int = 0
+    _broken: str = ""
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -49,6 +53,14 @@ class Gate:
         except TokenError as exc:
             self.rejected += 1
             raise Problem(401, str(exc), headers=challenge) from None
+        except ConfigError as exc:  # no token is good until the file is fixed: say so once
+            if str(exc) != self._broken:
+                self._broken = str(exc)
+                logger.error("tradetrail service: every request refused: %s", exc)
+            raise Problem(
+                503, "the service cannot read its token file; its log says why", headers=_LATER
+            ) from None
+        self._broken = ""
         if not token.allows(scope):
             self.rejected += 1
             raise Problem(
@@ -59,6 +71,10 @@ class Gate:
             raise Problem(403, f"token {token.id} is for origin {token.origin}, not {self.origin}")
         self._take(token)
         return token
+
+    def still_good(self, token: Token) -> bool:
+        """Whether `token` is still neither revoked nor expired (an open stream asks)."""
+        return self.store.still_good(token.id)
 
     def _take(self, token: Token) -> None:
         rate = token.rate or self.rate

@@ -75,7 +75,10 @@ def uuid7_day(event_id: str) -> datetime | None:
         return None
     if value.version != 7:
         return None
-    return datetime.fromtimestamp((value.int >> 80) / 1000, UTC)
+    try:  # 48 bits of milliseconds reach the year 10889: a sender's id may name any of them
+        return datetime.fromtimestamp((value.int >> 80) / 1000, UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 class Ledger:
@@ -103,7 +106,10 @@ class Ledger:
         made = uuid7_day(event_id)
         if made is None:
             return None
-        for day in (made, made + timedelta(days=1)):
+        days = [made]
+        if made.date() < datetime.max.date():
+            days.append(made + timedelta(days=1))
+        for day in days:
             name = day.strftime("%Y%m%d")
             if name >= self._window_start:
                 continue

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 PROBLEM_TYPE: Final = "application/problem+json"
 _TITLES: Final = {
     400: "Bad request",
+    500: "Internal server error",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not found",
@@ -40,7 +41,7 @@ PROBLEM_SCHEMA: Final = {
 RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     status: {"description": title, "content": {PROBLEM_TYPE: {"schema": PROBLEM_SCHEMA}}}
     for status, title in _TITLES.items()
-    if status not in (405, 409)
+    if status not in (405, 409, 500)
 }
 """Every route may answer these as problem documents (the OpenAPI document says so)."""
 
@@ -75,11 +76,23 @@ def problem_response(
         "type": "about:blank",
         "title": _TITLES.get(status, "Error"),
         "status": status,
-        "detail": detail,
+        "detail": _scrub(request, detail),
         "instance": request.url.path,
         **extensions,
     }
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_TYPE)
+
+
+def _scrub(request: Request, text: str) -> str:
+    """`text` without the trail's directory: a client learns what went wrong, not where the
+    service keeps its files (the service's log says that)."""
+    trail = getattr(request.app.state, "trail", None)
+    home = getattr(trail, "home", None)
+    if home is None:
+        return text
+    for form in {str(home.resolve()), str(home)}:
+        text = text.replace(form, "<home>")
+    return text
 
 
 async def on_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -102,8 +115,14 @@ async def on_invalid_request(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, 422, f"invalid request: {where}", errors=errors)
 
 
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: a problem document that says nothing of it (uvicorn logs the traceback)."""
+    return problem_response(request, 500, "internal error; the service's log has the details")
+
+
 HANDLERS: Final = {
     Problem: on_problem,
     StarletteHTTPException: on_http_error,
     RequestValidationError: on_invalid_request,
+    Exception: on_unexpected,
 }

@@ -74,13 +74,19 @@ class TokenStore:
         self._stamp: tuple[int, int] | None = None
         self._tokens: dict[str, Token] = {}
 
-    def _load(self) -> dict[str, Token]:
-        """The tokens, re-read when the file changed (a revocation from the CLI)."""
+    def _load(self, serving: bool = False) -> dict[str, Token]:
+        """The tokens, re-read when the file changed (a revocation from the CLI). `serving`:
+        refuse a file others may write (they could add a token of their own)."""
         try:
             st = self.path.stat()
             stamp = (st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             stamp = None
+        if serving and stamp is not None and st.st_mode & 0o022:
+            raise ConfigError(
+                f"{self.path}: writable by group or others (mode {st.st_mode & 0o777:o}), so "
+                f"anyone could add a token: chmod 600 {self.path}"
+            )
         with self._lock:
             if stamp != self._stamp:
                 self._tokens = self._read() if stamp is not None else {}
@@ -166,10 +172,24 @@ class TokenStore:
     def list(self) -> list[Token]:
         return sorted(self._load().values(), key=lambda t: t.created)
 
+    def still_good(self, ident: str, now: datetime | None = None) -> bool:
+        """Whether token `ident`, checked once, may still be used: not revoked, not expired,
+        and the file still readable (a request already holding it, such as a stream, asks)."""
+        try:
+            token = self._load(serving=True).get(ident)
+        except ConfigError:
+            return False
+        return (
+            token is not None
+            and token.revoked is None
+            and not token.expired(now or datetime.now(UTC))
+        )
+
     def check(self, presented: str, now: datetime | None = None) -> Token:
         """The token a request presented, or TokenError saying why not (never the secret)."""
         match = _TOKEN.match(presented)
-        token = self._load().get(match.group(1)) if match else None
+        tokens = self._load(serving=True)  # ConfigError: no token is good until fixed
+        token = tokens.get(match.group(1)) if match else None
         # compared in constant time whether or not the id exists
         stored = token.sha256 if token is not None else "0" * 64
         same = hmac.compare_digest(_digest(presented), stored)
