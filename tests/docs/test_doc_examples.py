@@ -529,7 +529,8 @@ def serve_briefly(argv: list[str], home: Path) -> tuple[int, list[str], str]:
     watchdog.start()
     faults = []
     deadline = time.monotonic() + 30
-    while probe(home) is None:
+    # its own writer: a writer an earlier command started may still linger a moment
+    while (probe(home) or {}).get("pid") != proc.pid:
         if proc.poll() is not None or time.monotonic() > deadline:
             faults.append("its writer never answered")
             break
