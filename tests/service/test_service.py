@@ -353,3 +353,25 @@ def test_openapi_document_and_problem_documents(home: Path) -> None:
         assert got.status_code == 422 and got.json()["errors"][0]["where"] == "query.seq"
         got = httpx.get(f"{service.url}/nowhere", headers=bearer(secret))
         assert got.status_code == 404 and got.headers["content-type"] == "application/problem+json"
+
+
+def test_an_event_recorded_locally_while_the_service_runs_is_not_journaled_twice(
+    home: Path,
+) -> None:
+    """The same event id sent by a local process through the writer's channel and then over
+    HTTP (a sender that fell back from one to the other): the service answers its seq."""
+    secret = token(home, "ingest")
+    with running(home) as service:
+        with tradetrail.open(home, writer="auto") as local:
+            receipt = local.record("order.accepted", order_id="O-1")
+            seq = receipt.wait(30)
+        again = ndjson({"type": "order.accepted", "order_id": "O-1", "event_id": receipt.event_id})
+        got = httpx.post(f"{service.url}/v1/events", content=again, headers=bearer(secret))
+        assert got.status_code == 200, got.text
+        assert got.json()["results"][0] == {
+            "line": 1,
+            "event_id": receipt.event_id,
+            "seq": seq,
+            "duplicate": True,
+        }
+    assert [r["seq"] for r in journal(home) if r.get("order_id") == "O-1"] == [seq]

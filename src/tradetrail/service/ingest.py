@@ -91,6 +91,8 @@ class Ledger:
         self._days: OrderedDict[str, dict[str, int]] = OrderedDict()  # acked ids by day
         self._inflight: dict[str, Receipt] = {}
         self._old_days: OrderedDict[str, dict[str, int]] = OrderedDict()
+        self._scanned = 0  # the journal's records up to here are in _days
+        self._at: tuple[Path, int] | None = None  # where the next record's line starts
         self._window_start = self._load()
 
     def _load(self) -> str:
@@ -98,8 +100,39 @@ class Ledger:
         files = journal.journal_files(self.trail.home)[-self.window_days :]
         for path in files:
             self._days[path.name] = _ids_of(path)
+        self._scanned = self.trail.durable_size
         first = _DAY_FILE.search(files[0].name) if files else None
         return first.group(1) if first else datetime.now(UTC).strftime("%Y%m%d")
+
+    def _catch_up(self) -> None:
+        """Add the ids of the records journaled since the last look, whoever sent them (a
+        local process through the channel too), reading on from where the last look ended."""
+        durable = self.trail.durable_size
+        while self._scanned < durable:
+            if self._at is None:
+                found = next(journal.lines_from_seq(self.trail.home, self._scanned), None)
+                if found is None:
+                    return
+                path = found[0]
+                offset = journal.offset_of_seq(path, self._scanned)
+                self._at = (path, offset if offset is not None else 0)
+            path, offset = self._at
+            moved = False
+            for start, line, complete in journal.iter_lines(path, offset):
+                if not complete or self._scanned >= durable:
+                    break
+                record = orjson.loads(line)
+                ident, seq = record.get("event_id"), record.get("seq")
+                if isinstance(ident, str) and isinstance(seq, int):
+                    self._day(path.name)[ident] = seq
+                    self._scanned = seq + 1
+                self._at = (path, start + len(line) + 1)
+                moved = True
+            if self._scanned < durable and not moved:
+                later = [p for p in journal.journal_files(self.trail.home) if p.name > path.name]
+                if not later:
+                    return
+                self._at = (later[0], 0)
 
     def _older(self, event_id: str) -> int | None:
         """The seq of a UUIDv7 id made before the window, read from the days it names."""
@@ -154,6 +187,7 @@ class Ledger:
         plan: list[tuple[int, str, int | Receipt, bool]] = []
         fresh: list[Prepared] = []
         with self._lock:
+            self._catch_up()
             batch: dict[str, int] = {}
             for lineno, event in events:
                 ident = event.event_id
@@ -200,13 +234,17 @@ class Ledger:
         return None
 
     def _today(self) -> dict[str, int]:
-        """The ids acked today; days past the window are dropped (and read back from the
+        """The ids acked today."""
+        return self._day(journal.day_file_name(datetime.now(UTC).strftime("%Y%m%d")))
+
+    def _day(self, name: str) -> dict[str, int]:
+        """The ids of one day file; days past the window are dropped (and read back from the
         journal by _older when a UUIDv7 id names them)."""
-        name = journal.day_file_name(datetime.now(UTC).strftime("%Y%m%d"))
         if name not in self._days:
             self._days[name] = {}
             while len(self._days) > self.window_days:
-                dropped, _ = self._days.popitem(last=False)
+                dropped = min(self._days)  # day file names sort by day
+                del self._days[dropped]
                 match = _DAY_FILE.search(dropped)
                 if match:
                     self._window_start = max(self._window_start, match.group(1))
