@@ -293,12 +293,14 @@ class EventRejectedError(TradetrailError):
 
 class BatchError(TradetrailError, ValueError):
     """Lines of an ingest batch (POST /v1/events) that cannot be journaled, each with its line
-    number and why: [{"line": n, "error": why}]; nothing of the batch is journaled."""
+    number and why: [{"line": n, "error": why}]; nothing of the batch is journaled.
+    `too_large`: the batch as a whole is too big (HTTP 413: send it in smaller parts)."""
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: list[dict[str, Any]], *, too_large: bool = False) -> None:
         lines = ", ".join(str(e["line"]) for e in errors[:10])
         super().__init__(f"{len(errors)} bad line(s) ({lines}); nothing of the batch was journaled")
         self.errors = errors
+        self.too_large = too_large
 
 
 class JobsConfigError(ConfigError):

@@ -375,3 +375,34 @@ def test_an_event_recorded_locally_while_the_service_runs_is_not_journaled_twice
             "duplicate": True,
         }
     assert [r["seq"] for r in journal(home) if r.get("order_id") == "O-1"] == [seq]
+
+
+def test_a_batch_naming_many_days_before_the_window_is_sent_back_smaller(home: Path) -> None:
+    """Each UUIDv7 id older than the service's window makes it read that day's journal under
+    the ledger's lock: a batch may name at most OLD_DAYS_PER_BATCH such days (413: resend in
+    smaller parts, as the remote client does); a smaller one is answered as usual."""
+    from tradetrail.service.ingest import OLD_DAYS_PER_BATCH
+
+    secret = token(home, "ingest")
+
+    def old_id(days_ago: int, n: int) -> str:
+        ms = int((datetime.now(UTC) - timedelta(days=days_ago)).timestamp() * 1000)
+        return f"{ms:012x}"[:8] + "-" + f"{ms:012x}"[8:] + f"-7000-8000-{n:012x}"
+
+    def batch(days: int) -> bytes:
+        return ndjson(
+            *(
+                {"type": "order.accepted", "order_id": f"O-{d}", "event_id": old_id(10 + d, d)}
+                for d in range(days)
+            )
+        )
+
+    with running(home) as service:
+        url = f"{service.url}/v1/events"
+        refused = httpx.post(url, content=batch(OLD_DAYS_PER_BATCH + 1), headers=bearer(secret))
+        assert refused.status_code == 413, refused.text
+        assert "smaller batches" in refused.json()["errors"][0]["error"]
+        taken = httpx.post(url, content=batch(OLD_DAYS_PER_BATCH), headers=bearer(secret))
+        assert taken.status_code == 200, taken.text
+        assert not any(r["duplicate"] for r in taken.json()["results"])
+    assert len([r for r in journal(home) if r["type"] == "order.accepted"]) == OLD_DAYS_PER_BATCH

@@ -342,8 +342,7 @@ def create_app(
                 ledger.shape, body, source, token.type_prefix, config.max_batch
             )
         except BatchError as exc:
-            status = 413 if "more than" in exc.errors[0]["error"] else 422
-            raise Problem(status, str(exc), errors=exc.errors) from None
+            raise Problem(413 if exc.too_large else 422, str(exc), errors=exc.errors) from None
         if not events:
             raise Problem(422, "the body holds no event (one JSON object per line)")
         try:
@@ -355,6 +354,8 @@ def create_app(
                 "already journaled answer their seq)",
                 headers={"Retry-After": "1"},
             ) from None
+        except BatchError as exc:
+            raise Problem(413 if exc.too_large else 422, str(exc), errors=exc.errors) from None
         except TradetrailError as exc:
             raise Problem(503, f"the writer cannot take events: {exc}") from None
         dups = sum(1 for r in results if r.duplicate)

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,6 +31,9 @@ from ..store import journal
 from ..writer.trail import Receipt, Trail
 
 _DAY_FILE: Final = re.compile(r"audit-(\d{8})\.jsonl$")
+OLD_DAYS_PER_BATCH: Final = 8
+"""Days before the window whose journal one batch may make the service read (each read holds
+up every other ingest): a resend of a spool days old names one or two."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class Ledger:
         self._inflight: dict[str, Receipt] = {}
         self._old_days: OrderedDict[str, dict[str, int]] = OrderedDict()
         self._scanned = 0  # the journal's records up to here are in _days
+        self._named: set[date] = set()  # days before the window the batch's ids name
         self._at: tuple[Path, int] | None = None  # where the next record's line starts
         self._window_start = self._load()
 
@@ -139,6 +143,20 @@ class Ledger:
         made = uuid7_day(event_id)
         if made is None:
             return None
+        if made.date() not in self._named:
+            if len(self._named) >= OLD_DAYS_PER_BATCH:
+                raise BatchError(
+                    [
+                        {
+                            "line": 0,
+                            "error": f"event ids of more than {OLD_DAYS_PER_BATCH} days before "
+                            "the service's window: each is looked up in its day's journal; send "
+                            "them in smaller batches",
+                        }
+                    ],
+                    too_large=True,
+                )
+            self._named.add(made.date())
         days = [made]
         if made.date() < datetime.max.date():
             days.append(made + timedelta(days=1))
@@ -166,7 +184,9 @@ class Ledger:
             if not raw.strip():
                 continue
             if len(events) + len(errors) >= max_batch:
-                raise BatchError([{"line": lineno, "error": f"more than {max_batch} events"}])
+                raise BatchError(
+                    [{"line": lineno, "error": f"more than {max_batch} events"}], too_large=True
+                )
             try:
                 kind, data, fields = loads_event_line(raw)
                 if type_prefix is not None and not (
@@ -188,6 +208,7 @@ class Ledger:
         fresh: list[Prepared] = []
         with self._lock:
             self._catch_up()
+            self._named = set()
             batch: dict[str, int] = {}
             for lineno, event in events:
                 ident = event.event_id
