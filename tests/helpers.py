@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,3 +22,25 @@ VECTORS = TESTS / "vectors"
 def run(*args: Any) -> Result:
     """`tradetrail ARGS...` in this process (arguments may be paths or numbers)."""
     return CliRunner().invoke(main, [str(a) for a in args])
+
+
+PROMTOOL = shutil.which("promtool")  # scripts/test installs Debian prometheus when missing
+
+
+def promtool(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    assert PROMTOOL is not None, (
+        "promtool is missing: run scripts/test (apt-get install prometheus)"
+    )
+    return subprocess.run([PROMTOOL, *args], input=stdin, capture_output=True, timeout=60)
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        head, _, number = line.rpartition(" ")
+        metric, _, rest = head.partition("{")
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', rest))
+        if metric == name and all(got.get(k) == v for k, v in labels.items()):
+            return float(number)
+    return None

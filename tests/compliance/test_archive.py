@@ -589,3 +589,69 @@ def test_the_archive_push_job_archives_sealed_days_off_the_recording_path(
         timeout=60,
     )
     assert refused.returncode == 2 and "jobs.archive-push.url" in refused.stderr
+
+
+@pytest.mark.slow
+def test_serve_jobs_exports_the_archive_lag_and_the_jobs_health(
+    s3: S3, trail_home: Path, tmp_path: Path
+) -> None:
+    """`serve --jobs --metrics-listen`: after archive-push ran at start, /metrics holds the
+    jobs' last runs and results and the archive's last push and lag, and passes promtool."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from helpers import promtool, sample
+    from service_server import free_port
+
+    bucket = s3.bucket()
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text(
+        f'[jobs.archive-push]\nurl = "s3://{bucket}/{PREFIX}"\nendpoint_url = "{s3.endpoint}"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADETRAIL_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tradetrail",
+            "serve",
+            "--home",
+            str(trail_home),
+            "--jobs",
+            str(jobs),
+            "--metrics-listen",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        text = ""
+        while sample(text, "tradetrail_archive_pending_files") is None:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.2)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as answer:
+                    text = answer.read().decode()
+            except OSError:
+                continue
+        assert sample(text, "tradetrail_job_last_success", job="archive-push") == 1.0
+        assert sample(text, "tradetrail_archive_ok") == 1.0
+        assert (sample(text, "tradetrail_archive_last_push_timestamp_seconds") or 0) > 0
+        # 1-3 March archived; 4 March was sealed by the push's own record, the next push's
+        assert sample(text, "tradetrail_archive_pending_files") == 1.0
+        checked = promtool("check", "metrics", stdin=text.encode())
+        assert checked.returncode == 0 and not checked.stdout and not checked.stderr, (
+            checked.stdout.decode() + checked.stderr.decode()
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)

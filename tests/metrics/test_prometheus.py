@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,20 +21,12 @@ from typing import Any
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, promtool, sample
 
-PROMTOOL = shutil.which("promtool")  # scripts/test installs Debian prometheus when missing
 RULES = ROOT / "deploy" / "prometheus" / "tradetrail-alerts.yml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "tradetrail-alerts.test.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "tradetrail.json"
 PROMETHEUS_OWN = {"ALERTS"}  # series Prometheus itself makes
-
-
-def promtool(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    assert PROMTOOL is not None, (
-        "promtool is missing: run scripts/test (apt-get install prometheus)"
-    )
-    return subprocess.run([PROMTOOL, *args], input=stdin, capture_output=True, timeout=60)
 
 
 def free_port() -> int:
@@ -47,18 +38,6 @@ def free_port() -> int:
 def scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return str(response.read().decode())
-
-
-def sample(text: str, name: str, **labels: str) -> float | None:
-    for line in text.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        head, _, number = line.rpartition(" ")
-        metric, _, rest = head.partition("{")
-        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', rest))
-        if metric == name and all(got.get(k) == v for k, v in labels.items()):
-            return float(number)
-    return None
 
 
 @pytest.fixture(scope="module")

@@ -156,7 +156,7 @@ def serve(
 
         ruleset = load_rules(alerts_file)  # a RulesError: one line, exit 2
     listener = _listen(metrics_listen) if metrics_listen is not None else None
-    service_start: Callable[[Trail, Any], Callable[[], None]] | None = None
+    service_start: Callable[[Trail, Any, Any], Callable[[], None]] | None = None
     if listen is not None:
         from ..service.app import ServiceConfig
         from ..service.server import Listen, Service
@@ -171,8 +171,10 @@ def serve(
         )
         index = True
 
-        def service_start(trail: Trail, verification: Any) -> Callable[[], None]:
+        def service_start(trail: Trail, verification: Any, scheduler: Any) -> Callable[[], None]:
             service = Service(trail, where, config, verification=verification)
+            if scheduler is not None and service.app.state.trail_metrics is not None:
+                service.app.state.trail_metrics.registry.register(scheduler.collector())
             err.print(f"HTTP API of {trail.origin} on {where.url}")
             return service.stop
 
@@ -182,6 +184,7 @@ def serve(
     def beside(trail: Trail) -> Callable[[], None]:
         stoppers: list[Callable[[], None]] = []
         verification = None
+        scheduler = None
         try:
             if ruleset is not None:  # first: it starts at the journal's end, before any job
                 stoppers.append(_start_alerts(trail, ruleset))
@@ -191,8 +194,10 @@ def serve(
                 stoppers.insert(0, scheduler.stop)
             if listener is not None:
                 listener.start(trail, verification)
+                if scheduler is not None:
+                    listener.registry.register(scheduler.collector())
             if service_start is not None:
-                stoppers.insert(0, service_start(trail, verification))
+                stoppers.insert(0, service_start(trail, verification, scheduler))
         except BaseException:
             for stopper in stoppers:
                 stopper()

@@ -32,9 +32,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
 from ..core import layout
 from ..errors import ConfigError, JobBusyError, JobCancelledError, JobsConfigError
 from ..metrics.health import Verification
+from ..store.journal import journal_files
 
 __all__ = [
     "JOB_NAMES",
@@ -495,6 +499,11 @@ def _attestation_reminder(ctx: _Context) -> JobResult:
     return JobResult(True, f"alert raised: {len(missing)} unattested day(s)", {"missing": missing})
 
 
+def _day_of_file(rel: str) -> str:
+    """YYYYMMDD of a day file's path (journal/audit-YYYYMMDD.jsonl)."""
+    return Path(rel).name.removeprefix("audit-").split(".", 1)[0]
+
+
 def _archive_push(ctx: _Context) -> JobResult:
     """Push what is sealed and not archived yet to the archive (docs/RETENTION.md, The
     archive), off the recording path; journaled as compliance.archive_pushed. The credentials
@@ -519,6 +528,9 @@ def _archive_push(ctx: _Context) -> JobResult:
     )
     if result.uploaded:
         ctx.record("compliance.archive_pushed", push_event(result, endpoint))
+    pushed = [_day_of_file(d) for d in result.days]
+    through = max([ctx.state.get("archive", {}).get("through") or "", *pushed])
+    ctx.state["archive"] = {"ok": result.ok, "at": time.time(), "through": through or None}
     days = [Path(d).name for d in result.days]
     details = result.to_json()
     if result.conflicts:
@@ -654,6 +666,11 @@ class Scheduler:
             )
         return rows
 
+    def collector(self) -> JobsCollector:
+        """Prometheus metrics of the jobs (each job's last run and result) and of the archive
+        (its last push, and the sealed day files not archived yet: the archive lag)."""
+        return JobsCollector(self)
+
     def verification(self) -> Verification | None:
         """The last sweep's result, for the metrics' verification gauges."""
         run = self.job_state("verify-sweep").get("verification")
@@ -748,3 +765,52 @@ class Scheduler:
                     "tradetrail jobs: a job still runs after %.0f s; leaving it", timeout
                 )
             self._thread = None
+
+
+class JobsCollector(Collector):
+    """Scrape-time metrics of a Scheduler (registered beside the trail's by `serve --jobs`)."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+
+    def collect(self) -> Iterator[Metric]:
+        last_run = GaugeMetricFamily(
+            "tradetrail_job_last_run_timestamp_seconds",
+            "When each scheduled job last finished (docs/JOBS.md).",
+            labels=["job"],
+        )
+        last_ok = GaugeMetricFamily(
+            "tradetrail_job_last_success",
+            "1 if the job's last run succeeded, else 0.",
+            labels=["job"],
+        )
+        for name in JOB_NAMES:
+            state = self.scheduler.job_state(name)
+            at = _ts(state.get("last_run"))
+            if at is None:
+                continue
+            last_run.add_metric([name], at)
+            last_ok.add_metric([name], 1.0 if state.get("ok") else 0.0)
+        yield last_run
+        yield last_ok
+        archive = self.scheduler.job_state("archive-push").get("archive")
+        if not isinstance(archive, dict):
+            return
+        yield GaugeMetricFamily(
+            "tradetrail_archive_last_push_timestamp_seconds",
+            "When the archive-push job last pushed (successfully or not).",
+            value=float(archive.get("at", 0.0)),
+        )
+        yield GaugeMetricFamily(
+            "tradetrail_archive_ok",
+            "1 if the last push found no archived object differing from the trail's, else 0.",
+            value=1.0 if archive.get("ok") else 0.0,
+        )
+        through = archive.get("through") or ""
+        files = journal_files(self.scheduler.home)[:-1]  # the newest day file may be open
+        pending = [p for p in files if _day_of_file(p.name) > through]
+        yield GaugeMetricFamily(
+            "tradetrail_archive_pending_files",
+            "Sealed journal day files newer than the newest archived day (the archive lag).",
+            value=float(len(pending)),
+        )
