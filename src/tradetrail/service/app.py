@@ -33,7 +33,7 @@ from ..errors import (
 )
 from ..index import Query as IndexQuery
 from ..index import lineage, open_index, parse_when, update_index
-from ..index.query import search_origins
+from ..index.query import FILTER_FIELDS, search_origins
 from ..metrics import TrailMetrics, Verification
 from ..store import journal
 from ..store.proofs import consistency_proof_json, inclusion_proof_json
@@ -43,20 +43,6 @@ from .auth import DEFAULT_RATE, Gate
 from .ingest import Ledger
 from .problems import HANDLERS, RESPONSES, Problem
 
-EQUALS_FIELDS: Final = (
-    "category",
-    "symbol",
-    "account",
-    "order_id",
-    "client_order_id",
-    "exchange_order_id",
-    "parent_order_id",
-    "signal_id",
-    "correlation_id",
-    "actor",
-    "strategy",
-    "venue",
-)
 _TILE: Final = re.compile(r"^(?:[0-9]|[1-9][0-9]|entries)/(?:x\d{3}/)*\d{3}(?:\.p/\d{1,3})?$")
 _SEQ: Final = re.compile(r"[0-9]{1,19}")
 NDJSON: Final = "application/x-ndjson"
@@ -443,7 +429,7 @@ def create_app(
         or `all_origins`, the records of every trail feeding the same index (PostgreSQL),
         each naming its origin."""
         given = locals()
-        equals = {name: given[name] for name in EQUALS_FIELDS if given[name] is not None}
+        equals = {name: given[name] for name in FILTER_FIELDS if given[name] is not None}
         if origin and all_origins:
             raise Problem(422, "origin and all_origins: choose one")
         origins = [] if all_origins else origin
