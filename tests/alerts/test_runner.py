@@ -50,7 +50,7 @@ def test_runner_follows_the_trail_resumes_and_journals_what_it_sent(
                   for _ in range(3)]  # fmt: skip
         runner.dispatcher.start()
         fired = runner.step()
-        runner.dispatcher.close()
+        runner.close()
     assert [(a.rule, a.seqs) for a in fired] == [("kill", (kill,)), ("api_errors", tuple(errors))]
     assert [r.body["seqs"] for r in rx.requests] == [[kill], errors]
     assert not any(p.name.endswith(".json") for p in home.rglob("*") if "alerts" in p.name)
@@ -219,3 +219,48 @@ def test_serve_alerts_sends_on_a_recorded_event_and_on_a_failing_job(
     assert job_alert["message"].startswith("job retention-plan failed: no-such-policy.toml")
     sent = [r for r in journal_records(demo_trail)[before:] if r["type"] == "alert.sent"]
     assert sorted(r["data"]["rule"] for r in sent) == ["job_failed", "kill"]
+
+
+def test_the_saved_position_never_passes_an_alert_not_yet_sent(
+    open_trail: Any, home: Path, clock: Any, tmp_path: Path
+) -> None:
+    """At least once: while a notification is still being sent, the state file keeps the seq
+    of the record that fired it, so a runner restarted after a crash sends it again; once it
+    is sent, the position moves on."""
+    import threading
+
+    import yaml
+
+    from tradetrail.alerts.engine import Alert
+
+    class Held:
+        name = "hook"
+
+        def __init__(self) -> None:
+            self.go = threading.Event()
+            self.sent: list[tuple[int, ...]] = []
+
+        def send(self, alert: Alert, origin: str) -> None:
+            assert self.go.wait(30)
+            self.sent.append(alert.seqs)
+
+    trail = open_trail()
+    state = tmp_path / "alerts.json"
+    doc = yaml.safe_load(RULES)
+    doc["channels"]["hook"]["url"] = "http://127.0.0.1:9/unused"
+    rules = parse_rules(doc)
+    held = Held()
+    runner = Runner(home, rules, state, None, channels={"hook": held}, clock=clock, poll_s=0)
+    runner.dispatcher.start()
+    kill = trail.record("risk.kill_switch", {"engaged": True}).wait()
+    after = [trail.record("order.new", {}).wait() for _ in range(3)]
+    runner.step()
+    assert runner.next_seq == after[-1] + 1
+    assert orjson.loads(state.read_bytes())["next_seq"] == kill  # not sent yet: not passed
+    # a crash now: the next runner reads from the kill switch again and sends it
+    again = Runner(home, rules, state, None, channels={"hook": Held()}, clock=clock)
+    assert [a.seqs for a in again.step()] == [(kill,)]
+    held.go.set()
+    runner.close()
+    assert held.sent == [(kill,)]
+    assert orjson.loads(state.read_bytes())["next_seq"] == after[-1] + 1

@@ -54,6 +54,11 @@ class Dispatcher:
     _queue: queue.SimpleQueue[Alert | None] = field(default_factory=queue.SimpleQueue)
     _thread: threading.Thread | None = None
     _failing: set[str] = field(default_factory=set)
+    submitted: int = 0
+    """Alerts handed to the worker so far."""
+    handled: int = 0
+    """Of those, how many the worker has finished with (sent, failed over, or journaled as
+    failed): in submission order, so the first `handled` are done."""
 
     # ---------------------------------------------------------------- the worker
 
@@ -63,6 +68,7 @@ class Dispatcher:
 
     def submit(self, alert: Alert) -> None:
         """Hand an alert to the worker; never blocks the caller."""
+        self.submitted += 1
         self._queue.put(alert)
 
     def close(self, timeout: float | None = 60.0) -> None:
@@ -78,6 +84,7 @@ class Dispatcher:
                 self.deliver(alert)
             except Exception:  # a bug must not stop the alerts that follow
                 logger.exception("tradetrail alerts: delivering %s failed", alert.key)
+            self.handled += 1
 
     # ---------------------------------------------------------------- delivering
 

@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -143,6 +144,9 @@ class Runner:
         self._at: tuple[Path, int] | None = None  # the day file and offset of record next_seq
         self._saved: tuple[int, float] | None = None  # next_seq saved, and when (monotonic)
         self._ticked: float | None = None  # when the engine last ticked (monotonic)
+        # alerts handed to the dispatcher and not yet handled: (its number, the seq to read
+        # again from for it to fire again); the saved position never passes the oldest
+        self._pending: deque[tuple[int, int]] = deque()
 
     def _load_state(self) -> int:
         try:
@@ -155,21 +159,30 @@ class Runner:
             raise ValueError(f"{self.state_path}: the state of another trail, or not a state")
         return int(state["next_seq"])
 
-    def _save_state(self) -> None:
+    def safe_seq(self) -> int:
+        """Where a restart must read from: the record of the oldest alert not yet delivered
+        (at least once: a crash between sending and saving sends it again), else next_seq."""
+        handled = self.dispatcher.handled
+        while self._pending and self._pending[0][0] <= handled:
+            self._pending.popleft()
+        return self._pending[0][1] if self._pending else self.next_seq
+
+    def _save_state(self, seq: int) -> None:
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps({"home": str(self.home.resolve()), "next_seq": self.next_seq}))
+        tmp.write_text(json.dumps({"home": str(self.home.resolve()), "next_seq": seq}))
         os.replace(tmp, self.state_path)
 
     def _save_due(self, force: bool) -> None:
         """The state file when the position moved, at most every poll_s (the window a crash
         re-reads stays what it was with polling alone); always with `force`."""
         now = time.monotonic()
-        if self._saved is not None and self._saved[0] == self.next_seq:
+        seq = self.safe_seq()
+        if self._saved is not None and self._saved[0] == seq:
             return
         if force or self._saved is None or now - self._saved[1] >= self.poll_s:
-            self._save_state()
-            self._saved = (self.next_seq, now)
+            self._save_state(seq)
+            self._saved = (seq, now)
 
     def _lines(self) -> Iterator[tuple[Path, bytes]]:
         """The complete journal lines from record next_seq on, read from where the last step
@@ -233,17 +246,26 @@ class Runner:
                 continue  # read from a day's start: what came before the position
             if seq != self.next_seq:  # a pruned or odd range: skip ahead
                 logger.warning("tradetrail alerts: expected seq %d in %s", self.next_seq, path)
-            alerts += self.engine.feed(record)
+            fired = self.engine.feed(record)
+            for alert in fired:
+                if not alert.muted:
+                    self._pending.append((self.dispatcher.submitted + 1, int(record["seq"])))
+                    self.dispatcher.submit(alert)
+                else:
+                    self.muted.append(alert)
             self.next_seq = int(record["seq"]) + 1
+            alerts += fired
         now = time.monotonic()
         if self._ticked is None or now - self._ticked >= self.poll_s:  # time-based rules: O(rules)
             self._ticked = now
-            alerts += self.engine.tick()
-        for alert in alerts:
-            if alert.muted:
-                self.muted.append(alert)
-            else:
-                self.dispatcher.submit(alert)
+            ticked = self.engine.tick()
+            for alert in ticked:
+                if alert.muted:
+                    self.muted.append(alert)
+                else:
+                    self._pending.append((self.dispatcher.submitted + 1, self.next_seq))
+                    self.dispatcher.submit(alert)
+            alerts += ticked
         self._save_due(force=False)
         return alerts
 
@@ -255,8 +277,12 @@ class Runner:
                 self.step()
                 self._wait(stop, before)
         finally:
-            self._save_due(force=True)
-            self.dispatcher.close()
+            self.close()
+
+    def close(self) -> None:
+        """Send what is queued, then save the position (past what was sent)."""
+        self.dispatcher.close()
+        self._save_due(force=True)
 
     def _wait(self, stop: threading.Event, before: int) -> None:
         """Until the next step: poll_s, or until the durable size passes what was read."""
