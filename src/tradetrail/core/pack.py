@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from .._version import __version__
+from . import layout
 from .checkpoint import Checkpoint
 from .documents import (
     CsvDialect,
@@ -68,6 +69,9 @@ README_FILE: Final = "README.md"
 MANIFEST_FILE: Final = "manifest.json"
 SIGNATURE_FILE: Final = "manifest.sig"
 SUMS_FILE: Final = "SHA256SUMS"
+HISTORY_FILE: Final = layout.HISTORY_FILE
+"""From 0.2, in a pack made from a trail whose key was rotated: its key history, so that a
+verifier holding any one key of the trail (the first, say) can check signatures by the others."""
 UNLISTED: Final = (MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE)
 """Files of a pack that the manifest does not list (it cannot list itself or what signs it)."""
 
@@ -462,10 +466,19 @@ def render_readme(manifest: Manifest | dict[str, Any]) -> bytes:
         )
     for note in manifest.get("notes") or []:
         lines.append(f"- Note: {note}.")
+    if HISTORY_FILE in rows:
+        lines.append(
+            f"- Key history: the trail's signing key was rotated. `{HISTORY_FILE}` chains each "
+            "key to the one before it by a statement both keys signed, so `tradetrail "
+            "verify-pack --vkey <any key of the trail>` (the first one, say) checks signatures "
+            "by the others. The stand-alone checker below takes one key: the one that signed."
+        )
     lines += ["", "## Files", "", "| file | rows | what it is |", "|---|---|---|"]
     for name, role in file_roles(version):
         count = rows.get(name)
         lines.append(f"| `{name}` | {'' if count is None else count} | {role} |")
+    if HISTORY_FILE in rows:
+        lines.append(f"| `{HISTORY_FILE}` |  | the trail's key history (signed key rotations) |")
     lines += ["", *(_csv_text_v3() if version >= 3 else _csv_text_v2()), ""]
     lines += [
         "Every row of a derived file comes from the events in events.jsonl; "

@@ -50,6 +50,7 @@ from ..core.pack import (
     EVENTS_FILE,
     FORMAT,
     FORMATS,
+    HISTORY_FILE,
     MANIFEST_FILE,
     PROOFS_FILE,
     README_FILE,
@@ -802,6 +803,8 @@ def _build(
             )
     files.append(_write(tmp, PROOFS_FILE, orjson.dumps(proofs, option=PRETTY)))
     files.append(_write(tmp, CHECKPOINT_FILE, cp_text.encode("utf-8")))
+    if (home / HISTORY_FILE).is_file():  # after a key rotation: what chains its keys
+        files.append(_write(tmp, HISTORY_FILE, (home / HISTORY_FILE).read_bytes()))
 
     def manifest_for(listed: list[FileInfo]) -> Manifest:
         return build_manifest(

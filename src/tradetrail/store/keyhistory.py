@@ -28,6 +28,7 @@ __all__ = [
     "KeyHistory",
     "KeySpan",
     "Rotation",
+    "check_signed_at",
     "open_rotation",
     "parse_key_spec",
     "read_history",
@@ -278,6 +279,23 @@ def trusted_spans(
     if history.broken:
         raise NoteError(f"{where}: {history.broken[0][1]}")
     return list(history.spans)
+
+
+def check_signed_at(spans: Sequence[KeySpan], verified: Sequence[Verifier], size: int) -> None:
+    """A checkpoint at `size` counts only when a trusted key valid at that size signed it: a
+    stolen key cannot sign sizes outside its range (NoteError when none did)."""
+    if any(s.verifier in verified and s.covers(size) for s in spans):
+        return
+    ranges = "; ".join(
+        f"{s.verifier.name}+{s.verifier.key_id.hex()} signs sizes {s.first}.."
+        f"{'' if s.last is None else s.last}"
+        for s in spans
+        if s.verifier in verified
+    )
+    raise NoteError(
+        f"signed at size {size} by a key not valid at that size ({ranges or 'no trusted key'}; "
+        f"the key history {HISTORY_FILE} does not allow there)"
+    )
 
 
 def read_history(home: Path) -> KeyHistory | None:

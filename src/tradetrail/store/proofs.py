@@ -30,7 +30,7 @@ from ..errors import (
     TileError,
 )
 from .journal import journal_files, lines_from_seq, record_seq, tail_lines
-from .keyhistory import KeyHistory, KeySpan, trail_keys, trusted_spans
+from .keyhistory import KeyHistory, KeySpan, check_signed_at, trail_keys, trusted_spans
 from .tilestore import TileStore
 
 
@@ -170,8 +170,8 @@ def _open_signed(text: str, vkeys: Sequence[Verifier], spans: list[KeySpan] | No
     """Verify a checkpoint; with a key history, by a key valid at the checkpoint's size."""
     note, verified = open_note(text, vkeys)
     cp = parse_checkpoint_body(note.text)
-    if spans is not None and not any(s.verifier in verified and s.covers(cp.size) for s in spans):
-        raise NoteError(f"signed at size {cp.size} by a key the key history does not allow there")
+    if spans is not None:
+        check_signed_at(spans, verified, cp.size)
     return cp
 
 

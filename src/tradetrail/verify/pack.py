@@ -31,13 +31,14 @@ from typing import Any, Final
 import orjson
 
 from .._version import __version__
-from ..core.checkpoint import Checkpoint, open_checkpoint
+from ..core.checkpoint import Checkpoint, parse_checkpoint_body
 from ..core.note import Note, Verifier, open_note, parse_note
 from ..core.pack import (
     CHECKPOINT_FILE,
     EVENTS_FILE,
     FORMAT,
     FORMATS,
+    HISTORY_FILE,
     MANIFEST_FILE,
     PROOFS_FILE,
     README_FILE,
@@ -60,11 +61,12 @@ from ..core.packtables import (
     DayTables,
     FileInfo,
 )
-from ..errors import CheckpointError, NoteError, PackUsageError, ProofError
+from ..errors import CheckpointError, ConfigError, NoteError, PackUsageError, ProofError
+from ..store.keyhistory import KeyHistory, KeySpan, check_signed_at
 from ..store.proofs import verify_proof_json
 from .trail import FaultReport
 
-__all__ = ["PackFault", "PackReport", "PackUsageError", "verify_pack"]
+__all__ = ["PackFault", "PackKeys", "PackReport", "PackUsageError", "verify_pack"]
 
 _ROW_FAULTS_PER_FILE: Final = 20
 _HEX64: Final = frozenset("0123456789abcdef")
@@ -268,9 +270,64 @@ def _compare_lines(name: str, pack: Path, rebuilt: Path, fault: _Faults) -> None
 
 
 @dataclass
+class PackKeys:
+    """The keys a pack's signatures may be by: the given ones and, when the pack carries the
+    trail's key history (trail.vkeys, after a key rotation), every key that verified rotations
+    join to one of them, each valid only at the tree sizes the history gives it (see
+    keyhistory; `tradetrail verify` trusts a trail's history the same way)."""
+
+    roots: list[Verifier]
+    history: KeyHistory | None = None
+    spans: list[KeySpan] | None = None
+
+    @property
+    def keys(self) -> list[Verifier]:
+        return list(dict.fromkeys([*self.roots, *(s.verifier for s in self.spans or ())]))
+
+    @classmethod
+    def load(
+        cls, text: bytes | None, roots: Sequence[Verifier], fault: Callable[[str, str], None]
+    ) -> PackKeys:
+        """From the bytes of a carried trail.vkeys (None: the pack carries none); `fault(file,
+        message)` is told what is wrong with it."""
+        keys = cls(list(roots))
+        if text is None:
+            return keys
+        try:
+            history = KeyHistory.parse(text.decode("utf-8"), HISTORY_FILE)
+        except UnicodeDecodeError:
+            fault(HISTORY_FILE, "not UTF-8 text")
+            return keys
+        except ConfigError as exc:
+            fault(HISTORY_FILE, f"does not parse: {exc}")
+            return keys
+        for _index, problem in history.broken:
+            fault(HISTORY_FILE, f"key rotation does not verify: {problem}")
+        keys.history, keys.spans = history, history.trusted(roots)
+        if not keys.spans:
+            fault(
+                HISTORY_FILE,
+                "does not reach any verifier key given (none of them is in the key history, so "
+                "no key of it is trusted): " + ", ".join(v.vkey() for v in roots),
+            )
+        return keys
+
+    def open_checkpoint(self, text: str) -> Checkpoint:
+        """Verify a signed checkpoint: by a trusted key valid at its size."""
+        note, verified = open_note(text, self.keys)
+        cp = parse_checkpoint_body(note.text)
+        if self.spans is not None:
+            check_signed_at(self.spans, verified, cp.size)
+        return cp
+
+    def verify_proof(self, proof: dict[str, Any]) -> list[str]:
+        return verify_proof_json(proof, self.roots, history=self.history)
+
+
+@dataclass
 class _Context:
     path: Path
-    vkeys: Sequence[Verifier]
+    keys: PackKeys
     fault: _Faults
     report: PackReport
     manifest: dict[str, Any]
@@ -304,14 +361,16 @@ def verify_pack(
         raise PackUsageError("give the verifier key of the trail (--vkey)")
     report = PackReport(str(path))
     fault = _Faults(report, max_faults)
-    opened = _open_manifest(path, vkeys, fault, report)
-    _check_attestations(path, vkeys, attesters, fault, report)
+    history = path / HISTORY_FILE
+    keys = PackKeys.load(history.read_bytes() if history.is_file() else None, vkeys, fault)
+    opened = _open_manifest(path, keys.keys, fault, report)
+    _check_attestations(path, keys.keys, attesters, fault, report)
     if opened is None:
         return report
     manifest, data = opened
     listed = {entry["name"]: entry for entry in manifest["files"]}
     version = format_version(manifest.get("format"))
-    ctx = _Context(path, vkeys, fault, report, manifest, data, listed, version or PACK_VERSION)
+    ctx = _Context(path, keys, fault, report, manifest, data, listed, version or PACK_VERSION)
     report.date = manifest["date"]
     report.partial = manifest.get("partial") is True
     report.checkpoint_size = manifest["checkpoint"]["size"]
@@ -492,7 +551,7 @@ def _open_checkpoint_text(ctx: _Context, text: Any) -> Checkpoint | None:
     if not isinstance(text, str):
         return None
     try:
-        return open_checkpoint(text, ctx.vkeys)
+        return ctx.keys.open_checkpoint(text)
     except (NoteError, CheckpointError):
         return None
 
@@ -505,15 +564,17 @@ def _check_checkpoint(ctx: _Context, proofs: dict[str, Any] | None) -> Checkpoin
     checkpoint: Checkpoint | None = None
     try:
         text = (ctx.path / CHECKPOINT_FILE).read_text(encoding="utf-8")
-        checkpoint = open_checkpoint(text, ctx.vkeys)
+        checkpoint = ctx.keys.open_checkpoint(text)
     except FileNotFoundError:
         pass  # reported as missing
     except (UnicodeDecodeError, NoteError, CheckpointError) as exc:
-        fault(
-            CHECKPOINT_FILE,
-            f"does not verify with the given key(s): {exc} (if the trail's key was rotated "
-            "since this day was sealed, give its key history: --vkey trail.vkeys)",
+        hint = (
+            f" (the pack carries no key history, {HISTORY_FILE}: if the trail's key was rotated, "
+            "give the key that signed, or the trail's history: --vkey trail.vkeys)"
+            if ctx.keys.history is None
+            else ""
         )
+        fault(CHECKPOINT_FILE, f"does not verify with the given key(s): {exc}{hint}")
     if checkpoint is not None and (
         checkpoint.size != said["size"] or checkpoint.root.hex() != said["root"]
     ):
@@ -591,7 +652,7 @@ def _verify_one(
         ctx.fault(PROOFS_FILE, f"{label}: missing or not an object")
         return None
     try:
-        verify_proof_json(proof, ctx.vkeys)
+        ctx.keys.verify_proof(proof)
     except ProofError as exc:
         ctx.fault(PROOFS_FILE, f"{label}: {exc}")
         return None
@@ -870,7 +931,7 @@ def _check_manifest_content(
     if checkpoint is None:
         return
     files = [FileInfo(EVENTS_FILE, scan.sha256, scan.bytes, scan.count), *rebuilt.values()]
-    for name in (PROOFS_FILE, CHECKPOINT_FILE):
+    for name in (PROOFS_FILE, CHECKPOINT_FILE, HISTORY_FILE):
         if name in ctx.pack_hashes:
             sha, size = ctx.pack_hashes[name]
             files.append(FileInfo(name, sha, size, None))

@@ -52,6 +52,7 @@ from ..store.keyhistory import (
     HISTORY_FILE,
     ROTATION_TYPE,
     KeySpan,
+    check_signed_at,
     open_rotation,
     read_history,
 )
@@ -240,17 +241,7 @@ class _KeyRing:
         cp = parse_checkpoint_body(note.text)
         if self.spans is None:
             return cp
-        if not any(s.verifier in verified and s.covers(cp.size) for s in self.spans):
-            ranges = "; ".join(
-                f"{s.verifier.name}+{s.verifier.key_id.hex()} signs sizes {s.first}.."
-                f"{'' if s.last is None else s.last}"
-                for s in self.spans
-                if s.verifier in verified
-            )
-            raise NoteError(
-                f"signed at size {cp.size} by a key not valid at that size ({ranges}; "
-                f"{HISTORY_FILE})"
-            )
+        check_signed_at(self.spans, verified, cp.size)
         return cp
 
 
