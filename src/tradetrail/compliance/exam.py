@@ -12,6 +12,7 @@ whose entries all sit under one folder, `exam-2024-03-01_2024-03-31/`:
                          inclusion proof of each into the package's checkpoint
     checkpoint           the signed checkpoint of the last day (every pack chains up to it)
     trail.vkey           the trail's verifier key (check it against one obtained independently)
+    trail.vkeys          after a key rotation: the key history that joins the trail's keys
     manifest.json        every file with SHA-256 and size, the packs, the reports, the query
     manifest.sig         manifest.json as a C2SP signed note
     SHA256SUMS           `sha256sum -c SHA256SUMS` inside the folder checks every file
@@ -40,7 +41,7 @@ from .._version import __version__
 from ..core import layout
 from ..core.checkpoint import Checkpoint, open_checkpoint
 from ..core.merkle import inclusion_proof, leaf_hash
-from ..core.note import Verifier, parse_note, sign_note
+from ..core.note import parse_note, sign_note
 from ..core.pack import CHECKPOINT_FILE, MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE, parse_date
 from ..core.packtables import SORT
 from ..errors import ConfigError, ExamError, NoteError, PackError, TileError
@@ -56,7 +57,7 @@ from ..index import (
     update_index,
 )
 from ..store.journal import JOURNAL_DIR, day_file_name, pruned_days
-from ..store.keyhistory import trail_keys
+from ..store.keyhistory import HISTORY_FILE, trail_keys
 from ..store.keys import VKEY_FILE, read_vkey
 from ..store.tilestore import TileStore
 from .export import export_daily
@@ -222,7 +223,7 @@ def export_exam(
     out = Path(out)
     if out.suffix.lower() != ".zip":
         raise ExamError(f"--out {out}: an exam package is a .zip file")
-    vkey = read_vkey(home / VKEY_FILE)
+    read_vkey(home / VKEY_FILE)  # refuse a trail without its key before making anything
     try:  # days before the first record may open the range, but not make all of it
         check_not_before_trail(home, end)
     except PackError as exc:
@@ -253,7 +254,7 @@ def export_exam(
             if result.created:
                 made.append(day)
             pack = result.path
-        _check_pack_signature(pack, vkey, signing_key, home)
+        _check_pack_signature(pack, signing_key, home)
         packs.append(pack)
     if progress is not None:
         progress("packs", len(days), len(days))
@@ -303,6 +304,8 @@ def _package(
         )  # fmt: skip
     entries.append(_Entry(CHECKPOINT_FILE, data=cp_text.encode("utf-8")))
     entries.append(_Entry(VKEY_FILE, data=(home / VKEY_FILE).read_bytes()))
+    if (home / HISTORY_FILE).is_file():  # after a key rotation: what joins its keys
+        entries.append(_Entry(HISTORY_FILE, data=(home / HISTORY_FILE).read_bytes()))
 
     listed: list[dict[str, Any]] = [
         {"name": e.name, "sha256": _sha256(e), "size": e.size()} for e in entries
@@ -359,13 +362,14 @@ def exam_sums(manifest: dict[str, Any], manifest_data: bytes) -> bytes:
     return "".join(f"{sha}  {name}\n" for sha, name in sorted(rows, key=lambda r: r[1])).encode()
 
 
-def _check_pack_signature(pack: Path, vkey: Verifier, signing_key: str | None, home: Path) -> None:
-    """The pack's manifest must be signed by the trail's key (or the export key in use)."""
+def _check_pack_signature(pack: Path, signing_key: str | None, home: Path) -> None:
+    """The pack's manifest must be signed by a key of the trail (one before a rotation, for a
+    pack made then) or the export key in use."""
     from ..core.note import open_note
 
-    keys = [vkey]
+    keys = trail_keys(home)
     if signing_key is not None:
-        keys.append(resolve_signer(home, signing_key, vkey.name).verifier())
+        keys.append(resolve_signer(home, signing_key, keys[0].name).verifier())
     try:
         note, _ = open_note((pack / SIGNATURE_FILE).read_text(encoding="utf-8"), keys)
     except (OSError, NoteError, UnicodeDecodeError) as exc:

@@ -29,16 +29,17 @@ import orjson
 
 from .._version import __version__
 from ..core import layout
-from ..core.checkpoint import Checkpoint, open_checkpoint
+from ..core.checkpoint import Checkpoint
 from ..core.merkle import leaf_hash
 from ..core.note import Verifier, open_note
 from ..core.pack import CHECKPOINT_FILE, EVENTS_FILE, MANIFEST_FILE, SIGNATURE_FILE, SUMS_FILE
 from ..errors import CheckpointError, IndexStoreError, NoteError, ProofError, TradetrailError
 from ..index import QueryError, parse_query_text, query_from_json, query_matches, row_from_line
 from ..store.journal import JOURNAL_DIR, day_file_name
+from ..store.keyhistory import HISTORY_FILE
 from ..store.keys import VKEY_FILE
 from ..store.proofs import verify_proof_json
-from ..verify.pack import PackFault, PackUsageError, verify_pack
+from ..verify.pack import PackFault, PackKeys, PackUsageError, verify_pack
 from ..verify.trail import FaultReport
 from .exam import (
     CONTENTS,
@@ -295,11 +296,12 @@ def _verify(
         return
     if not isinstance(manifest, dict) or manifest.get("format") != EXAM_FORMAT:
         raise PackUsageError(f"{source.path}: {MANIFEST_FILE} is not an exam package manifest")
+    keys = PackKeys.load(source.read_or_none(HISTORY_FILE), vkeys, fault)
     if SIGNATURE_FILE not in source:
         fault(SIGNATURE_FILE, "missing: the manifest is not signed")
     else:
         try:
-            note, _ = open_note(source.read(SIGNATURE_FILE).decode("utf-8"), vkeys)
+            note, _ = open_note(source.read(SIGNATURE_FILE).decode("utf-8"), keys.keys)
             if note.text.encode("utf-8") != data:
                 fault(SIGNATURE_FILE, "signs a text that is not manifest.json")
         except (NoteError, UnicodeDecodeError) as exc:
@@ -351,10 +353,10 @@ def _verify(
             continue
         if name in source and source.read_or_none(name) != rebuilt:
             fault(name, "differs from the text the manifest gives (edited after signing)")
-    checkpoint = _package_checkpoint(source, manifest, vkeys, fault)
+    checkpoint = _package_checkpoint(source, manifest, keys, fault)
     if VKEY_FILE in source:
         shipped = source.read(VKEY_FILE).decode("utf-8", "replace").strip()
-        if shipped not in {v.vkey() for v in vkeys}:
+        if shipped not in {v.vkey() for v in keys.keys}:
             report.warnings.append(
                 f"{VKEY_FILE} in the package ({shipped}) is not a key you gave: the package was "
                 "checked against your key(s) only"
@@ -371,7 +373,7 @@ def _verify(
 def _package_checkpoint(
     source: _Source,
     manifest: dict[str, Any],
-    vkeys: Sequence[Verifier],
+    keys: PackKeys,
     fault: Callable[..., None],
 ) -> Checkpoint | None:
     name = "checkpoint"
@@ -379,7 +381,7 @@ def _package_checkpoint(
         fault(name, "missing")
         return None
     try:
-        checkpoint = open_checkpoint(source.read(name).decode("utf-8"), vkeys)
+        checkpoint = keys.open_checkpoint(source.read(name).decode("utf-8"))
     except (NoteError, CheckpointError, ValueError, UnicodeDecodeError) as exc:
         fault(name, f"does not verify with the given key(s): {exc}")
         return None
@@ -504,8 +506,9 @@ def _verify_reports(
         )
         return
     period = manifest.get("period") or {}
-    if VKEY_FILE in source:
-        (scratch / VKEY_FILE).write_bytes(source.read(VKEY_FILE))
+    for name in (VKEY_FILE, HISTORY_FILE):  # the keys the reports open checkpoints with
+        if name in source:
+            (scratch / name).write_bytes(source.read(name))
     wanted: dict[str, list[str]] = {}
     for name in manifest.get("reports") or []:
         kind, _, fmt = str(name).removeprefix("reports/").rpartition(".")
