@@ -186,9 +186,13 @@ def test_a_pack_re_signed_with_a_forged_history_is_refused(
     pack = copy(made["after"], tmp_path)
     history = forged_history(made, attacker).encode()
     (pack / "trail.vkeys").write_bytes(history)
-    genuine = hashlib.sha256((made["after"] / "trail.vkeys").read_bytes()).hexdigest()
+    genuine = (made["after"] / "trail.vkeys").read_bytes()
     data = (pack / "manifest.json").read_text()
-    data = data.replace(genuine, hashlib.sha256(history).hexdigest())
+    data = data.replace(
+        f'"sha256":"{hashlib.sha256(genuine).hexdigest()}","size":{len(genuine)}}}',
+        f'"sha256":"{hashlib.sha256(history).hexdigest()}","size":{len(history)}}}',
+    )
+    assert data != (pack / "manifest.json").read_text()
     (pack / "manifest.json").write_text(data)
     (pack / "manifest.sig").write_text(sign_note(data, attacker))
     cp = parse_note((pack / "checkpoint").read_text()).text
@@ -199,6 +203,7 @@ def test_a_pack_re_signed_with_a_forged_history_is_refused(
     assert any(f.startswith("trail.vkeys: key rotation does not verify") for f in found)
     assert any(f.startswith("manifest.sig: does not verify") for f in found)
     assert any(f.startswith("checkpoint: does not verify") for f in found)
+    assert not any(f.startswith("trail.vkeys: sha256") for f in found)  # consistent forgery
 
 
 def exam(made: dict[str, Any], tmp_path: Path) -> Path:
