@@ -21,7 +21,7 @@ from tradetrail.cli import main
 from tradetrail.compliance.exam import export_exam, package_folder
 from tradetrail.compliance.verify_exam import verify_exam
 from tradetrail.core.note import Signer, Verifier, parse_note, sign_note
-from tradetrail.export.daily import export_daily
+from tradetrail.export.daily import PackError, export_daily
 from tradetrail.store.keyhistory import rotation_statement
 from tradetrail.testing import SimClock
 from tradetrail.verify.pack import PackReport, verify_pack
@@ -244,3 +244,13 @@ def test_an_exam_package_checked_with_an_unrelated_key_names_the_history(
     found = [str(f) for f in report.faults]
     assert any(f.startswith("trail.vkeys: does not reach any verifier key given") for f in found)
     assert any(f.startswith(f"packs/{DAY2}/trail.vkeys: does not reach") for f in found)
+
+
+def test_a_day_packed_before_the_rotation_is_not_overwritten(made: dict[str, Any]) -> None:
+    """Made again after the rotation, day 1's pack differs (it lists the history): the pack
+    made before stays as it was, and verifies with the first key."""
+    before: Path = made["before"]
+    kept = {p.name: p.read_bytes() for p in before.iterdir()}
+    with pytest.raises(PackError, match="already exists"):
+        export_daily(made["home"], DAY1, signing_key=made["second"].skey())
+    assert {p.name: p.read_bytes() for p in before.iterdir()} == kept

@@ -312,8 +312,9 @@ def verify_pack_command(
     the manifest and checkpoint signatures, the chain in events.jsonl, the proofs, and every
     derived row against the events. With --attester, the officers' attestation signatures too
     (kept apart from --vkey: an officer's key never stands in for the trail's); signatures by
-    keys not given are listed as not checked. Exit 0 intact, 1 faults (each with its file and
-    row or line), 2 usage error.
+    keys not given are listed as not checked. A pack made after a key rotation carries the
+    trail's key history (trail.vkeys): --vkey may then be any key of the trail, the first one
+    say. Exit 0 intact, 1 faults (each with its file and row or line), 2 usage error.
 
     \b
     Example:

@@ -296,7 +296,8 @@ def _verify(
         return
     if not isinstance(manifest, dict) or manifest.get("format") != EXAM_FORMAT:
         raise PackUsageError(f"{source.path}: {MANIFEST_FILE} is not an exam package manifest")
-    keys = PackKeys.load(source.read_or_none(HISTORY_FILE), vkeys, fault)
+    history = source.read_or_none(HISTORY_FILE) if HISTORY_FILE in source else None
+    keys = PackKeys.load(history, vkeys, fault)
     if SIGNATURE_FILE not in source:
         fault(SIGNATURE_FILE, "missing: the manifest is not signed")
     else:
