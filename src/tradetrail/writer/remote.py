@@ -201,7 +201,7 @@ class Spool:
         """A new segment, locked before it gets its name (no other client can adopt it)."""
         stem = f"{time.time_ns():020d}-{os.getpid()}-{next(_names)}"
         temp = self.directory / f".tmp-{stem}"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             path = self.directory / f"{stem}.ndjson"
