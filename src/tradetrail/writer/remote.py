@@ -6,7 +6,10 @@ the event to an in-memory outbox and returns a receipt: no lock, no system call,
 One background thread does the rest, in order: it writes each batch of new events to the spool
 (append-only segment files under the user's cache directory, fsynced: the event is then safe on
 this host), POSTs pending events as NDJSON, and resolves receipts from the seqs the service
-answers. A segment is deleted once every event in it is acknowledged. Network errors, 5xx, 429
+answers. A segment is deleted once every event in it is acknowledged. At most memory_max_events
+(and memory_max_bytes of lines) unacknowledged events stay in memory, the next ones to send;
+the later ones wait in the spool only, as runs of segment lines read back in their turn, their
+receipts held weakly (no line, no event). Network errors, 5xx, 429
 and 503 are retried with exponential backoff and full jitter (a Retry-After is honoured); a 422
 means our shaping and the service's model differ: the good events are resent, the bad ones go
 to `rejected.ndjson` in the spool directory with the service's reason, logged at ERROR.
@@ -154,7 +157,7 @@ class Segment:
     acked: int = 0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Entry:
     """An event in memory waiting for the service's answer; its receipt, if the caller still
     holds it, is found under `index` in RemoteTrail._receipts."""
@@ -164,7 +167,7 @@ class Entry:
     segment: Segment | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Run:
     """Events after the in-memory ones, in the order they are to be sent, without one object
     each: lines [offset, end) of a spool segment, or (when the spool could not take them)
@@ -937,6 +940,14 @@ class RemoteTrail(Trail):
                 lines, run.offset = self.spool.read(
                     run.segment, run.offset, run.end, room, room_bytes, not self._unacked
                 )
+            if not lines and run.segment is not None and run.offset >= run.end:
+                # fewer lines than counted (cannot happen): the segment stays for a next client
+                logger.error(
+                    "tradetrail spool %s: %d event(s) not found", run.segment.path, run.count
+                )
+                self._in_runs -= run.count
+                self._runs.popleft()
+                continue
             if not lines:
                 return
             for k, line in enumerate(lines):  # added before they leave the run (flush())
@@ -946,6 +957,7 @@ class RemoteTrail(Trail):
             self._in_runs -= len(lines)
             if run.count <= 0:
                 self._runs.popleft()
+            self._memory_peak = max(self._memory_peak, len(self._unacked) + self._in_memory_runs)
 
     def _spool_trouble(self, why: str, count: int) -> None:
         self._counters["not_spooled"] += count
