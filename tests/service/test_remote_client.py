@@ -388,3 +388,157 @@ def test_events_the_service_refuses_are_kept_beside_the_spool_and_the_rest_journ
     by_id = seqs_by_id(home)
     assert all(by_id[str(r.event_id)] == [r.wait(0)] for r in good)
     assert str(bad.event_id) not in by_id
+
+
+# --------------------------------------------------------------------- bounded memory
+
+
+def test_the_memory_bounds_are_checked_by_name(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(ConfigError, match=r"^memory_max_events: 100 is below batch_size \(500\)"):
+        tradetrail.open(url, token="t", spool=tmp_path / "s", memory_max_events=100)
+    with pytest.raises(ConfigError, match=r"^memory_max_bytes: 0 is not a positive size"):
+        tradetrail.open(url, token="t", spool=tmp_path / "s", memory_max_bytes=0)
+
+
+def test_an_outage_keeps_at_most_memory_max_bytes_of_lines_in_memory(tmp_path: Path) -> None:
+    trail = tradetrail.open(
+        f"http://127.0.0.1:{free_port()}",
+        token="tt_none",
+        spool=tmp_path / "spool",
+        memory_max_bytes=10_000,
+    )
+    try:
+        for i in range(2000):
+            trail.record("order.accepted", {"n": i, "pad": "x" * 100})
+        until(lambda: trail.stats()["spooled"] == 2000)
+        stats = trail.stats()
+        assert 0 < stats["in_memory_bytes"] <= 10_000 and stats["in_memory"] < 100
+        assert stats["in_memory"] + stats["spool_only"] == stats["pending"] == 2000
+    finally:
+        trail.close()
+
+
+@pytest.mark.slow
+def test_a_long_outage_costs_spool_not_memory_and_every_receipt_resolves(
+    home: Path, tmp_path: Path
+) -> None:
+    """20,000 events with room for 1,000 in memory: the rest wait in the spool only, are read
+    back in order once the service is back, and every receipt gets its own seq."""
+    secret = token(home, "ingest")
+    service = Service(home)  # not started yet: the network is down
+    trail = tradetrail.open(
+        service.url, token=secret, spool=tmp_path / "spool", memory_max_events=1000
+    )
+    try:
+        receipts = []
+        for i in range(20_000):
+            receipts.append(trail.record("order.accepted", {"n": i}, order_id=f"O-{i}"))
+            if i % 1000 == 0:
+                assert not trail.flush(0)  # a flush mark between events (see Run)
+        until(lambda: trail.stats()["spooled"] == 20_000, 60)
+        stats = trail.stats()
+        assert stats["in_memory"] <= 1000 and stats["in_memory_peak"] <= 1000
+        assert stats["spool_only"] >= 19_000 and stats["pending"] == 20_000
+        assert len(trail._unacked) <= 1000 and len(trail._runs) <= 10  # no object per event
+        service.start()
+        assert trail.flush(120), trail.stats()
+        stats = trail.stats()
+        trail.close()
+    finally:
+        service.stop()
+    assert stats["acknowledged"] == 20_000 and stats["pending"] == stats["in_memory"] == 0
+    assert stats["in_memory_peak"] <= 1000 and stats["duplicates"] == 0
+    by_id = seqs_by_id(home)
+    seqs = [r.wait(0) for r in receipts]
+    assert all(by_id[str(r.event_id)] == [seq] for r, seq in zip(receipts, seqs, strict=True))
+    assert seqs == sorted(seqs)  # journaled in the order recorded
+    assert len(by_id) == len(journal(home))  # nothing journaled twice
+    assert list((tmp_path / "spool").glob("*.ndjson")) == []
+    assert tradetrail.verify(home).ok
+
+
+@pytest.mark.slow
+def test_with_both_the_spool_and_memory_full_no_event_is_dropped_or_reordered(
+    home: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The spool takes a few hundred events, memory 100: the others are kept in memory beyond
+    the bound (counted in not_spooled, logged), and sent in their turn."""
+    secret = token(home, "ingest")
+    service = Service(home)
+    with caplog.at_level(logging.ERROR, "tradetrail"):
+        trail = tradetrail.open(
+            service.url,
+            token=secret,
+            spool=tmp_path / "spool",
+            spool_max_bytes=60_000,
+            memory_max_events=100,
+            batch_size=50,
+        )
+        try:
+            receipts = [trail.record("order.accepted", {"n": i}) for i in range(2000)]
+            until(lambda: trail.stats()["recorded"] == 2000, 60)
+            stats = trail.stats()
+            assert stats["not_spooled"] > 0 and stats["spooled"] > 100
+            assert stats["spooled"] + stats["not_spooled"] == 2000
+            assert stats["in_memory"] == 2000 - stats["spool_only"] > 100  # beyond the bound
+            service.start()
+            assert trail.flush(120), trail.stats()
+            trail.close()
+        finally:
+            service.stop()
+    assert any("kept in memory only" in r.getMessage() for r in caplog.records)
+    seqs = [r.wait(0) for r in receipts]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 2000
+    by_id = seqs_by_id(home)
+    assert all(by_id[str(r.event_id)] == [r.seq] for r in receipts)
+    assert len(by_id) == len(journal(home))
+
+
+BOUNDED_CHILD = """
+import json, sys, time
+import tradetrail
+url, secret, spool, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+trail = tradetrail.open(url, token=secret, spool=spool, memory_max_events=500, batch_size=100)
+ids = [trail.record("order.accepted", {"n": i}).event_id for i in range(count)]
+while trail.stats()["spooled"] < count:
+    time.sleep(0.01)
+print(json.dumps({"ids": ids, "stats": trail.stats()}), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_client_killed_over_its_memory_bound_leaves_every_event_to_the_next(
+    home: Path, tmp_path: Path
+) -> None:
+    secret = token(home, "ingest")
+    spool = tmp_path / "spool"
+    service = Service(home)  # down while the first client records
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BOUNDED_CHILD, service.url, secret, str(spool), "5000"],
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    out = orjson.loads(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert out["stats"]["in_memory"] <= 500 and out["stats"]["spool_only"] >= 4500
+    service.start()
+    try:
+        with tradetrail.open(
+            service.url, token=secret, spool=spool, memory_max_events=500, batch_size=100
+        ) as trail:
+            assert trail.stats()["recovered"] == 5000
+            assert trail.flush(120), trail.stats()
+            stats = trail.stats()
+    finally:
+        service.stop()
+    assert stats["in_memory_peak"] <= 500 and stats["acknowledged"] == 5000
+    by_id = seqs_by_id(home)
+    assert all(len(by_id.get(ident, [])) == 1 for ident in out["ids"]), "not exactly once"
+    assert len(by_id) == len(journal(home))
+    assert list(spool.glob("*.ndjson")) == []
+    assert tradetrail.verify(home).ok

@@ -6,7 +6,10 @@ the event to an in-memory outbox and returns a receipt: no lock, no system call,
 One background thread does the rest, in order: it writes each batch of new events to the spool
 (append-only segment files under the user's cache directory, fsynced: the event is then safe on
 this host), POSTs pending events as NDJSON, and resolves receipts from the seqs the service
-answers. A segment is deleted once every event in it is acknowledged. Network errors, 5xx, 429
+answers. A segment is deleted once every event in it is acknowledged. At most memory_max_events
+(and memory_max_bytes of lines) unacknowledged events stay in memory, the next ones to send;
+the later ones wait in the spool only, as runs of segment lines read back in their turn, their
+receipts held weakly (no line, no event). Network errors, 5xx, 429
 and 503 are retried with exponential backoff and full jitter (a Retry-After is honoured); a 422
 means our shaping and the service's model differ: the good events are resent, the bad ones go
 to `rejected.ndjson` in the spool directory with the service's reason, logged at ERROR.
@@ -67,6 +70,12 @@ SEGMENT_BYTES: Final = 4 << 20
 """A spool segment takes new events up to this size, then the next one starts: an acknowledged
 segment is deleted whole, so this bounds what a restart may resend for nothing."""
 DEFAULT_SPOOL_BYTES: Final = 1 << 30
+DEFAULT_MEMORY_EVENTS: Final = 100_000
+DEFAULT_MEMORY_BYTES: Final = 64 << 20
+"""The unacknowledged events whose lines stay in memory (the next ones to send); the others
+wait in the spool only and are read back when their turn comes: an outage of any length costs
+disk, not memory."""
+READ_CHUNK: Final = 1 << 20
 DEFAULT_BATCH: Final = 500
 DEFAULT_BATCH_BYTES: Final = 4 << 20
 BATCH_DELAY: Final = 0.005
@@ -148,14 +157,29 @@ class Segment:
     acked: int = 0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Entry:
-    """An event waiting for the service's answer."""
+    """An event in memory waiting for the service's answer; its receipt, if the caller still
+    holds it, is found under `index` in RemoteTrail._receipts."""
 
     line: bytes
     index: int
-    receipt: Receipt | None = None
     segment: Segment | None = None
+
+
+@dataclass(eq=False, slots=True)
+class Run:
+    """Events after the in-memory ones, in the order they are to be sent, without one object
+    each: lines [offset, end) of a spool segment, or (when the spool could not take them)
+    lines kept in memory. The k-th has index first + k, a lower bound of its receipt's index
+    (flush() may wait a little longer, never less) under which its receipt is registered."""
+
+    first: int
+    count: int
+    segment: Segment | None
+    offset: int = 0
+    end: int = 0
+    lines: deque[bytes] | None = None
 
 
 _names = itertools.count()
@@ -180,7 +204,7 @@ class Spool:
         """A new segment, locked before it gets its name (no other client can adopt it)."""
         stem = f"{time.time_ns():020d}-{os.getpid()}-{next(_names)}"
         temp = self.directory / f".tmp-{stem}"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             path = self.directory / f"{stem}.ndjson"
@@ -242,11 +266,12 @@ class Spool:
         if segment in self._live:
             self._live.remove(segment)
 
-    def adopt(self) -> list[tuple[bytes, Segment]]:
-        """The events of segments no live client holds (their owner died), oldest first, with
-        each segment now locked by us. A torn last line (the writer died mid-write, before
-        its fsync) is left out: record() never counted it safe."""
-        found: list[tuple[bytes, Segment]] = []
+    def adopt(self) -> list[tuple[Segment, int, int]]:
+        """The segments no live client holds (their owner died), oldest first, each now locked
+        by us, with the end of its last whole line and its number of events (read back when
+        their turn comes, never all held in memory). A torn last line (the writer died
+        mid-write, before its fsync) is left out: record() never counted it safe."""
+        found: list[tuple[Segment, int, int]] = []
         for path in sorted(self.directory.iterdir()):
             name = path.name
             if name.startswith(".tmp-"):
@@ -265,18 +290,52 @@ class Spool:
             except BlockingIOError:
                 os.close(fd)
                 continue  # a live client's
-            data = _read_all(fd)
-            lines = data.split(b"\n")
-            if lines[-1]:
+            size, end, count = _scan(fd)
+            if end < size:
                 logger.warning("tradetrail spool %s: a torn last line was left out", path)
-            whole = [line for line in lines[:-1] if line.strip()]
-            segment = Segment(path, fd, size=len(data), written=len(whole))
+            segment = Segment(path, fd, size=size, written=count)
             self._live.append(segment)
-            if not whole:
+            if not count:
                 self._drop(segment)
                 continue
-            found.extend((line, segment) for line in whole)
+            found.append((segment, end, count))
         return found
+
+    def read(
+        self,
+        segment: Segment,
+        offset: int,
+        end: int,
+        max_lines: int,
+        max_bytes: int,
+        first_free: bool = False,
+    ) -> tuple[list[bytes], int]:
+        """The lines of `segment` from `offset` (up to `end`, a line's end): at most
+        `max_lines` and `max_bytes` (the first one whatever its size if `first_free`); and
+        the offset after them. Raises OSError."""
+        lines: list[bytes] = []
+        size = 0
+        buffer = b""
+        pos = 0  # in buffer, which starts at `offset`
+        at = offset  # the next byte to read
+        while at < end and len(lines) < max_lines:
+            chunk = os.pread(segment.fd, min(READ_CHUNK, end - at), at)
+            if not chunk:
+                raise OSError(f"{segment.path}: ends before byte {end}")
+            at += len(chunk)
+            buffer = buffer[pos:] + chunk
+            offset += pos
+            pos = 0
+            while (cut := buffer.find(b"\n", pos)) >= 0:
+                line = buffer[pos:cut]
+                if line.strip():
+                    fits = size + len(line) <= max_bytes or (first_free and not lines)
+                    if len(lines) >= max_lines or not fits:
+                        return lines, offset + pos
+                    lines.append(line)
+                    size += len(line)
+                pos = cut + 1
+        return lines, offset + pos
 
     def _remove_stale_temp(self, path: Path) -> None:
         try:
@@ -313,13 +372,19 @@ class Spool:
         self._current = None
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    offset = 0
-    while chunk := os.pread(fd, 1 << 20, offset):
-        chunks.append(chunk)
-        offset += len(chunk)
-    return b"".join(chunks)
+def _scan(fd: int) -> tuple[int, int, int]:
+    """A segment's size, the end of its last whole line and its number of (non-blank) lines,
+    read a chunk at a time."""
+    size = end = count = 0
+    carry = b""
+    while chunk := os.pread(fd, READ_CHUNK, size):
+        size += len(chunk)
+        parts = (carry + chunk).split(b"\n")
+        carry = parts.pop()
+        if parts:
+            count += sum(1 for part in parts if part.strip())
+            end = size - len(carry)
+    return size, end, count
 
 
 def _sync_dir(directory: Path) -> None:
@@ -361,6 +426,8 @@ class RemoteTrail(Trail):
         origin: str | None = None,
         spool: str | os.PathLike[str] | None = None,
         spool_max_bytes: int = DEFAULT_SPOOL_BYTES,
+        memory_max_events: int = DEFAULT_MEMORY_EVENTS,
+        memory_max_bytes: int = DEFAULT_MEMORY_BYTES,
         batch_size: int = DEFAULT_BATCH,
         model: EventModel | None = DEFAULT_MODEL,
         redactor: Redactor | None = DEFAULT_REDACTOR,
@@ -383,6 +450,15 @@ class RemoteTrail(Trail):
             )
         if batch_size < 1:
             raise ConfigError(f"batch_size: {batch_size} is not a positive number of events")
+        if memory_max_events < batch_size:
+            raise ConfigError(
+                f"memory_max_events: {memory_max_events} is below batch_size ({batch_size}): "
+                "a batch is sent from the events held in memory"
+            )
+        if memory_max_bytes < 1:
+            raise ConfigError(f"memory_max_bytes: {memory_max_bytes} is not a positive size")
+        self._memory_max = memory_max_events
+        self._memory_max_bytes = memory_max_bytes
         self.origin = origin or ""
         self.home = Path(spool) if spool is not None else default_spool(self.url, origin)
         self.model = model
@@ -408,7 +484,16 @@ class RemoteTrail(Trail):
             "fallbacks": 0,
         }
         self._outbox: deque[Receipt] = deque()
-        self._unacked: dict[int, Entry] = {}  # by index, in the order they are to be sent
+        # the events not acknowledged yet, in the order they are to be sent: the first ones
+        # in memory (_unacked, bounded by memory_max_*), then the runs after them
+        self._unacked: dict[int, Entry] = {}
+        self._unacked_bytes = 0
+        self._runs: deque[Run] = deque()
+        self._in_runs = 0  # events in _runs
+        self._in_memory_runs = 0  # of them, the ones the spool could not take
+        self._memory_peak = 0
+        # the receipts of those events, while their caller holds them: never their lines
+        self._receipts: weakref.WeakValueDictionary[int, Receipt] = weakref.WeakValueDictionary()
         self._indices = itertools.count()
         self._cond = threading.Condition()
         self._waiters = 0
@@ -437,15 +522,18 @@ class RemoteTrail(Trail):
         self._verify = verify
         self._timeout = timeout
         self._http_errors: tuple[type[Exception], ...] = (httpx.HTTPError, OSError)
-        for line, segment in self.spool.adopt():
-            entry = Entry(line, next(self._indices), None, segment)
-            self._unacked[entry.index] = entry
-        if self._unacked:
-            self._counters["recovered"] = len(self._unacked)
+        first = 0
+        for segment, end, count in self.spool.adopt():
+            self._runs.append(Run(first, count, segment, 0, end))
+            first += count
+        self._in_runs = first
+        self._indices = itertools.count(first)
+        if first:
+            self._counters["recovered"] = first
             logger.warning(
                 "tradetrail: %d event(s) left in the spool %s by an earlier process are being "
                 "sent to %s",
-                len(self._unacked),
+                first,
                 self.home,
                 self.url,
             )
@@ -522,12 +610,15 @@ class RemoteTrail(Trail):
         return self._rejected_total == rejected
 
     def _oldest_open(self) -> int:
-        """The lowest index not yet answered (the sender moves events from the outbox to
-        _unacked before it removes them from the outbox, so none is ever in neither)."""
+        """The lowest index not yet answered. The sender moves events from the outbox to
+        _runs or _unacked, and from _runs to _unacked, always adding before it removes: read in
+        that order, none is ever missed."""
         while True:
             oldest = 1 << 62
             with contextlib.suppress(IndexError):
                 oldest = self._outbox[0]._index
+            with contextlib.suppress(IndexError):
+                oldest = min(oldest, self._runs[0].first)
             try:
                 return min(oldest, min(self._unacked, default=oldest))
             except RuntimeError:  # the sender changed it meanwhile: look again
@@ -543,7 +634,11 @@ class RemoteTrail(Trail):
             spool=str(self.home),
             spool_bytes=self.spool.size,
             outbox=len(self._outbox),
-            pending=len(self._unacked),
+            pending=len(self._unacked) + self._in_runs,
+            in_memory=len(self._unacked) + self._in_memory_runs,
+            in_memory_bytes=self._unacked_bytes,
+            in_memory_peak=self._memory_peak,
+            spool_only=self._in_runs - self._in_memory_runs,
             size=self._size_seen,
             degraded=self._last_error if self._failures else None,
             last_error=self._last_error,
@@ -571,7 +666,7 @@ class RemoteTrail(Trail):
         self._stop = True
         self._wake.set()
         self._thread.join(10)
-        left = len(self._unacked) + len(self._outbox)
+        left = len(self._unacked) + self._in_runs + len(self._outbox)
         if left:
             logger.warning(
                 "tradetrail: closed with %d event(s) not acknowledged by %s; they stay in the "
@@ -592,6 +687,8 @@ class RemoteTrail(Trail):
 
     def _all_spooled(self) -> bool:
         if self._outbox:
+            return False
+        if self._in_memory_runs:
             return False
         try:
             return all(e.segment is not None for e in self._unacked.values())
@@ -719,6 +816,7 @@ class RemoteTrail(Trail):
         while True:
             try:
                 self._spool_new()
+                self._refill()
                 if self._stop:  # close() waited for the answers; the rest stays spooled
                     return
                 if self._unacked and time.monotonic() >= self._next_try:
@@ -742,7 +840,7 @@ class RemoteTrail(Trail):
         """Move the outbox to the spool (fsynced) and to the events to send."""
         outbox = self._outbox
         while outbox:
-            # taken from the outbox only once in _unacked: flush() must always see them
+            # taken from the outbox only once queued to send: flush() must always see them
             taken = list(itertools.islice(outbox, self._batch_size))
             lines = [wire_line(r.event) for r in taken]  # type: ignore[arg-type]
             try:
@@ -757,11 +855,109 @@ class RemoteTrail(Trail):
                     )
                 else:
                     self._counters["spooled"] += len(taken)
-            for receipt, line in zip(taken, lines, strict=True):
-                self._unacked[receipt._index] = Entry(line, receipt._index, receipt, segment)
+            self._queue_spooled(taken, lines, segment)
             for _ in taken:
                 outbox.popleft()
             self._counters["recorded"] += len(taken)
+
+    def _queue_spooled(
+        self, taken: list[Receipt], lines: list[bytes], segment: Segment | None
+    ) -> None:
+        """Queue events just spooled (in `segment`, None if the spool could not take them)
+        to be sent: in memory while there is room there and no run waits, else at the end of
+        the runs (their lines on disk only, unless the spool could not take them)."""
+        offset = 0 if segment is None else segment.size - sum(len(x) + 1 for x in lines)
+        for receipt, line in zip(taken, lines, strict=True):
+            if not self._runs and self._has_room(len(line)):
+                self._receipts[receipt._index] = receipt
+                self._remember(Entry(line, receipt._index, segment))
+            else:
+                self._receipts[self._run_for(receipt._index, segment, offset, line)] = receipt
+            offset += len(line) + 1
+        self._memory_peak = max(self._memory_peak, len(self._unacked) + self._in_memory_runs)
+
+    def _has_room(self, size: int) -> bool:
+        if not self._unacked:
+            return True  # one event is always sent, whatever its size
+        return (
+            len(self._unacked) < self._memory_max
+            and self._unacked_bytes + size <= self._memory_max_bytes
+        )
+
+    def _remember(self, entry: Entry) -> None:
+        self._unacked[entry.index] = entry
+        self._unacked_bytes += len(entry.line)
+
+    def _forget(self, entry: Entry) -> bool:
+        if self._unacked.pop(entry.index, None) is None:
+            return False
+        self._unacked_bytes -= len(entry.line)
+        return True
+
+    def _run_for(self, index: int, segment: Segment | None, offset: int, line: bytes) -> int:
+        """Add an event to the last run (a new one when it cannot take it); its run index."""
+        last = self._runs[-1] if self._runs else None
+        if last is not None and last.segment is segment:
+            if segment is None and last.lines is not None:
+                last.lines.append(line)
+                self._in_memory_runs += 1
+            elif segment is not None and last.end == offset:
+                last.end = offset + len(line) + 1
+            else:
+                last = None
+        else:
+            last = None
+        if last is None:
+            if segment is None:
+                last = Run(index, 0, None, lines=deque([line]))
+                self._in_memory_runs += 1
+            else:
+                last = Run(index, 0, segment, offset, offset + len(line) + 1)
+            self._runs.append(last)
+        last.count += 1
+        self._in_runs += 1
+        return last.first + last.count - 1
+
+    def _refill(self) -> None:
+        """Bring the next events of the runs into memory, as far as memory_max_* allow."""
+        while self._runs:
+            room = self._memory_max - len(self._unacked)
+            room_bytes = self._memory_max_bytes - self._unacked_bytes
+            if self._unacked and (room <= 0 or room_bytes <= 0):
+                return
+            run = self._runs[0]
+            if run.lines is not None:
+                lines: list[bytes] = []
+                size = 0
+                while run.lines and len(lines) < room:
+                    if (lines or self._unacked) and size + len(run.lines[0]) > room_bytes:
+                        break
+                    lines.append(run.lines.popleft())
+                    size += len(lines[-1])
+                self._in_memory_runs -= len(lines)
+            else:
+                assert run.segment is not None
+                lines, run.offset = self.spool.read(
+                    run.segment, run.offset, run.end, room, room_bytes, not self._unacked
+                )
+            if not lines and run.segment is not None and run.offset >= run.end:
+                # fewer lines than counted (cannot happen): the segment stays for a next client
+                logger.error(
+                    "tradetrail spool %s: %d event(s) not found", run.segment.path, run.count
+                )
+                self._in_runs -= run.count
+                self._runs.popleft()
+                continue
+            if not lines:
+                return
+            for k, line in enumerate(lines):  # added before they leave the run (flush())
+                self._remember(Entry(line, run.first + k, run.segment))
+            run.first += len(lines)
+            run.count -= len(lines)
+            self._in_runs -= len(lines)
+            if run.count <= 0:
+                self._runs.popleft()
+            self._memory_peak = max(self._memory_peak, len(self._unacked) + self._in_memory_runs)
 
     def _spool_trouble(self, why: str, count: int) -> None:
         self._counters["not_spooled"] += count
@@ -818,16 +1014,17 @@ class RemoteTrail(Trail):
             result = by_line.get(number)
             if result is None:  # not answered (cannot happen with a 200): sent again
                 continue
-            self._unacked.pop(entry.index, None)
+            self._forget(entry)
             seq = int(result["seq"])
             self.durable_size = max(self.durable_size, seq + 1)
             if result.get("duplicate"):
                 self._counters["duplicates"] += 1
             if entry.segment is not None:
                 self.spool.acked(entry.segment)
-            if entry.receipt is not None:
-                entry.receipt.seq = seq
-                entry.receipt._state = _JOURNALED
+            receipt = self._receipts.pop(entry.index, None)
+            if receipt is not None:
+                receipt.seq = seq
+                receipt._state = _JOURNALED
             done += 1
         self._counters["acknowledged"] += done
         self._size_seen = max(self._size_seen, int(body.get("size", 0)))
@@ -876,7 +1073,8 @@ class RemoteTrail(Trail):
                 return
 
     def _reject(self, entry: Entry, reason: str) -> None:
-        self._unacked.pop(entry.index, None)
+        self._forget(entry)
+        receipt = self._receipts.pop(entry.index, None)
         try:
             self.spool.reject(entry.line, reason)
             kept = str(self.home / REJECTED_FILE)
@@ -889,12 +1087,12 @@ class RemoteTrail(Trail):
         logger.error(
             "tradetrail: %s refused event %s: %s (kept in %s)",
             self.url,
-            entry.receipt.event_id if entry.receipt is not None else _event_id(entry.line),
+            receipt.event_id if receipt is not None else _event_id(entry.line),
             reason,
             kept,
         )
-        if entry.receipt is not None:
-            entry.receipt._result = _Rejected(reason)
+        if receipt is not None:
+            receipt._result = _Rejected(reason)
 
     def _retry_later(self, answer: _Answer) -> None:
         """Back off (exponential, full jitter; at least a Retry-After), keep every event."""

@@ -156,7 +156,17 @@ def _hook(value: _T | None, name: str) -> _T:
 class Receipt:
     """The promise of one record. `wait()` returns its seq once it is durable in the journal."""
 
-    __slots__ = ("_conn", "_index", "_kind", "_result", "_state", "_trail", "event", "seq")
+    __slots__ = (
+        "__weakref__",  # a remote trail holds the receipts of events on their way weakly
+        "_conn",
+        "_index",
+        "_kind",
+        "_result",
+        "_state",
+        "_trail",
+        "event",
+        "seq",
+    )
 
     def __init__(self, trail: Any, event: Prepared | None, kind: int = _RECORD) -> None:
         self._trail = trail
@@ -871,8 +881,9 @@ def open(
     `tradetrail serve` instead (writer.remote, docs/REMOTE.md): `token` (else TRADETRAIL_TOKEN)
     is a bearer token with ingest scope; unacknowledged events wait in the local disk `spool`
     (default: under the user's cache directory) and are resent until the service journals
-    them, exactly once. Options there: spool_max_bytes, batch_size, max_event_bytes, strict,
-    timeout, verify (httpx's: False, a CA bundle path or an ssl.SSLContext).
+    them, exactly once. Options there: spool_max_bytes, memory_max_events, memory_max_bytes,
+    batch_size, max_event_bytes, strict, timeout, verify (httpx's: False, a CA bundle path or
+    an ssl.SSLContext).
 
     By default (`writer="auto"`, or TRADETRAIL_WRITER) this attaches to the writer process that
     serves `home`, starting one when none runs (it exits when its last client leaves, unless
@@ -968,7 +979,16 @@ def _open_remote(
     for name, given in unsupported.items():
         if given:
             raise ConfigError(f"{name}: set by the service for a remote trail ({url})")
-    known = {"spool_max_bytes", "batch_size", "max_event_bytes", "strict", "timeout", "verify"}
+    known = {
+        "spool_max_bytes",
+        "memory_max_events",
+        "memory_max_bytes",
+        "batch_size",
+        "max_event_bytes",
+        "strict",
+        "timeout",
+        "verify",
+    }
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(
