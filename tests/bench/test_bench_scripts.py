@@ -81,3 +81,9 @@ def test_alerts_measures_the_engine_and_the_webhook_latency(tmp_path: Path) -> N
     assert 0 < latency["from_ack_ms"]["p50"] <= latency["from_ack_ms"]["p99"]
     assert "| 1,000 |" in done.stdout
     assert not (tmp_path / "work").exists()
+
+
+def test_accel_compares_both_paths() -> None:
+    out = json.loads(bench("accel.py", "--events", "300", "--reps", "1").stdout)
+    assert set(out["writer_us"]) == {"python", "c", "python 2", "c 2"}
+    assert "python" in out["loop_us"]

@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 import tradetrail
 from conftest import console_script
 from tradetrail.cli import main
+from tradetrail.core.chain import ACCELERATOR
 from tradetrail.core.checkpoint import open_checkpoint
 from tradetrail.core.note import Signer, Verifier
 from tradetrail.store.journal import journal_files
@@ -622,8 +623,10 @@ def test_info_json(home: Path) -> None:
     assert info["spill_files"] == [] and info["quarantined"] is False
     assert info["signing_key_beside_trail"] is True
     assert info["writer_pid"] is None
+    assert info["accelerator"] == ACCELERATOR
     text = invoke("info", "--home", home)
     assert ORIGIN in text.stdout and "signing key lives beside the trail" in text.stdout
+    assert f"accelerator {ACCELERATOR}" in text.stdout
 
 
 def test_checkpoint_json(home: Path) -> None:

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from ..core import layout
 from ..core.canonical import SORT
+from ..core.chain import ACCELERATOR
 from ..core.checkpoint import open_checkpoint
 from ..core.note import Signer, Verifier
 from ..errors import ConfigError, ProofError, TrailLockedError
@@ -933,6 +934,8 @@ def info(home: Path, as_json: bool) -> None:
         "signing_key_beside_trail": (home / layout.SIGNING_KEY_FILE).exists(),
         "writer_pid": lock_pid,
         "writer": _writer_summary(home),
+        # what a writer this installation starts would run (a running one says its own above)
+        "accelerator": ACCELERATOR,
         "channel_quarantine": (
             home / layout.QUARANTINE_DIR / layout.CHANNEL_QUARANTINE_FILE
         ).exists(),
@@ -971,6 +974,7 @@ def info(home: Path, as_json: bool) -> None:
         )
     else:
         out.print("  writer     none running (tradetrail.open() or `tradetrail serve` starts one)")
+        out.print(f"  accelerator {summary['accelerator']}")
     if spill:
         out.print(f"  [yellow]spill files waiting: {', '.join(spill)}[/]")
     if summary["channel_quarantine"]:

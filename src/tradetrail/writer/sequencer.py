@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..core.canonical import Prepared, encode_record
+from ..core.chain import Parts, SpliceAndHash, splice_and_hash_c
 from ..core.checkpoint import Checkpoint, sign_checkpoint
 from ..core.note import Signer, add_signatures
 from ..core.timefmt import day_of, format_ns
@@ -185,6 +186,12 @@ class SequencerMixin(WriterState):
         """Write entries from `start` on, up to `max_bytes`/`max_count` and never past the end of
         a UTC day, in one write; returns how many. On a disk failure the chunk is cut off again
         (the tree too) and _WriteFailed tells how many entries it had."""
+        if (
+            splice_and_hash_c is not None
+            and max_bytes == sys.maxsize
+            and type(entries[start][0]) is Prepared
+        ):
+            return self._write_chunk_fast(splice_and_hash_c, entries, start, max_count)
         clock, fmt = self._clock, self._fmt.format_bytes
         sha, hexlify = hashlib.sha256, binascii.hexlify
         tiles, frontier = self._tile_builder, self._frontier
@@ -226,7 +233,7 @@ class SequencerMixin(WriterState):
                     break
             self._size, self._prev, self._last_ns = size, prev.decode(), last_ns
             if chunks:
-                self._flush_chunks(chunks, done)
+                self._flush_chunks(b"\n".join(chunks) + b"\n", done)
             return len(chunks)
         except _WriteFailed as failure:
             self._restore(snapshot)
@@ -235,6 +242,59 @@ class SequencerMixin(WriterState):
         except Exception:
             # not the disk (a bug, a failing clock): drop the unjournaled leaves so the tree stays
             # the journal's; _run spills what was not acknowledged
+            self._restore(snapshot)
+            raise
+
+    def _write_chunk_fast(
+        self,
+        splice_and_hash: SpliceAndHash,
+        entries: Sequence[tuple[Prepared | dict[str, Any] | None, Receipt | None, Any]],
+        start: int,
+        max_count: int,
+    ) -> int:
+        """_write_chunk for a run of fresh (Prepared) entries with the compiled splice and hash:
+        the same records, bytes, tree and failure handling. Stamps are taken per record as
+        there; the run stops at the first merged (dict) entry, which the next call writes."""
+        clock, fmt = self._clock, self._fmt.format_bytes
+        tiles, frontier = self._tile_builder, self._frontier
+        events: list[Parts] = []
+        stamps: list[bytes] = []
+        done: list[tuple[Receipt | None, int]] = []
+        snapshot = self._snapshot()
+        size, last_ns = self._size, self._last_ns
+        try:
+            for index in range(start, min(len(entries), start + max_count)):
+                event, receipt, _ = entries[index]
+                if type(event) is not Prepared:
+                    break
+                ns = clock()
+                if ns < last_ns:
+                    ns = last_ns
+                last_ns = ns
+                ts = fmt(ns)
+                if ts[0:4] + ts[5:7] + ts[8:10] != self._day_bytes:
+                    if events:
+                        break  # the next chunk starts the new day
+                    self._rotate(day_of(ts.decode()))
+                    snapshot = self._snapshot()
+                events.append(event)
+                stamps.append(ts)
+                done.append((receipt, size))
+                size += 1
+            data, leaves, prev = splice_and_hash(events, self._prev.encode(), self._size, stamps)
+            for leaf in leaves:
+                full = tiles.add(frontier.append(leaf))
+                if full:
+                    self._pending_tiles.extend(full)
+            self._size, self._prev, self._last_ns = size, prev.decode(), last_ns
+            if events:
+                self._flush_chunks(data, done)
+            return len(events)
+        except _WriteFailed as failure:
+            self._restore(snapshot)
+            failure.count = len(events)
+            raise
+        except Exception:
             self._restore(snapshot)
             raise
 
@@ -259,8 +319,7 @@ class SequencerMixin(WriterState):
                 # told once, in the degraded message that follows (_enter_degraded)
                 self._needs_rescan = True
 
-    def _flush_chunks(self, chunks: list[bytes], done: list[tuple[Receipt | None, int]]) -> None:
-        data = b"\n".join(chunks) + b"\n"
+    def _flush_chunks(self, data: bytes, done: list[tuple[Receipt | None, int]]) -> None:
         fd = self._fd
         assert fd is not None
         try:

@@ -26,6 +26,7 @@ import orjson
 from .._version import __version__
 from ..core import layout
 from ..core.canonical import STRING_FIELDS, Prepared, decode_raw, prepare
+from ..core.chain import ACCELERATOR
 from ..core.timefmt import format_ns
 from ..errors import ChannelError, PartsError, TradetrailError, TrailClosedError
 from ..store.keys import parse_signer
@@ -36,7 +37,6 @@ logger = logging.getLogger("tradetrail")
 
 QUEUE_WAIT_SECONDS: Final = 0.001
 _FALLBACK_MARK: Final = b'"type":"' + FALLBACK_TYPE.encode() + b'"'
-ACCELERATOR: Final = "none (pure Python)"
 
 
 class Connection:

@@ -36,6 +36,7 @@ import orjson
 
 from ..core import layout
 from ..core.canonical import SORT, Prepared, prepare
+from ..core.chain import ACCELERATOR
 from ..core.closemark import CLOSED_FILE
 from ..core.note import Signer
 from ..core.timefmt import Clock, TimestampFormatter, day_of, format_ns, system_clock
@@ -626,7 +627,7 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
         target and errno name, `spill_bytes`, `queue_capacity`, `disk_free_bytes` under the
         home, `last_checkpoint_unix`: when the writer last signed a checkpoint or, if
         later, opened the trail (by the trail's clock), and `index` (backend, lag_records,
-        lag_seconds) when it feeds an index."""
+        lag_seconds) when it feeds an index; `accelerator`: which splice-and-hash loop runs."""
         out: dict[str, Any] = dict(self._counters)
         spill_bytes = self.spill.pending_bytes()
         if self._admin_spill is not None:
@@ -645,6 +646,7 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
             degraded=self._degraded,
             last_error=self._last_error,
             durability=self.settings.durability.value,
+            accelerator=ACCELERATOR,
             last_checkpoint_size=self._last_cp_size,
             last_checkpoint_unix=self._last_cp_ns / 1e9,
             write_failures={k: dict(v) for k, v in list(self._write_failures.items())},

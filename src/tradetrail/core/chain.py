@@ -1,0 +1,71 @@
+"""The writer's per-batch hot loop: splice each record's line from its prepared parts and the
+writer's prev, seq and ts, hash it as an RFC 6962 leaf and chain the next prev.
+
+`splice_and_hash_py` is the reference. The optional compiled extension (`_chain.c`, built at
+install when a C compiler and OpenSSL's headers are there) must give the same bytes; the
+differential tests in tests/core/test_chain.py hold it to that. TRADETRAIL_ACCELERATOR=off
+runs the reference even when the extension is installed (to compare, or to rule it out).
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from typing import Final, Protocol
+
+
+class Parts(Protocol):
+    """What a prepared event offers the writer: its canonical line cut where prev, seq, ts go."""
+
+    @property
+    def p0(self) -> bytes: ...
+    @property
+    def p1(self) -> bytes: ...
+    @property
+    def p2(self) -> bytes: ...
+    @property
+    def p3(self) -> bytes: ...
+
+
+SpliceAndHash = Callable[[list[Parts], bytes, int, list[bytes]], tuple[bytes, list[bytes], bytes]]
+
+
+def splice_and_hash_py(
+    events: Sequence[Parts], prev: bytes, seq: int, stamps: Sequence[bytes]
+) -> tuple[bytes, list[bytes], bytes]:
+    """(data, leaves, prev): the lines `p0 prev p1 seq p2 ts p3` of the events numbered from `seq`,
+    each ending in a newline, their leaf hashes SHA-256(0x00 || line), and the last leaf in hex
+    (the next record's prev; `prev` itself for no events)."""
+    if len(stamps) != len(events):
+        raise ValueError(
+            f"splice_and_hash: stamps has {len(stamps)} item(s) for {len(events)} event(s)"
+        )
+    sha, hexlify = hashlib.sha256, binascii.hexlify
+    lines: list[bytes] = []
+    leaves: list[bytes] = []
+    for event, ts in zip(events, stamps, strict=True):
+        line = event.p0 + prev + event.p1 + b"%d" % seq + event.p2 + ts + event.p3
+        leaf = sha(b"\x00" + line).digest()
+        prev = hexlify(leaf)
+        lines.append(line)
+        leaves.append(leaf)
+        seq += 1
+    return b"".join(line + b"\n" for line in lines), leaves, prev
+
+
+def _load() -> tuple[SpliceAndHash | None, str]:
+    if os.environ.get("TRADETRAIL_ACCELERATOR", "").strip().lower() in ("off", "0", "no"):
+        return None, "none (pure Python; TRADETRAIL_ACCELERATOR=off)"
+    try:
+        from . import _chain
+    except ImportError:
+        return None, "none (pure Python)"
+    return _chain.splice_and_hash, "C (tradetrail.core._chain)"
+
+
+splice_and_hash_c, ACCELERATOR = _load()
+"""The compiled splice_and_hash, or None; and what `tradetrail info` and `stats()` report."""
+
+ACCELERATED: Final = splice_and_hash_c is not None
