@@ -141,7 +141,7 @@ class Runner:
         )
         self.next_seq = self._load_state()
         self.muted: list[Alert] = []
-        self._at: tuple[Path, int] | None = None  # the day file and offset of record next_seq
+        self._tail = journal.JournalTail(self.home)  # reads on from where the last step stopped
         self._saved: tuple[int, float] | None = None  # next_seq saved, and when (monotonic)
         self._ticked: float | None = None  # when the engine last ticked (monotonic)
         # alerts handed to the dispatcher and not yet handled: (its number, the seq to read
@@ -184,62 +184,13 @@ class Runner:
             self._save_state(seq)
             self._saved = (seq, now)
 
-    def _lines(self) -> Iterator[tuple[Path, bytes]]:
-        """The complete journal lines from record next_seq on, read from where the last step
-        stopped: a step does not list and open every day file again (a trail keeps years)."""
-        if self._at is None and not self._find():
-            return
-        assert self._at is not None
-        path, offset = self._at
-        try:
-            while True:
-                read = False
-                for at, line, complete in journal.iter_lines(path, offset):
-                    if not complete:
-                        return  # being written: read again from its start next time
-                    self._at = (path, at + len(line) + 1)
-                    read = True
-                    yield path, line
-                if read and self.size is not None and self.size() <= self.next_seq:
-                    return  # all that is durable was in this file: no need to list the days
-                later = [p for p in journal.journal_files(self.home) if p.name > path.name]
-                if not later:
-                    return
-                # the writer seals a day before it starts the next: this file is complete
-                path, offset = later[0], 0
-                self._at = (path, 0)
-        except FileNotFoundError:  # a day file removed under us: find the position again
-            self._at = None
-
-    def _find(self) -> bool:
-        """Place the reader at record next_seq: the day file that holds it (or the one before
-        it, at its end), by binary search."""
-        files = journal.journal_files(self.home)
-        if not files:
-            return False
-        want = self.next_seq
-        for path in reversed(files):
-            first = journal.first_seq(path)
-            if first is not None and first <= want:
-                break
-        else:
-            self._at = (files[0], 0)
-            return True
-        offset = journal.offset_of_seq(path, want)
-        if offset is None and want > 0:
-            before = journal.offset_of_seq(path, want - 1)
-            if before is not None:
-                with open(path, "rb") as fh:
-                    fh.seek(before)
-                    fh.readline()
-                    offset = fh.tell()
-        self._at = (path, offset or 0)  # (records before next_seq are skipped by seq)
-        return True
-
     def step(self) -> list[Alert]:
         """Read what was journaled since the last step, tick, and hand over the alerts due."""
         alerts: list[Alert] = []
-        for path, line in self._lines():
+        # all that is durable was read once a day file is done: no need to list the days
+        size = self.size
+        caught_up = None if size is None else lambda: size() <= self.next_seq
+        for path, line in self._tail.lines(self.next_seq, caught_up):
             record = orjson.loads(line)
             seq = record.get("seq")
             if isinstance(seq, int) and seq < self.next_seq:

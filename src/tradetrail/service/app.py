@@ -654,6 +654,7 @@ async def _records(
     still_good: Callable[[], bool],
 ) -> Any:
     next_seq = start
+    tail = journal.JournalTail(trail.home)  # the stream's place in the journal
     idle = 0.0
     checked = time.monotonic()
     yield b": tradetrail stream\n\n"
@@ -664,14 +665,14 @@ async def _records(
             checked = time.monotonic()
         durable = trail.durable_size
         if next_seq < durable:
-            lines = await run_in_threadpool(_read, trail.home, next_seq, durable)
-            for line in lines:
-                record = orjson.loads(line)
+            found = await run_in_threadpool(_read, tail, next_seq, durable)
+            for record, line in found:
                 next_seq = record["seq"] + 1
                 if wanted(record):
                     yield b"id: %d\nevent: record\ndata: %s\n\n" % (record["seq"], line.rstrip())
-            idle = 0.0
-            continue
+            if found:
+                idle = 0.0
+                continue
         if trail.closing or stopping():
             return
         await asyncio.sleep(poll)
@@ -681,13 +682,20 @@ async def _records(
             yield b": keep-alive\n\n"
 
 
-def _read(home: Path, start: int, end: int, most: int = 1000) -> list[bytes]:
-    lines: list[bytes] = []
-    for _, line in journal.lines_from_seq(home, start):
-        if start + len(lines) >= end or len(lines) >= most:
+def _read(
+    tail: journal.JournalTail, start: int, end: int, most: int = 1000
+) -> list[tuple[dict[str, Any], bytes]]:
+    """Up to `most` records start..end-1 (parsed, and their journal lines), read on from the
+    stream's place."""
+    found: list[tuple[dict[str, Any], bytes]] = []
+    for _, line in tail.lines(start):
+        record = orjson.loads(line)
+        if record["seq"] < start:
+            continue
+        if record["seq"] >= end or len(found) >= most:
             break
-        lines.append(line)
-    return lines
+        found.append((record, line))
+    return found
 
 
 __all__ = ["ServiceConfig", "TokenStore", "create_app"]

@@ -96,7 +96,7 @@ class Ledger:
         self._old_days: OrderedDict[str, dict[str, int]] = OrderedDict()
         self._scanned = 0  # the journal's records up to here are in _days
         self._named: set[date] = set()  # days before the window the batch's ids name
-        self._at: tuple[Path, int] | None = None  # where the next record's line starts
+        self._tail = journal.JournalTail(trail.home)
         self._window_start = self._load()
 
     def _load(self) -> str:
@@ -112,31 +112,18 @@ class Ledger:
         """Add the ids of the records journaled since the last look, whoever sent them (a
         local process through the channel too), reading on from where the last look ended."""
         durable = self.trail.durable_size
-        while self._scanned < durable:
-            if self._at is None:
-                found = next(journal.lines_from_seq(self.trail.home, self._scanned), None)
-                if found is None:
-                    return
-                path = found[0]
-                offset = journal.offset_of_seq(path, self._scanned)
-                self._at = (path, offset if offset is not None else 0)
-            path, offset = self._at
-            moved = False
-            for start, line, complete in journal.iter_lines(path, offset):
-                if not complete or self._scanned >= durable:
-                    break
-                record = orjson.loads(line)
-                ident, seq = record.get("event_id"), record.get("seq")
-                if isinstance(ident, str) and isinstance(seq, int):
-                    self._day(path.name)[ident] = seq
-                    self._scanned = seq + 1
-                self._at = (path, start + len(line) + 1)
-                moved = True
-            if self._scanned < durable and not moved:
-                later = [p for p in journal.journal_files(self.trail.home) if p.name > path.name]
-                if not later:
-                    return
-                self._at = (later[0], 0)
+        if self._scanned >= durable:
+            return
+        for path, line in self._tail.lines(self._scanned):
+            record = orjson.loads(line)
+            ident, seq = record.get("event_id"), record.get("seq")
+            if not isinstance(seq, int) or seq < self._scanned:
+                continue
+            if seq >= durable:
+                break  # written, not durable yet: read again at the next look
+            if isinstance(ident, str):
+                self._day(path.name)[ident] = seq
+            self._scanned = seq + 1
 
     def _older(self, event_id: str) -> int | None:
         """The seq of a UUIDv7 id made before the window, read from the days it names."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -185,6 +185,77 @@ def lines_from_seq(home: Path, seq: int) -> Iterator[tuple[Path, bytes]]:
                 skip -= 1
                 continue
             yield path, line
+
+
+class JournalTail:
+    """Reads a trail's journal on from a record, keeping its place (a day file and an offset)
+    so that each read costs only what was added since the last, across day files: what the
+    followers of a live trail (domain metrics, alert rules, the service's ingest ledger) share.
+    Its place moves past a line only once the caller asks for the next one, so a caller that
+    stops at a line (one not durable yet) gets it again next time."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self._at: tuple[Path, int] | None = None
+
+    def reset(self) -> None:
+        """Look for the place again at the next read (a day file removed by retention)."""
+        self._at = None
+
+    def lines(
+        self, seq: int, caught_up: Callable[[], bool] | None = None
+    ) -> Iterator[tuple[Path, bytes]]:
+        """Complete lines from the current place; the first read starts at the line of record
+        `seq` (or the start of its day file: callers skip records below `seq`). With
+        `caught_up`, a day file that yielded lines ends the read when it says so, rather than
+        listing the day files to look for a later one."""
+        if self._at is None and not self._find(seq):
+            return
+        assert self._at is not None
+        path, offset = self._at
+        try:
+            while True:
+                read = False
+                for at, line, complete in iter_lines(path, offset):
+                    if not complete:
+                        return  # being written (or torn): read again from its start next time
+                    yield path, line
+                    self._at = (path, at + len(line) + 1)
+                    read = True
+                if read and caught_up is not None and caught_up():
+                    return
+                later = [p for p in journal_files(self.home) if p.name > path.name]
+                if not later:
+                    return
+                # the writer seals a day before it starts the next: this file is complete
+                path, offset = later[0], 0
+                self._at = (path, 0)
+        except FileNotFoundError:  # a day file removed under us: find the place again
+            self._at = None
+
+    def _find(self, seq: int) -> bool:
+        """Place the reader at record `seq`: the day file that holds it (or the one before it,
+        at its end), by binary search; from the file's start when it is not in seq order."""
+        files = journal_files(self.home)
+        if not files:
+            return False
+        for path in reversed(files):
+            first = first_seq(path)
+            if first is not None and first <= seq:
+                break
+        else:
+            self._at = (files[0], 0)
+            return True
+        offset = offset_of_seq(path, seq)
+        if offset is None and seq > 0:
+            before = offset_of_seq(path, seq - 1)
+            if before is not None:
+                with open(path, "rb") as fh:
+                    fh.seek(before)
+                    fh.readline()
+                    offset = fh.tell()
+        self._at = (path, offset or 0)
+        return True
 
 
 def fsync_dir(path: Path) -> None:
