@@ -1,4 +1,6 @@
-"""Hatchling build hook: compile the optional accelerator (src/tradetrail/core/_chain.c).
+"""Hatchling build hook: compile the optional accelerator, three small C extensions: the
+writer's per-batch loop (src/tradetrail/core/_chain.c), the caller's raw-event encoding
+(core/_rawjson.c) and the shared-memory ring between a client and its writer (writer/_ring.c).
 
 With a C compiler and OpenSSL's headers (Debian: libssl-dev) the wheel gets the extension and
 a platform tag; without them the build warns once and the wheel stays pure Python, which runs
@@ -20,11 +22,15 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = Path("src/tradetrail/core/_chain.c")
-MODULE = "tradetrail/core/_chain"
+EXTENSIONS: list[tuple[str, list[str]]] = [
+    ("tradetrail/core/_chain", ["-lcrypto"]),
+    ("tradetrail/core/_rawjson", []),
+    ("tradetrail/writer/_ring", []),
+]
+"""(module path under src/, libraries): each is built from `src/<module>.c`."""
 
 
-def compile_command(source: Path, target: Path) -> list[str]:
+def compile_command(source: Path, target: Path, libraries: list[str]) -> list[str]:
     ldshared = os.environ.get("LDSHARED") or sysconfig.get_config_var("LDSHARED")
     if not ldshared:
         raise RuntimeError("this Python does not say how to link an extension (no LDSHARED)")
@@ -43,7 +49,7 @@ def compile_command(source: Path, target: Path) -> list[str]:
         "-o",
         str(target),
         *shlex.split(os.environ.get("LDFLAGS", "")),
-        "-lcrypto",
+        *libraries,
     ]
 
 
@@ -56,32 +62,36 @@ class AcceleratorHook(BuildHookInterface):  # type: ignore[type-arg]
             return
         suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
         root = Path(self.root)
-        if version == "editable":
-            target = root / f"src/{MODULE}{suffix}"
-        else:
-            self._tmp = tempfile.mkdtemp(prefix="tradetrail-build-")
-            target = Path(self._tmp) / f"_chain{suffix}"
-        command = compile_command(root / SOURCE, target)
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
-            failure = (
-                (done.stderr.strip() or f"exit status {done.returncode}")
-                if done.returncode
-                else None
-            )
-        except OSError as exc:
-            failure = str(exc)
-        if failure is not None:
-            if wanted == "1":
-                raise RuntimeError(f"building the accelerator failed: {failure}")
-            self.app.display_warning(
-                "tradetrail: the optional C accelerator was not built (a C compiler and "
-                "OpenSSL's headers are needed); installing the pure-Python writer, which is "
-                f"slower. {shlex.join(command)}: {failure.splitlines()[-1]}"
-            )
-            return
         if version != "editable":
-            build_data["force_include"][str(target)] = f"{MODULE}{suffix}"
+            self._tmp = tempfile.mkdtemp(prefix="tradetrail-build-")
+        for module, libraries in EXTENSIONS:
+            name = module.rsplit("/", 1)[1]
+            if version == "editable":
+                target = root / f"src/{module}{suffix}"
+            else:
+                target = Path(self._tmp) / f"{name}{suffix}"
+            command = compile_command(root / f"src/{module}.c", target, libraries)
+            try:
+                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                failure = (
+                    (done.stderr.strip() or f"exit status {done.returncode}")
+                    if done.returncode
+                    else None
+                )
+            except OSError as exc:
+                failure = str(exc)
+            if failure is not None:
+                if wanted == "1":
+                    raise RuntimeError(f"building the accelerator ({name}) failed: {failure}")
+                self.app.display_warning(
+                    "tradetrail: the optional C accelerator was not built (a C compiler and "
+                    "OpenSSL's headers are needed); installing the pure-Python writer, which "
+                    f"is slower. {shlex.join(command)}: {failure.splitlines()[-1]}"
+                )
+                return
+            if version != "editable":
+                build_data["force_include"][str(target)] = f"{module}{suffix}"
+        if version != "editable":
             build_data["pure_python"] = False
             build_data["infer_tag"] = True
 

@@ -1,11 +1,12 @@
-"""The caller's minimum (core.canonical.encode_raw) against the reference: for any event the
-raw path takes, the writer's prepare() of the decoded bytes gives exactly the bytes the
+"""The caller's minimum (core.canonical.encode_raw, in Python and compiled) against the
+reference: for any event the raw path takes, the writer's prepare() of the decoded bytes gives exactly the bytes the
 caller's prepare() gives; whatever the caller's prepare() refuses, the raw path refuses to
 take (it must raise at once, in the caller). Differential, property-based."""
 
 from __future__ import annotations
 
 import enum
+import os
 import re
 import uuid
 from decimal import Decimal
@@ -20,8 +21,10 @@ from secret_corpus import CORPUS
 from tradetrail.core.canonical import (
     CORRELATION_FIELDS,
     MAX_DEPTH,
+    RawEvent,
     decode_raw,
-    encode_raw,
+    encode_raw_c,
+    encode_raw_py,
     prepare,
 )
 from tradetrail.errors import PartsError
@@ -47,6 +50,36 @@ def through_writer(raw: bytes) -> Any:
     return prepare(
         kind, data, fields, SOURCE, LIMIT, model=DEFAULT_MODEL, redactor=DEFAULT_REDACTOR
     )
+
+
+def _compiled(event_type: str, data: Any, fields: Any, limit: int) -> RawEvent | None:
+    assert encode_raw_c is not None
+    raw = encode_raw_c(event_type, data, fields, limit)
+    return None if raw is None else RawEvent(raw)
+
+
+ENCODERS: dict[str, Any] = {"python": encode_raw_py}
+if encode_raw_c is not None:
+    ENCODERS["c"] = _compiled
+encode_raw = encode_raw_py
+
+
+@pytest.fixture(autouse=True, scope="module", params=sorted(ENCODERS))
+def _each_encoder(request: pytest.FixtureRequest) -> Any:
+    """Every test runs against the reference and against the compiled encoder (core/_rawjson.c,
+    when built): the same properties hold for both."""
+    global encode_raw
+    encode_raw = ENCODERS[request.param]
+    yield
+    encode_raw = encode_raw_py
+
+
+def test_the_compiled_encoder_comes_with_the_accelerator() -> None:
+    """Built by the same hook as core/_chain.c: one without the other is a broken build."""
+    import importlib.util
+
+    if importlib.util.find_spec("tradetrail.core._chain") is not None:
+        assert encode_raw_c is not None or os.environ.get("TRADETRAIL_ACCELERATOR") == "off"
 
 
 def check(event_type: str, data: Any, fields: dict[str, Any]) -> bool:
@@ -204,3 +237,96 @@ def test_plain_data_always_takes_the_raw_path_with_the_reference_bytes(
     taken = check(event_type, data, {"account": "ACC-1", "venue": "XNAS"})
     # the one conservative refusal: text that looks like a null value inside a string
     assert taken or re.search(rb"[:,\[]null", orjson.dumps(data)), data
+
+
+# ------------------------------------------------------------------ the compiled encoder only
+
+needs_c = pytest.mark.skipif(encode_raw_c is None, reason="the accelerator is not built")
+
+
+@needs_c
+@pytest.mark.parametrize(
+    "value",
+    [
+        'quote " backslash \\ slash / tab \t nul \x00 del \x7f',
+        "\u00e9\u4e2d\U0001f600",
+        2**63 - 1,
+        -(2**63),
+        2**64 - 1,
+        True,
+        False,
+        [[[["deep"]]]],
+        ("a", 1),
+        {"k": {"j": [1, "x"]}},
+        Decimal("1.5E+255"),
+        Decimal("-1.5E-255"),
+    ],
+)
+def test_the_compiled_encoder_writes_json_the_writer_reads_back(value: Any) -> None:
+    prepare("order.accepted", None, {}, SOURCE, LIMIT)
+    raw = encode_raw_c("order.accepted", {"v": value}, {"account": "A"}, LIMIT)
+    assert raw is not None
+    expected = list(value) if isinstance(value, tuple) else value
+    assert decode_raw(raw)[1] == {"v": expected}
+    assert orjson.loads(raw)[3]["v"] is not None
+
+
+@needs_c
+@pytest.mark.parametrize(
+    "value",
+    [
+        "lone \ud800 surrogate",
+        2**64,
+        -(2**63) - 1,
+        Decimal("1E+256"),
+        Decimal("NaN"),
+        Decimal("-Infinity"),
+        1.5,
+        None,
+        [1, None],
+        {1: "non-str key"},
+        type("S", (str,), {})("str subclass"),
+        type("D", (dict,), {})(),
+    ],
+)
+def test_the_compiled_encoder_leaves_what_it_does_not_know_to_prepare(value: Any) -> None:
+    prepare("order.accepted", None, {}, SOURCE, LIMIT)
+    assert encode_raw_c("order.accepted", {"v": value}, {}, LIMIT) is None
+
+
+@needs_c
+def test_compiled_event_ids_are_unique_uuid7_and_differ_after_fork() -> None:
+    prepare("order.accepted", None, {}, SOURCE, LIMIT)
+    ids = [
+        RawEvent(encode_raw_c("order.accepted", None, {}, LIMIT) or b"").event_id
+        for _ in range(20_000)
+    ]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:50]:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 7 and str(parsed) == text
+    assert ids == sorted(ids)  # one process: increasing (sub-millisecond counter)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child must not reuse the parent's random pool
+        child = [
+            RawEvent(encode_raw_c("order.accepted", None, {}, LIMIT) or b"").event_id
+            for _ in range(64)
+        ]
+        os.write(write, orjson.dumps(child))
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as fh:
+        child_ids = orjson.loads(fh.read())
+    os.waitpid(pid, 0)
+    parent = [
+        RawEvent(encode_raw_c("order.accepted", None, {}, LIMIT) or b"").event_id for _ in range(64)
+    ]
+    assert not {i[-12:] for i in child_ids} & {i[-12:] for i in parent}
+
+
+@needs_c
+def test_the_compiled_encoder_respects_the_size_limit() -> None:
+    prepare("order.accepted", None, {}, SOURCE, LIMIT)
+    assert encode_raw_c("order.accepted", {"note": "x" * 5000}, {}, 6000) is None
+    assert encode_raw_c("order.accepted", {"note": "x" * 5000}, {}, 7000) is not None

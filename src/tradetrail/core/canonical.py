@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from datetime import time as dtime
 from decimal import Decimal
@@ -27,6 +27,7 @@ import rfc8785
 import uuid_utils
 
 from ..errors import PartsError
+from .chain import accelerator_wanted
 from .timefmt import MAX_TS_NS, RFC3339_ANY, format_datetime, format_ns_precise
 
 SORT: Final = orjson.OPT_SORT_KEYS
@@ -470,11 +471,17 @@ class RawEvent:
     then `prepare`). Holds caller values unredacted, so it never leaves memory shared with the
     writer: a client that must spill it prepares it first."""
 
-    __slots__ = ("event_id", "raw")
+    __slots__ = ("raw",)
 
-    def __init__(self, event_id: str, raw: bytes) -> None:
-        self.event_id = event_id
+    def __init__(self, raw: bytes) -> None:
         self.raw = raw
+
+    @property
+    def event_id(self) -> str:
+        """Read from the bytes (`["<type>","<event id>",...`; a type needs no escaping), so
+        that record() need not keep it twice."""
+        start = self.raw.index(b'","', 2) + 3
+        return self.raw[start : start + 36].decode()
 
     def __len__(self) -> int:
         return len(self.raw) + 256
@@ -502,11 +509,11 @@ def _raw_default(value: Any) -> Any:
     raise TypeError  # anything else takes the caller's full path
 
 
-def encode_raw(
+def encode_raw_py(
     event_type: str, data: Any, fields: Mapping[str, Any], max_bytes: int
 ) -> RawEvent | None:
-    """The caller's minimum for the common event, or None when the event needs the full
-    `prepare()` here (it raises at once for a bad event, as record() promises): a type seen
+    """The reference of `encode_raw`: the caller's minimum for the common event, or None when
+    the event needs the full `prepare()` here (it raises at once for a bad event, as record() promises): a type seen
     valid before; only correlation-like string fields; data a dict of what JSON carries as
     prepare() would write it (no NaN, no datetimes, no nesting near MAX_DEPTH, well under the
     size limit). The writer's prepare() of the decoded values gives the same bytes."""
@@ -546,7 +553,37 @@ def encode_raw(
         or raw.count(b"{") + raw.count(b"[") >= MAX_DEPTH
     ):
         return None
-    return RawEvent(event_id, raw)
+    return RawEvent(raw)
+
+
+RawEncoder = Callable[[str, Any, Mapping[str, Any], int], "bytes | None"]
+
+
+def _load_raw_encoder() -> RawEncoder | None:
+    if not accelerator_wanted():
+        return None
+    try:
+        from . import _rawjson
+    except ImportError:
+        return None
+    _rawjson.configure(_valid_types, STRING_FIELDS, Decimal, MAX_FIELD_CHARS, _RAW_MARGIN)
+    return _rawjson.encode_raw
+
+
+encode_raw_c: Final = _load_raw_encoder()
+"""The compiled encoder (core/_rawjson.c), or None: it returns the bytes of a RawEvent where
+`encode_raw_py` returns the event (and may return None more often, never guessing)."""
+
+
+def encode_raw(
+    event_type: str, data: Any, fields: Mapping[str, Any], max_bytes: int
+) -> RawEvent | None:
+    """The caller's minimum for the common event (see `encode_raw_py`), compiled when the
+    accelerator is built."""
+    if encode_raw_c is None:
+        return encode_raw_py(event_type, data, fields, max_bytes)
+    raw = encode_raw_c(event_type, data, fields, max_bytes)
+    return None if raw is None else RawEvent(raw)
 
 
 _RAW_DECODER: Final = msgspec.json.Decoder(float_hook=Decimal)

@@ -55,14 +55,23 @@ def splice_and_hash_py(
     return b"".join(line + b"\n" for line in lines), leaves, prev
 
 
+def accelerator_wanted() -> bool:
+    """False when TRADETRAIL_ACCELERATOR=off asks for the pure-Python reference everywhere."""
+    return os.environ.get("TRADETRAIL_ACCELERATOR", "").strip().lower() not in ("off", "0", "no")
+
+
 def _load() -> tuple[SpliceAndHash | None, str]:
-    if os.environ.get("TRADETRAIL_ACCELERATOR", "").strip().lower() in ("off", "0", "no"):
+    if not accelerator_wanted():
         return None, "none (pure Python; TRADETRAIL_ACCELERATOR=off)"
     try:
         from . import _chain
     except ImportError:
         return None, "none (pure Python)"
-    return _chain.splice_and_hash, "C (tradetrail.core._chain)"
+    try:
+        from . import _rawjson  # noqa: F401  (the caller's encoder: see core.canonical)
+    except ImportError:
+        return _chain.splice_and_hash, "C (tradetrail.core._chain)"
+    return _chain.splice_and_hash, "C (tradetrail.core._chain, _rawjson)"
 
 
 splice_and_hash_c, ACCELERATOR = _load()
