@@ -1,6 +1,6 @@
-"""The caller's minimum (core.canonical.encode_raw, in Python and compiled) against the
-reference: for any event the raw path takes, the writer's prepare() of the decoded bytes gives exactly the bytes the
-caller's prepare() gives; whatever the caller's prepare() refuses, the raw path refuses to
+"""The caller's minimum (core.canonical.encode_raw, in Python and compiled) against the reference:
+for any event the raw path takes, the writer's prepare() of the decoded bytes gives exactly the
+bytes the caller's prepare() gives; whatever the caller's prepare() refuses, the raw path refuses to
 take (it must raise at once, in the caller). Differential, property-based."""
 
 from __future__ import annotations
