@@ -512,11 +512,12 @@ def _raw_default(value: Any) -> Any:
 def encode_raw_py(
     event_type: str, data: Any, fields: Mapping[str, Any], max_bytes: int
 ) -> RawEvent | None:
-    """"""The reference of `encode_raw`: the caller's minimum for the common event, or None when
-    the event needs the full `prepare()` here (it raises at once for a bad event, as record() promises): a type seen
-    valid before; only correlation-like string fields; data a dict of what JSON carries as
-    prepare() would write it (no NaN, no datetimes, no nesting near MAX_DEPTH, well under the
-    size limit). The writer's prepare() of the decoded values gives the same bytes."""
+    """The reference of `encode_raw`: the caller's minimum for the common event, or None when
+    the event needs the full `prepare()` here (it raises at once for a bad event, as record()
+    promises): a type seen valid before; only correlation-like string fields; data a dict of
+    what JSON carries as prepare() would write it (no NaN, no datetimes, no nesting near
+    MAX_DEPTH, well under the size limit). The writer's prepare() of the decoded values gives
+    the same bytes."""
     if event_type not in _valid_types:
         return None
     if fields:
