@@ -318,6 +318,13 @@ static PyObject *ring_release(Ring *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* reserve() -> the next event number, taken (for events that go elsewhere, e.g. a spill) */
+static PyObject *ring_reserve(Ring *self, PyObject *unused)
+{
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(self->next_index++);
+}
+
 static PyObject *get_next_index(Ring *self, void *closure)
 {
     (void)closure;
@@ -358,6 +365,7 @@ static PyMethodDef ring_methods[] = {
     {"sleep", (PyCFunction)ring_sleep, METH_NOARGS, "mark the consumer asleep unless data came"},
     {"awake", (PyCFunction)ring_awake, METH_NOARGS, "clear the consumer's asleep mark"},
     {"pending", (PyCFunction)ring_pending, METH_NOARGS, "published and not taken yet"},
+    {"reserve", (PyCFunction)ring_reserve, METH_NOARGS, "take the next event number"},
     {"release", (PyCFunction)ring_release, METH_NOARGS, "let go of the shared memory"},
     {NULL, NULL, 0, NULL},
 };

@@ -34,7 +34,14 @@ from typing import Any, Final
 import orjson
 
 from ..core import layout
-from ..core.canonical import Prepared, RawEvent, decode_raw, encode_raw, prepare
+from ..core.canonical import (
+    Prepared,
+    RawEvent,
+    decode_raw,
+    encode_raw,
+    encode_raw_c,
+    prepare,
+)
 from ..core.note import Signer, Verifier
 from ..core.timefmt import format_ns
 from ..errors import (
@@ -50,6 +57,7 @@ from ..model.context import with_context
 from ..model.events import DEFAULT_MODEL, EventModel
 from ..model.redact import DEFAULT_REDACTOR, Redactor
 from ..store.keys import parse_signer
+from . import ring as shm
 from . import wire
 from .config import Settings
 from .spill import Spill
@@ -279,6 +287,10 @@ class AttachedTrail(Trail):
         self._calls: dict[int, list[Any]] = {}
         self._call_ids = itertools.count(1)
         self._sock: socket.socket | None = None
+        self._ring: shm.Ring | None = None  # this connection's shared memory (Linux)
+        self._ring_memory: Any = None
+        self._ring_handed = 0  # events put into rings of earlier connections
+        self._ring_replayed = 0  # of which replays
         self._since = 0  # the durable size the current connection started at
         self._lost_at: float | None = None
         self._spill: Spill | None = None
@@ -439,6 +451,62 @@ class AttachedTrail(Trail):
         if self._spill is None:
             self._spill = Spill(Path(self.settings.spill_dir), str(self.welcome["origin"]))
         self._start_thread(lambda: self._read_loop(sock), "tradetrail-client-acks")
+        if self.welcome.get("ring") and shm.available():
+            self._open_ring(sock)
+
+    def _open_ring(self, sock: socket.socket) -> None:
+        """Hand events over in shared memory from now on (writer/ring.py); on any failure the
+        socket carries them, as it does everywhere but Linux."""
+        try:
+            ring, memory, fd = shm.create(shm.capacity_for(self._max_bytes))
+        except OSError as exc:
+            logger.warning("tradetrail: no shared-memory ring (%s); using the socket", exc)
+            return
+        try:
+            with self._lock:
+                ring.next_index = self._next_index
+            self._call("ring", {"capacity": ring.capacity}, 10.0, fds=[fd])
+        except (TradetrailError, TimeoutError, OSError, WriterLostError) as exc:
+            shm.close(ring, memory)
+            logger.warning("tradetrail: the writer took no shared-memory ring (%s)", exc)
+            return
+        finally:
+            os.close(fd)
+        with self._lock:
+            if self._sock is not sock:  # lost meanwhile
+                shm.close(ring, memory)
+                return
+            self._ring, self._ring_memory = ring, memory
+
+    def _drop_ring(self) -> None:
+        """The connection is gone: events are numbered in Python again from where the ring
+        stopped (a record() that put into it just before is in _unacked, replayed)."""
+        ring, memory = self._ring, self._ring_memory
+        self._ring = self._ring_memory = None
+        if ring is not None:
+            shm.close(ring, memory)
+            self._next_index = max(self._next_index, ring.next_index)
+            self._ring_handed += ring.count
+
+    def _handed_over(self) -> int:
+        ring = self._ring
+        live = ring.count if ring is not None else 0
+        return self._counters["handed_over"] + self._ring_handed + live - self._ring_replayed
+
+    def _new_index(self) -> int:
+        ring = self._ring
+        if ring is not None:
+            return ring.reserve()
+        index = self._next_index
+        self._next_index += 1
+        return index
+
+    def _bell(self) -> None:
+        """The writer sleeps on an empty ring: wake it (never blocking the caller)."""
+        sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # a lost writer is noticed by the reader
+                sock.send(wire.DOORBELL_FRAME, socket.MSG_DONTWAIT)
 
     # ------------------------------------------------------------------ the API
 
@@ -450,19 +518,45 @@ class AttachedTrail(Trail):
         if self._generation != _generation[0]:
             self._after_fork()
         if self._raw_ok and len(self._outbox) + len(self._unacked) < RAW_BACKLOG:
-            raw = encode_raw(event_type, data, with_context(fields), self._max_bytes)
-            if raw is not None:  # the common event: the writer shapes it
-                receipt = Receipt(self, raw)  # type: ignore[arg-type]
-                self._outbox.append(receipt)
-                if self._idle:
-                    self._wake.set()
-                return receipt
+            if _encode_c is not None:
+                raw = _encode_c(event_type, data, with_context(fields), self._max_bytes)
+                if raw is not None:  # the common event: the writer shapes it
+                    receipt = Receipt(self, RawEvent(raw))  # type: ignore[arg-type]
+                    ring = self._ring
+                    if ring is not None and not self._outbox:
+                        try:
+                            got = ring.put(shm.RAW, self._since, raw, self._unacked, receipt)
+                        except ValueError:  # released: the writer was lost just now
+                            got = -1
+                        if got >= 0:
+                            if got & 1:
+                                self._bell()
+                            return receipt
+                    self._outbox.append(receipt)
+                    if self._idle:
+                        self._wake.set()
+                    return receipt
+            else:
+                event = encode_raw(event_type, data, with_context(fields), self._max_bytes)
+                if event is not None:
+                    return self._enqueue(event)
         return self._enqueue(self._shape(event_type, data, fields))
 
-    def _enqueue(self, event: Prepared) -> Receipt:
+    def _enqueue(self, event: Prepared | RawEvent) -> Receipt:
         if self._generation != _generation[0]:
             self._after_fork()
-        receipt = Receipt(self, event)
+        receipt = Receipt(self, event)  # type: ignore[arg-type]
+        ring = self._ring
+        if ring is not None and not self._outbox:
+            kind, payload = _entry(event)
+            try:
+                got = ring.put(kind, self._since, payload, self._unacked, receipt)
+            except ValueError:
+                got = -1
+            if got >= 0:
+                if got & 1:
+                    self._bell()
+                return receipt
         self._outbox.append(receipt)
         if self._idle:
             self._wake.set()
@@ -523,6 +617,8 @@ class AttachedTrail(Trail):
         """The writer's counters (as Trail.stats) and this client's under `client`."""
         mine: dict[str, Any] = dict(self._counters)
         mine.update(
+            handed_over=self._handed_over(),
+            transport="shared-memory ring" if self._ring is not None else "socket",
             outbox=len(self._outbox),
             unacknowledged=len(self._unacked),
             connected=self._sock is not None,
@@ -558,7 +654,7 @@ class AttachedTrail(Trail):
                 )
                 if left:
                     self._spill_now("the trail was closed before its writer acknowledged them")
-            elif self._counters["handed_over"] or self._counters["replayed"]:
+            elif self._handed_over() or self._counters["replayed"]:
                 with contextlib.suppress(TradetrailError, TimeoutError, OSError):
                     self._call("checkpoint", {"timeout": wait}, wait)
         finally:
@@ -581,7 +677,9 @@ class AttachedTrail(Trail):
 
     # ------------------------------------------------------------------ calls
 
-    def _call(self, op: str, args: dict[str, Any], timeout: float | None) -> Any:
+    def _call(
+        self, op: str, args: dict[str, Any], timeout: float | None, fds: list[int] | None = None
+    ) -> Any:
         ident = next(self._call_ids)
         slot: list[Any] = [threading.Event(), None]
         with self._lock:
@@ -590,8 +688,13 @@ class AttachedTrail(Trail):
                 raise WriterLostError("not connected to the trail's writer")
             self._calls[ident] = slot
         try:
+            request = wire.json_frame(wire.REQUEST, {"id": ident, "op": op, "args": args})
             with self._send_lock:
-                sock.sendall(wire.json_frame(wire.REQUEST, {"id": ident, "op": op, "args": args}))
+                if fds:  # (one sendmsg: the descriptors travel with the frame's first byte)
+                    sent = socket.send_fds(sock, [request], fds)
+                    sock.sendall(request[sent:])
+                else:
+                    sock.sendall(request)
             if not slot[0].wait(timeout):
                 raise TimeoutError(f"the writer did not answer {op} within {timeout}s")
         finally:
@@ -681,6 +784,7 @@ class AttachedTrail(Trail):
             if self._sock is not sock:
                 return
             self._sock = None
+            self._drop_ring()
             self._lost_at = time.monotonic()
             calls = list(self._calls.values())
         wire.shutdown(sock)
@@ -731,6 +835,10 @@ class AttachedTrail(Trail):
             self._send(batch, replay=False)
 
     def _send(self, batch: Sequence[Receipt], *, replay: bool) -> None:
+        ring = self._ring
+        if ring is not None:
+            self._put(ring, batch, replay)
+            return
         with self._lock:
             sock = self._sock
             first = self._next_index
@@ -751,6 +859,41 @@ class AttachedTrail(Trail):
             self._lost(sock)
             raise WriterLostError("the writer went away") from None
         self._counters["replayed" if replay else "handed_over"] += len(batch)
+
+    def _put(self, ring: shm.Ring, batch: Sequence[Receipt], replay: bool) -> None:
+        """Into the ring, in order, waiting (this is the flusher, not the caller) while it is
+        full; when the writer goes away meanwhile, the rest is numbered and kept for replay."""
+        since = self._replay_since if replay else self._since
+        flag = shm.REPLAY if replay else 0
+        unacked = self._unacked
+        bell = False
+        for position, receipt in enumerate(batch):
+            kind, payload = _entry(receipt.event)
+            while True:
+                try:
+                    got = ring.put(kind | flag, since, payload, unacked, receipt)
+                except ValueError:  # released: lost
+                    got = -2
+                if got >= 0:
+                    bell = bell or bool(got & 1)
+                    break
+                if got == -2 or self._sock is None or self._ring is not ring:
+                    with self._lock:
+                        for rest in batch[position:]:
+                            rest._index = self._new_index()
+                            unacked[rest._index] = rest
+                            if not replay:
+                                rest._result = self._since
+                    raise WriterLostError("the writer went away")
+                if bell:
+                    self._bell()
+                    bell = False
+                time.sleep(0.0002)
+        if bell:
+            self._bell()
+        if replay:  # (the ring counts every event put; replays are counted apart)
+            self._counters["replayed"] += len(batch)
+            self._ring_replayed += len(batch)
 
     _replay_since = 0
 
@@ -795,9 +938,8 @@ class AttachedTrail(Trail):
         with self._lock:
             while outbox:
                 receipt = outbox.popleft()
-                receipt._index = self._next_index
-                self._unacked[self._next_index] = receipt
-                self._next_index += 1
+                receipt._index = self._new_index()
+                self._unacked[receipt._index] = receipt
             todo = [r for r in self._unacked.values() if r._state == _QUEUED]
             since = self._since
         if not todo or self._spill is None:
@@ -874,6 +1016,18 @@ class AttachedTrail(Trail):
         self._flusher = self._start_thread(self._flush_loop, "tradetrail-client")
 
 
+_encode_c: Final = encode_raw_c
+"""The compiled caller's encoding (core/_rawjson.c), or None: then encode_raw's reference."""
+
+
+def _entry(event: object) -> tuple[int, bytes]:
+    """A ring entry's kind and payload for an event (writer/ring.py)."""
+    if isinstance(event, RawEvent):
+        return shm.RAW, event.raw
+    assert isinstance(event, Prepared)
+    return shm.PREPARED, shm.pack_parts(event.parts())
+
+
 def _item(event: object) -> wire.Item:
     if isinstance(event, RawEvent):
         return event.raw
@@ -885,6 +1039,7 @@ def _after_fork_in_child() -> None:
     _generation[0] += 1
     for client in list(_open_clients):
         client._sock = None  # the parent's socket: never write to it from the child
+        client._ring = client._ring_memory = None  # nor into the parent's shared memory
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

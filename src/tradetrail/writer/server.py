@@ -30,12 +30,18 @@ from ..core.chain import ACCELERATOR
 from ..core.timefmt import format_ns
 from ..errors import ChannelError, PartsError, TradetrailError, TrailClosedError
 from ..store.keys import parse_signer
+from . import ring as shm
 from . import wire
 from .trail import _CHECKPOINT, _FLUSH, _JOURNALED, FALLBACK_TYPE, Receipt, Trail, source_fragment
 
 logger = logging.getLogger("tradetrail")
 
 QUEUE_WAIT_SECONDS: Final = 0.001
+RING_NAP_SECONDS: Final = 0.0001
+RING_NAPS: Final = 20
+"""An empty ring is looked at again after short naps for ~2 ms before its reader says it
+sleeps: while events keep coming, clients never need to ring the doorbell (a system call)."""
+RING_BATCH_BYTES: Final = 4 * 1024 * 1024
 _FALLBACK_MARK: Final = b'"type":"' + FALLBACK_TYPE.encode() + b'"'
 
 
@@ -56,6 +62,9 @@ class Connection:
         self._warned: set[str] = set()
         self.source: orjson.Fragment = server.trail._source
         self.attached = False
+        self._ring: shm.Ring | None = None
+        self._ring_memory: Any = None
+        self._bell = threading.Event()
         self._reader = threading.Thread(
             target=self._read_loop, name=f"tradetrail-channel-{number}", daemon=True
         )
@@ -108,7 +117,7 @@ class Connection:
     # -------------------------------------------------------------- receiving
 
     def _read_loop(self) -> None:
-        reader = wire.FrameReader(self.sock, self.where)
+        reader = wire.FrameReader(self.sock, self.where, accept_fds=shm.available())
         try:
             wire.check_peer(self.sock, self.where)
             first = reader.read()
@@ -141,12 +150,15 @@ class Connection:
                 if got is None:
                     return
                 kind, payload = got
-                if kind in (wire.EVENTS, wire.REPLAY):
+                if kind == wire.DOORBELL:
+                    self._bell.set()
+                elif kind in (wire.EVENTS, wire.REPLAY):
                     self._events(payload, kind == wire.REPLAY)
                 elif kind == wire.REQUEST:
-                    self._request(payload)
+                    self._request(payload, reader.fds)
                 else:
                     raise ChannelError(f"unexpected {wire.KIND_NAMES[kind]} frame", self.where)
+                reader.close_fds()  # what a call did not take
         except (ChannelError, orjson.JSONDecodeError) as exc:
             self.server.quarantine(self, str(exc), None)
             logger.error("tradetrail channel: %s; connection closed", exc)
@@ -155,6 +167,7 @@ class Connection:
         except OSError:
             pass  # the client went away: what it handed over is queued and will be journaled
         finally:
+            reader.close_fds()
             self.close()
 
     def _source_of(self, source: Any) -> orjson.Fragment:
@@ -207,6 +220,10 @@ class Connection:
 
     def _events(self, payload: bytes, replay: bool) -> None:
         first, since, events = wire.parse_events(payload, replay)
+        self._submit(first, since, events, replay)
+
+    def _submit(self, first: int, since: int, events: list[wire.Item], replay: bool) -> None:
+        """Shape (raw) or check (prepared) the events numbered from `first` and queue them."""
         trail = self.server.trail
         receipts: list[Receipt] = []
         for offset, item in enumerate(events):
@@ -245,12 +262,84 @@ class Connection:
             time.sleep(QUEUE_WAIT_SECONDS)
         trail.submit(receipts, since if replay else None)
 
-    def _request(self, payload: bytes) -> None:
+    # -------------------------------------------------------------- the ring
+
+    def _open_ring(self, ident: int, fds: list[int]) -> None:
+        """Map the shared memory a client passed with its `ring` call and start taking events
+        from it; from now on it carries every event of this connection."""
+        if self._ring is not None or not fds or not shm.available():
+            raise ChannelError("a ring call without a ring, or a second one", self.where)
+        ring, memory = shm.map_client_ring(fds.pop(0), self.where)
+        self._ring, self._ring_memory = ring, memory
+        threading.Thread(
+            target=self._ring_loop, args=(ring,), name=f"{self._reader.name}-ring", daemon=True
+        ).start()
+        self.send(wire.json_frame(wire.REPLY, {"id": ident, "ok": True, "result": True}))
+
+    def _ring_loop(self, ring: shm.Ring) -> None:
+        naps = 0
+        try:
+            while not self._closed:
+                entries = ring.take(wire.MAX_BATCH_EVENTS, RING_BATCH_BYTES)
+                if entries:
+                    naps = 0
+                    self._ring_entries(entries)
+                elif naps < RING_NAPS:
+                    naps += 1
+                    time.sleep(RING_NAP_SECONDS)
+                elif ring.sleep():  # the client's next put() rings the doorbell
+                    self._bell.wait(1.0)
+                    self._bell.clear()
+                    ring.awake()
+                    naps = 0
+        except shm.RingError as exc:
+            if not self._closed:
+                self.server.quarantine(self, f"ring: {exc}", None)
+                logger.error("tradetrail channel: %s: ring: %s; connection closed", self.where, exc)
+        except ValueError:  # released: the connection closed
+            if not self._closed:
+                raise
+        except TrailClosedError:
+            pass  # closing: the client hands what we did not acknowledge to the next writer
+        finally:
+            self.close()
+
+    def _ring_entries(self, entries: list[tuple[int, int, int, bytes]]) -> None:
+        """Runs of consecutive events of one kind of hand-over (new or replayed since one
+        seq), each submitted as a frame's events would be."""
+        run: list[wire.Item] = []
+        first = since = 0
+        replay = False
+        for kind, index, entry_since, payload in entries:
+            again = bool(kind & shm.REPLAY)
+            if run and (again != replay or entry_since != since or index != first + len(run)):
+                self._submit(first, since, run, replay)
+                run = []
+            if not run:
+                first, since, replay = index, entry_since, again
+            if kind & ~shm.REPLAY == shm.RAW:
+                run.append(payload)
+            elif kind & ~shm.REPLAY == shm.PREPARED:
+                try:
+                    run.append(shm.unpack_parts(payload))
+                except ValueError as exc:
+                    raise shm.RingError(f"event {index}: {exc}") from None
+            else:
+                raise shm.RingError(f"event {index}: unknown kind {kind}")
+        if run:
+            self._submit(first, since, run, replay)
+
+    # -------------------------------------------------------------- calls
+
+    def _request(self, payload: bytes, fds: list[int]) -> None:
         call = orjson.loads(payload)
         if not isinstance(call, dict) or not isinstance(call.get("id"), int):
             raise ChannelError("REQUEST without an id", self.where)
         op = call.get("op")
         args = call.get("args") or {}
+        if op == "ring":
+            self._open_ring(call["id"], fds)
+            return
         trail = self.server.trail
         barrier: Receipt | None = None
         if op in ("flush", "checkpoint"):  # ordered after this client's events
@@ -295,9 +384,11 @@ class Connection:
                 return
             self._closed = True
         self._wake.set()
+        self._bell.set()
         if threading.current_thread() is not self._sender:
             self._sender.join(5)
         wire.shutdown(self.sock)
+        shm.close(self._ring, self._ring_memory)
         self.server.gone(self)
 
 
@@ -353,6 +444,7 @@ class ChannelServer:
             "accelerator": ACCELERATOR,
             "warnings": trail.storage_warnings,
             "supervised": self.supervised,
+            "ring": shm.available(),
         }
 
     def stats(self) -> dict[str, Any]:

@@ -11,7 +11,10 @@ numbered by the client from `first index` on. REPLAY frames carry the same plus
 `since (u64)`: events a client re-sends after losing its writer, which the writer journals only
 if the journal from `since` on does not hold them yet. The writer answers with ACK frames of
 runs `first index (u64) ‖ first seq (u64) ‖ count (u32) ‖ state (u8)`, one frame per journal
-commit; REQUEST/REPLY frames carry JSON calls (flush, checkpoint, stats, ...).
+commit; REQUEST/REPLY frames carry JSON calls (flush, checkpoint, stats, ...). On Linux a
+client may then hand its events over in shared memory instead (writer/ring.py): a `ring` call
+whose frame carries the ring's memfd (SCM_RIGHTS), after which every event of that connection
+goes through the ring, and an empty DOORBELL frame wakes a writer that said it sleeps.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ WIRE_VERSION: Final = 2
 MAX_FRAME: Final = 64 * 1024 * 1024
 MAX_BATCH_EVENTS: Final = 4096
 
-HELLO, WELCOME, EVENTS, REPLAY, ACK, REQUEST, REPLY, REJECTED, WARNING = range(1, 10)
+HELLO, WELCOME, EVENTS, REPLAY, ACK, REQUEST, REPLY, REJECTED, WARNING, DOORBELL = range(1, 11)
 KIND_NAMES: Final = {
     HELLO: "HELLO",
     WELCOME: "WELCOME",
@@ -49,7 +52,11 @@ KIND_NAMES: Final = {
     REPLY: "REPLY",
     REJECTED: "REJECTED",
     WARNING: "WARNING",
+    DOORBELL: "DOORBELL",
 }
+DOORBELL_FRAME: Final = struct.pack("!IB", 0, DOORBELL)
+"""A client's "the ring has events" to a writer that said it sleeps (writer/ring.py)."""
+MAX_FDS: Final = 1
 JOURNALED, SPILLED = 1, 2
 
 _HEADER = struct.Struct("!IB")
@@ -193,14 +200,30 @@ def runs(acks: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int, int]
 class FrameReader:
     """Reads whole frames from a socket; None at a clean end of stream."""
 
-    def __init__(self, sock: socket.socket, where: str) -> None:
+    def __init__(self, sock: socket.socket, where: str, *, accept_fds: bool = False) -> None:
         self._sock = sock
         self._where = where
+        self._accept_fds = accept_fds
+        self.fds: list[int] = []
+        """File descriptors that came with the frames read (accept_fds): the reader's to close."""
+
+    def _recv(self, n: int) -> bytes:
+        if not self._accept_fds:
+            return self._sock.recv(n)
+        data, fds, _flags, _addr = socket.recv_fds(self._sock, n, MAX_FDS)
+        self.fds.extend(fds)
+        return data
+
+    def close_fds(self) -> None:
+        for fd in self.fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.fds.clear()
 
     def _exact(self, n: int, started: bool) -> bytes | None:
         chunks, left = [], n
         while left:
-            chunk = self._sock.recv(min(left, 1 << 20))
+            chunk = self._recv(min(left, 1 << 20))
             if not chunk:
                 if not started and left == n:
                     return None
