@@ -159,14 +159,20 @@ class bind:  # lower-case: used like a function, `with bind(...)` or `@bind(...)
 
 _UNSET: Final = object()
 _otel_trace: Any = _UNSET  # the opentelemetry.trace module, None when not installed
+_otel_current: Any = None  # opentelemetry.context.get_current
 
 
 def _load_otel() -> Any:
-    global _otel_trace
+    global _otel_trace, _otel_current
     try:
         _otel_trace = importlib.import_module("opentelemetry.trace")
     except ImportError:
         _otel_trace = None
+        return None
+    try:  # an empty context holds no span: one contextvar read instead of the span lookup
+        _otel_current = importlib.import_module("opentelemetry.context").get_current
+    except (ImportError, AttributeError):
+        _otel_current = None
     return _otel_trace
 
 
@@ -180,6 +186,9 @@ def trace_fields() -> dict[str, str]:
     if otel is None:
         return {}
     try:
+        current = _otel_current
+        if current is not None and not current():  # no context: the common case in a loop
+            return {}
         ctx = otel.get_current_span().get_span_context()
         if not ctx.is_valid:
             return {}
