@@ -185,3 +185,21 @@ def test_garbage_in_a_ring_is_quarantined_and_only_that_client_dropped(tmp_path:
     quarantined = (home / layout.QUARANTINE_DIR / layout.CHANNEL_QUARANTINE_FILE).read_text()
     assert "ring: ring entry at byte 64" in quarantined, quarantined
     verify_ok(home)
+
+
+def test_settle_resolves_a_run_and_names_what_it_did_not_hold() -> None:
+    assert shm.settle is not None
+
+    class Receipt:
+        seq: int | None = None
+        _state = 0
+
+    unacked: dict[int, Any] = {i: Receipt() for i in (10, 11, 13)}
+    receipts = dict(unacked)
+    assert shm.settle(unacked, 10, 500, 4, 3) == [12]
+    assert unacked == {}
+    assert [(receipts[i].seq, receipts[i]._state) for i in (10, 11, 13)] == [
+        (500, 3),
+        (501, 3),
+        (503, 3),
+    ]

@@ -32,7 +32,7 @@
 #define MIN_CAPACITY 4096
 
 static PyObject *RingError;
-static PyObject *name_index, *name_result;
+static PyObject *name_index, *name_result, *name_seq, *name_state;
 
 typedef struct {
     PyObject_HEAD
@@ -390,9 +390,66 @@ static PyTypeObject RingType = {
     .tp_getset = ring_getset,
 };
 
+/* settle(unacked, first, seq, count, state) -> [indexes not in unacked]: the client's side of
+ * one acknowledgement run of journaled events (writer/client.py _settle), each receipt popped
+ * and given its seq and state, in C: the reader thread holds the GIL for the run's length, and
+ * the trading thread waits for it meanwhile. */
+static PyObject *settle(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 5 || !PyDict_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "settle(unacked: dict, first, seq, count, state)");
+        return NULL;
+    }
+    PyObject *unacked = args[0], *state = args[4];
+    unsigned long long first = PyLong_AsUnsignedLongLong(args[1]);
+    unsigned long long seq = first == (unsigned long long)-1 && PyErr_Occurred()
+                                 ? 0
+                                 : PyLong_AsUnsignedLongLong(args[2]);
+    unsigned long long count = PyErr_Occurred() ? 0 : PyLong_AsUnsignedLongLong(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *missing = PyList_New(0);
+    if (missing == NULL)
+        return NULL;
+    for (unsigned long long k = 0; k < count; k++) {
+        PyObject *index = PyLong_FromUnsignedLongLong(first + k);
+        if (index == NULL)
+            goto fail;
+        PyObject *receipt = PyDict_GetItemWithError(unacked, index);
+        if (receipt == NULL) {
+            int bad = PyErr_Occurred() != NULL || PyList_Append(missing, index) < 0;
+            Py_DECREF(index);
+            if (bad)
+                goto fail;
+            continue;
+        }
+        Py_INCREF(receipt);
+        PyObject *number = PyLong_FromUnsignedLongLong(seq + k);
+        int bad = number == NULL || PyObject_SetAttr(receipt, name_seq, number) < 0 ||
+                  PyObject_SetAttr(receipt, name_state, state) < 0 ||
+                  PyDict_DelItem(unacked, index) < 0;
+        Py_XDECREF(number);
+        Py_DECREF(receipt);
+        Py_DECREF(index);
+        if (bad)
+            goto fail;
+    }
+    return missing;
+fail:
+    Py_DECREF(missing);
+    return NULL;
+}
+
+static PyMethodDef module_methods[] = {
+    {"settle", (PyCFunction)(void (*)(void))settle, METH_FASTCALL,
+     "settle(unacked, first, seq, count, state) -> [indexes not in unacked]"},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "_ring", "A client's shared-memory ring to its writer.", -1, NULL,
-    NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, "_ring", "A client's shared-memory ring to its writer.", -1,
+    module_methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__ring(void)
@@ -404,8 +461,11 @@ PyMODINIT_FUNC PyInit__ring(void)
         return NULL;
     name_index = PyUnicode_InternFromString("_index");
     name_result = PyUnicode_InternFromString("_result");
+    name_seq = PyUnicode_InternFromString("seq");
+    name_state = PyUnicode_InternFromString("_state");
     RingError = PyErr_NewException("tradetrail.writer._ring.RingError", PyExc_ValueError, NULL);
-    if (name_index == NULL || name_result == NULL || RingError == NULL ||
+    if (name_index == NULL || name_result == NULL || name_seq == NULL || name_state == NULL ||
+        RingError == NULL ||
         PyModule_AddObjectRef(m, "RingError", RingError) < 0 ||
         PyModule_AddObjectRef(m, "Ring", (PyObject *)&RingType) < 0) {
         Py_DECREF(m);

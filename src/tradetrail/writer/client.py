@@ -750,6 +750,18 @@ class AttachedTrail(Trail):
         with self._lock:
             held = self._held_by_writer
             for first, seq, count, state in wire.parse_acks(payload):
+                if state == wire.JOURNALED and _settle_c is not None:
+                    missing = _settle_c(unacked, first, seq, count, _JOURNALED)
+                    done += count - len(missing)
+                    if seq + count > self.durable_size:
+                        self.durable_size = seq + count
+                    for index in missing:  # merged from the writer's spill, or not ours
+                        receipt = held.pop(index, None)
+                        if receipt is not None:
+                            receipt.seq = seq + index - first
+                            receipt._state = _JOURNALED
+                            done += 1
+                    continue
                 for offset in range(count):
                     index = first + offset
                     receipt = unacked.pop(index, None) or held.pop(index, None)
@@ -1017,6 +1029,7 @@ class AttachedTrail(Trail):
 
 
 _encode_c: Final = encode_raw_c
+_settle_c: Final = shm.settle
 """The compiled caller's encoding (core/_rawjson.c), or None: then encode_raw's reference."""
 
 

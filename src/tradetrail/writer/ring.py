@@ -24,17 +24,24 @@ import os
 import stat
 import struct
 import sys
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 from ..core.chain import accelerator_wanted
 from ..errors import ChannelError
 from .wire import Parts
 
+settle: Callable[[dict[int, Any], int, int, int, object], list[int]] | None
 try:
     from ._ring import Ring, RingError
+    from ._ring import settle as _settle
 except ImportError:  # no accelerator: the socket carries the events
     Ring = None  # type: ignore[assignment,misc]
     RingError = ValueError  # type: ignore[assignment,misc]
+    settle = None
+else:
+    settle = _settle if accelerator_wanted() else None
+"""The client's settling of a run of journaled events, compiled (or None)."""
 
 RAW: Final = 1
 PREPARED: Final = 2
