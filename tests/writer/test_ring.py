@@ -203,3 +203,26 @@ def test_settle_resolves_a_run_and_names_what_it_did_not_hold() -> None:
         (501, 3),
         (503, 3),
     ]
+
+
+def test_rings_can_be_kept_out_of_swap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(shm.LOCK_ENV, "1")
+    if os.getuid() == 0:  # root may lock memory: the ring is locked
+        ring, memory, fd = shm.create(1 << 16)
+        os.close(fd)
+        shm.close(ring, memory)
+    # a user whose memory-lock limit is 0 gets an error naming the setting and the way out
+    code = (
+        "import os, resource\n"
+        "if os.getuid() == 0: os.setuid(65534)\n"
+        "resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))\n"
+        "from tradetrail.writer import ring\n"
+        "try: ring.create(1 << 16)\n"
+        "except OSError as exc: print(exc)\n"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "TRADETRAIL_LOCK_RING=1: cannot lock" in out.stdout, out
+    assert "ulimit -l" in out.stdout

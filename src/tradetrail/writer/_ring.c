@@ -17,8 +17,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define MAGIC 0x31474e4952545454ULL /* "TTTRING1" */
 #define OFF_MAGIC 0
@@ -318,6 +320,20 @@ static PyObject *ring_release(Ring *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* lock(): keep the ring's pages in RAM (mlock), never in swap: it may hold events before the
+ * writer redacts them. OSError when RLIMIT_MEMLOCK (or the lack of CAP_IPC_LOCK) forbids. */
+static PyObject *ring_lock(Ring *self, PyObject *unused)
+{
+    (void)unused;
+    if (!self->has_view) {
+        PyErr_SetString(PyExc_ValueError, "the ring was released");
+        return NULL;
+    }
+    if (mlock(self->base, (size_t)self->view.len) != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_NONE;
+}
+
 /* reserve() -> the next event number, taken (for events that go elsewhere, e.g. a spill) */
 static PyObject *ring_reserve(Ring *self, PyObject *unused)
 {
@@ -365,6 +381,7 @@ static PyMethodDef ring_methods[] = {
     {"sleep", (PyCFunction)ring_sleep, METH_NOARGS, "mark the consumer asleep unless data came"},
     {"awake", (PyCFunction)ring_awake, METH_NOARGS, "clear the consumer's asleep mark"},
     {"pending", (PyCFunction)ring_pending, METH_NOARGS, "published and not taken yet"},
+    {"lock", (PyCFunction)ring_lock, METH_NOARGS, "keep the ring's pages out of swap (mlock)"},
     {"reserve", (PyCFunction)ring_reserve, METH_NOARGS, "take the next event number"},
     {"release", (PyCFunction)ring_release, METH_NOARGS, "let go of the shared memory"},
     {NULL, NULL, 0, NULL},

@@ -73,9 +73,14 @@ def capacity_for(max_event_bytes: int) -> int:
     return min(1 << (want - 1).bit_length(), MAX_CAPACITY)
 
 
+LOCK_ENV: Final = "TRADETRAIL_LOCK_RING"
+"""Set to 1 to keep rings out of swap (mlock); see docs/WRITER.md."""
+
+
 def create(capacity: int) -> tuple[Ring, mmap.mmap, int]:
     """The client's side: (ring, its mapping, the sealed memfd to pass to the writer; the
-    caller closes it once passed)."""
+    caller closes it once passed). With TRADETRAIL_LOCK_RING=1 its pages are locked in RAM;
+    OSError when the memory-lock limit forbids, which the caller reports."""
     assert Ring is not None
     fd = os.memfd_create("tradetrail-ring", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
@@ -85,7 +90,19 @@ def create(capacity: int) -> tuple[Ring, mmap.mmap, int]:
     except BaseException:
         os.close(fd)
         raise
-    return Ring(memory, True), memory, fd
+    ring = Ring(memory, True)
+    if os.environ.get(LOCK_ENV, "").strip() in ("1", "yes", "on"):
+        try:
+            ring.lock()
+        except OSError as exc:
+            close(ring, memory)
+            os.close(fd)
+            raise OSError(
+                exc.errno,
+                f"{LOCK_ENV}=1: cannot lock {HEADER_BYTES + capacity} bytes of ring in RAM "
+                f"({exc.strerror}; raise `ulimit -l` or grant CAP_IPC_LOCK)",
+            ) from None
+    return ring, memory, fd
 
 
 def map_client_ring(fd: int, where: str) -> tuple[Ring, mmap.mmap]:
