@@ -214,9 +214,9 @@ def test_rings_can_be_kept_out_of_swap(monkeypatch: pytest.MonkeyPatch) -> None:
     # a user whose memory-lock limit is 0 gets an error naming the setting and the way out
     code = (
         "import os, resource\n"
-        "if os.getuid() == 0: os.setuid(65534)\n"
+        "from tradetrail.writer import ring\n"  # (imported first: nobody may not read it)
         "resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))\n"
-        "from tradetrail.writer import ring\n"
+        "if os.getuid() == 0: os.setuid(65534)\n"
         "try: ring.create(1 << 16)\n"
         "except OSError as exc: print(exc)\n"
     )
