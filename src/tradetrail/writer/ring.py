@@ -91,7 +91,7 @@ def create(capacity: int) -> tuple[Ring, mmap.mmap, int]:
         os.close(fd)
         raise
     ring = Ring(memory, True)
-    if os.environ.get(LOCK_ENV, "").strip() in ("1", "yes", "on"):
+    if os.environ.get(LOCK_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
         try:
             ring.lock()
         except OSError as exc:
