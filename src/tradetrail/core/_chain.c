@@ -353,14 +353,16 @@ static int tree_load(Tree *t, const char *fn, unsigned long long size, PyObject 
     for (Py_ssize_t level = 0; level < levels; level++) {
         Py_buffer view;
         if (PyObject_GetBuffer(PyTuple_GET_ITEM(tile_seq, level), &view, PyBUF_SIMPLE)) {
-            PyErr_Format(PyExc_TypeError, "%s: tiles[%zd] must be bytes", fn, level);
+            PyErr_Format(PyExc_TypeError, "%s: tiles[%zd] (tile level %zd) must be bytes", fn,
+                         level, level);
             return -1;
         }
         Py_ssize_t bytes = (Py_ssize_t)(level_count(size, level) % TILE_WIDTH) * LEAF_SIZE;
         if (view.len != bytes) {
             PyErr_Format(PyExc_ValueError,
-                         "%s: tiles[%zd] has %zd byte(s), a tree of size %llu wants %zd", fn,
-                         level, view.len, size, bytes);
+                         "%s: tiles[%zd] (tile level %zd) has %zd byte(s), a tree of size %llu "
+                         "wants %zd",
+                         fn, level, level, view.len, size, bytes);
             PyBuffer_Release(&view);
             return -1;
         }

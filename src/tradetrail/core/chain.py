@@ -100,7 +100,10 @@ def _load() -> tuple[SpliceAndHash | None, SpliceHashExtend | None, str]:
         from . import _chain
     except ImportError:
         return None, None, "none (pure Python)"
-    return _chain.splice_and_hash, _chain.splice_hash_extend, "C (tradetrail.core._chain)"
+    extend: SpliceHashExtend | None = getattr(_chain, "splice_hash_extend", None)
+    if extend is None:  # an extension built from older sources (an editable install not rebuilt)
+        return None, None, "none (pure Python; the compiled accelerator is out of date: reinstall)"
+    return _chain.splice_and_hash, extend, "C (tradetrail.core._chain)"
 
 
 splice_and_hash_c, splice_hash_extend_c, ACCELERATOR = _load()
