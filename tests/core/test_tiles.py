@@ -279,6 +279,42 @@ def test_builder_copy_and_restore_continue_identically() -> None:
         TileBuilder().restore_level(0, 600, [b"\x00" * 32])
 
 
+def test_builder_partials_and_restore_continue_identically() -> None:
+    """The state the compiled writer loop takes and gives back (TileBuilder.partials/restore,
+    Frontier.nodes/restore) continues exactly as the builder and frontier themselves."""
+    leaves = leaves_of(70_000)
+    frontier, builder = Frontier(), TileBuilder()
+    for leaf in leaves[:65_700]:
+        builder.add(frontier.append(leaf))
+    partials = builder.partials()
+    assert [len(p) for p in partials] == [(65_700 % 256) * 32, 0, 32]
+    assert partials[0] == b"".join(builder.entries(0))
+    restored, other = TileBuilder(), Frontier()
+    restored.restore(65_700, [bytes(p) for p in partials])
+    other.restore(65_700, frontier.nodes)
+    outs = []
+    for b, f in ((builder, frontier), (restored, other)):
+        outs.append(
+            ([t for leaf in leaves[65_700:] for t in b.add(f.append(leaf))], b.partial_tiles())
+        )
+    assert outs[0] == outs[1]
+    assert other.root() == frontier.root() == mth(leaves)
+
+
+def test_builder_restore_refuses_a_state_that_does_not_fit() -> None:
+    builder = TileBuilder()
+    with pytest.raises(ValueError, match=r"tile level 1: 0 bytes of entries .* want 32"):
+        builder.restore(300, [b"\x00" * 32 * 44, b""])
+    with pytest.raises(ValueError, match="nodes at tile level 1"):
+        builder.restore(300, [b"\x00" * 32 * 44])
+    with pytest.raises(ValueError, match="level 0: entry 1 has 31 bytes"):
+        builder.restore_level(0, 2, [b"\x00" * 32, b"\x00" * 31])
+    builder.restore(300, [b"\x00" * 32 * 44, b"\x01" * 32, b""])  # an empty level above is fine
+    assert builder.partial_tiles() == [(0, 1, 44, b"\x00" * 32 * 44), (1, 0, 1, b"\x01" * 32)]
+    with pytest.raises(ValueError, match="size 3 has 2 node"):
+        Frontier().restore(3, [b"\x00" * 32])
+
+
 def test_builder_refuses_nodes_out_of_order() -> None:
     builder = TileBuilder()
     builder.add([(0, 0, b"\x00" * 32)])

@@ -1,10 +1,12 @@
 """The writer's per-batch hot loop: splice each record's line from its prepared parts and the
-writer's prev, seq and ts, hash it as an RFC 6962 leaf and chain the next prev.
+writer's prev, seq and ts, hash it as an RFC 6962 leaf and chain the next prev; then append the
+leaves to the Merkle frontier and the hash tiles.
 
-`splice_and_hash_py` is the reference. The optional compiled extension (`_chain.c`, built at
-install when a C compiler and OpenSSL's headers are there) must give the same bytes; the
-differential tests in tests/core/test_chain.py hold it to that. TRADETRAIL_ACCELERATOR=off
-runs the reference even when the extension is installed (to compare, or to rule it out).
+`splice_and_hash_py` and `splice_hash_extend_py` are the reference. The optional compiled
+extension (`_chain.c`, built at install when a C compiler and OpenSSL's headers are there) must
+give the same bytes; the differential tests in tests/core/test_chain.py hold it to that.
+TRADETRAIL_ACCELERATOR=off runs the reference even when the extension is installed (to compare,
+or to rule it out).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
+
+from .merkle import Frontier
+from .tiles import TileBuilder
 
 
 class Parts(Protocol):
@@ -30,6 +35,10 @@ class Parts(Protocol):
 
 
 SpliceAndHash = Callable[[list[Parts], bytes, int, list[bytes]], tuple[bytes, list[bytes], bytes]]
+Extended = tuple[bytes, bytes, list[bytes], list[bytes], list[tuple[int, int, bytes]]]
+SpliceHashExtend = Callable[
+    [list[Parts], bytes, int, list[bytes], Sequence[bytes], Sequence[bytes | bytearray]], Extended
+]
 
 
 def splice_and_hash_py(
@@ -60,21 +69,54 @@ def accelerator_wanted() -> bool:
     return os.environ.get("TRADETRAIL_ACCELERATOR", "").strip().lower() not in ("off", "0", "no")
 
 
-def _load() -> tuple[SpliceAndHash | None, str]:
+def splice_hash_extend_py(
+    events: Sequence[Parts],
+    prev: bytes,
+    seq: int,
+    stamps: Sequence[bytes],
+    nodes: Sequence[bytes],
+    tiles: Sequence[bytes | bytearray],
+) -> Extended:
+    """(data, prev, nodes, tiles, full): `splice_and_hash_py`, its leaves appended to the tree
+    of `seq` leaves whose frontier is `nodes` (highest first) and whose unfinished hash tiles
+    are `tiles` (level 0 first, each the entries' bytes). Gives the new frontier and unfinished
+    tiles (as many levels as given, or as the new size has) and the full tiles
+    (level, index, data) completed, in the order `TileBuilder.add` completes them.
+
+    Sizes stay below 2**64, as the compiled one's arithmetic does."""
+    if not 0 <= seq <= 2**64 - 1 - len(events):
+        raise OverflowError("splice_hash_extend: seq overflows 64 bits")
+    frontier = Frontier(seq, nodes)
+    builder = TileBuilder()
+    builder.restore(seq, tiles)
+    data, leaves, prev = splice_and_hash_py(events, prev, seq, stamps)
+    full: list[tuple[int, int, bytes]] = []
+    for leaf in leaves:
+        done = builder.add(frontier.append(leaf))
+        if done:
+            full.extend(done)
+    return data, prev, list(frontier.nodes), [bytes(b) for b in builder.partials()], full
+
+
+def _load() -> tuple[SpliceAndHash | None, SpliceHashExtend | None, str]:
     if not accelerator_wanted():
-        return None, "none (pure Python; TRADETRAIL_ACCELERATOR=off)"
+        return None, None, "none (pure Python; TRADETRAIL_ACCELERATOR=off)"
     try:
         from . import _chain
     except ImportError:
-        return None, "none (pure Python)"
+        return None, None, "none (pure Python)"
+    extend: SpliceHashExtend | None = getattr(_chain, "splice_hash_extend", None)
+    if extend is None:  # an extension built from older sources (an editable install not rebuilt)
+        return None, None, "none (pure Python; the compiled accelerator is out of date: reinstall)"
     try:
         from . import _rawjson  # noqa: F401  (the caller's encoder: see core.canonical)
     except ImportError:
-        return _chain.splice_and_hash, "C (tradetrail.core._chain)"
-    return _chain.splice_and_hash, "C (tradetrail.core._chain, _rawjson)"
+        return _chain.splice_and_hash, extend, "C (tradetrail.core._chain)"
+    return _chain.splice_and_hash, extend, "C (tradetrail.core._chain, _rawjson)"
 
 
-splice_and_hash_c, ACCELERATOR = _load()
-"""The compiled splice_and_hash, or None; and what `tradetrail info` and `stats()` report."""
+splice_and_hash_c, splice_hash_extend_c, ACCELERATOR = _load()
+"""The compiled splice_and_hash and splice_hash_extend, or None; and what `tradetrail info` and
+`stats()` report."""
 
 ACCELERATED: Final = splice_and_hash_c is not None

@@ -86,6 +86,11 @@ class Frontier:
 
     def __init__(self, size: int = 0, nodes: Sequence[bytes] = ()) -> None:
         """Restore a frontier; one node per set bit of ``size``, each a 32-byte hash."""
+        self.restore(size, nodes)
+
+    def restore(self, size: int, nodes: Sequence[bytes]) -> None:
+        """Take the state (size, nodes highest first) computed elsewhere, e.g. by the compiled
+        writer loop that extends the tree a whole batch at a time; checked as in __init__."""
         if size < 0:
             raise ValueError(f"frontier size must be >= 0, got {size}")
         want = size.bit_count()

@@ -14,6 +14,7 @@ from .merkle import HASH_SIZE
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
+_TILE_BYTES = TILE_WIDTH * HASH_SIZE
 
 
 def encode_index(index: int) -> str:
@@ -83,29 +84,36 @@ class TileBuilder:
     `add(height, index, hash)` takes each node from `Frontier.append`; nodes at heights that
     are multiples of 8 are tile entries. Completed full tiles are returned for the caller to
     store; the unfinished tile of each level stays in memory until `partial_tiles()`.
+
+    Each level's unfinished tile is kept as its bytes (a bytearray the entries are appended
+    to), so that the compiled writer loop can take and give back the whole state cheaply
+    (`partials`, `restore`).
     """
 
     __slots__ = ("_buffers", "_counts")
 
     def __init__(self) -> None:
-        self._buffers: list[list[bytes]] = []
+        self._buffers: list[bytearray] = []
         self._counts: list[int] = []
 
     def copy(self) -> TileBuilder:
         clone = TileBuilder()
-        clone._buffers = [list(b) for b in self._buffers]
+        clone._buffers = [bytearray(b) for b in self._buffers]
         clone._counts = list(self._counts)
         return clone
 
     def restore_level(self, level: int, count: int, entries: Iterable[bytes]) -> None:
         """Set one level's state: `count` entries so far, the last `count % 256` given."""
         while len(self._buffers) <= level:
-            self._buffers.append([])
+            self._buffers.append(bytearray())
             self._counts.append(0)
         buf = list(entries)
         if len(buf) != count % TILE_WIDTH:
             raise ValueError(f"level {level}: {len(buf)} entries for a count of {count}")
-        self._buffers[level] = buf
+        for i, entry in enumerate(buf):
+            if len(entry) != HASH_SIZE:
+                raise ValueError(f"level {level}: entry {i} has {len(entry)} bytes, not 32")
+        self._buffers[level] = bytearray(b"".join(buf))
         self._counts[level] = count
 
     def add(self, nodes: Sequence[tuple[int, int, bytes]]) -> list[tuple[int, int, bytes]]:
@@ -118,31 +126,62 @@ class TileBuilder:
                 raise ValueError(f"node heights must run 0, 1, 2, ... (got {height})")
             level = height // TILE_HEIGHT
             if level == len(buffers):
-                buffers.append([])
+                buffers.append(bytearray())
                 counts.append(0)
             if index != counts[level]:
                 raise ValueError(
                     f"tile level {level}: node {index} arrived, expected {counts[level]}"
                 )
             buf = buffers[level]
-            buf.append(digest)
+            buf += digest
             counts[level] += 1
-            if len(buf) == TILE_WIDTH:
-                done.append((level, index // TILE_WIDTH, b"".join(buf)))
+            if len(buf) == _TILE_BYTES:
+                done.append((level, index // TILE_WIDTH, bytes(buf)))
                 buf.clear()
         return done
 
     def partial_tiles(self) -> list[tuple[int, int, int, bytes]]:
         """(level, index, width, data) of every unfinished tile, for the current size."""
         return [
-            (level, self._counts[level] // TILE_WIDTH, len(buf), b"".join(buf))
+            (level, self._counts[level] // TILE_WIDTH, len(buf) // HASH_SIZE, bytes(buf))
             for level, buf in enumerate(self._buffers)
             if buf
         ]
 
     def entries(self, level: int) -> list[bytes]:
         """The unfinished tile's entries at `level` (a copy)."""
-        return list(self._buffers[level]) if level < len(self._buffers) else []
+        if level >= len(self._buffers):
+            return []
+        buf = self._buffers[level]
+        return [bytes(buf[i : i + HASH_SIZE]) for i in range(0, len(buf), HASH_SIZE)]
+
+    def partials(self) -> list[bytearray]:
+        """Every level's unfinished tile as its bytes, level 0 first: the builder's state for
+        a tree of the size its counts say (the builder's own buffers: read, do not change)."""
+        return self._buffers
+
+    def restore(self, size: int, partials: Sequence[bytes | bytearray]) -> None:
+        """Take the state `partials` describes for a tree of `size` leaves (as the compiled
+        writer loop gives it back): level L has seen `size >> 8L` nodes, the last
+        `(size >> 8L) % 256` of which are in `partials[L]`."""
+        buffers: list[bytearray] = []
+        counts: list[int] = []
+        for level, data in enumerate(partials):
+            count = size >> (TILE_HEIGHT * level)
+            want = count % TILE_WIDTH * HASH_SIZE
+            if len(data) != want:
+                raise ValueError(
+                    f"tile level {level}: {len(data)} bytes of entries for a tree of size "
+                    f"{size}, want {want}"
+                )
+            buffers.append(bytearray(data))
+            counts.append(count)
+        if size >> (TILE_HEIGHT * len(partials)):
+            raise ValueError(
+                f"a tree of size {size} has nodes at tile level {len(partials)}, "
+                f"but only {len(partials)} level(s) were given"
+            )
+        self._buffers, self._counts = buffers, counts
 
 
 def split_tile(data: bytes, path: str = "") -> list[bytes]:

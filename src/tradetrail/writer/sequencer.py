@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..core.canonical import Prepared, encode_record
-from ..core.chain import Parts, SpliceAndHash, splice_and_hash_c
+from ..core.chain import Parts, SpliceHashExtend, splice_hash_extend_c
 from ..core.checkpoint import Checkpoint, sign_checkpoint
 from ..core.note import Signer, add_signatures
 from ..core.timefmt import day_of, format_ns
@@ -187,11 +187,11 @@ class SequencerMixin(WriterState):
         a UTC day, in one write; returns how many. On a disk failure the chunk is cut off again
         (the tree too) and _WriteFailed tells how many entries it had."""
         if (
-            splice_and_hash_c is not None
+            splice_hash_extend_c is not None
             and max_bytes == sys.maxsize
             and type(entries[start][0]) is Prepared
         ):
-            return self._write_chunk_fast(splice_and_hash_c, entries, start, max_count)
+            return self._write_chunk_fast(splice_hash_extend_c, entries, start, max_count)
         clock, fmt = self._clock, self._fmt.format_bytes
         sha, hexlify = hashlib.sha256, binascii.hexlify
         tiles, frontier = self._tile_builder, self._frontier
@@ -247,16 +247,16 @@ class SequencerMixin(WriterState):
 
     def _write_chunk_fast(
         self,
-        splice_and_hash: SpliceAndHash,
+        splice_hash_extend: SpliceHashExtend,
         entries: Sequence[tuple[Prepared | dict[str, Any] | None, Receipt | None, Any]],
         start: int,
         max_count: int,
     ) -> int:
-        """_write_chunk for a run of fresh (Prepared) entries with the compiled splice and hash:
-        the same records, bytes, tree and failure handling. Stamps are taken per record as
-        there; the run stops at the first merged (dict) entry, which the next call writes."""
+        """_write_chunk for a run of fresh (Prepared) entries with the compiled loop (splice,
+        hash, frontier, tiles in one call): the same records, bytes, tree, tiles and failure
+        handling. Stamps are taken per record as there; the run stops at the first merged
+        (dict) entry, which the next call writes."""
         clock, fmt = self._clock, self._fmt.format_bytes
-        tiles, frontier = self._tile_builder, self._frontier
         events: list[Parts] = []
         stamps: list[bytes] = []
         done: list[tuple[Receipt | None, int]] = []
@@ -281,11 +281,14 @@ class SequencerMixin(WriterState):
                 stamps.append(ts)
                 done.append((receipt, size))
                 size += 1
-            data, leaves, prev = splice_and_hash(events, self._prev.encode(), self._size, stamps)
-            for leaf in leaves:
-                full = tiles.add(frontier.append(leaf))
-                if full:
-                    self._pending_tiles.extend(full)
+            tiles, frontier = self._tile_builder, self._frontier
+            data, prev, nodes, partials, full = splice_hash_extend(
+                events, self._prev.encode(), self._size, stamps, frontier.nodes, tiles.partials()
+            )
+            frontier.restore(size, nodes)
+            tiles.restore(size, partials)
+            if full:
+                self._pending_tiles.extend(full)
             self._size, self._prev, self._last_ns = size, prev.decode(), last_ns
             if events:
                 self._flush_chunks(data, done)
