@@ -28,6 +28,8 @@ import orjson
 import pytest
 
 import tradetrail
+import tradetrail.writer.recovery as recovery_mod
+import tradetrail.writer.sequencer as sequencer_mod
 from conftest import check_chain, console_script, wait_until
 from tradetrail.writer.client import probe
 
@@ -388,3 +390,45 @@ def test_embedded_writer_rides_out_a_read_only_remount(
     assert not any(spill.iterdir())
     _tradetrail_verify(home)
     print(orjson.dumps({"close_seconds": round(closed_in, 3)}).decode())
+
+
+@pytest.mark.embedded
+def test_a_chunk_acknowledged_just_before_the_disk_failed_is_journaled_again_if_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the real disk above does now and then (an fdatasync racing with the error returns
+    0, and e2fsck leaves the file without that chunk), made certain: the acknowledged record
+    comes back at its seq from the spill, once."""
+    from conftest import JournalFault
+
+    home, spill = tmp_path / "trail", tmp_path / "spill"
+    trail = tradetrail.open(home, writer="embedded", spill_dir=spill, min_free_bytes=0)
+    first = [trail.record("order.accepted", order_id=f"A-{i}") for i in range(10)]
+    [r.wait(10) for r in first]
+    last = trail.record("order.accepted", order_id="acked-then-lost")
+    assert last.wait(10) == 10
+    journal_file = next((home / "journal").glob("audit-*.jsonl"))
+    lost_from = journal_file.read_bytes().rindex(b"\n", 0, -1) + 1
+    fault = JournalFault(monkeypatch, errno.EROFS, ("write", "ftruncate", "fsync", "fdatasync"))
+    fault.active = True
+
+    def read_only(*args: Any, **kwargs: Any) -> None:  # checkpoints and the closed mark too
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(sequencer_mod, "write_atomic", read_only)
+    monkeypatch.setattr(recovery_mod, "write_atomic", read_only)
+    after = trail.record("order.accepted", order_id="while-read-only")
+    assert wait_until(lambda: after.spilled, timeout=10)
+    trail.close(timeout=10)
+    fault.active = False
+    monkeypatch.undo()
+    os.truncate(journal_file, lost_from)  # the disk lost the chunk it had acknowledged
+    for tile in (home / "tiles").rglob("*.p/11"):  # and the partial tile written after it
+        tile.unlink()
+    with tradetrail.open(home, writer="embedded", spill_dir=spill, min_free_bytes=0):
+        pass
+    journal = _journal_ids(home)
+    assert journal[last.event_id] == [10]
+    assert len(journal[after.event_id]) == 1
+    assert all(journal[r.event_id] == [r.seq] for r in first)
+    _tradetrail_verify(home)
