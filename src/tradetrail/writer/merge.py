@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from ..core.canonical import SORT, event_identity
+from ..core.canonical import SORT, Prepared, event_identity
 from ..errors import TrailCorruptError
 from ..store import journal
 from ..store.journal import journal_files
@@ -30,6 +30,8 @@ logger = logging.getLogger("tradetrail")
 
 FOREIGN_SPILL_CHECK_SECONDS: Final = 2.0
 _RETRY_MIN, _RETRY_MAX = 0.5, 30.0
+_LOSING_ERRORS: Final = frozenset({errno.EROFS, errno.EIO})
+"""Failures after which a disk may have lost what it had just acknowledged."""
 MERGE_CHUNK_BYTES: Final = 256 * 1024
 """A spill merge writes (and in fsync mode fsyncs) at most this much before acknowledging, so a
 disk with room for part of a backlog takes that part instead of refusing all of it."""
@@ -69,6 +71,8 @@ class MergeMixin(WriterState):
             return False
 
     def _enter_degraded(self, reason: str, cause: BaseException | None = None) -> None:
+        if isinstance(cause, OSError) and cause.errno in _LOSING_ERRORS and self._recent:
+            self._respill_recent(reason)
         self._counters["write_errors"] += 1
         self._count_failure("journal", cause)
         self._last_error = reason
@@ -86,6 +90,24 @@ class MergeMixin(WriterState):
         self._degraded = reason
         self._retry_at = time.monotonic() + self._retry_delay
         self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX)
+
+    def _respill_recent(self, reason: str) -> None:
+        """Spill again the records acknowledged in the last moment before the disk failed
+        (sequencer.RECENT_SECONDS): a merge skips those the journal holds and journals those
+        the disk lost, in their order, so they take their acknowledged seqs again."""
+        recent, self._recent = list(self._recent), type(self._recent)()
+        when = self._fmt.format(self._clock())
+        why = f"acknowledged just before {reason}; journaled again only if the disk lost it"
+        entries = []
+        for _, first, events in recent:
+            for event in events:
+                fields = event.fields() if isinstance(event, Prepared) else dict(event)
+                entries.append({"after_seq": first, "at": when, "reason": why, "event": fields})
+        try:
+            self.spill.append(entries, sync=True)
+        except OSError:
+            with self._held_lock:
+                self._held.extend(entries)
 
     def _count_failure(self, target: str, cause: BaseException | None) -> None:
         """stats()["write_failures"][target][errno name]: which failure, not only how many."""

@@ -46,6 +46,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tradetrail")
 
 MAX_BATCH: Final = 4096
+RECENT_SECONDS: Final = 1.0
+"""An fdatasync that races with the filesystem going read-only after an error can return
+success for data the disk then loses (ext4 errors=remount-ro, seen on Linux 6.18 with a loop
+device: the last acknowledged chunk was gone after e2fsck). Records acknowledged this shortly
+before an EROFS/EIO failure are spilled again; the merge journals them only if the journal
+lacks them (see MergeMixin._respill_recent)."""
+RECENT_CHUNKS: Final = 64
 _SPACE_ERRORS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
@@ -234,6 +241,7 @@ class SequencerMixin(WriterState):
             self._size, self._prev, self._last_ns = size, prev.decode(), last_ns
             if chunks:
                 self._flush_chunks(b"\n".join(chunks) + b"\n", done)
+                self._keep_recent(entries, start, len(chunks))
             return len(chunks)
         except _WriteFailed as failure:
             self._restore(snapshot)
@@ -292,6 +300,7 @@ class SequencerMixin(WriterState):
             self._size, self._prev, self._last_ns = size, prev.decode(), last_ns
             if events:
                 self._flush_chunks(data, done)
+                self._keep_recent(entries, start, len(events))
             return len(events)
         except _WriteFailed as failure:
             self._restore(snapshot)
@@ -300,6 +309,22 @@ class SequencerMixin(WriterState):
         except Exception:
             self._restore(snapshot)
             raise
+
+    def _keep_recent(
+        self,
+        entries: Sequence[tuple[Prepared | dict[str, Any] | None, Receipt | None, Any]],
+        start: int,
+        count: int,
+    ) -> None:
+        """Keep the events of a chunk just acknowledged as durable for RECENT_SECONDS."""
+        if not self._durable_mode:
+            return  # acknowledged after write(): a crash of the machine may lose them anyway
+        now = time.monotonic()
+        recent = self._recent
+        events = [e for e, _, _ in entries[start : start + count] if e is not None]
+        recent.append((now, self._size - count, events))
+        while recent and (now - recent[0][0] > RECENT_SECONDS or len(recent) > RECENT_CHUNKS):
+            recent.popleft()
 
     def _snapshot(self) -> tuple[Any, ...]:
         return (

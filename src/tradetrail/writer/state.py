@@ -96,6 +96,7 @@ class WriterState:
     _retry_at: float
     _retry_delay: float
     _needs_rescan: bool
+    _recent: deque[tuple[float, int, list[Prepared | dict[str, Any]]]]
     _bad_mark: bool
     _counters: dict[str, int]
     _write_failures: dict[str, dict[str, int]]

@@ -272,6 +272,7 @@ class Trail(RecoveryMixin, SequencerMixin, MergeMixin, RotationMixin):
         self._retry_at = 0.0
         self._retry_delay = _RETRY_MIN
         self._needs_rescan = False
+        self._recent: deque[tuple[float, int, list[Prepared | dict[str, Any]]]] = deque()
         self._bad_mark = False
         self._counters = {
             "journaled": 0,
