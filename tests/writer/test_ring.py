@@ -23,7 +23,19 @@ from tradetrail.writer import wire
 
 pytestmark = pytest.mark.skipif(not shm.available(), reason="no shared-memory ring here")
 
-from test_process import closed_by_writer, journal_records, verify_ok, wait_for_no_writer  # noqa: E402
+
+@pytest.fixture(autouse=True)
+def _ring_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ring is opt-in (TRADETRAIL_RING=on): these tests are about it."""
+    monkeypatch.setenv(shm.RING_ENV, "on")
+
+
+from test_process import (  # noqa: E402
+    closed_by_writer,
+    journal_records,
+    verify_ok,
+    wait_for_no_writer,
+)
 
 
 class Slot:
@@ -226,3 +238,23 @@ def test_rings_can_be_kept_out_of_swap(monkeypatch: pytest.MonkeyPatch) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "TRADETRAIL_LOCK_RING=1: cannot lock" in out.stdout, out
     assert "ulimit -l" in out.stdout
+
+
+def test_without_the_setting_events_go_over_the_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(shm.RING_ENV)
+    trail = tradetrail.open(tmp_path / "trail", writer="process")
+    assert trail.stats()["client"]["transport"] == "socket"
+    assert trail.record("order.accepted", order_id="O-1").wait(10) == 0
+    trail.close()
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_kill_9_of_the_writer_through_the_ring_loses_and_duplicates_nothing(
+    tmp_path: Path, trial: int
+) -> None:
+    """The writer-kill trials of test_process.py, with every event in a ring."""
+    import test_process
+
+    test_process.test_kill_9_of_the_writer_loses_and_duplicates_nothing(tmp_path, trial)

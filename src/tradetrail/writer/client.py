@@ -451,7 +451,7 @@ class AttachedTrail(Trail):
         if self._spill is None:
             self._spill = Spill(Path(self.settings.spill_dir), str(self.welcome["origin"]))
         self._start_thread(lambda: self._read_loop(sock), "tradetrail-client-acks")
-        if self.welcome.get("ring") and shm.available():
+        if self.welcome.get("ring") and shm.wanted():
             self._open_ring(sock)
 
     def _open_ring(self, sock: socket.socket) -> None:

@@ -55,8 +55,14 @@ _PARTS: Final = struct.Struct("<IIII")
 __all__ = ["Ring", "RingError", "available", "capacity_for", "create", "map_client_ring"]
 
 
+RING_ENV: Final = "TRADETRAIL_RING"
+"""Set to on in a client to hand its events over in a ring (opt-in: see docs/FORMATS.md and
+BENCHMARKS.md, Issue 14: the shared-memory ring, for why it is not the default yet)."""
+
+
 def available() -> bool:
-    """True where the ring can carry events: Linux, the accelerator built and wanted."""
+    """True where a ring can carry events: Linux with the accelerator built and wanted. A
+    writer takes a client's ring wherever this holds."""
     return (
         Ring is not None
         and sys.platform.startswith("linux")
@@ -64,6 +70,14 @@ def available() -> bool:
         and hasattr(fcntl, "F_ADD_SEALS")
         and accelerator_wanted()
     )
+
+
+def wanted() -> bool:
+    """True when this client should offer its writer a ring: available, and TRADETRAIL_RING=on.
+    Not the default: measured, it does not yet lower record()'s cost in a Python client, and
+    it slows catching up after a writer's kill -9 (BENCHMARKS.md)."""
+    on = os.environ.get(RING_ENV, "").strip().lower() in ("on", "1", "yes", "true")
+    return on and available()
 
 
 def capacity_for(max_event_bytes: int) -> int:
