@@ -26,8 +26,10 @@ pytestmark = pytest.mark.skipif(not shm.available(), reason="no shared-memory ri
 
 @pytest.fixture(autouse=True)
 def _ring_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The ring is opt-in (TRADETRAIL_RING=on): these tests are about it."""
+    """The ring is opt-in (TRADETRAIL_RING=on): these tests are about it; open() as users
+    get it (attached to a writer process; the suite's default is embedded, see conftest)."""
     monkeypatch.setenv(shm.RING_ENV, "on")
+    monkeypatch.setenv("TRADETRAIL_WRITER", "auto")
 
 
 from test_process import (  # noqa: E402
