@@ -4,8 +4,10 @@ trail's writer process, against structlog writing JSON lines, in one run.
     python bench/writer_process.py            # 100k events, 5 interleaved repetitions
     python bench/writer_process.py --quick    # 20k events, 3 repetitions
 
-Figures (each a median over the repetitions, runs interleaved a-b-c, c-b-a, ...):
-- throughput: structlog (a), tradetrail attached to a writer process, fsync (b), tradetrail's
+Figures (each a median over the repetitions, runs interleaved a-b-r-c, c-r-b-a, ...; the
+attached figures below for both transports, interleaved too):
+- throughput: structlog (a), tradetrail attached to a writer process, fsync, events handed
+  over on the socket (b) or in the shared-memory ring (r, TRADETRAIL_RING=on), tradetrail's
   embedded writer in the caller's process, fsync (c); first record() to flush() returning;
 - the caller's CPU per record() (thread CPU time of the recording thread / events) and its
   latency p50/p99/p99.9 at full load and at half of the attached rate;
@@ -52,6 +54,13 @@ from run import (  # the shared event stream and baseline of bench/run.py
 )
 
 OUT = RESULTS_DIR / "writer_process.json"
+RING_ENV = "TRADETRAIL_RING"
+
+
+def transport(ring: bool) -> None:
+    """Clients opened from now on (here, and the processes started from here) hand events over
+    in the shared-memory ring, or on the socket."""
+    os.environ[RING_ENV] = "on" if ring else "off"
 
 
 def open_trail(home: Path, mode: str, n: int) -> tradetrail.Trail:
@@ -311,21 +320,22 @@ def main() -> int:
     try:
         events = generate_events(n, 20240601)
         gc.freeze()
-        rates: dict[str, list[float]] = {"a": [], "b": [], "c": []}
-        extra: dict[str, list[dict[str, float]]] = {"b": [], "c": []}
+        rates: dict[str, list[float]] = {"a": [], "b": [], "r": [], "c": []}
+        extra: dict[str, list[dict[str, float]]] = {"b": [], "r": [], "c": []}
         for rep in range(reps):
-            order = ["a", "b", "c"] if rep % 2 == 0 else ["c", "b", "a"]
+            order = ["a", "b", "r", "c"] if rep % 2 == 0 else ["c", "r", "b", "a"]
             for key in order:
                 if key == "a":
                     rates["a"].append(run_structlog(events, work / "structlog.jsonl"))
                 else:
-                    mode = "process" if key == "b" else "embedded"
+                    transport(key == "r")
+                    mode = "embedded" if key == "c" else "process"
                     result = run_trail(events, work / f"trail-{key}", mode)
                     rates[key].append(result["rate"])
                     extra[key].append(result)
             print(
                 f"rep {rep + 1}/{reps}: "
-                + "  ".join(f"({k}) {rates[k][-1]:,.0f}/s" for k in "abc"),
+                + "  ".join(f"({k}) {rates[k][-1]:,.0f}/s" for k in "abrc"),
                 flush=True,
             )
         base = statistics.median(rates["a"])
@@ -347,7 +357,7 @@ def main() -> int:
                     else {}
                 ),
             }
-            for key in "abc"
+            for key in "abrc"
         }
         full = statistics.median(rates["b"])
         latency: dict[str, Any] = {}
@@ -356,15 +366,29 @@ def main() -> int:
             ("attached_half", "process", full / 2),
             ("embedded_full", "embedded", None),
         ):
-            runs = [latency_run(events, work / "lat", mode, rate) for _ in range(3)]
-            latency[label] = {k: round(statistics.median(r[k] for r in runs), 2) for k in runs[0]}
-            print(label, latency[label], flush=True)
+            runs: dict[str, list[dict[str, Any]]] = {}
+            for rep in range(3):  # socket and ring interleaved
+                for ring in (False, True) if rep % 2 == 0 else (True, False):
+                    if mode == "embedded" and ring:
+                        continue
+                    transport(ring)
+                    key = label + ("_ring" if ring else "")
+                    runs.setdefault(key, []).append(latency_run(events, work / "lat", mode, rate))
+            for key, got in runs.items():
+                latency[key] = {k: round(statistics.median(r[k] for r in got), 2) for k in got[0]}
+                print(key, latency[key], flush=True)
         out["latency"] = latency
-        out["eight_clients"] = eight_clients(work / "eight", max(2000, n // 8))
-        print("eight clients", out["eight_clients"], flush=True)
-        kills = [kill_writer_under_load(work / "kill", n) for _ in range(3)]
-        out["kill_9"] = kills
-        print("kill -9", kills, flush=True)
+        for ring in (False, True):
+            transport(ring)
+            key = "eight_clients" + ("_ring" if ring else "")
+            out[key] = eight_clients(work / "eight", max(2000, n // 8))
+            print(key, out[key], flush=True)
+        for ring in (False, True):
+            transport(ring)
+            key = "kill_9" + ("_ring" if ring else "")
+            out[key] = [kill_writer_under_load(work / "kill", n) for _ in range(3)]
+            print(key, out[key], flush=True)
+        transport(False)
         out["spill"] = spill_cost(work / "spill", max(2000, n // 10))
         print("spill", out["spill"], flush=True)
     finally:
