@@ -300,8 +300,12 @@ def _fake_otel(monkeypatch: pytest.MonkeyPatch, span: Any) -> None:
     trace = types.ModuleType("opentelemetry.trace")
     trace.get_current_span = lambda: span  # type: ignore[attr-defined]
     package.trace = trace  # type: ignore[attr-defined]
+    current = types.ModuleType("opentelemetry.context")  # a context that holds the span
+    current.get_current = lambda: {"current-span": span}  # type: ignore[attr-defined]
+    package.context = current  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "opentelemetry", package)
     monkeypatch.setitem(sys.modules, "opentelemetry.trace", trace)
+    monkeypatch.setitem(sys.modules, "opentelemetry.context", current)
 
 
 def test_trace_fields_formats_the_active_span_ids(
