@@ -26,9 +26,9 @@ pytestmark = pytest.mark.skipif(not shm.available(), reason="no shared-memory ri
 
 @pytest.fixture(autouse=True)
 def _ring_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The ring is opt-in (TRADETRAIL_RING=on): these tests are about it; open() as users
-    get it (attached to a writer process; the suite's default is embedded, see conftest)."""
-    monkeypatch.setenv(shm.RING_ENV, "on")
+    """open() as users get it: attached to a writer process (the suite's default is the
+    embedded writer, see conftest), with the ring (the default where it is available)."""
+    monkeypatch.delenv(shm.RING_ENV, raising=False)
     monkeypatch.setenv("TRADETRAIL_WRITER", "auto")
 
 
@@ -244,10 +244,10 @@ def test_rings_can_be_kept_out_of_swap(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "ulimit -l" in out.stdout
 
 
-def test_without_the_setting_events_go_over_the_socket(
+def test_with_the_ring_switched_off_events_go_over_the_socket(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(shm.RING_ENV)
+    monkeypatch.setenv(shm.RING_ENV, "off")
     trail = tradetrail.open(tmp_path / "trail", writer="process")
     assert trail.stats()["client"]["transport"] == "socket"
     assert trail.record("order.accepted", order_id="O-1").wait(10) == 0
@@ -255,10 +255,13 @@ def test_without_the_setting_events_go_over_the_socket(
 
 
 @pytest.mark.parametrize("trial", range(3))
-def test_kill_9_of_the_writer_through_the_ring_loses_and_duplicates_nothing(
-    tmp_path: Path, trial: int
+def test_kill_9_of_the_writer_over_the_socket_loses_and_duplicates_nothing(
+    tmp_path: Path, trial: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The writer-kill trials of test_process.py, with every event in a ring."""
+    """The writer-kill trials of test_process.py (through the ring, the default) once more
+    with the ring switched off: both transports."""
     import test_process
+
+    monkeypatch.setenv(shm.RING_ENV, "off")
 
     test_process.test_kill_9_of_the_writer_loses_and_duplicates_nothing(tmp_path, trial)

@@ -8,7 +8,8 @@ hands the outbox over in framed batches; a reader thread resolves receipts from 
 acknowledgement runs (one per journal commit). Everything handed over and not yet acknowledged
 stays in memory: when the writer dies (its socket ends, noticed at once), the flusher starts a
 new writer and sends those events again marked as a replay, and the new writer journals only
-the ones the dead one had not. When no writer comes up within `RESTART_GRACE_SECONDS`, the
+the ones the dead one had not. When no writer comes up within `RESTART_GRACE_SECONDS` (longer
+while one this client started is still starting: STARTING_GRACE_SECONDS), the
 flusher spills them (already redacted) to `<home>/spill/`, from which a writer merges them
 exactly once, and keeps trying.
 """
@@ -72,6 +73,11 @@ EX_TEMPFAIL: Final = 75
 RESTART_GRACE_SECONDS: Final = 1.0
 """How long events handed over to a dead writer wait in memory for a new one before the
 flusher spills them to disk as well."""
+STARTING_GRACE_SECONDS: Final = 5.0
+"""How long they wait instead while a writer this client started is still starting (alive,
+not answering yet): on a loaded machine a new interpreter opening a large trail can take more
+than RESTART_GRACE_SECONDS, and spilling a hundred thousand events meanwhile, to merge them
+later, costs far longer than the wait (measured: catching up took 20-54 s instead of 3 s)."""
 MAX_FRAME_EVENTS: Final = 2048
 RAW_BACKLOG: Final = 1000
 """While fewer events than this wait for the writer, the common event goes raw (the writer
@@ -428,7 +434,7 @@ class AttachedTrail(Trail):
                             break
                     self._last_start = time.monotonic()
                     self._counters["writers_started"] += 1
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline and (first or not self._writer_starting()):
                 break
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
@@ -453,6 +459,16 @@ class AttachedTrail(Trail):
         self._start_thread(lambda: self._read_loop(sock), "tradetrail-client-acks")
         if self.welcome.get("ring") and shm.wanted():
             self._open_ring(sock)
+
+    def _writer_starting(self) -> bool:
+        """A writer process this client started is alive, younger than STARTING_GRACE_SECONDS
+        and not answering yet: wait for it rather than spill."""
+        process = self._starting
+        return (
+            process is not None
+            and process.poll() is None
+            and time.monotonic() - self._last_start < STARTING_GRACE_SECONDS
+        )
 
     def _open_ring(self, sock: socket.socket) -> None:
         """Hand events over in shared memory from now on (writer/ring.py); on any failure the
@@ -917,7 +933,7 @@ class AttachedTrail(Trail):
         now = time.monotonic()
         if self._trouble_since is None:
             self._trouble_since = now
-        elif now - self._trouble_since >= RESTART_GRACE_SECONDS:
+        elif now - self._trouble_since >= RESTART_GRACE_SECONDS and not self._writer_starting():
             self._spill_now(f"no writer takes them: {self._trouble}")
             self._trim_memory()
         if self._failures:

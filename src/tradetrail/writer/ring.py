@@ -56,8 +56,7 @@ __all__ = ["Ring", "RingError", "available", "capacity_for", "create", "map_clie
 
 
 RING_ENV: Final = "TRADETRAIL_RING"
-"""Set to on in a client to hand its events over in a ring (opt-in: see docs/FORMATS.md and
-BENCHMARKS.md, Issue 14: the shared-memory ring, for why it is not the default yet)."""
+"""Set to off in a client to hand its events over on the socket even where a ring could."""
 
 
 def available() -> bool:
@@ -73,11 +72,9 @@ def available() -> bool:
 
 
 def wanted() -> bool:
-    """True when this client should offer its writer a ring: available, and TRADETRAIL_RING=on.
-    Not the default: measured, it does not yet lower record()'s cost in a Python client, and
-    it slows catching up after a writer's kill -9 (BENCHMARKS.md)."""
-    on = os.environ.get(RING_ENV, "").strip().lower() in ("on", "1", "yes", "true")
-    return on and available()
+    """True when this client offers its writer a ring: available, unless TRADETRAIL_RING=off."""
+    off = os.environ.get(RING_ENV, "").strip().lower() in ("off", "0", "no", "false")
+    return not off and available()
 
 
 def capacity_for(max_event_bytes: int) -> int:
