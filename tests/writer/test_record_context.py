@@ -12,7 +12,6 @@ import orjson
 import pytest
 
 import tradetrail
-from tradetrail.model import context
 
 
 def lines(home: Path) -> list[dict[str, Any]]:
@@ -49,18 +48,21 @@ def test_bound_fields_reach_the_journal_and_explicit_ones_win(tmp_path: Path) ->
     assert "strategy" not in got["5"] and "account" not in got["5"]
 
 
-def test_trace_ids_are_captured_when_a_span_is_active(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(
-        context, "trace_fields", lambda: {"trace_id": "ab" * 16, "span_id": "cd" * 8}
-    )
+def test_trace_ids_are_captured_when_a_span_is_active(tmp_path: Path) -> None:
+    from opentelemetry.sdk.trace import TracerProvider  # a real span, as a service has
+
+    tracer = TracerProvider().get_tracer("test")
     with tradetrail.open(tmp_path / "t") as trail:
-        trail.record("order.submitted", {"qty": "1"}).wait()
-        trail.record("order.submitted", {"qty": "2"}, trace_id="ef" * 16).wait()
-    first, second = lines(tmp_path / "t")
-    assert first["trace_id"] == "ab" * 16 and first["span_id"] == "cd" * 8
+        with tracer.start_as_current_span("order") as span:
+            trail.record("order.submitted", {"qty": "1"}).wait()
+            trail.record("order.submitted", {"qty": "2"}, trace_id="ef" * 16).wait()
+            ids = span.get_span_context()
+        trail.record("order.submitted", {"qty": "3"}).wait()  # no span: no ids
+    first, second, third = lines(tmp_path / "t")
+    assert first["trace_id"] == f"{ids.trace_id:032x}"
+    assert first["span_id"] == f"{ids.span_id:016x}"
     assert second["trace_id"] == "ef" * 16
+    assert "trace_id" not in third and "span_id" not in third
     raw = (tmp_path / "t" / "journal").glob("audit-*.jsonl")
     for path in raw:  # still canonical with the new keys in their sorted place
         for line in path.read_bytes().splitlines():

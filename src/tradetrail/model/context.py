@@ -201,9 +201,12 @@ def with_context(fields: Mapping[str, Any]) -> Mapping[str, Any]:
     """`fields` completed by the bound context and the active span's ids, for `record()`: an
     explicit argument wins over a bound field, which wins over the trace ids. Returns `fields`
     itself when there is nothing to add (the common case costs two lookups)."""
-    bound = bound_fields()
+    bound = _bound.get()
     if bound:
         fields = {**bound, **fields}
+    current = _otel_current
+    if current is not None and not current():  # (trace_fields' fast path, without the call)
+        return fields
     trace = trace_fields()
     if trace:
         fields = {**trace, **fields}

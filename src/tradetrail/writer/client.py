@@ -533,22 +533,23 @@ class AttachedTrail(Trail):
             raise TrailClosedError(self._closed_message())
         if self._generation != _generation[0]:
             self._after_fork()
-        if self._raw_ok and len(self._outbox) + len(self._unacked) < RAW_BACKLOG:
+        outbox, unacked = self._outbox, self._unacked
+        if self._raw_ok and len(outbox) + len(unacked) < RAW_BACKLOG:
             if _encode_c is not None:
                 raw = _encode_c(event_type, data, with_context(fields), self._max_bytes)
                 if raw is not None:  # the common event: the writer shapes it
                     receipt = Receipt(self, RawEvent(raw))  # type: ignore[arg-type]
                     ring = self._ring
-                    if ring is not None and not self._outbox:
+                    if ring is not None and not outbox:
                         try:
-                            got = ring.put(shm.RAW, self._since, raw, self._unacked, receipt)
+                            got = ring.put(_RAW, self._since, raw, unacked, receipt)
                         except ValueError:  # released: the writer was lost just now
                             got = -1
                         if got >= 0:
                             if got & 1:
                                 self._bell()
                             return receipt
-                    self._outbox.append(receipt)
+                    outbox.append(receipt)
                     if self._idle:
                         self._wake.set()
                     return receipt
@@ -1046,6 +1047,7 @@ class AttachedTrail(Trail):
 
 _encode_c: Final = encode_raw_c
 _settle_c: Final = shm.settle
+_RAW: Final = shm.RAW
 """The compiled caller's encoding (core/_rawjson.c), or None: then encode_raw's reference."""
 
 
