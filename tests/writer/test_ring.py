@@ -201,16 +201,15 @@ def test_garbage_in_a_ring_is_quarantined_and_only_that_client_dropped(tmp_path:
     verify_ok(home)
 
 
-def test_settle_resolves_a_run_and_names_what_it_did_not_hold() -> None:
-    assert shm.settle is not None
-
+@pytest.mark.parametrize("settle", [shm.settle, shm.settle_py], ids=["as-run", "reference"])
+def test_settle_resolves_a_run_and_names_what_it_did_not_hold(settle: shm.Settle) -> None:
     class Receipt:
         seq: int | None = None
         _state = 0
 
     unacked: dict[int, Any] = {i: Receipt() for i in (10, 11, 13)}
     receipts = dict(unacked)
-    assert shm.settle(unacked, 10, 500, 4, 3) == [12]
+    assert settle(unacked, 10, 500, 4, 3) == [12]
     assert unacked == {}
     assert [(receipts[i].seq, receipts[i]._state) for i in (10, 11, 13)] == [
         (500, 3),

@@ -767,8 +767,8 @@ class AttachedTrail(Trail):
         with self._lock:
             held = self._held_by_writer
             for first, seq, count, state in wire.parse_acks(payload):
-                if state == wire.JOURNALED and _settle_c is not None:
-                    missing = _settle_c(unacked, first, seq, count, _JOURNALED)
+                if state == wire.JOURNALED:
+                    missing = _settle(unacked, first, seq, count, _JOURNALED)
                     done += count - len(missing)
                     if seq + count > self.durable_size:
                         self.durable_size = seq + count
@@ -779,18 +779,10 @@ class AttachedTrail(Trail):
                             receipt._state = _JOURNALED
                             done += 1
                     continue
-                for offset in range(count):
-                    index = first + offset
+                # in the writer's spill file: it merges them and tells us then
+                for index in range(first, first + count):
                     receipt = unacked.pop(index, None) or held.pop(index, None)
-                    if receipt is None:
-                        continue
-                    if state == wire.JOURNALED:
-                        receipt.seq = seq + offset
-                        if seq + offset >= self.durable_size:
-                            self.durable_size = seq + offset + 1
-                        receipt._state = _JOURNALED
-                        done += 1
-                    else:  # in the writer's spill file: it merges them and tells us then
+                    if receipt is not None:
                         receipt._state = _SPILLED
                         held[index] = receipt
         self._counters["acknowledged"] += done
@@ -1046,9 +1038,9 @@ class AttachedTrail(Trail):
 
 
 _encode_c: Final = encode_raw_c
-_settle_c: Final = shm.settle
-_RAW: Final = shm.RAW
 """The compiled caller's encoding (core/_rawjson.c), or None: then encode_raw's reference."""
+_settle: Final = shm.settle
+_RAW: Final = shm.RAW
 
 
 def _entry(event: object) -> tuple[int, bytes]:

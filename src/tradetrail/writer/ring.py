@@ -31,17 +31,37 @@ from ..core.chain import accelerator_wanted
 from ..errors import ChannelError
 from .wire import Parts
 
-settle: Callable[[dict[int, Any], int, int, int, object], list[int]] | None
+Settle = Callable[[dict[int, Any], int, int, int, object], list[int]]
+
+
+def settle_py(
+    unacked: dict[int, Any], first: int, seq: int, count: int, state: object
+) -> list[int]:
+    """The reference of the compiled `settle` (writer/_ring.c): the receipts of a run of
+    journaled events numbered `first`.. popped from `unacked` and given their seq and `state`;
+    returns the numbers it did not hold."""
+    missing: list[int] = []
+    for offset in range(count):
+        receipt = unacked.pop(first + offset, None)
+        if receipt is None:
+            missing.append(first + offset)
+            continue
+        receipt.seq = seq + offset
+        receipt._state = state
+    return missing
+
+
+settle: Settle
 try:
     from ._ring import Ring, RingError
     from ._ring import settle as _settle
 except ImportError:  # no accelerator: the socket carries the events
     Ring = None  # type: ignore[assignment,misc]
     RingError = ValueError  # type: ignore[assignment,misc]
-    settle = None
+    settle = settle_py
 else:
-    settle = _settle if accelerator_wanted() else None
-"""The client's settling of a run of journaled events, compiled (or None)."""
+    settle = _settle if accelerator_wanted() else settle_py
+"""The client's settling of a run of journaled events: compiled, or its reference."""
 
 RAW: Final = 1
 PREPARED: Final = 2

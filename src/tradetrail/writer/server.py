@@ -409,15 +409,25 @@ class RingReader:
             for conn, ring in rings:
                 try:
                     entries = ring.take(wire.MAX_BATCH_EVENTS, RING_BATCH_BYTES)
-                    if entries:
-                        busy = True
-                        conn._ring_entries(entries)
                 except shm.RingError as exc:
                     conn.ring_failed(exc)
+                    continue
                 except ValueError:  # released: that connection closed meanwhile
                     continue
+                if not entries:
+                    continue
+                busy = True
+                try:
+                    conn._ring_entries(entries)
+                except shm.RingError as exc:
+                    conn.ring_failed(exc)
                 except TrailClosedError:
                     return  # closing: clients hand what was not acknowledged to the next writer
+                except Exception:
+                    # one client's trouble never stops the other rings: dropped, it replays
+                    # what was not acknowledged on a new connection
+                    logger.exception("tradetrail channel: %s: ring", conn.where)
+                    conn.close()
             if busy:
                 naps = 0
             elif naps < RING_NAPS:
