@@ -538,6 +538,7 @@ class AttachedTrail(Trail):
             if _encode_c is not None:
                 raw = _encode_c(event_type, data, with_context(fields), self._max_bytes)
                 if raw is not None:  # the common event: the writer shapes it
+                    # (_enqueue's hand-over inlined: a method call is 4% of this path)
                     receipt = Receipt(self, RawEvent(raw))  # type: ignore[arg-type]
                     ring = self._ring
                     if ring is not None and not outbox:
