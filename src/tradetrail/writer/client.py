@@ -199,34 +199,9 @@ def probe(home: Path, timeout: float = 2.0) -> dict[str, Any] | None:
         wire.shutdown(sock)
 
 
-def ask_to_leave(home: Path, timeout: float = 5.0) -> bool:
-    """Ask a writer that open() started, and that no client uses, to exit now (it would a
-    moment later): a command that needs the trail to itself need not fail meanwhile. True
-    when it agreed; the caller then waits for the writer lock."""
-    addr = wire.address(home)
-    try:
-        sock = wire.connect(addr, timeout=timeout)
-    except OSError:
-        return False
-    try:
-        sock.settimeout(timeout)
-        if "refused" in wire.handshake(sock, wire.describe(addr), {"probe": True}):
-            return False
-        sock.sendall(wire.json_frame(wire.REQUEST, {"id": 1, "op": "leave", "args": {}}))
-        reader = wire.FrameReader(sock, wire.describe(addr))
-        while (got := reader.read()) is not None:
-            if got[0] == wire.REPLY:
-                return bool(orjson.loads(got[1]).get("ok"))
-        return False
-    except (OSError, ChannelError, orjson.JSONDecodeError):
-        return False
-    finally:
-        wire.shutdown(sock)
-
-
-def writer_stats(home: Path, timeout: float = 2.0) -> dict[str, Any] | None:
-    """The stats() of the writer serving `home` (as Trail.stats, with `clients`), asked as a
-    probe (not attached, never starting one); None when none answers."""
+def _ask(home: Path, op: str, timeout: float) -> dict[str, Any] | None:
+    """The writer's REPLY to one call made as a probe (not attached, never starting a
+    writer); None when none answers, or it refuses probes."""
     addr = wire.address(home)
     try:
         sock = wire.connect(addr, timeout=timeout)
@@ -236,18 +211,33 @@ def writer_stats(home: Path, timeout: float = 2.0) -> dict[str, Any] | None:
         sock.settimeout(timeout)
         if "refused" in wire.handshake(sock, wire.describe(addr), {"probe": True}):
             return None
-        sock.sendall(wire.json_frame(wire.REQUEST, {"id": 1, "op": "stats", "args": {}}))
+        sock.sendall(wire.json_frame(wire.REQUEST, {"id": 1, "op": op, "args": {}}))
         reader = wire.FrameReader(sock, wire.describe(addr))
         while (got := reader.read()) is not None:
             if got[0] == wire.REPLY:
                 reply = orjson.loads(got[1])
-                result = reply.get("result") if reply.get("ok") else None
-                return result if isinstance(result, dict) else None
+                return reply if isinstance(reply, dict) else None
         return None
     except (OSError, ChannelError, orjson.JSONDecodeError):
         return None
     finally:
         wire.shutdown(sock)
+
+
+def ask_to_leave(home: Path, timeout: float = 5.0) -> bool:
+    """Ask a writer that open() started, and that no client uses, to exit now (it would a
+    moment later): a command that needs the trail to itself need not fail meanwhile. True
+    when it agreed; the caller then waits for the writer lock."""
+    reply = _ask(home, "leave", timeout)
+    return reply is not None and bool(reply.get("ok"))
+
+
+def writer_stats(home: Path, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The stats() of the writer serving `home` (as Trail.stats, with `clients`), asked as a
+    probe (not attached, never starting one); None when none answers."""
+    reply = _ask(home, "stats", timeout)
+    result = reply.get("result") if reply is not None and reply.get("ok") else None
+    return result if isinstance(result, dict) else None
 
 
 class AttachedTrail(Trail):
