@@ -1,6 +1,7 @@
-"""Hatchling build hook: compile the optional accelerator, three small C extensions: the
+"""Hatchling build hook: compile the optional accelerator, four small C extensions: the
 writer's per-batch loop (src/tradetrail/core/_chain.c), the caller's raw-event encoding
-(core/_rawjson.c) and the shared-memory ring between a client and its writer (writer/_ring.c).
+(core/_rawjson.c), the writer's shaping of it (core/_shape.c) and the shared-memory ring
+between a client and its writer (writer/_ring.c).
 
 With a C compiler and OpenSSL's headers (Debian: libssl-dev) the wheel gets the extension and
 a platform tag; without them the build warns once and the wheel stays pure Python, which runs
@@ -25,6 +26,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 EXTENSIONS: list[tuple[str, list[str]]] = [
     ("tradetrail/core/_chain", ["-lcrypto"]),
     ("tradetrail/core/_rawjson", []),
+    ("tradetrail/core/_shape", []),
     ("tradetrail/writer/_ring", []),
 ]
 """(module path under src/, libraries): each is built from `src/<module>.c`."""

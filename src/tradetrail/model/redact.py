@@ -353,6 +353,12 @@ class Redactor:
 
     # ---------------------------------------------------------------- classification
 
+    @property
+    def builtin_patterns_only(self) -> bool:
+        """Whether every value rule is a built-in one, which the writer's compiled shaper
+        (core.fastshape) knows the necessary fragments of; extra patterns can match anything."""
+        return not self._extra
+
     def is_secret_key(self, key: str) -> bool:
         """Whether the value under `key` is replaced whole (cached: keys repeat)."""
         known = self._key_cache.get(key)

@@ -80,9 +80,11 @@ than RESTART_GRACE_SECONDS, and spilling a hundred thousand events meanwhile, to
 later, costs far longer than the wait (measured: catching up took 20-54 s instead of 3 s)."""
 MAX_FRAME_EVENTS: Final = 2048
 RAW_BACKLOG: Final = 1000
-"""While fewer events than this wait for the writer, the common event goes raw (the writer
-shapes it: the least work in the caller); past it the writer is the bottleneck, and callers
-shape their events themselves, in parallel, for throughput. Same bytes either way."""
+"""While fewer events than this wait for a writer that shapes raw events in Python, the common
+event goes raw (the writer shapes it: the least work in the caller); past it that writer is the
+bottleneck, and callers shape their events themselves, in parallel, for throughput. Same bytes
+either way. A writer with the compiled shaper (welcome "shaper": "compiled") takes a raw event
+for less than it takes to check a prepared one, so its clients always hand events over raw."""
 MAX_FRAME_BYTES: Final = 4 * 1024 * 1024
 MAX_MEMORY_EVENTS: Final = 1_000_000
 """Unacknowledged events kept in memory while no writer runs; beyond, only the spill has them."""
@@ -315,6 +317,7 @@ class AttachedTrail(Trail):
         self.origin = settings.origin or ""
         self.durable_size = 0
         self.welcome: dict[str, Any] = {}
+        self._raw_backlog = RAW_BACKLOG
         self._generation = _generation[0]
         self._source = self._make_source()
         self._max_bytes = settings.max_event_bytes
@@ -369,6 +372,7 @@ class AttachedTrail(Trail):
             if "refused" in welcome:
                 raise WriterStartError(f"{self._where}: {welcome['refused']}")
             self.welcome = welcome
+            self._raw_backlog = sys.maxsize if welcome.get("shaper") == "compiled" else RAW_BACKLOG
         except BaseException:
             wire.shutdown(sock)
             raise
@@ -524,7 +528,7 @@ class AttachedTrail(Trail):
         if self._generation != _generation[0]:
             self._after_fork()
         outbox, unacked = self._outbox, self._unacked
-        if self._raw_ok and len(outbox) + len(unacked) < RAW_BACKLOG:
+        if self._raw_ok and len(outbox) + len(unacked) < self._raw_backlog:
             if _encode_c is not None:
                 raw = _encode_c(event_type, data, with_context(fields), self._max_bytes)
                 if raw is not None:  # the common event: the writer shapes it

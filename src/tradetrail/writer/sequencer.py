@@ -199,27 +199,20 @@ class SequencerMixin(WriterState):
             and type(entries[start][0]) is Prepared
         ):
             return self._write_chunk_fast(splice_hash_extend_c, entries, start, max_count)
-        clock, fmt = self._clock, self._fmt.format_bytes
         sha, hexlify = hashlib.sha256, binascii.hexlify
         tiles, frontier = self._tile_builder, self._frontier
         chunks: list[bytes] = []
         done: list[tuple[Receipt | None, int]] = []
         snapshot = self._snapshot()
-        size, prev, last_ns = self._size, self._prev.encode(), self._last_ns
         nbytes = 0
         try:
+            ts = self._stamp()
+            if ts[0:4] + ts[5:7] + ts[8:10] != self._day_bytes:
+                self._rotate(day_of(ts.decode()))
+                snapshot = self._snapshot()
+            size, prev = self._size, self._prev.encode()
             for index in range(start, len(entries)):
                 event, receipt, spill_info = entries[index]
-                ns = clock()
-                if ns < last_ns:
-                    ns = last_ns
-                last_ns = ns
-                ts = fmt(ns)
-                if ts[0:4] + ts[5:7] + ts[8:10] != self._day_bytes:
-                    if chunks:
-                        break  # the next chunk starts the new day
-                    self._rotate(day_of(ts.decode()))
-                    snapshot = self._snapshot()
                 if type(event) is Prepared:
                     line = event.p0 + prev + event.p1 + b"%d" % size + event.p2 + ts + event.p3
                 else:
@@ -238,7 +231,7 @@ class SequencerMixin(WriterState):
                 nbytes += len(line) + 1
                 if nbytes >= max_bytes or len(chunks) >= max_count:
                     break
-            self._size, self._prev, self._last_ns = size, prev.decode(), last_ns
+            self._size, self._prev = size, prev.decode()
             if chunks:
                 self._flush_chunks(b"\n".join(chunks) + b"\n", done)
                 self._keep_recent(entries, start, len(chunks))
@@ -262,33 +255,23 @@ class SequencerMixin(WriterState):
     ) -> int:
         """_write_chunk for a run of fresh (Prepared) entries with the compiled loop (splice,
         hash, frontier, tiles in one call): the same records, bytes, tree, tiles and failure
-        handling. Stamps are taken per record as there; the run stops at the first merged
+        handling, and one stamp for the chunk as there; the run stops at the first merged
         (dict) entry, which the next call writes."""
-        clock, fmt = self._clock, self._fmt.format_bytes
-        events: list[Parts] = []
-        stamps: list[bytes] = []
-        done: list[tuple[Receipt | None, int]] = []
         snapshot = self._snapshot()
-        size, last_ns = self._size, self._last_ns
+        end, stop = start, min(len(entries), start + max_count)
+        while end < stop and type(entries[end][0]) is Prepared:
+            end += 1
+        run = entries[start:end]
+        events: list[Parts] = [event for event, _, _ in run]  # type: ignore[misc]
         try:
-            for index in range(start, min(len(entries), start + max_count)):
-                event, receipt, _ = entries[index]
-                if type(event) is not Prepared:
-                    break
-                ns = clock()
-                if ns < last_ns:
-                    ns = last_ns
-                last_ns = ns
-                ts = fmt(ns)
-                if ts[0:4] + ts[5:7] + ts[8:10] != self._day_bytes:
-                    if events:
-                        break  # the next chunk starts the new day
-                    self._rotate(day_of(ts.decode()))
-                    snapshot = self._snapshot()
-                events.append(event)
-                stamps.append(ts)
-                done.append((receipt, size))
-                size += 1
+            ts = self._stamp()
+            if ts[0:4] + ts[5:7] + ts[8:10] != self._day_bytes:
+                self._rotate(day_of(ts.decode()))
+                snapshot = self._snapshot()
+            size = self._size
+            done = [(receipt, seq) for seq, (_, receipt, _) in enumerate(run, size)]
+            size += len(run)
+            stamps = [ts] * len(run)
             tiles, frontier = self._tile_builder, self._frontier
             data, prev, nodes, partials, full = splice_hash_extend(
                 events, self._prev.encode(), self._size, stamps, frontier.nodes, tiles.partials()
@@ -297,7 +280,7 @@ class SequencerMixin(WriterState):
             tiles.restore(size, partials)
             if full:
                 self._pending_tiles.extend(full)
-            self._size, self._prev, self._last_ns = size, prev.decode(), last_ns
+            self._size, self._prev = size, prev.decode()
             if events:
                 self._flush_chunks(data, done)
                 self._keep_recent(entries, start, len(events))
@@ -309,6 +292,16 @@ class SequencerMixin(WriterState):
         except Exception:
             self._restore(snapshot)
             raise
+
+    def _stamp(self) -> bytes:
+        """The `ts` of the records of the chunk being written: the writer's clock when it
+        journals them (one reading a chunk: they reach the disk together), never earlier than
+        the last chunk's."""
+        ns = self._clock()
+        if ns < self._last_ns:
+            ns = self._last_ns
+        self._last_ns = ns
+        return self._fmt.format_bytes(ns)
 
     def _keep_recent(
         self,

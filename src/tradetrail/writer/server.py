@@ -24,9 +24,10 @@ from typing import Any, Final
 import orjson
 
 from .._version import __version__
-from ..core import layout
+from ..core import fastshape, layout
 from ..core.canonical import STRING_FIELDS, Prepared, decode_raw, prepare
 from ..core.chain import ACCELERATOR
+from ..core.fastshape import ShapedParts
 from ..core.timefmt import format_ns
 from ..errors import ChannelError, PartsError, TradetrailError, TrailClosedError
 from ..store.keys import parse_signer
@@ -61,6 +62,7 @@ class Connection:
         self.received = 0
         self._warned: set[str] = set()
         self.source: orjson.Fragment = server.trail._source
+        self._source_bytes: bytes = orjson.dumps(self.source)  # for the compiled shaper
         self.attached = False
         self._ring: shm.Ring | None = None
         self._ring_memory: Any = None
@@ -140,6 +142,7 @@ class Connection:
                 return
             self.pid = hello.get("pid") if isinstance(hello.get("pid"), int) else None
             self.source = self._source_of(hello.get("source"))
+            self._source_bytes = orjson.dumps(self.source)
             self.attached = not hello.get("probe")  # `tradetrail info` only looks
             if self.attached:
                 self.server.attached()
@@ -225,7 +228,17 @@ class Connection:
         """Shape (raw) or check (prepared) the events numbered from `first` and queue them."""
         trail = self.server.trail
         receipts: list[Receipt] = []
+        shape = self.server.compiled_shaper()
+        source, spliced = self._source_bytes, Prepared.spliced
         for offset, item in enumerate(events):
+            if shape is not None and type(item) is bytes:
+                got = shape(item, source)  # the common event, shaped in C (core.fastshape)
+                if got is not None:
+                    receipt = Receipt(trail, spliced(got))
+                    receipt._conn = self
+                    receipt._index = first + offset
+                    receipts.append(receipt)
+                    continue
             try:
                 if type(item) is bytes:
                     event = self._prepare_raw(item)
@@ -470,6 +483,7 @@ class ChannelServer:
         """Set for a writer started on demand: stops it when no client is attached."""
         self._conns: set[Connection] = set()
         self.rings = RingReader()
+        self._shaper = self._load_shaper()
         self._lock = threading.Lock()
         self._count = 0
         self._closed = False
@@ -495,6 +509,20 @@ class ChannelServer:
         )
         self._thread.start()
 
+    def _load_shaper(self) -> fastshape.CompiledShaper | None:
+        trail = self.trail
+        if trail.model is None:
+            return None
+        return fastshape.load(trail.model, trail.redactor, trail.settings.max_event_bytes)
+
+    def compiled_shaper(self) -> Callable[[bytes, bytes], ShapedParts | None] | None:
+        """The compiled shaper's call for the event model as it is now (a type registered
+        since it was made gets it made again), or None without the accelerator."""
+        shaper = self._shaper
+        if shaper is not None and shaper.stale():
+            shaper = self._shaper = self._load_shaper()
+        return None if shaper is None else shaper.shape_parts
+
     def welcome(self) -> dict[str, Any]:
         trail = self.trail
         return {
@@ -506,6 +534,7 @@ class ChannelServer:
             "durability": trail.settings.durability.value,
             "max_event_bytes": trail.settings.max_event_bytes,
             "accelerator": ACCELERATOR,
+            "shaper": "python" if self._shaper is None else "compiled",
             "warnings": trail.storage_warnings,
             "supervised": self.supervised,
             "ring": shm.available(),
@@ -516,6 +545,7 @@ class ChannelServer:
         out["clients"] = self.clients
         out["writer_pid"] = os.getpid()
         out["accelerator"] = ACCELERATOR
+        out["shaper"] = "python" if self._shaper is None else "compiled"
         return out
 
     @property

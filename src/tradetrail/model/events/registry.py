@@ -13,7 +13,9 @@ import msgspec
 from msgspec import Struct
 from msgspec import inspect as mi
 
+from ...core import fastshape
 from ...core.canonical import TYPE_PATTERN, unencodable_text
+from ...core.fastshape import FieldSpec
 from .base import _KEEP
 from .envelope import Envelope
 
@@ -205,6 +207,51 @@ def _scalar_kind(t: mi.Type) -> type | None:
     return _KINDS.get(type(t))
 
 
+_FLAT_KINDS: Final[dict[type, int]] = {
+    mi.StrType: fastshape.STR,
+    mi.IntType: fastshape.INT,
+    mi.DecimalType: fastshape.DECIMAL,
+    mi.BoolType: fastshape.BOOL,
+}
+
+
+def _defaults_to_none(f: mi.Field) -> bool:
+    return f.default is None and f.default_factory is msgspec.NODEFAULT
+
+
+_CONSTRAINTS: Final = (
+    *("pattern", "min_length", "max_length"),
+    *("gt", "ge", "lt", "le", "multiple_of"),
+)
+
+
+def _unconstrained(t: mi.Type) -> bool:
+    return all(getattr(t, name, None) is None for name in _CONSTRAINTS)
+
+
+def _shaped_kind(t: mi.Type) -> tuple[int, tuple[str, ...]]:
+    """A field's kind for the compiled shaper (core.fastshape), and a Literal's values."""
+    if isinstance(t, mi.UnionType):
+        members = [m for m in t.types if not isinstance(m, mi.NoneType)]
+        if len(members) != 1:
+            return fastshape.DECLINE, ()
+        t = members[0]
+    if isinstance(t, mi.LiteralType):
+        values = tuple(v for v in t.values if type(v) is str)
+        if len(values) == len(t.values):
+            return fastshape.LITERAL, values
+    elif type(t) in _FLAT_KINDS and _unconstrained(t):
+        return _FLAT_KINDS[type(t)], ()
+    elif (
+        isinstance(t, mi.ListType)
+        and _unconstrained(t)
+        and type(t.item_type) is mi.StrType
+        and _unconstrained(t.item_type)
+    ):
+        return fastshape.STRINGS, ()
+    return fastshape.DECLINE, ()
+
+
 _ERROR_AT = re.compile(
     r"^(?P<msg>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL
 )
@@ -278,6 +325,26 @@ class EventModel:
         the logging integrations put what is not one of them in the record's `context`."""
         entry = self._entries.get(event_type)
         return None if entry is None else frozenset(entry[0].__struct_encode_fields__)
+
+    def flat_fields(self, event_type: str) -> list[FieldSpec] | None:
+        """The fields of a type as the writer's compiled shaper judges them (core.fastshape): a
+        kind per field, DECLINE for any it cannot decide exactly as validation does (a datetime,
+        a float, a union, a nested struct, a constrained value, an int Literal, and, outside
+        the flat path, where an explicit default is dropped, a default other than None). None
+        for an unknown type."""
+        entry = self._entries.get(event_type)
+        if entry is None:
+            return None
+        flat = entry[1] is not None
+        specs: list[FieldSpec] = []
+        for f in _struct_info(entry[0]).fields:
+            if not f.encode_name.isascii():
+                return None
+            kind, literals = _shaped_kind(f.type)
+            if not (flat or f.required or _defaults_to_none(f)):
+                kind, literals = fastshape.DECLINE, ()
+            specs.append((f.encode_name, kind, f.required, literals))
+        return specs
 
     def types(self) -> list[str]:
         """Every registered type name, sorted."""
