@@ -337,3 +337,27 @@ def test_the_pure_python_writer_runs_without_it(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("TRADETRAIL_ACCELERATOR", "off")
     assert fastshape.load(DEFAULT_MODEL, DEFAULT_REDACTOR, LIMIT) is None
     assert os.environ["TRADETRAIL_ACCELERATOR"] == "off"
+
+
+def test_what_it_makes_holds_its_references_once() -> None:
+    """The Prepared objects the C code makes (slots set directly) free what they hold: the
+    shared `p1` and the type are back to their counts once the events are gone."""
+    import gc
+    import sys
+
+    from tradetrail.core.canonical import Prepared
+
+    compiled = shaper()
+    raw = raw_of("order.accepted", {"status": "accepted"}, ORDER)
+    assert raw is not None
+    first = compiled.shape(raw, SOURCE)
+    assert first is not None and type(first) is Prepared
+    p1, before_p1, before_type = first.p1, sys.getrefcount(first.p1), sys.getrefcount(Prepared)
+    made = [compiled.shape(raw, SOURCE) for _ in range(1000)]
+    assert sys.getrefcount(p1) == before_p1 + 1000
+    del made
+    gc.collect()
+    assert sys.getrefcount(p1) == before_p1
+    assert sys.getrefcount(Prepared) == before_type
+    assert first.redacted is None and first.schema_error is None
+    assert first.event_id == orjson.loads(raw)[1]

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <structmember.h>
 
 #define MAX_FIELDS 64     /* data fields of one type (a wider type takes the full path) */
 #define MAX_ENVELOPE 32   /* keys of the envelope order */
@@ -54,7 +55,12 @@ typedef struct {
     Py_ssize_t max_field_chars;
     Py_ssize_t max_bytes; /* max_event_bytes, as len(Prepared) counts them */
     PyObject *p1;       /* `","seq":`: the group between prev and seq is always empty here */
+    PyTypeObject *prepared; /* core.canonical.Prepared, made here without a Python call */
+    Py_ssize_t offsets[7];  /* of its slots, in SLOTS order */
 } Shaper;
+
+static const char *const SLOTS[7] = {"p0", "p1", "p2", "p3", "event_id", "redacted",
+                                     "schema_error"};
 
 /* ------------------------------------------------------------------ output */
 
@@ -315,6 +321,7 @@ static void shaper_dealloc(Shaper *self)
 {
     Py_XDECREF(self->types);
     Py_XDECREF(self->p1);
+    Py_XDECREF(self->prepared);
     for (int i = 0; i < self->nkeys; i++)
         PyMem_Free(self->keys[i].name);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -322,18 +329,32 @@ static void shaper_dealloc(Shaper *self)
 
 static int shaper_init(Shaper *self, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"types", "keys", "check_secrets", "max_field_chars", "max_bytes",
-                            NULL};
+    static char *names[] = {"types",     "keys",     "check_secrets", "max_field_chars",
+                            "max_bytes", "prepared", NULL};
     PyObject *types, *keys;
+    PyTypeObject *prepared;
     int check_secrets;
     Py_ssize_t max_field_chars, max_bytes;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!Opnn", names, &PyDict_Type, &types, &keys,
-                                     &check_secrets, &max_field_chars, &max_bytes))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OpnnO!", names, &PyDict_Type, &types,
+                                     &keys, &check_secrets, &max_field_chars, &max_bytes,
+                                     &PyType_Type, &prepared))
         return -1;
     if (self->types != NULL) {
         PyErr_SetString(PyExc_TypeError, "a Shaper is configured once");
         return -1;
     }
+    /* the slots of Prepared (a __slots__ class): their offsets, from their member descriptors */
+    for (int i = 0; i < 7; i++) {
+        PyObject *descr = PyDict_GetItemString(prepared->tp_dict, SLOTS[i]);
+        if (descr == NULL || Py_TYPE(descr) != &PyMemberDescr_Type ||
+            ((PyMemberDescrObject *)descr)->d_member->type != T_OBJECT_EX) {
+            PyErr_Format(PyExc_TypeError, "prepared: no slot %s", SLOTS[i]);
+            return -1;
+        }
+        self->offsets[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
+    }
+    Py_INCREF(prepared);
+    self->prepared = prepared;
     self->check_secrets = check_secrets;
     self->max_field_chars = max_field_chars;
     self->max_bytes = max_bytes;
@@ -730,7 +751,14 @@ static PyObject *shaper_shape(Shaper *self, PyObject *const *args, Py_ssize_t na
         }
         PyObject *id = PyUnicode_DecodeASCII(event_id.s + 1, ID_CHARS, NULL);
         if (parts[0] != NULL && parts[1] != NULL && parts[2] != NULL && id != NULL)
-            result = PyTuple_Pack(5, parts[0], self->p1, parts[1], parts[2], id);
+            result = self->prepared->tp_alloc(self->prepared, 0);
+        if (result != NULL) {
+            PyObject *values[7] = {parts[0], self->p1, parts[1], parts[2], id, Py_None, Py_None};
+            for (int i = 0; i < 7; i++) {
+                Py_INCREF(values[i]);
+                *(PyObject **)((char *)result + self->offsets[i]) = values[i];
+            }
+        }
         Py_XDECREF(id);
     }
     for (int g = 0; g < 3; g++) {
@@ -744,7 +772,7 @@ decline:
 
 static PyMethodDef shaper_methods[] = {
     {"shape", (PyCFunction)(void (*)(void))shaper_shape, METH_FASTCALL,
-     "shape(raw, source) -> (p0, p1, p2, p3, event_id) | None: see core/fastshape.py."},
+     "shape(raw, source) -> Prepared | None: see core/fastshape.py."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -752,7 +780,8 @@ static PyTypeObject ShaperType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tradetrail.core._shape.Shaper",
     .tp_basicsize = sizeof(Shaper),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Shaper(types, keys, check_secrets, max_field_chars, max_bytes): see core/fastshape.py.",
+    .tp_doc = "Shaper(types, keys, check_secrets, max_field_chars, max_bytes, prepared): see "
+               "core/fastshape.py.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)shaper_init,
     .tp_dealloc = (destructor)shaper_dealloc,

@@ -1,3 +1,5 @@
+from .canonical import Prepared
+
 class Shaper:
     def __init__(
         self,
@@ -6,7 +8,6 @@ class Shaper:
         check_secrets: bool,
         max_field_chars: int,
         max_bytes: int,
+        prepared: type[Prepared],
     ) -> None: ...
-    def shape(
-        self, raw: bytes, source: bytes | None, /
-    ) -> tuple[bytes, bytes, bytes, bytes, str] | None: ...
+    def shape(self, raw: bytes, source: bytes | None, /) -> Prepared | None: ...

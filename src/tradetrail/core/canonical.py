@@ -447,15 +447,6 @@ class Prepared:
         self.schema_error = record.get("schema_error")
         return self
 
-    @classmethod
-    def spliced(cls, got: tuple[bytes, bytes, bytes, bytes, str]) -> Prepared:
-        """An event the compiled shaper (core.fastshape) shaped: its four parts and event id,
-        with nothing redacted and no schema error (it declines those events)."""
-        self = cls.__new__(cls)
-        self.p0, self.p1, self.p2, self.p3, self.event_id = got
-        self.redacted = self.schema_error = None
-        return self
-
     def parts(self) -> tuple[bytes, bytes, bytes, bytes]:
         return (self.p0, self.p1, self.p2, self.p3)
 

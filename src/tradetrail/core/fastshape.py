@@ -31,8 +31,6 @@ BOOL: Final = 4
 LITERAL: Final = 5
 STRINGS: Final = 6  # a list of plain strings
 
-ShapedParts = tuple[bytes, bytes, bytes, bytes, str]
-"""What the compiled call answers: a Prepared's four parts and its event id."""
 FieldSpec = tuple[str, int, bool, tuple[str, ...]]
 """(name, kind, required, allowed values of a LITERAL)."""
 
@@ -103,18 +101,15 @@ class CompiledShaper:
             redactor is not None,
             MAX_FIELD_CHARS,
             max_bytes,
+            Prepared,
         )
-        self.shape_parts: Callable[[bytes, bytes | None], ShapedParts | None] = self._shaper.shape
-        """The compiled call itself (`Prepared.spliced` makes its answer a Prepared)."""
+        self.shape: Callable[[bytes, bytes | None], Prepared | None] = self._shaper.shape
+        """The Prepared that prepare() gives for this raw event (with the connection's default
+        source, as bytes), or None when it must take that reference path: the compiled call
+        itself, with nothing redacted and no schema error in what it answers."""
 
     def stale(self) -> bool:
         return len(self._model.types()) != self._count
-
-    def shape(self, raw: bytes, source: bytes | None) -> Prepared | None:
-        """The Prepared that prepare() gives for this raw event, or None when it must take
-        that reference path."""
-        got = self.shape_parts(raw, source)
-        return None if got is None else Prepared.spliced(got)
 
 
 def load(model: FlatModel, redactor: Any, max_bytes: int) -> CompiledShaper | None:

@@ -41,7 +41,7 @@ from .state import (
 )
 
 if TYPE_CHECKING:
-    from .trail import Receipt
+    from .trail import Receipt, Settled
 
 logger = logging.getLogger("tradetrail")
 
@@ -359,12 +359,20 @@ class SequencerMixin(WriterState):
         self._batch_records.observe(len(done))
         if done:
             self.durable_size = done[-1][1] + 1
+        conn: Settled | None = None
+        settled: list[Receipt] = []
         for receipt, seq in done:
             if receipt is not None:
                 receipt.seq = seq
                 receipt._state = _JOURNALED
                 if receipt._conn is not None:
-                    receipt._conn.settled(receipt)
+                    if receipt._conn is not conn:  # a client's run of events: told at once
+                        if conn is not None:
+                            conn.settled_all(settled)
+                        conn, settled = receipt._conn, []
+                    settled.append(receipt)
+        if conn is not None:
+            conn.settled_all(settled)
         self._notify()
         try:
             self._write_pending_tiles()

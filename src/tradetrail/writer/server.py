@@ -27,7 +27,6 @@ from .._version import __version__
 from ..core import fastshape, layout
 from ..core.canonical import STRING_FIELDS, Prepared, decode_raw, prepare
 from ..core.chain import ACCELERATOR
-from ..core.fastshape import ShapedParts
 from ..core.timefmt import format_ns
 from ..errors import ChannelError, PartsError, TradetrailError, TrailClosedError
 from ..store.keys import parse_signer
@@ -80,11 +79,19 @@ class Connection:
     # -------------------------------------------------------------- called by the writer
 
     def settled(self, receipt: Receipt) -> None:
-        state = wire.JOURNALED if receipt._state == _JOURNALED else wire.SPILLED
+        self.settled_all([receipt])
+
+    def settled_all(self, receipts: list[Receipt]) -> None:
+        """A chunk's receipts at once: one lock and one wake-up of the sender, not one each."""
+        journaled, spilled = wire.JOURNALED, wire.SPILLED
+        acks = [
+            (r._index, r.seq or 0, journaled if r._state == _JOURNALED else spilled)
+            for r in receipts
+        ]
         with self._lock:
             if self._closed:
                 return
-            self._acks.append((receipt._index, receipt.seq or 0, state))
+            self._acks.extend(acks)
         self._wake.set()
 
     # -------------------------------------------------------------- sending
@@ -229,12 +236,12 @@ class Connection:
         trail = self.server.trail
         receipts: list[Receipt] = []
         shape = self.server.compiled_shaper()
-        source, spliced = self._source_bytes, Prepared.spliced
+        source = self._source_bytes
         for offset, item in enumerate(events):
             if shape is not None and type(item) is bytes:
-                got = shape(item, source)  # the common event, shaped in C (core.fastshape)
-                if got is not None:
-                    receipt = Receipt(trail, spliced(got))
+                shaped = shape(item, source)  # the common event, shaped in C (core.fastshape)
+                if shaped is not None:
+                    receipt = Receipt(trail, shaped)
                     receipt._conn = self
                     receipt._index = first + offset
                     receipts.append(receipt)
@@ -515,13 +522,13 @@ class ChannelServer:
             return None
         return fastshape.load(trail.model, trail.redactor, trail.settings.max_event_bytes)
 
-    def compiled_shaper(self) -> Callable[[bytes, bytes], ShapedParts | None] | None:
+    def compiled_shaper(self) -> Callable[[bytes, bytes | None], Prepared | None] | None:
         """The compiled shaper's call for the event model as it is now (a type registered
         since it was made gets it made again), or None without the accelerator."""
         shaper = self._shaper
         if shaper is not None and shaper.stale():
             shaper = self._shaper = self._load_shaper()
-        return None if shaper is None else shaper.shape_parts
+        return None if shaper is None else shaper.shape
 
     def welcome(self) -> dict[str, Any]:
         trail = self.trail

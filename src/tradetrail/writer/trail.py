@@ -131,6 +131,8 @@ class Settled(Protocol):
 
     def settled(self, receipt: Receipt) -> None: ...
 
+    def settled_all(self, receipts: list[Receipt]) -> None: ...
+
 
 @dataclass
 class Hooks:
