@@ -3,6 +3,7 @@ of a client; a hostile client; fork; spilling while no writer can run; `tradetra
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import struct
@@ -21,7 +22,7 @@ import tradetrail
 from tradetrail.core import layout
 from tradetrail.writer import wire
 from tradetrail.writer.client import probe
-from tradetrail.writer.process import EX_TEMPFAIL
+from tradetrail.writer.process import EX_TEMPFAIL, GC_THRESHOLDS
 
 pytestmark = pytest.mark.slow
 
@@ -133,7 +134,14 @@ def test_open_starts_a_writer_that_leaves_with_its_last_client(tmp_path: Path) -
     assert type(trail).__name__ == "AttachedTrail"
     info = probe(home)
     assert info is not None and info["pid"] != os.getpid()
-    assert trail.stats()["accelerator"] == info["accelerator"]
+    stats = trail.stats()
+    assert stats["accelerator"] == info["accelerator"]
+    built = importlib.util.find_spec("tradetrail.core._shape") is not None
+    compiled = built and os.environ.get("TRADETRAIL_ACCELERATOR") != "off"
+    assert stats["shaper"] == info["shaper"] == ("compiled" if compiled else "python")
+    # a process that is the writer and nothing else tunes its cycle collector
+    assert stats["collector"]["thresholds"] == list(GC_THRESHOLDS)
+    assert stats["collector"]["frozen"] > 1000
     seq = trail.record("order.accepted", {"status": "accepted"}, order_id="O-1").wait(10)
     assert seq == 0 and trail.size == 1
     trail.checkpoint(10)

@@ -215,7 +215,14 @@ def serve(
         for signum in (signal.SIGTERM, signal.SIGINT)
     }
     try:
-        trail = run(home, exit_when_idle=exit_when_idle, index=index, stop=stop, beside=beside)
+        trail = run(
+            home,
+            exit_when_idle=exit_when_idle,
+            index=index,
+            stop=stop,
+            beside=beside,
+            own_process=True,
+        )
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

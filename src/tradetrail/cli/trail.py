@@ -888,7 +888,8 @@ def _writer_summary(home: Path) -> dict[str, Any] | None:
     welcome = probe(home)
     if welcome is None:
         return None
-    return {k: welcome.get(k) for k in ("pid", "channel", "size", "durability", "accelerator")}
+    keys = ("pid", "channel", "size", "durability", "accelerator", "shaper")
+    return {k: welcome.get(k) for k in keys}
 
 
 @click.command()
@@ -970,7 +971,8 @@ def info(home: Path, as_json: bool) -> None:
     if writer is not None:
         out.print(
             f"  writer     process {writer['pid']} on {writer['channel']} "
-            f"({writer['durability']}; accelerator: {writer['accelerator']})"
+            f"({writer['durability']}; accelerator: {writer['accelerator']}; "
+            f"raw events shaped in {writer['shaper'] or 'python'})"
         )
     else:
         out.print("  writer     none running (tradetrail.open() or `tradetrail serve` starts one)")

@@ -26,6 +26,7 @@ from ..errors import TradetrailError
 from ..store import journal
 from ..store.journal import day_file_name, journal_files
 from ..store.tilestore import write_atomic
+from . import wire
 from .state import (
     _CHECKPOINT,
     _FLUSH,
@@ -359,20 +360,30 @@ class SequencerMixin(WriterState):
         self._batch_records.observe(len(done))
         if done:
             self.durable_size = done[-1][1] + 1
+        # each client is told its events' seqs as runs (first index, first seq, count), which
+        # its events of a chunk almost always are: one run a client a chunk
         conn: Settled | None = None
-        settled: list[Receipt] = []
+        runs: list[tuple[int, int, int, int]] = []
+        first = first_seq = count = 0
         for receipt, seq in done:
             if receipt is not None:
                 receipt.seq = seq
                 receipt._state = _JOURNALED
-                if receipt._conn is not None:
-                    if receipt._conn is not conn:  # a client's run of events: told at once
-                        if conn is not None:
-                            conn.settled_all(settled)
-                        conn, settled = receipt._conn, []
-                    settled.append(receipt)
+                owner = receipt._conn
+                if owner is not None:
+                    index = receipt._index
+                    if owner is conn and index == first + count and seq == first_seq + count:
+                        count += 1
+                        continue
+                    if conn is not None:
+                        runs.append((first, first_seq, count, wire.JOURNALED))
+                        if owner is not conn:
+                            conn.journaled(runs)
+                            runs = []
+                    conn, first, first_seq, count = owner, index, seq, 1
         if conn is not None:
-            conn.settled_all(settled)
+            runs.append((first, first_seq, count, wire.JOURNALED))
+            conn.journaled(runs)
         self._notify()
         try:
             self._write_pending_tiles()

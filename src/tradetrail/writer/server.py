@@ -12,6 +12,7 @@ the protocol is closed. Neither stops the writer.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -54,6 +55,7 @@ class Connection:
         self.where = f"{server.where} (client {number})"
         self.pid: int | None = None
         self._acks: list[tuple[int, int, int]] = []
+        self._runs: list[tuple[int, int, int, int]] = []  # journaled runs, ready to send
         self._out: list[bytes] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -79,19 +81,20 @@ class Connection:
     # -------------------------------------------------------------- called by the writer
 
     def settled(self, receipt: Receipt) -> None:
-        self.settled_all([receipt])
-
-    def settled_all(self, receipts: list[Receipt]) -> None:
-        """A chunk's receipts at once: one lock and one wake-up of the sender, not one each."""
-        journaled, spilled = wire.JOURNALED, wire.SPILLED
-        acks = [
-            (r._index, r.seq or 0, journaled if r._state == _JOURNALED else spilled)
-            for r in receipts
-        ]
+        state = wire.JOURNALED if receipt._state == _JOURNALED else wire.SPILLED
         with self._lock:
             if self._closed:
                 return
-            self._acks.extend(acks)
+            self._acks.append((receipt._index, receipt.seq or 0, state))
+        self._wake.set()
+
+    def journaled(self, runs: list[tuple[int, int, int, int]]) -> None:
+        """Runs (first index, first seq, count, JOURNALED) of this client's events in a chunk
+        just made durable, told at once: one lock and one wake-up of the sender a chunk."""
+        with self._lock:
+            if self._closed:
+                return
+            self._runs.extend(runs)
         self._wake.set()
 
     # -------------------------------------------------------------- sending
@@ -110,11 +113,12 @@ class Connection:
                 with self._lock:
                     self._wake.clear()
                     acks, self._acks = self._acks, []
+                    journaled, self._runs = self._runs, []
                     out, self._out = self._out, []
                     closed = self._closed
                 data = b"".join(out)
-                if acks:
-                    data += wire.ack_frame(wire.runs(acks))
+                if acks or journaled:
+                    data += wire.ack_frame(journaled + wire.runs(acks))
                 if data:
                     self.sock.sendall(data)
                 if closed:
@@ -553,6 +557,7 @@ class ChannelServer:
         out["writer_pid"] = os.getpid()
         out["accelerator"] = ACCELERATOR
         out["shaper"] = "python" if self._shaper is None else "compiled"
+        out["collector"] = {"thresholds": list(gc.get_threshold()), "frozen": gc.get_freeze_count()}
         return out
 
     @property
