@@ -65,7 +65,7 @@ def test_a_wrong_reference_is_a_mismatch() -> None:
     """A reference whose p0 has one byte flipped: the harness compares what it is given."""
 
     def flipped(raw: bytes) -> Prepared:
-        got = harness.reference(raw)
+        got: Prepared = harness.reference(raw)
         got.p0 = got.p0[:-1] + bytes([got.p0[-1] ^ 1])
         return got
 
@@ -77,7 +77,7 @@ def test_a_wrong_reference_is_a_mismatch() -> None:
 
 def test_a_wrong_event_id_is_a_mismatch() -> None:
     def other_id(raw: bytes) -> Prepared:
-        got = harness.reference(raw)
+        got: Prepared = harness.reference(raw)
         got.event_id = got.event_id[:-1] + ("0" if got.event_id[-1] != "0" else "1")
         return got
 
@@ -89,7 +89,7 @@ def test_an_answer_for_an_event_the_reference_redacts_or_refuses_is_a_mismatch()
     """An extension that answered where it must decline: for a secret (the reference redacts),
     for an unknown field (schema error), for bytes that are not a raw event (it raises)."""
     fast = harness.installed()
-    answer = fast(seed("accepted_text_price"), harness.SOURCE)
+    answer: fastshape.ShapedParts | None = fast(seed("accepted_text_price"), harness.SOURCE)
     assert answer is not None
 
     def eager(raw: bytes, source: bytes | None) -> fastshape.ShapedParts | None:
