@@ -4,11 +4,13 @@ trail's writer process, against structlog writing JSON lines, in one run.
     python bench/writer_process.py            # 100k events, 5 interleaved repetitions
     python bench/writer_process.py --quick    # 20k events, 3 repetitions
 
-Figures (each a median over the repetitions, runs interleaved a-b-r-c, c-r-b-a, ...; the
+Figures (each a median over the repetitions, runs interleaved a-b-r-c-p, p-c-r-b-a, ...; the
 attached figures below for both transports, interleaved too):
 - throughput: structlog (a), tradetrail attached to a writer process, fsync, events handed
   over on the socket (b) or in the shared-memory ring (r, TRADETRAIL_RING=on), tradetrail's
-  embedded writer in the caller's process, fsync (c); first record() to flush() returning;
+  embedded writer in the caller's process, fsync (c), and the pure-Python fallback (p: client
+  and writer process with TRADETRAIL_ACCELERATOR=off, on the socket); first record() to
+  flush() returning; with the caller's and the writer process's CPU per event;
 - the caller's CPU per record() (thread CPU time of the recording thread / events) and its
   latency p50/p99/p99.9 at full load and at half of the attached rate;
 - 8 client processes recording at once into one trail: total events/s, each one's p99;
@@ -75,13 +77,25 @@ def wait_writer_gone(home: Path) -> None:
         time.sleep(0.02)
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used: the writer's, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_trail(events: list[Event], home: Path, mode: str) -> dict[str, float]:
     shutil.rmtree(home, ignore_errors=True)
     trail = open_trail(home, mode, len(events))
     try:
         trail.record("bench.warmup").wait(10)
         record = trail.record
+        info = probe(home) if mode != "embedded" else None
+        writer_pid = info["pid"] if info else os.getpid()
         quiesce()
+        writer0 = process_cpu(writer_pid)
         cpu0 = time.thread_time()
         t0 = time.perf_counter()
         for ev in events:
@@ -90,6 +104,7 @@ def run_trail(events: list[Event], home: Path, mode: str) -> dict[str, float]:
         cpu1 = time.thread_time()
         ok = trail.flush()
         t1 = time.perf_counter()
+        writer1 = process_cpu(writer_pid)
         size = trail.size
     finally:
         trail.close()
@@ -101,7 +116,23 @@ def run_trail(events: list[Event], home: Path, mode: str) -> dict[str, float]:
         "rate": len(events) / (t1 - t0),
         "submit_rate": len(events) / (t_sub - t0),
         "cpu_us": (cpu1 - cpu0) / len(events) * 1e6,
+        # the writer process's CPU per event (for the embedded writer: the whole process's)
+        "writer_cpu_us": (writer1 - writer0) / len(events) * 1e6,
     }
+
+
+def python_fallback_run(n: int, home: Path) -> dict[str, float]:
+    """run_trail in a new interpreter with TRADETRAIL_ACCELERATOR=off, so that the client and
+    the writer process it starts both run the pure-Python reference: the fallback's figure."""
+    env = dict(os.environ, TRADETRAIL_ACCELERATOR="off", TRADETRAIL_RING="off")
+    done = subprocess.run(
+        [sys.executable, __file__, "--python-run", str(home), "--events", str(n)],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    result: dict[str, float] = orjson.loads(done.stdout.splitlines()[-1])
+    return result
 
 
 def latency_run(events: list[Event], home: Path, mode: str, rate: float | None) -> dict[str, Any]:
@@ -308,8 +339,16 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--events", type=int)
     parser.add_argument("--reps", type=int)
+    parser.add_argument("--python-run", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     n = args.events or (20_000 if args.quick else 100_000)
+    if args.python_run is not None:  # one run of python_fallback_run, in its interpreter
+        logging.getLogger("tradetrail").setLevel(logging.CRITICAL)
+        os.environ.pop("TRADETRAIL_WRITER", None)
+        events = generate_events(n, 20240601)
+        gc.freeze()
+        print(json.dumps(run_trail(events, args.python_run, "process")))
+        return 0
     reps = args.reps or (3 if args.quick else 5)
     logging.getLogger("tradetrail").setLevel(logging.CRITICAL)
     os.environ.pop("TRADETRAIL_WRITER", None)
@@ -320,13 +359,17 @@ def main() -> int:
     try:
         events = generate_events(n, 20240601)
         gc.freeze()
-        rates: dict[str, list[float]] = {"a": [], "b": [], "r": [], "c": []}
-        extra: dict[str, list[dict[str, float]]] = {"b": [], "r": [], "c": []}
+        rates: dict[str, list[float]] = {"a": [], "b": [], "r": [], "c": [], "p": []}
+        extra: dict[str, list[dict[str, float]]] = {"b": [], "r": [], "c": [], "p": []}
         for rep in range(reps):
-            order = ["a", "b", "r", "c"] if rep % 2 == 0 else ["c", "r", "b", "a"]
+            order = ["a", "b", "r", "c", "p"] if rep % 2 == 0 else ["p", "c", "r", "b", "a"]
             for key in order:
                 if key == "a":
                     rates["a"].append(run_structlog(events, work / "structlog.jsonl"))
+                elif key == "p":
+                    result = python_fallback_run(len(events), work / "trail-p")
+                    rates["p"].append(result["rate"])
+                    extra["p"].append(result)
                 else:
                     transport(key == "r")
                     mode = "embedded" if key == "c" else "process"
@@ -335,7 +378,7 @@ def main() -> int:
                     extra[key].append(result)
             print(
                 f"rep {rep + 1}/{reps}: "
-                + "  ".join(f"({k}) {rates[k][-1]:,.0f}/s" for k in "abrc"),
+                + "  ".join(f"({k}) {rates[k][-1]:,.0f}/s" for k in "abrcp"),
                 flush=True,
             )
         base = statistics.median(rates["a"])
@@ -352,12 +395,15 @@ def main() -> int:
                         "submit_events_per_s": round(
                             statistics.median(r["submit_rate"] for r in extra[key])
                         ),
+                        "writer_cpu_us": round(
+                            statistics.median(r["writer_cpu_us"] for r in extra[key]), 2
+                        ),
                     }
                     if key in extra
                     else {}
                 ),
             }
-            for key in "abrc"
+            for key in "abrcp"
         }
         full = statistics.median(rates["b"])
         latency: dict[str, Any] = {}

@@ -83,29 +83,36 @@ static void out_free(Out *o)
         PyMem_Free(o->data);
 }
 
-static int out_put(Out *o, const char *s, Py_ssize_t n)
+static int out_grow(Out *o, Py_ssize_t n);
+
+static inline int out_put(Out *o, const char *s, Py_ssize_t n)
 {
-    if (o->len + n > o->cap) {
-        Py_ssize_t cap = o->cap * 2;
-        while (cap < o->len + n)
-            cap *= 2;
-        char *data;
-        if (o->data == o->inline_space) {
-            data = PyMem_Malloc((size_t)cap);
-            if (data != NULL)
-                memcpy(data, o->data, (size_t)o->len);
-        } else {
-            data = PyMem_Realloc(o->data, (size_t)cap);
-        }
-        if (data == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        o->data = data;
-        o->cap = cap;
-    }
+    if (o->len + n > o->cap && out_grow(o, n) < 0)
+        return -1;
     memcpy(o->data + o->len, s, (size_t)n);
     o->len += n;
+    return 0;
+}
+
+static int out_grow(Out *o, Py_ssize_t n)
+{
+    Py_ssize_t cap = o->cap * 2;
+    while (cap < o->len + n)
+        cap *= 2;
+    char *data;
+    if (o->data == o->inline_space) {
+        data = PyMem_Malloc((size_t)cap);
+        if (data != NULL)
+            memcpy(data, o->data, (size_t)o->len);
+    } else {
+        data = PyMem_Realloc(o->data, (size_t)cap);
+    }
+    if (data == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    o->data = data;
+    o->cap = cap;
     return 0;
 }
 
@@ -119,7 +126,7 @@ typedef struct {
 /* A string token at `p` (at its opening quote): printable ASCII without `"` and `\`, so that its
  * bytes are exactly orjson's encoding of its text. Returns the index after the closing quote,
  * or -1. */
-static Py_ssize_t plain_string(const char *s, Py_ssize_t n, Py_ssize_t p)
+static inline Py_ssize_t plain_string(const char *s, Py_ssize_t n, Py_ssize_t p)
 {
     if (p >= n || s[p] != '"')
         return -1;
