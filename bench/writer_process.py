@@ -339,6 +339,13 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--events", type=int)
     parser.add_argument("--reps", type=int)
+    parser.add_argument(
+        "--only",
+        choices=("throughput", "latency", "clients", "kill", "spill"),
+        action="append",
+        help="run only these parts (repeatable; the results file then holds only them)",
+    )
+    parser.add_argument("--out", type=Path, default=OUT, help=f"results file (default {OUT})")
     parser.add_argument("--python-run", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     n = args.events or (20_000 if args.quick else 100_000)
@@ -359,88 +366,103 @@ def main() -> int:
     try:
         events = generate_events(n, 20240601)
         gc.freeze()
+        parts = set(args.only or ("throughput", "latency", "clients", "kill", "spill"))
         rates: dict[str, list[float]] = {"a": [], "b": [], "r": [], "c": [], "p": []}
-        extra: dict[str, list[dict[str, float]]] = {"b": [], "r": [], "c": [], "p": []}
-        for rep in range(reps):
-            order = ["a", "b", "r", "c", "p"] if rep % 2 == 0 else ["p", "c", "r", "b", "a"]
-            for key in order:
-                if key == "a":
-                    rates["a"].append(run_structlog(events, work / "structlog.jsonl"))
-                elif key == "p":
-                    result = python_fallback_run(len(events), work / "trail-p")
-                    rates["p"].append(result["rate"])
-                    extra["p"].append(result)
-                else:
-                    transport(key == "r")
-                    mode = "embedded" if key == "c" else "process"
-                    result = run_trail(events, work / f"trail-{key}", mode)
-                    rates[key].append(result["rate"])
-                    extra[key].append(result)
-            print(
-                f"rep {rep + 1}/{reps}: "
-                + "  ".join(f"({k}) {rates[k][-1]:,.0f}/s" for k in "abrcp"),
-                flush=True,
-            )
-        base = statistics.median(rates["a"])
-        out["throughput"] = {
-            key: {
-                "events_per_s": round(statistics.median(rates[key])),
-                "ratio_to_structlog": round(statistics.median(rates[key]) / base, 3),
-                "runs": [round(r) for r in rates[key]],
-                **(
-                    {
-                        "caller_cpu_us": round(
-                            statistics.median(r["cpu_us"] for r in extra[key]), 2
-                        ),
-                        "submit_events_per_s": round(
-                            statistics.median(r["submit_rate"] for r in extra[key])
-                        ),
-                        "writer_cpu_us": round(
-                            statistics.median(r["writer_cpu_us"] for r in extra[key]), 2
-                        ),
-                    }
-                    if key in extra
-                    else {}
-                ),
+        if "throughput" in parts:
+            extra: dict[str, list[dict[str, float]]] = {"b": [], "r": [], "c": [], "p": []}
+            for rep in range(reps):
+                order = ["a", "b", "r", "c", "p"] if rep % 2 == 0 else ["p", "c", "r", "b", "a"]
+                for key in order:
+                    if key == "a":
+                        rates["a"].append(run_structlog(events, work / "structlog.jsonl"))
+                    elif key == "p":
+                        result = python_fallback_run(len(events), work / "trail-p")
+                        rates["p"].append(result["rate"])
+                        extra["p"].append(result)
+                    else:
+                        transport(key == "r")
+                        mode = "embedded" if key == "c" else "process"
+                        result = run_trail(events, work / f"trail-{key}", mode)
+                        rates[key].append(result["rate"])
+                        extra[key].append(result)
+                print(
+                    f"rep {rep + 1}/{reps}: "
+                    + "  ".join(f"({k}) {rates[k][-1]:,.0f}/s" for k in "abrcp"),
+                    flush=True,
+                )
+            base = statistics.median(rates["a"])
+            out["throughput"] = {
+                key: {
+                    "events_per_s": round(statistics.median(rates[key])),
+                    "ratio_to_structlog": round(statistics.median(rates[key]) / base, 3),
+                    "runs": [round(r) for r in rates[key]],
+                    **(
+                        {
+                            "caller_cpu_us": round(
+                                statistics.median(r["cpu_us"] for r in extra[key]), 2
+                            ),
+                            "submit_events_per_s": round(
+                                statistics.median(r["submit_rate"] for r in extra[key])
+                            ),
+                            "writer_cpu_us": round(
+                                statistics.median(r["writer_cpu_us"] for r in extra[key]), 2
+                            ),
+                        }
+                        if key in extra
+                        else {}
+                    ),
+                }
+                for key in "abrcp"
             }
-            for key in "abrcp"
-        }
-        full = statistics.median(rates["b"])
-        latency: dict[str, Any] = {}
-        for label, mode, rate in (
-            ("attached_full", "process", None),
-            ("attached_half", "process", full / 2),
-            ("embedded_full", "embedded", None),
-        ):
-            runs: dict[str, list[dict[str, Any]]] = {}
-            for rep in range(3):  # socket and ring interleaved
-                for ring in (False, True) if rep % 2 == 0 else (True, False):
-                    if mode == "embedded" and ring:
-                        continue
-                    transport(ring)
-                    key = label + ("_ring" if ring else "")
-                    runs.setdefault(key, []).append(latency_run(events, work / "lat", mode, rate))
-            for key, got in runs.items():
-                latency[key] = {k: round(statistics.median(r[k] for r in got), 2) for k in got[0]}
-                print(key, latency[key], flush=True)
-        out["latency"] = latency
-        for ring in (False, True):
-            transport(ring)
-            key = "eight_clients" + ("_ring" if ring else "")
-            out[key] = eight_clients(work / "eight", max(2000, n // 8))
-            print(key, out[key], flush=True)
-        for ring in (False, True):
-            transport(ring)
-            key = "kill_9" + ("_ring" if ring else "")
-            out[key] = [kill_writer_under_load(work / "kill", n) for _ in range(3)]
-            print(key, out[key], flush=True)
-        transport(False)
-        out["spill"] = spill_cost(work / "spill", max(2000, n // 10))
-        print("spill", out["spill"], flush=True)
+        if "latency" in parts:
+            # half load: half of what the socket sustains, measured above or here
+            full = statistics.median(
+                rates["b"] or [run_trail(events, work / "trail-b", "process")["rate"]]
+            )
+            latency: dict[str, Any] = {}
+            for label, mode, rate in (
+                ("attached_full", "process", None),
+                ("attached_half", "process", full / 2),
+                ("embedded_full", "embedded", None),
+            ):
+                runs: dict[str, list[dict[str, Any]]] = {}
+                for rep in range(3):  # socket and ring interleaved
+                    for ring in (False, True) if rep % 2 == 0 else (True, False):
+                        if mode == "embedded" and ring:
+                            continue
+                        transport(ring)
+                        key = label + ("_ring" if ring else "")
+                        runs.setdefault(key, []).append(
+                            latency_run(events, work / "lat", mode, rate)
+                        )
+                for key, got in runs.items():
+                    latency[key] = {
+                        k: round(statistics.median(r[k] for r in got), 2) for k in got[0]
+                    }
+                    print(key, latency[key], flush=True)
+            out["latency"] = latency
+        if "clients" in parts:
+            for ring in (False, True):
+                transport(ring)
+                key = "eight_clients" + ("_ring" if ring else "")
+                out[key] = eight_clients(work / "eight", max(2000, n // 8))
+                print(key, out[key], flush=True)
+        if "kill" in parts:
+            for ring in (False, True):
+                transport(ring)
+                key = "kill_9" + ("_ring" if ring else "")
+                out[key] = [kill_writer_under_load(work / "kill", n) for _ in range(3)]
+                print(key, out[key], flush=True)
+        if "spill" in parts:
+            transport(False)
+            out["spill"] = spill_cost(work / "spill", max(2000, n // 10))
+            print("spill", out["spill"], flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    OUT.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out["throughput"], indent=2))
+    if args.only and args.out.exists():  # the parts run now replace theirs in the file
+        out = {**json.loads(args.out.read_text()), **out}
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out.get("throughput"), indent=2))
     return 0
 
 

@@ -87,3 +87,22 @@ def test_accel_compares_both_paths() -> None:
     out = json.loads(bench("accel.py", "--events", "300", "--reps", "1").stdout)
     assert set(out["writer_us"]) == {"python", "c", "python 2", "c 2"}
     assert "python" in out["loop_us"]
+
+
+def test_writer_process_throughput_compares_every_path(tmp_path: Path) -> None:
+    """bench/writer_process.py's throughput part on a tiny stream: structlog, the socket, the
+    ring, the embedded writer and the pure-Python fallback, each with its CPU figures."""
+    out = tmp_path / "wp.json"
+    bench(
+        "writer_process.py", "--events", "3000", "--reps", "1", "--only", "throughput",
+        "--out", str(out), timeout=300,
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    throughput = result["throughput"]
+    assert set(throughput) == {"a", "b", "r", "c", "p"}
+    assert throughput["a"]["ratio_to_structlog"] == 1.0
+    for key in "brcp":
+        assert throughput[key]["events_per_s"] > 0
+        assert throughput[key]["caller_cpu_us"] > 0
+        assert throughput[key]["writer_cpu_us"] > 0
+    assert "latency" not in result
