@@ -183,6 +183,49 @@ def latency_run(events: list[Event], home: Path, mode: str, rate: float | None) 
     }
 
 
+def structlog_latency_run(events: list[Event], path: Path, rate: float | None) -> dict[str, Any]:
+    """The baseline's log.info() latency, paced as latency_run paces record(): what the
+    logging that tradetrail replaces costs a trading loop at the same load."""
+    import structlog
+
+    lat: list[int] = []
+    clock = time.perf_counter_ns
+    append = lat.append
+    with open(path, "wb") as fh:
+        structlog.configure(
+            processors=[
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.JSONRenderer(serializer=orjson.dumps),
+            ],
+            logger_factory=structlog.BytesLoggerFactory(file=fh),
+            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+            cache_logger_on_first_use=True,
+        )
+        log = structlog.get_logger()
+        quiesce()
+        start = clock()
+        period = 1e9 / rate if rate else 0.0
+        i, n = 0, len(events)
+        while i < n:
+            due = min(n, int((clock() - start) / period) + 1) if rate else n
+            while i < due:
+                ev = events[i]
+                s = clock()
+                log.info(ev.type, data=ev.data, **ev.fields)
+                append(clock() - s)
+                i += 1
+            if rate:
+                time.sleep(0.0005)
+    structlog.reset_defaults()
+    lat.sort()
+    return {
+        "p50_us": percentile(lat, 50) / 1000,
+        "p99_us": percentile(lat, 99) / 1000,
+        "p999_us": percentile(lat, 99.9) / 1000,
+        "max_us": lat[-1] / 1000,
+    }
+
+
 CLIENT = r"""
 import sys, time, orjson, tradetrail
 home, n = sys.argv[1], int(sys.argv[2])
@@ -426,7 +469,7 @@ def main() -> int:
                 ("embedded_full", "embedded", None),
             ):
                 runs: dict[str, list[dict[str, Any]]] = {}
-                for rep in range(3):  # socket and ring interleaved
+                for rep in range(3):  # socket, ring and structlog interleaved
                     for ring in (False, True) if rep % 2 == 0 else (True, False):
                         if mode == "embedded" and ring:
                             continue
@@ -434,6 +477,11 @@ def main() -> int:
                         key = label + ("_ring" if ring else "")
                         runs.setdefault(key, []).append(
                             latency_run(events, work / "lat", mode, rate)
+                        )
+                    if mode == "process":  # the baseline at the same load
+                        key = label.replace("attached", "structlog")
+                        runs.setdefault(key, []).append(
+                            structlog_latency_run(events, work / "lat.jsonl", rate)
                         )
                 for key, got in runs.items():
                     latency[key] = {
