@@ -311,19 +311,25 @@ def source_info() -> dict[str, Any]:
 # --------------------------------------------------------------------------- (a) structlog
 
 
+def structlog_logger(fh: Any) -> Any:
+    """The baseline's logger: TimeStamper(ISO, UTC) + JSONRenderer(orjson) into `fh`
+    (structlog.reset_defaults() undoes it)."""
+    structlog.configure(
+        processors=[
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
+        ],
+        logger_factory=structlog.BytesLoggerFactory(file=fh),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        cache_logger_on_first_use=True,
+    )
+    return structlog.get_logger()
+
+
 def run_structlog(events: list[Event], path: Path, latencies: list[int] | None = None) -> float:
     """structlog: TimeStamper(ISO, UTC) + JSONRenderer(orjson) into a BytesLogger file."""
     with open(path, "wb") as fh:
-        structlog.configure(
-            processors=[
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.processors.JSONRenderer(serializer=orjson.dumps),
-            ],
-            logger_factory=structlog.BytesLoggerFactory(file=fh),
-            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-            cache_logger_on_first_use=True,
-        )
-        log = structlog.get_logger()
+        log = structlog_logger(fh)
         quiesce()
         if latencies is None:
             t0 = time.perf_counter()

@@ -53,6 +53,7 @@ from run import (  # the shared event stream and baseline of bench/run.py
     percentile,
     quiesce,
     run_structlog,
+    structlog_logger,
 )
 
 OUT = RESULTS_DIR / "writer_process.json"
@@ -135,49 +136,66 @@ def python_fallback_run(n: int, home: Path) -> dict[str, float]:
     return result
 
 
-def latency_run(events: list[Event], home: Path, mode: str, rate: float | None) -> dict[str, Any]:
-    """record() latency of each call, at full speed (rate None) or paced at `rate`/s."""
-    shutil.rmtree(home, ignore_errors=True)
-    trail = open_trail(home, mode, len(events))
+def paced(
+    events: list[Event], call: Any, rate: float | None, data_keyword: bool = False
+) -> list[int]:
+    """Each call's latency in ns, `call(type, data, **fields)` (`data=data` with
+    `data_keyword`, as log.info takes it) at full speed (rate None) or paced at `rate`/s in
+    bursts every 0.5 ms, as a trading loop that sleeps between market events. Only the call
+    is timed."""
     lat: list[int] = []
     clock = time.perf_counter_ns
     append = lat.append
-    record = trail.record
-    try:
-        trail.record("bench.warmup").wait(10)
-        quiesce()
-        cpu0 = time.thread_time()
-        start = clock()
-        if rate is None:
-            for ev in events:
+    start = clock()
+    period = 1e9 / rate if rate else 0.0
+    i, n = 0, len(events)
+    while i < n:
+        due = min(n, int((clock() - start) / period) + 1) if rate else n
+        while i < due:
+            ev = events[i]
+            if data_keyword:
                 s = clock()
-                record(ev.type, ev.data, **ev.fields)
-                append(clock() - s)
-        else:
-            period = 1e9 / rate
-            i, n = 0, len(events)
-            while i < n:
-                due = min(n, int((clock() - start) / period) + 1)
-                while i < due:
-                    ev = events[i]
-                    s = clock()
-                    record(ev.type, ev.data, **ev.fields)
-                    append(clock() - s)
-                    i += 1
-                time.sleep(0.0005)
-        cpu = time.thread_time() - cpu0
-        trail.flush()
-        elapsed = (clock() - start) / 1e9
-    finally:
-        trail.close()
-    if mode != "embedded":
-        wait_writer_gone(home)
+                call(ev.type, data=ev.data, **ev.fields)
+            else:
+                s = clock()
+                call(ev.type, ev.data, **ev.fields)
+            append(clock() - s)
+            i += 1
+        if rate:
+            time.sleep(0.0005)
     lat.sort()
+    return lat
+
+
+def latency_figures(lat: list[int]) -> dict[str, float]:
     return {
         "p50_us": percentile(lat, 50) / 1000,
         "p99_us": percentile(lat, 99) / 1000,
         "p999_us": percentile(lat, 99.9) / 1000,
         "max_us": lat[-1] / 1000,
+    }
+
+
+def latency_run(events: list[Event], home: Path, mode: str, rate: float | None) -> dict[str, Any]:
+    """record() latency of each call, at full speed (rate None) or paced at `rate`/s."""
+    shutil.rmtree(home, ignore_errors=True)
+    trail = open_trail(home, mode, len(events))
+    record = trail.record
+    try:
+        trail.record("bench.warmup").wait(10)
+        quiesce()
+        cpu0 = time.thread_time()
+        start = time.perf_counter()
+        lat = paced(events, record, rate)
+        cpu = time.thread_time() - cpu0
+        trail.flush()
+        elapsed = time.perf_counter() - start
+    finally:
+        trail.close()
+    if mode != "embedded":
+        wait_writer_gone(home)
+    return {
+        **latency_figures(lat),
         "cpu_us": cpu / len(events) * 1e6,
         "achieved_rate": len(events) / elapsed,
     }
@@ -188,42 +206,12 @@ def structlog_latency_run(events: list[Event], path: Path, rate: float | None) -
     logging that tradetrail replaces costs a trading loop at the same load."""
     import structlog
 
-    lat: list[int] = []
-    clock = time.perf_counter_ns
-    append = lat.append
     with open(path, "wb") as fh:
-        structlog.configure(
-            processors=[
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.processors.JSONRenderer(serializer=orjson.dumps),
-            ],
-            logger_factory=structlog.BytesLoggerFactory(file=fh),
-            wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-            cache_logger_on_first_use=True,
-        )
-        log = structlog.get_logger()
+        log = structlog_logger(fh)
         quiesce()
-        start = clock()
-        period = 1e9 / rate if rate else 0.0
-        i, n = 0, len(events)
-        while i < n:
-            due = min(n, int((clock() - start) / period) + 1) if rate else n
-            while i < due:
-                ev = events[i]
-                s = clock()
-                log.info(ev.type, data=ev.data, **ev.fields)
-                append(clock() - s)
-                i += 1
-            if rate:
-                time.sleep(0.0005)
+        lat = paced(events, log.info, rate, data_keyword=True)
     structlog.reset_defaults()
-    lat.sort()
-    return {
-        "p50_us": percentile(lat, 50) / 1000,
-        "p99_us": percentile(lat, 99) / 1000,
-        "p999_us": percentile(lat, 99.9) / 1000,
-        "max_us": lat[-1] / 1000,
-    }
+    return latency_figures(lat)
 
 
 CLIENT = r"""

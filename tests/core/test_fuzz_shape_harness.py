@@ -89,10 +89,10 @@ def test_an_answer_for_an_event_the_reference_redacts_or_refuses_is_a_mismatch()
     """An extension that answered where it must decline: for a secret (the reference redacts),
     for an unknown field (schema error), for bytes that are not a raw event (it raises)."""
     fast = harness.installed()
-    answer: fastshape.ShapedParts | None = fast(seed("accepted_text_price"), harness.SOURCE)
+    answer: Prepared | None = fast(seed("accepted_text_price"), harness.SOURCE)
     assert answer is not None
 
-    def eager(raw: bytes, source: bytes | None) -> fastshape.ShapedParts | None:
+    def eager(raw: bytes, source: bytes | None) -> Prepared | None:
         return answer
 
     harness.check(seed("accepted_bearer"))
@@ -105,7 +105,7 @@ def test_an_answer_for_an_event_the_reference_redacts_or_refuses_is_a_mismatch()
 
 
 def test_an_extension_that_raises_is_a_mismatch() -> None:
-    def broken(raw: bytes, source: bytes | None) -> fastshape.ShapedParts | None:
+    def broken(raw: bytes, source: bytes | None) -> Prepared | None:
         raise MemoryError
 
     with pytest.raises(harness.Mismatch, match="extension raised MemoryError"):

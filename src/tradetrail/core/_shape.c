@@ -28,6 +28,10 @@ enum role { R_STRING = 0, R_SECRET = 1, R_EVENT_ID = 2, R_DATA = 3, R_SOURCE = 4
 typedef struct {
     char *name;
     Py_ssize_t len;
+} Name;
+
+typedef struct {
+    Name key;
     int kind;
     int required;
     PyObject *literals; /* frozenset of str (K_LIT) */
@@ -40,8 +44,7 @@ typedef struct {
 } TypeSpec;
 
 typedef struct {
-    char *name;
-    Py_ssize_t len;
+    Name key;
     int group;
     int role;
 } Key;
@@ -236,6 +239,30 @@ static Py_ssize_t plain_decimal(const char *s, Py_ssize_t n, Py_ssize_t p)
     return i;
 }
 
+/* The `"key":` of an object member at p (just after `{` or `,`): its text in `key` and the
+ * index after the colon, or -1 when it is not a plain string followed by a colon. */
+static Py_ssize_t member_key(const char *s, Py_ssize_t n, Py_ssize_t p, Slice *key)
+{
+    Py_ssize_t end = plain_string(s, n, p);
+    if (end < 0 || end >= n || s[end] != ':')
+        return -1;
+    key->s = s + p + 1;
+    key->len = end - p - 2;
+    return end + 1;
+}
+
+/* The index of `key` among `count` names, each the first member of an item `stride` bytes
+ * long (Field or Key), or -1. */
+static int name_index(const Slice *key, const void *items, size_t stride, int count)
+{
+    for (int i = 0; i < count; i++) {
+        const Name *name = (const Name *)((const char *)items + (size_t)i * stride);
+        if (name->len == key->len && memcmp(name->name, key->s, (size_t)key->len) == 0)
+            return i;
+    }
+    return -1;
+}
+
 /* ------------------------------------------------------------------ the shaper */
 
 static void spec_free(PyObject *capsule)
@@ -244,7 +271,7 @@ static void spec_free(PyObject *capsule)
     if (spec == NULL)
         return;
     for (int i = 0; i < spec->count; i++) {
-        PyMem_Free(spec->fields[i].name);
+        PyMem_Free(spec->fields[i].key.name);
         Py_XDECREF(spec->fields[i].literals);
     }
     PyMem_Free(spec);
@@ -293,8 +320,8 @@ static PyObject *make_spec(PyObject *fields)
                               &literals))
             goto fail;
         Field *f = &spec->fields[i];
-        f->name = copy_name(name, &f->len);
-        if (f->name == NULL)
+        f->key.name = copy_name(name, &f->key.len);
+        if (f->key.name == NULL)
             goto fail;
         spec->count = (int)i + 1;
         f->kind = kind;
@@ -308,9 +335,9 @@ static PyObject *make_spec(PyObject *fields)
         }
         if (i > 0) {
             Field *g = &spec->fields[i - 1];
-            Py_ssize_t m = g->len < f->len ? g->len : f->len;
-            int c = memcmp(g->name, f->name, (size_t)m);
-            if (c > 0 || (c == 0 && g->len >= f->len)) {
+            Py_ssize_t m = g->key.len < f->key.len ? g->key.len : f->key.len;
+            int c = memcmp(g->key.name, f->key.name, (size_t)m);
+            if (c > 0 || (c == 0 && g->key.len >= f->key.len)) {
                 PyErr_SetString(PyExc_ValueError, "a type's fields must be sorted by name");
                 goto fail;
             }
@@ -330,7 +357,7 @@ static void shaper_dealloc(Shaper *self)
     Py_XDECREF(self->p1);
     Py_XDECREF(self->prepared);
     for (int i = 0; i < self->nkeys; i++)
-        PyMem_Free(self->keys[i].name);
+        PyMem_Free(self->keys[i].key.name);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -405,8 +432,8 @@ static int shaper_init(Shaper *self, PyObject *args, PyObject *kwargs)
             return -1;
         }
         Key *k = &self->keys[i];
-        k->name = copy_name(key, &k->len);
-        if (k->name == NULL) {
+        k->key.name = copy_name(key, &k->key.len);
+        if (k->key.name == NULL) {
             Py_DECREF(seq);
             return -1;
         }
@@ -594,23 +621,13 @@ static PyObject *shaper_shape(Shaper *self, PyObject *const *args, Py_ssize_t na
         p++;
     } else {
         for (;;) { /* the string fields of the envelope */
-            end = plain_string(s, n, p);
-            if (end < 0)
+            Slice key;
+            p = member_key(s, n, p, &key);
+            if (p < 0)
                 goto decline;
-            const char *key = s + p + 1;
-            Py_ssize_t klen = end - p - 2;
-            int found = -1;
-            for (int i = 0; i < self->nkeys; i++) {
-                const Key *k = &self->keys[i];
-                if (k->len == klen && memcmp(k->name, key, (size_t)klen) == 0) {
-                    found = i;
-                    break;
-                }
-            }
+            int found = name_index(&key, self->keys, sizeof(Key), self->nkeys);
             if (found < 0 || self->keys[found].role != R_STRING || envelope[found].s != NULL)
                 goto decline; /* not a plain string field, a secret one, or a duplicate */
-            p = end;
-            EXPECT(':');
             end = plain_string(s, n, p);
             if (end < 0 || end - p - 2 < 1 || end - p - 2 > self->max_field_chars)
                 goto decline;
@@ -635,24 +652,14 @@ static PyObject *shaper_shape(Shaper *self, PyObject *const *args, Py_ssize_t na
             p++;
         } else {
             for (;;) {
-                end = plain_string(s, n, p);
-                if (end < 0)
+                Slice key;
+                p = member_key(s, n, p, &key);
+                if (p < 0)
                     goto decline;
-                const char *key = s + p + 1;
-                Py_ssize_t klen = end - p - 2;
-                int found = -1;
-                for (int i = 0; i < spec->count; i++) {
-                    const Field *f = &spec->fields[i];
-                    if (f->len == klen && memcmp(f->name, key, (size_t)klen) == 0) {
-                        found = i;
-                        break;
-                    }
-                }
+                int found = name_index(&key, spec->fields, sizeof(Field), spec->count);
                 if (found < 0 || (seen >> found) & 1)
                     goto decline; /* not a field of the type (a schema error), or twice */
                 seen |= (uint64_t)1 << found;
-                p = end;
-                EXPECT(':');
                 end = data_value(self, &spec->fields[found], s, n, p, &data[found],
                                  &quoted[found]);
                 if (end == -2)
@@ -718,7 +725,7 @@ static PyObject *shaper_shape(Shaper *self, PyObject *const *args, Py_ssize_t na
                     failed |= out_put(o, ",", 1);
                 first = 0;
                 failed |= out_put(o, "\"", 1);
-                failed |= out_put(o, f->name, f->len);
+                failed |= out_put(o, f->key.name, f->key.len);
                 failed |= out_put(o, "\":", 2);
                 if (quoted[j])
                     failed |= out_put(o, "\"", 1);
@@ -736,7 +743,7 @@ static PyObject *shaper_shape(Shaper *self, PyObject *const *args, Py_ssize_t na
         if (count[g]++ > 0 || g == 1)
             failed |= out_put(o, ",", 1);
         failed |= out_put(o, "\"", 1);
-        failed |= out_put(o, k->name, k->len);
+        failed |= out_put(o, k->key.name, k->key.len);
         failed |= out_put(o, "\":", 2);
         failed |= out_put(o, value.s, value.len);
     }
