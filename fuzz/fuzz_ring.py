@@ -75,7 +75,7 @@ class Reference:
         head: int = struct.unpack_from("<Q", memory, OFF_HEAD)[0]
         tail, cap = self.tail, self.cap
         if head < tail or head - tail > cap or head % 8:
-            raise Corrupt("head")
+            raise Corrupt(f"head {head} not within one capacity ahead of tail {tail}")
         data = memory[shm.HEADER_BYTES :]
         out: list[Entry] = []
         taken = 0
@@ -83,15 +83,15 @@ class Reference:
             off = tail % cap
             if cap - off >= 4 and struct.unpack_from("<I", data, off)[0] == WRAP:
                 if off == 0 or tail + cap - off > head:
-                    raise Corrupt("wrap mark")
+                    raise Corrupt(f"a wrap mark at offset {off} (or past the head)")
                 tail += cap - off
                 continue
             if cap - off < ENTRY_HEAD:
-                raise Corrupt("header split")
+                raise Corrupt(f"an entry header split at offset {off}")
             length, kind, index, since = struct.unpack_from("<IIQQ", data, off)
             need = (ENTRY_HEAD + length + 7) & ~7
             if need > cap - off or need > head - tail:
-                raise Corrupt("entry too long")
+                raise Corrupt(f"an entry of {length} bytes at offset {off} too long")
             out.append((kind, index, since, data[off + ENTRY_HEAD : off + ENTRY_HEAD + length]))
             taken += length
             tail += need
@@ -193,11 +193,12 @@ def one_take(
     ring: Consumer, ref: Reference, image: bytes, max_events: int, max_bytes: int, n: int
 ) -> bool:
     """One take compared; False after the RingError that ends the ring."""
-    where = f"take {n} ({max_events}, {max_bytes}), tail {ref.tail}"
+    head = struct.unpack_from("<Q", image, OFF_HEAD)[0]
+    where = f"take {n} ({max_events}, {max_bytes}), tail {ref.tail}, head {head}"
     try:
         want: list[Entry] | None = ref.take(image, max_events, max_bytes)
-    except Corrupt:
-        want = None
+    except Corrupt as exc:
+        want, why = None, str(exc)
     try:
         got = ring.take(max_events, max_bytes)
     except shm.RingError:
@@ -207,7 +208,7 @@ def one_take(
     except Exception as exc:
         raise Mismatch(f"{where}: the consumer raised {exc!r}") from exc
     if want is None:
-        raise Mismatch(f"{where}: {got!r:.500} where the memory breaks the layout")
+        raise Mismatch(f"{where}: {len(got)} entries {got!r:.300} where the reference finds {why}")
     if not isinstance(got, list) or [tuple(e) for e in got] != want:
         raise Mismatch(f"{where}: {got!r:.500} != reference {want!r:.500}")
     tail = struct.unpack_from("<Q", arena().memory, OFF_TAIL)[0]
