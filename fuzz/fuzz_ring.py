@@ -59,9 +59,13 @@ class Corrupt(Exception):
     """The reference's RingError: the memory breaks the layout."""
 
 
+WRAPS = 1 << 64  # positions are u64 counters
+
+
 class Reference:
     """The writer's side of a ring as docs/FORMATS.md describes it, over a copy of the memory.
-    Positions are byte counts (`bytes ever written/taken`): they never pass 2^64."""
+    Positions are byte counts (`bytes ever written/taken`) modulo 2^64, compared by their
+    difference; entries and wrap marks start on 8 bytes."""
 
     def __init__(self, memory: bytes) -> None:
         magic, cap = struct.unpack_from("<QQ", memory, 0)
@@ -74,27 +78,29 @@ class Reference:
     def take(self, memory: bytes, max_events: int, max_bytes: int) -> list[Entry]:
         head: int = struct.unpack_from("<Q", memory, OFF_HEAD)[0]
         tail, cap = self.tail, self.cap
-        if head < tail or head - tail > cap or head % 8:
+        if (head - tail) % WRAPS > cap or head % 8:
             raise Corrupt(f"head {head} not within one capacity ahead of tail {tail}")
+        if tail % 8:
+            raise Corrupt(f"tail {tail} not on an 8-byte boundary")
         data = memory[shm.HEADER_BYTES :]
         out: list[Entry] = []
         taken = 0
-        while tail < head and len(out) < max_events and taken < max_bytes:
+        while tail != head and len(out) < max_events and taken < max_bytes:
             off = tail % cap
-            if cap - off >= 4 and struct.unpack_from("<I", data, off)[0] == WRAP:
-                if off == 0 or tail + cap - off > head:
+            if struct.unpack_from("<I", data, off)[0] == WRAP:
+                if off == 0 or cap - off > (head - tail) % WRAPS:
                     raise Corrupt(f"a wrap mark at offset {off} (or past the head)")
-                tail += cap - off
+                tail = (tail + cap - off) % WRAPS
                 continue
             if cap - off < ENTRY_HEAD:
                 raise Corrupt(f"an entry header split at offset {off}")
             length, kind, index, since = struct.unpack_from("<IIQQ", data, off)
             need = (ENTRY_HEAD + length + 7) & ~7
-            if need > cap - off or need > head - tail:
+            if need > cap - off or need > (head - tail) % WRAPS:
                 raise Corrupt(f"an entry of {length} bytes at offset {off} too long")
             out.append((kind, index, since, data[off + ENTRY_HEAD : off + ENTRY_HEAD + length]))
             taken += length
-            tail += need
+            tail = (tail + need) % WRAPS
         self.tail = tail
         self.count += len(out)
         return out

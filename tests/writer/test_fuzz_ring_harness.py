@@ -205,12 +205,10 @@ def test_a_read_past_the_memory_faults() -> None:
     assert done.stdout == "inside\n" and done.returncode != 0
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="_ring.c reads a wrap mark before it checks the room"
-)
 def test_finding_an_unaligned_tail_3_bytes_before_the_end_is_refused_in_bounds() -> None:
     """A client that sets the tail 3 bytes before the end of the data (and a head 8 bytes past
-    the end): take() reads the 4-byte wrap mark at data + 4093, 1 byte past the memory."""
+    the end): take() read the 4-byte wrap mark at data + 4093, 1 byte past the memory (found
+    by this harness); an unaligned tail is now refused before anything is read."""
     done = run_check(image(tail=4093, head=4104))
     crashed = done.returncode == -signal.SIGSEGV or "AddressSanitizer: SEGV" in done.stderr
     if done.returncode != 0 and not crashed:
@@ -218,13 +216,11 @@ def test_finding_an_unaligned_tail_3_bytes_before_the_end_is_refused_in_bounds()
     assert done.returncode == 0, "take() read past the memory"
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="_ring.c lets a wrap mark take the tail past 2^64"
-)
 def test_finding_a_wrap_mark_just_below_2_64_is_refused() -> None:
     """Tail 2^64-16, head 2^64-8 (8 bytes published) and a wrap mark in the last 16 bytes:
-    the skip takes tail past 2^64 to 0, then take() reads 4096 entries of never-published
-    memory (every one where the head says no byte was written) instead of RingError."""
+    the skip took tail past 2^64 to 0, then take() read 4096 entries of never-published
+    memory instead of raising RingError (found by this harness); a wrap mark that skips past
+    what was published is now refused."""
     done = run_check(image(tail=(1 << 64) - 16, head=(1 << 64) - 8, marks={4080: 0xFFFFFFFF}))
     finding = "4096 entries [(0, 0, 0, b'')"
     if done.returncode != 0 and finding not in done.stderr:

@@ -223,12 +223,16 @@ static PyObject *ring_take(Ring *self, PyObject *args)
     uint64_t tail = self->pos;
     if (head - tail > self->cap || (head & 7))
         return corrupt(self, "head is not within one capacity ahead of tail", tail);
+    if (tail & 7) /* entries and wrap marks start on 8 bytes: 4 bytes always fit */
+        return corrupt(self, "tail is not on an 8-byte boundary", tail);
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
     unsigned char *data = self->base + OFF_DATA;
     Py_ssize_t bytes = 0;
-    while (tail < head && PyList_GET_SIZE(out) < max_events && bytes < max_bytes) {
+    /* `head - tail` (what is published and not taken) only shrinks, by no more than it is:
+     * positions are compared by their difference, which stays right past 2^64 */
+    while (head != tail && PyList_GET_SIZE(out) < max_events && bytes < max_bytes) {
         uint64_t off = tail & (self->cap - 1);
         uint32_t head32[2];
         uint64_t head64[2];
@@ -237,6 +241,10 @@ static PyObject *ring_take(Ring *self, PyObject *args)
             if (off == 0) {
                 Py_DECREF(out);
                 return corrupt(self, "a wrap mark at the start of the data", tail);
+            }
+            if (self->cap - off > head - tail) {
+                Py_DECREF(out);
+                return corrupt(self, "a wrap mark past the published head", tail);
             }
             tail += self->cap - off;
             continue;
@@ -268,10 +276,6 @@ static PyObject *ring_take(Ring *self, PyObject *args)
         bytes += (Py_ssize_t)len;
         tail += need;
         self->count++;
-    }
-    if (tail > head) {
-        Py_DECREF(out);
-        return corrupt(self, "a wrap mark past the published head", tail);
     }
     self->pos = tail;
     __atomic_store_n(at(self, OFF_TAIL), tail, __ATOMIC_RELEASE);
