@@ -972,7 +972,7 @@ def info(home: Path, as_json: bool) -> None:
         out.print(
             f"  writer     process {writer['pid']} on {writer['channel']} "
             f"({writer['durability']}; accelerator: {writer['accelerator']}; "
-            f"raw events shaped in {writer['shaper'] or 'python'})"
+            f"raw events shaped in {'C' if writer['shaper'] == 'compiled' else 'Python'})"
         )
     else:
         out.print("  writer     none running (tradetrail.open() or `tradetrail serve` starts one)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import importlib
 import os
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol
@@ -108,11 +109,14 @@ def _load() -> tuple[SpliceAndHash | None, SpliceHashExtend | None, str]:
     extend: SpliceHashExtend | None = getattr(_chain, "splice_hash_extend", None)
     if extend is None:  # an extension built from older sources (an editable install not rebuilt)
         return None, None, "none (pure Python; the compiled accelerator is out of date: reinstall)"
-    try:
-        from . import _rawjson  # noqa: F401  (the caller's encoder: see core.canonical)
-    except ImportError:
-        return _chain.splice_and_hash, extend, "C (tradetrail.core._chain)"
-    return _chain.splice_and_hash, extend, "C (tradetrail.core._chain, _rawjson)"
+    names = ["_chain"]
+    for name in ("_rawjson", "_shape"):  # the caller's encoder, the writer's shaper
+        try:
+            importlib.import_module(f"{__package__}.{name}")
+        except ImportError:
+            continue
+        names.append(name)
+    return _chain.splice_and_hash, extend, f"C (tradetrail.core.{', '.join(names)})"
 
 
 splice_and_hash_c, splice_hash_extend_c, ACCELERATOR = _load()
