@@ -542,3 +542,37 @@ def test_a_client_killed_over_its_memory_bound_leaves_every_event_to_the_next(
     assert len(by_id) == len(journal(home))
     assert list(spool.glob("*.ndjson")) == []
     assert tradetrail.verify(home).ok
+
+
+def test_after_fork_the_child_records_through_a_spool_of_its_own(
+    home: Path, tmp_path: Path
+) -> None:
+    """A fork()ed child's first record() starts it anew (its own spool segment, connection
+    and sender thread), as a local client re-attaches; the parent's events and segments stay
+    the parent's, also when the child closes."""
+    secret = token(home, "ingest")
+    spool = tmp_path / "spool"
+    with running(home) as service:
+        trail = tradetrail.open(service.url, token=secret, spool=spool)
+        trail.record("order.accepted", order_id="parent-1").wait(30)
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 1
+            try:
+                seq = trail.record("order.accepted", order_id="child-1").wait(30)
+                code = 0 if trail.flush(30) and seq >= 1 else 3
+                trail.close()
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        after = trail.record("order.accepted", order_id="parent-2")
+        assert after.wait(30) >= 2 and trail.flush(30)
+        trail.close()
+    assert sorted(r["order_id"] for r in journal(home) if "order_id" in r) == [
+        "child-1",
+        "parent-1",
+        "parent-2",
+    ]
+    assert list(spool.glob("*.ndjson")) == []  # every segment answered and dropped
+    assert tradetrail.verify(home).ok

@@ -512,15 +512,10 @@ class RemoteTrail(Trail):
         self.durable_size = 0
         self.spool = Spool(self.home, spool_max_bytes)
         self._headers = {"Authorization": f"Bearer {secret}"}
-        self._http = httpx.Client(
-            base_url=self.url,
-            headers={**self._headers, "Content-Type": NDJSON},
-            timeout=httpx.Timeout(timeout, connect=5.0),
-            verify=verify,
-        )
-        self._reader: httpx.Client | None = None
         self._verify = verify
         self._timeout = timeout
+        self._http = self._new_sender()
+        self._reader: httpx.Client | None = None
         self._http_errors: tuple[type[Exception], ...] = (httpx.HTTPError, OSError)
         first = 0
         for segment, end, count in self.spool.adopt():
@@ -549,7 +544,7 @@ class RemoteTrail(Trail):
         if self._closing:
             raise TrailClosedError(self._closed_message())
         if self._pid != os.getpid():
-            raise TrailClosedError(self._closed_message())
+            self._after_fork()
         event = self._shape(event_type, data, fields)
         receipt = Receipt(self, event)
         receipt._index = next(self._indices)
@@ -591,6 +586,8 @@ class RemoteTrail(Trail):
         """Wait until every event recorded before the call (and every one found in the spool
         at open) is journaled by the service. False on timeout, or when the service rejected
         one of them (see stats()["rejected"]); never raises for I/O."""
+        if self._pid != os.getpid() and not self._closing:
+            self._after_fork()
         mark = next(self._indices)
         rejected = self._rejected_total
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -699,6 +696,47 @@ class RemoteTrail(Trail):
         return f"<RemoteTrail {self.url} spool={self.home}>"
 
     _spill_journaled_when = "by the next client opened on its spool"
+
+    def _new_sender(self) -> httpx.Client:
+        import httpx
+
+        return httpx.Client(
+            base_url=self.url,
+            headers={**self._headers, "Content-Type": NDJSON},
+            timeout=httpx.Timeout(self._timeout, connect=5.0),
+            verify=self._verify,
+        )
+
+    def _after_fork(self) -> None:
+        """In a fork()ed child, at its first record() or flush(): the parent's events, spool
+        segments and connections stay the parent's (its segments stay locked by it, and the
+        child never writes to them, closes them or uses a connection of the parent's); the
+        child starts anew on the same spool directory, as a second client would."""
+        # the parent's threads are gone, and a lock one of them held stays held here: every
+        # lock and condition is made anew, none inherited is touched
+        self._pid = os.getpid()
+        self._outbox = deque()
+        self._unacked = {}
+        self._unacked_bytes = 0
+        self._runs = deque()
+        self._in_runs = self._in_memory_runs = self._memory_peak = 0
+        self._receipts = weakref.WeakValueDictionary()
+        self._indices = itertools.count()
+        self._cond = threading.Condition()
+        self._waiters = 0
+        self._wake = threading.Event()
+        self._idle = False
+        self._shaping_lock = threading.Lock()
+        self._counters = dict.fromkeys(self._counters, 0)
+        self._last_error = None
+        self._failures = 0
+        self._next_try = 0.0
+        self._parents = (self.spool, self._http, self._reader)  # kept, never closed here
+        self.spool = Spool(self.home, self.spool.max_bytes)
+        self._http = self._new_sender()
+        self._reader = None
+        self._thread = threading.Thread(target=self._run, name="tradetrail-remote", daemon=True)
+        self._thread.start()
 
     def _closed_message(self) -> str:
         if self._pid != os.getpid():
