@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from click.testing import CliRunner, Result
@@ -44,3 +46,15 @@ def sample(text: str, name: str, **labels: str) -> float | None:
         if metric == name and all(got.get(k) == v for k, v in labels.items()):
             return float(number)
     return None
+
+
+FUZZ = ROOT / "fuzz"
+
+
+def fuzz_harness(target: str) -> tuple[ModuleType, list[Path]]:
+    """fuzz/fuzz_<target>.py loaded as a module (it is no package), and its seed corpus."""
+    spec = importlib.util.spec_from_file_location(f"fuzz_{target}", FUZZ / f"fuzz_{target}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, sorted((FUZZ / "corpus" / target).iterdir())

@@ -3,30 +3,17 @@ harness cannot rot between fuzz runs, and proof that it reports a wrong answer."
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from helpers import FUZZ, fuzz_harness
 from tradetrail.core.chain import splice_and_hash_py
 
 _chain = pytest.importorskip("tradetrail.core._chain", reason="the accelerator is not built")
 
-FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
-SEEDS = sorted((FUZZ / "corpus" / "chain").iterdir())
-
-
-def load_harness() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fuzz_chain", FUZZ / "fuzz_chain.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = load_harness()
+harness, SEEDS = fuzz_harness("chain")
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=[p.name for p in SEEDS])

@@ -4,12 +4,11 @@ answer."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from helpers import FUZZ, fuzz_harness
 from tradetrail.core import fastshape
 from tradetrail.core.canonical import Prepared
 from tradetrail.model.events import DEFAULT_MODEL
@@ -20,19 +19,7 @@ pytestmark = pytest.mark.skipif(
     reason="the accelerator is not built (or TRADETRAIL_ACCELERATOR=off)",
 )
 
-FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
-SEEDS = sorted((FUZZ / "corpus" / "shape").iterdir())
-
-
-def load_harness() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fuzz_shape", FUZZ / "fuzz_shape.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = load_harness()
+harness, SEEDS = fuzz_harness("shape")
 
 
 def seed(name: str) -> bytes:

@@ -4,34 +4,21 @@ answers wrong, and the two findings of its first runs against writer/_ring.c."""
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import struct
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from helpers import FUZZ, fuzz_harness
 from tradetrail.writer import ring as shm
 
 pytestmark = pytest.mark.skipif(shm.Ring is None, reason="the ring's accelerator is not built")
 
-FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
-SEEDS = sorted((FUZZ / "corpus" / "ring").iterdir())
-
-
-def load_harness() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fuzz_ring", FUZZ / "fuzz_ring.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = load_harness()
+harness, SEEDS = fuzz_harness("ring")
 
 
 def seed(name: str) -> bytes:

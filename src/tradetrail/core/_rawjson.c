@@ -18,6 +18,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "_outbuf.h"
+
 #define MAX_NESTING 32 /* containers inside data; deeper events take the full path */
 
 static PyObject *valid_types;   /* set: event types seen valid */
@@ -25,55 +27,6 @@ static PyObject *string_fields; /* frozenset: envelope fields that are plain str
 static PyObject *decimal_type;  /* decimal.Decimal */
 static Py_ssize_t max_field_chars = 512;
 static Py_ssize_t raw_margin = 1024;
-
-/* ------------------------------------------------------------------ output buffer */
-
-typedef struct {
-    char *data;
-    Py_ssize_t len, cap;
-    char inline_space[1024];
-} Out;
-
-static int out_reserve(Out *o, Py_ssize_t more)
-{
-    if (o->len + more <= o->cap)
-        return 0;
-    Py_ssize_t cap = o->cap * 2;
-    while (cap < o->len + more)
-        cap *= 2;
-    char *data;
-    if (o->data == o->inline_space) {
-        data = PyMem_Malloc((size_t)cap);
-        if (data != NULL)
-            memcpy(data, o->data, (size_t)o->len);
-    } else {
-        data = PyMem_Realloc(o->data, (size_t)cap);
-    }
-    if (data == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    o->data = data;
-    o->cap = cap;
-    return 0;
-}
-
-static int out_put(Out *o, const char *s, Py_ssize_t n)
-{
-    if (out_reserve(o, n) < 0)
-        return -1;
-    memcpy(o->data + o->len, s, (size_t)n);
-    o->len += n;
-    return 0;
-}
-
-static int out_char(Out *o, char c)
-{
-    if (out_reserve(o, 1) < 0)
-        return -1;
-    o->data[o->len++] = c;
-    return 0;
-}
 
 /* ------------------------------------------------------------------ values
  * Each returns 0 when written, 1 when the event must take the full path, -1 on an error set. */
@@ -369,9 +322,7 @@ static PyObject *encode_raw(PyObject *module, PyObject *const *args, Py_ssize_t 
             Py_RETURN_NONE;
     }
     Out o;
-    o.data = o.inline_space;
-    o.len = 0;
-    o.cap = sizeof o.inline_space;
+    out_init(&o);
     int rc = out_char(&o, '[');
     if (!rc)
         rc = put_string(&o, event_type);
@@ -399,8 +350,7 @@ static PyObject *encode_raw(PyObject *module, PyObject *const *args, Py_ssize_t 
     } else if (rc == 1) {
         result = Py_NewRef(Py_None);
     }
-    if (o.data != o.inline_space)
-        PyMem_Free(o.data);
+    out_free(&o);
     return result;
 }
 

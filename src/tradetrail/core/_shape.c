@@ -18,6 +18,8 @@
 #include <string.h>
 #include <structmember.h>
 
+#include "_outbuf.h"
+
 #define MAX_FIELDS 64     /* data fields of one type (a wider type takes the full path) */
 #define MAX_ENVELOPE 32   /* keys of the envelope order */
 #define ID_CHARS 36
@@ -64,60 +66,6 @@ typedef struct {
 
 static const char *const SLOTS[7] = {"p0", "p1", "p2", "p3", "event_id", "redacted",
                                      "schema_error"};
-
-/* ------------------------------------------------------------------ output */
-
-typedef struct {
-    char *data;
-    Py_ssize_t len, cap;
-    char inline_space[2048];
-} Out;
-
-static void out_init(Out *o)
-{
-    o->data = o->inline_space;
-    o->len = 0;
-    o->cap = sizeof o->inline_space;
-}
-
-static void out_free(Out *o)
-{
-    if (o->data != o->inline_space)
-        PyMem_Free(o->data);
-}
-
-static int out_grow(Out *o, Py_ssize_t n);
-
-static inline int out_put(Out *o, const char *s, Py_ssize_t n)
-{
-    if (o->len + n > o->cap && out_grow(o, n) < 0)
-        return -1;
-    memcpy(o->data + o->len, s, (size_t)n);
-    o->len += n;
-    return 0;
-}
-
-static int out_grow(Out *o, Py_ssize_t n)
-{
-    Py_ssize_t cap = o->cap * 2;
-    while (cap < o->len + n)
-        cap *= 2;
-    char *data;
-    if (o->data == o->inline_space) {
-        data = PyMem_Malloc((size_t)cap);
-        if (data != NULL)
-            memcpy(data, o->data, (size_t)o->len);
-    } else {
-        data = PyMem_Realloc(o->data, (size_t)cap);
-    }
-    if (data == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    o->data = data;
-    o->cap = cap;
-    return 0;
-}
 
 /* ------------------------------------------------------------------ reading the raw form */
 
