@@ -124,6 +124,7 @@ def test_the_common_events_are_shaped_in_c() -> None:
         ("order.accepted", {"status": "caf\u00e9"}, "not ASCII"),
         ("order.accepted", {"status": 'a "quote"'}, "an escape"),
         ("x.unknown", {"a": "b"}, "a type the model does not know"),
+        ("compliance.record_corrected", {"reason": "typo"}, "its own rule: __post_init__"),
         ("log.fallback", {"intended_type": "a.b", "reason": "r"}, "counted by the writer"),
     ],
 )
@@ -261,6 +262,15 @@ def test_hostile_bytes_are_shaped_as_the_reference_or_declined(
     else:
         raw = raw[:at] + raw[at:][:20] + raw[at:]
     agrees(raw)
+
+
+def test_a_type_with_rules_of_its_own_is_left_to_validation() -> None:
+    """A struct's __post_init__ is code only validation runs (found by the hypothesis test
+    below: compliance.record_corrected needs one of two fields, which no field kind says)."""
+    assert DEFAULT_MODEL.flat_fields("compliance.record_corrected") is None
+    raw = b'["compliance.record_corrected","01a2535f-20b3-709b-98a5-e0edd0ed3b2f",{},{"reason":""}]'
+    assert (SHAPER or shaper()).shape(raw, SOURCE) is None
+    assert reference(raw).schema_error is not None
 
 
 def test_duplicate_keys_and_whitespace_are_declined() -> None:

@@ -215,6 +215,11 @@ _FLAT_KINDS: Final[dict[type, int]] = {
 }
 
 
+def _checks_itself(cls: type[Struct]) -> bool:
+    """A struct whose class (or a base between it and EventData) defines __post_init__."""
+    return any("__post_init__" in vars(base) for base in cls.__mro__ if base is not Struct)
+
+
 def _defaults_to_none(f: mi.Field) -> bool:
     return f.default is None and f.default_factory is msgspec.NODEFAULT
 
@@ -331,9 +336,10 @@ class EventModel:
         kind per field, DECLINE for any it cannot decide exactly as validation does (a datetime,
         a float, a union, a nested struct, a constrained value, an int Literal, and, outside
         the flat path, where an explicit default is dropped, a default other than None). None
-        for an unknown type."""
+        for an unknown type, and for one that checks itself (`__post_init__`: its rules are
+        code, which only validation runs)."""
         entry = self._entries.get(event_type)
-        if entry is None:
+        if entry is None or _checks_itself(entry[0]):
             return None
         flat = entry[1] is not None
         specs: list[FieldSpec] = []
