@@ -312,11 +312,26 @@ def test_the_redactors_rules_are_followed() -> None:
     secret_account = Redactor(extra_keys=["account"])
     assert shaper(secret_account).shape(raw, SOURCE) is None
     assert fastshape.load(DEFAULT_MODEL, Redactor(extra_patterns=[r"ORD-\d+"]), LIMIT) is None
+
+    class Stricter(Redactor):  # a subclass may judge otherwise: not vouched for
+        pass
+
+    assert fastshape.load(DEFAULT_MODEL, Stricter(), LIMIT) is None
     plain = shaper(None)  # redaction off: every string is taken as it is
     raw = raw_of("order.accepted", {"status": "token: abc"}, ORDER)
     assert raw is not None
     got = plain.shape(raw, SOURCE)
     assert got is not None and got.parts() == reference(raw, redactor=None).parts()
+
+
+def test_a_subclassed_model_is_left_to_its_own_validation() -> None:
+    from tradetrail.model.events import BUILTIN_TYPES, EventModel
+
+    class Checked(EventModel):
+        pass
+
+    assert Checked(BUILTIN_TYPES).flat_fields("order.accepted") is None
+    assert EventModel(BUILTIN_TYPES).flat_fields("order.accepted") is not None
 
 
 def test_a_model_that_gains_a_type_is_noticed() -> None:

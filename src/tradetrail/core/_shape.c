@@ -470,6 +470,8 @@ static Py_ssize_t data_value(Shaper *self, const Field *f, const char *s, Py_ssi
         return end;
     case K_DEC:
         *quote = 1;
+        if (p >= n)
+            return -1;
         if (s[p] == '"') { /* a decimal given as text, as the event model asks */
             end = plain_decimal(s, n, p + 1);
             if (end < 0 || end >= n || s[end] != '"')

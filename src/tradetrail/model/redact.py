@@ -356,8 +356,9 @@ class Redactor:
     @property
     def builtin_patterns_only(self) -> bool:
         """Whether every value rule is a built-in one, which the writer's compiled shaper
-        (core.fastshape) knows the necessary fragments of; extra patterns can match anything."""
-        return not self._extra
+        (core.fastshape) knows the necessary fragments of; extra patterns can match anything,
+        and a subclass may judge otherwise."""
+        return not self._extra and type(self) is Redactor
 
     def is_secret_key(self, key: str) -> bool:
         """Whether the value under `key` is replaced whole (cached: keys repeat)."""

@@ -544,7 +544,7 @@ class RemoteTrail(Trail):
         if self._closing:
             raise TrailClosedError(self._closed_message())
         if self._pid != os.getpid():
-            self._after_fork()
+            self._own()
         event = self._shape(event_type, data, fields)
         receipt = Receipt(self, event)
         receipt._index = next(self._indices)
@@ -587,7 +587,7 @@ class RemoteTrail(Trail):
         at open) is journaled by the service. False on timeout, or when the service rejected
         one of them (see stats()["rejected"]); never raises for I/O."""
         if self._pid != os.getpid() and not self._closing:
-            self._after_fork()
+            self._own()
         mark = next(self._indices)
         rejected = self._rejected_total
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -706,6 +706,12 @@ class RemoteTrail(Trail):
             timeout=httpx.Timeout(self._timeout, connect=5.0),
             verify=self._verify,
         )
+
+    def _own(self) -> None:
+        """In a fork()ed child: start anew once, whichever of its threads comes first."""
+        with _fork_lock[0]:
+            if self._pid != os.getpid():
+                self._after_fork()
 
     def _after_fork(self) -> None:
         """In a fork()ed child, at its first record() or flush(): the parent's events, spool
@@ -1188,6 +1194,10 @@ def _event_id(line: bytes) -> str:
 
 
 _open_remotes: weakref.WeakSet[RemoteTrail] = weakref.WeakSet()
+_fork_lock = [threading.Lock()]
+"""Taken by a fork()ed child's first record() or flush() (RemoteTrail._own); made anew in
+every child, since a lock another thread held at fork() stays held there."""
+os.register_at_fork(after_in_child=lambda: _fork_lock.__setitem__(0, threading.Lock()))
 
 
 @atexit.register
