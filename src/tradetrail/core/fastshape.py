@@ -56,6 +56,14 @@ class KeyJudge(Protocol):
     def builtin_patterns_only(self) -> bool: ...
 
 
+_ROLES: Final = {
+    "event_id": _ROLE_EVENT_ID,
+    "data": _ROLE_DATA,
+    "source": _ROLE_SOURCE,
+    "type": _ROLE_TYPE,
+}
+
+
 def _envelope_keys(redactor: KeyJudge | None) -> list[tuple[str, int, int]]:
     """Every key a shaped record has, sorted as the canonical line has them, with its group
     (where it sorts against prev, seq and ts) and its role."""
@@ -64,9 +72,8 @@ def _envelope_keys(redactor: KeyJudge | None) -> list[tuple[str, int, int]]:
         if name in STRING_FIELDS:
             secret = redactor is not None and redactor.is_secret_key(name)
             keys.append((name, group, _ROLE_SECRET if secret else _ROLE_STRING))
-        elif name in ("event_id", "data", "source", "type"):
-            role = {"event_id": _ROLE_EVENT_ID, "data": _ROLE_DATA, "source": _ROLE_SOURCE}
-            keys.append((name, group, role.get(name, _ROLE_TYPE)))
+        elif name in _ROLES:
+            keys.append((name, group, _ROLES[name]))
     return sorted(keys)
 
 
@@ -78,9 +85,8 @@ def _type_specs(model: FlatModel, redactor: KeyJudge | None) -> dict[str, list[F
             continue
         if redactor is not None:  # a secret key's value is replaced whole: not judged here
             fields = [
-                (name, DECLINE, required, ()) if redactor.is_secret_key(name) else spec
+                (spec[0], DECLINE, spec[2], ()) if redactor.is_secret_key(spec[0]) else spec
                 for spec in fields
-                for name, _, required, _ in [spec]
             ]
         specs[event_type] = sorted(fields)
     return specs
